@@ -1,0 +1,68 @@
+"""chainrule: computational graphs and backpropagation, as a small, fast library.
+
+>>> import chainrule as cr
+>>> w = cr.Tensor([2.0, -3.0, -3.0], requires_grad=True)
+>>> x = cr.Tensor([-1.0, -2.0, 1.0])
+>>> f = cr.sigmoid((w * x).sum())
+>>> f.backward()
+>>> round(f.item(), 2), [round(v, 2) for v in w.grad.numpy().tolist()]
+(0.73, [-0.2, -0.39, 0.2])
+"""
+
+from . import backend, ops
+from .engine import Context, Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
+from .gradcheck import (
+    GradcheckError,
+    GradcheckResult,
+    gradcheck,
+    numerical_gradient,
+    value_and_grad,
+)
+from .ops import (
+    abs,
+    add,
+    clip,
+    concatenate,
+    div,
+    exp,
+    expand,
+    flatten,
+    log,
+    log_softmax,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    pad,
+    permute,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    sum,
+    tanh,
+    transpose,
+    unsqueeze,
+    where,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add",
+    "backend", "clip", "concatenate", "div", "enable_grad", "exp", "expand", "flatten",
+    "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "mul", "neg", "no_grad", "numerical_gradient",
+    "ops", "pad", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt",
+    "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "value_and_grad",
+    "where",
+]  # fmt: skip

@@ -1,0 +1,75 @@
+"""The one place that knows which array library holds the data.
+
+Ops never import NumPy or CuPy by name for array math: they ask ``array_module(x)``
+for the module of their input (Chainer's ``xp`` idiom) and call it. NumPy is the
+default; CuPy is imported lazily, only when a CuPy array shows up, so importing
+chainrule never touches a GPU.
+
+>>> import numpy as np
+>>> array_module(np.zeros(3)) is np
+True
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+_cupy: ModuleType | None = None
+
+
+def _cupy_module() -> ModuleType | None:
+    """CuPy if it is installed and importable, else None (imported once, on demand)."""
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy  # noqa: PLC0415 - lazy on purpose: no GPU work at import time
+        except Exception:  # ImportError, or a CUDA runtime that fails to load
+            return None
+        _cupy = cupy
+    return _cupy
+
+
+def array_module(x: Any) -> ModuleType:
+    """The array module (``numpy`` or ``cupy``) that owns ``x``.
+
+    Python scalars and NumPy arrays/scalars answer ``numpy``.
+
+    >>> array_module(1.5).__name__
+    'numpy'
+    """
+    if isinstance(x, (np.ndarray, np.generic, int, float, bool)):
+        return np
+    mod = type(x).__module__
+    if mod.startswith("cupy"):
+        return _cupy_module()  # type: ignore[return-value]
+    return np
+
+
+def is_array(x: Any) -> bool:
+    """True for an ndarray of any supported array library (not for Python scalars)."""
+    if isinstance(x, np.ndarray):
+        return True
+    return type(x).__module__.startswith("cupy") and hasattr(x, "shape")
+
+
+def asarray(x: Any, dtype: Any = None) -> Any:
+    """``x`` as an array of its own library (NumPy unless it is already a CuPy array).
+
+    NumPy 0-d results come back from arithmetic as NumPy scalars (``np.float32``);
+    this turns them back into 0-d arrays so a Tensor's ``.data`` is always an array.
+    """
+    if type(x) is np.ndarray and (dtype is None or x.dtype == dtype):
+        return x
+    return array_module(x).asarray(x, dtype=dtype)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A host NumPy array with the values of ``x`` (copies from the GPU for CuPy)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
+        return x.get()
+    return np.asarray(x)

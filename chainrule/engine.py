@@ -1,0 +1,553 @@
+"""The engine: ``Tensor``, the ``Function`` (gate) base, and reverse-mode backpropagation.
+
+This module knows no particular op. Every op in ``chainrule.ops`` is a ``Function``
+subclass with a ``forward`` on raw arrays and a ``backward`` on Tensors; calling
+``Op.apply(...)`` runs the forward and, when a gradient is wanted, records a node of
+the computational graph (a ``Context``) on the output tensor.
+
+``backward()`` is the lecture's recursive chain rule, run without recursion:
+
+1. topological order: every recorded gate gets a sequence number when it runs; its
+   inputs were made before it, so running the pending gates newest-first (a heap)
+   visits a tensor only after every gate that used it (PyTorch orders its engine
+   the same way). No recursion: graph depth is limited by memory alone;
+2. reverse walk: each gate multiplies the gradient that arrived from above
+   (upstream) by its local gradient (its ``backward``) and hands one gradient to each
+   of its inputs (downstream);
+3. a tensor used by several gates (a fork) receives the *sum* of their gradients
+   before its own gate runs, which that order guarantees.
+
+Backward formulas are written with Tensor ops, so with ``create_graph=True`` they
+record a graph of their own and gradients of gradients come for free; otherwise they
+run under ``no_grad`` and build nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import backend
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record a graph (False inside ``no_grad``)."""
+    return _grad_enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets whether ops record a graph."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self._prev.append(_grad_enabled)
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._prev.pop()
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.__class__(self.enabled):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def no_grad() -> _GradMode:
+    """Build no graph inside: as ``with chainrule.no_grad():`` or as ``@chainrule.no_grad()``.
+
+    >>> import chainrule as cr
+    >>> w = cr.Tensor([1.0, 2.0], requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    """Record a graph again inside an outer ``no_grad`` (used by ``create_graph=True``)."""
+    return _GradMode(True)
+
+
+# ---------------------------------------------------------------------------------
+# Tensor
+# ---------------------------------------------------------------------------------
+
+_FLOAT_KINDS = "fc"
+
+
+class Tensor:
+    """An array that remembers how it was computed, so gradients can flow back to it.
+
+    Float data defaults to float32; pass ``dtype`` (e.g. ``"float64"``) to keep
+    another precision. Integer and boolean data are allowed but cannot require grad.
+    Operators, math methods and reductions are attached by ``chainrule.ops``.
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor(-2.0, requires_grad=True)
+    >>> y = cr.Tensor(5.0, requires_grad=True)
+    >>> z = cr.Tensor(-4.0, requires_grad=True)
+    >>> f = (x + y) * z
+    >>> f.backward()
+    >>> f.item(), x.grad.item(), y.grad.item(), z.grad.item()
+    (-12.0, -4.0, -4.0, 3.0)
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "__weakref__")
+    # Make ``ndarray * Tensor`` defer to ``Tensor.__rmul__`` instead of NumPy
+    # broadcasting the Tensor as an object.
+    __array_ufunc__ = None
+
+    def __init__(
+        self,
+        data: Any,
+        requires_grad: bool = False,
+        dtype: Any = None,
+        name: str | None = None,
+    ) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        if dtype is not None:
+            arr = backend.asarray(data, dtype=np.dtype(dtype))
+        else:
+            arr = backend.asarray(data)
+            if arr.dtype.kind == "f" and arr.dtype != np.float32:
+                arr = arr.astype(np.float32)
+        if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(
+                f"Tensor: requires_grad=True needs floating-point data, got dtype {arr.dtype}; "
+                "expected float32/float64 (pass dtype='float32' to convert)"
+            )
+        self.data = arr
+        self.grad: Tensor | None = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx: Context | None = None
+        self.name = name
+
+    @classmethod
+    def _make(cls, data: Any, ctx: Context | None = None) -> Tensor:
+        """Wrap an op's output without the checks and conversions of ``__init__``."""
+        t = object.__new__(cls)
+        if type(data) is not np.ndarray:
+            data = backend.asarray(data)  # NumPy returns 0-d results as scalars
+        t.data = data
+        t.grad = None
+        t.requires_grad = ctx is not None
+        t._ctx = ctx
+        t.name = None
+        return t
+
+    # -- plain properties ---------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors the user created (no gate produced them)."""
+        return self._ctx is None
+
+    @property
+    def op(self) -> str | None:
+        """Name of the gate that produced this tensor, or None for a leaf."""
+        return None if self._ctx is None else self._ctx.fn.__name__
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: tensor has shape {self.shape}; expected exactly one element")
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (a copy from the GPU for CuPy data)."""
+        return backend.to_numpy(self.data)
+
+    def detach(self) -> Tensor:
+        """The same values, cut from the graph (shares memory, requires no grad)."""
+        return Tensor._make(self.data)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (same as ``t.grad = None``)."""
+        self.grad = None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20)
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self._ctx is not None:
+            extra += f", op={self._ctx.fn.__name__}"
+        if self.name:
+            extra += f", name={self.name!r}"
+        return f"Tensor({body}, dtype={self.dtype}{extra})"
+
+    __hash__ = object.__hash__  # ``==`` is elementwise (an op), identity stays hashable
+
+    # -- backpropagation ----------------------------------------------------------
+    def backward(
+        self,
+        grad: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+    ) -> None:
+        """Apply the chain rule from this tensor back to every leaf that requires grad.
+
+        Leaves' ``.grad`` *accumulate* across calls (as in PyTorch) until reset with
+        ``zero_grad()`` or ``t.grad = None``. ``grad`` is the upstream gradient; it may
+        be omitted only for a one-element output (then it is 1). The graph's saved
+        buffers are freed afterwards unless ``retain_graph=True`` (the default when
+        ``create_graph=True``, which also makes the gradients differentiable).
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad (no input of the graph has "
+                "requires_grad=True, or it was computed under no_grad)"
+            )
+        seed = _seed_gradient(self, grad, "backward")
+        if retain_graph is None:
+            retain_graph = create_graph
+        _run_backward([self], [seed], retain_graph, create_graph, accumulate=True)
+
+
+def _seed_gradient(out: Tensor, grad: Any, who: str) -> Tensor:
+    """The upstream gradient that starts a backward pass, checked against ``out``."""
+    if grad is None:
+        if out.data.size != 1:
+            raise ValueError(
+                f"{who}: output has shape {out.shape}; an implicit gradient exists only for a "
+                "one-element output - pass grad= with the output's shape"
+            )
+        return Tensor._make(backend.array_module(out.data).ones(out.shape, out.dtype))
+    g = grad if isinstance(grad, Tensor) else Tensor._make(backend.asarray(grad, out.dtype))
+    if g.shape != out.shape:
+        raise ValueError(
+            f"{who}: gradient has shape {g.shape} but the output has shape {out.shape}; "
+            "expected the same shape"
+        )
+    return g
+
+
+# ---------------------------------------------------------------------------------
+# Function (a gate) and its Context (a node of the graph)
+# ---------------------------------------------------------------------------------
+
+class Context:
+    """What a gate keeps between its forward and its backward: one node of the graph.
+
+    Gates store small metadata as attributes (``ctx.axis = axis``) and arrays through
+    ``save_for_backward``, which the engine turns into Tensors: a saved input or
+    output becomes that very tensor (so higher-order gradients flow through it), any
+    other array a constant.
+    """
+
+    # class-level defaults instead of an __init__: a Context is made per op call
+    _saved: tuple = ()
+    _freed = False
+    fn: type
+    seq: int
+    inputs: tuple
+    needs_input_grad: tuple
+
+    def save_for_backward(self, *values: Any) -> None:
+        self._saved = values
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(
+                f"{self.fn.__name__}.backward: the graph's saved buffers were already freed by "
+                "an earlier backward(); call backward(retain_graph=True) the first time to "
+                "backpropagate through the same graph twice"
+            )
+        return self._saved
+
+
+# Every recorded gate gets a number that grows with time. A gate's inputs were all
+# made before it, so running pending gates newest-first is a topological order.
+_sequence = itertools.count()
+
+
+class Function:
+    """A gate: subclass it with a ``forward`` and a ``backward``, call it with ``apply``.
+
+    ``forward(ctx, *inputs)`` receives raw arrays (and Python scalars) and returns an
+    array; ``backward(ctx, grad_out)`` receives the upstream gradient as a Tensor and
+    returns one gradient per input (a Tensor, or None where no gradient is needed),
+    each of that input's shape. ``ctx.needs_input_grad[i]`` tells which are wanted.
+    This is the one way ops are defined; every built-in op is such a class.
+
+    The lecture's sigmoid gate, whose local gradient is ``(1 - s) * s``:
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> class Sigmoid(cr.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, t):
+    ...         s = 1 / (1 + np.exp(-t))
+    ...         ctx.save_for_backward(s)
+    ...         return s
+    ...     @staticmethod
+    ...     def backward(ctx, grad_out):
+    ...         (s,) = ctx.saved_tensors
+    ...         return grad_out * (1 - s) * s
+    >>> t = cr.Tensor(1.0, requires_grad=True)
+    >>> Sigmoid.apply(t).backward()
+    >>> round(t.grad.item(), 4)
+    0.1966
+    """
+
+    @staticmethod
+    def forward(ctx: Context, *inputs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Tensor) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        """Run the gate on ``args`` (Tensors, arrays or Python numbers) and record it."""
+        # This is the hot path of every op: plain loops, no helper calls.
+        datas = [a.data if isinstance(a, Tensor) else a for a in args]
+        ctx = Context()
+        try:
+            out = cls.forward(ctx, *datas, **kwargs)
+        except (ValueError, TypeError, IndexError) as e:
+            shapes = ", ".join(str(getattr(d, "shape", type(d).__name__)) for d in datas)
+            raise type(e)(f"{cls.__name__}: {e} (input shapes: {shapes})") from e
+        raw = out
+        if type(out) is not np.ndarray:  # NumPy returns 0-d results as scalars
+            out = np.asarray(out) if isinstance(out, np.generic) else backend.asarray(out)
+        result = object.__new__(Tensor)
+        result.data = out
+        result.grad = None
+        result.name = None
+        result._ctx = None
+        result.requires_grad = False
+        if not _grad_enabled:
+            return result
+        needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+        if True not in needs:
+            return result
+        ctx.fn = cls
+        ctx.seq = next(_sequence)
+        ctx.inputs = args
+        ctx.needs_input_grad = needs
+        if ctx._saved:
+            ctx._saved = tuple([_resolve_saved(v, args, datas, raw, result) for v in ctx._saved])
+        result._ctx = ctx
+        result.requires_grad = True
+        return result
+
+
+def _resolve_saved(v: Any, args: Sequence[Any], datas: Sequence[Any], out: Any, result: Tensor) -> Any:
+    """A value given to ``save_for_backward``, as the backward will see it."""
+    for a, d in zip(args, datas):
+        if v is d:
+            return a  # the input itself: a Tensor (in the graph) or a Python scalar
+    if v is out:
+        return result  # the output: higher-order gradients flow through it
+    if backend.is_array(v) or isinstance(v, np.generic):
+        return Tensor._make(v)  # an intermediate array: a constant of the backward
+    return v
+
+
+# ---------------------------------------------------------------------------------
+# The backward pass
+# ---------------------------------------------------------------------------------
+
+
+# Called as on_step(tensor, upstream, downstream) for each gate of a backward pass,
+# before its buffers are freed: the hook for explainers (``chainrule.tour``).
+StepHook = Callable[[Tensor, Tensor, tuple], None]
+
+
+def _run_backward(
+    roots: Sequence[Tensor],
+    seeds: Sequence[Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    accumulate: bool,
+    wanted: Sequence[Tensor] = (),
+    on_step: StepHook | None = None,
+) -> dict[int, Tensor]:
+    """Backpropagate ``seeds`` from ``roots``; return the gradients of ``wanted``.
+
+    With ``accumulate`` the gradients of leaves are added into their ``.grad``.
+    """
+    grads: dict[int, Tensor] = {}  # id(tensor) -> the gradient summed so far
+    pending: list[tuple[int, Tensor]] = []  # heap of gates to run, newest first
+    leaves: list[Tensor] = []
+    wanted_ids = {id(w) for w in wanted}
+    found: dict[int, Tensor] = {}
+
+    def arrive(t: Tensor, g: Tensor) -> None:
+        key = id(t)
+        if key in grads:
+            grads[key] = grads[key] + g  # a fork: the gradients of all uses add up
+        else:
+            grads[key] = g
+            if t._ctx is None:
+                leaves.append(t)
+            else:
+                heapq.heappush(pending, (-t._ctx.seq, t))
+
+    for r, s in zip(roots, seeds):
+        arrive(r, s)
+    with _GradMode(create_graph):
+        while pending:
+            t = heapq.heappop(pending)[1]
+            g = grads.pop(id(t))
+            if wanted_ids and id(t) in wanted_ids:
+                found[id(t)] = g
+            ctx = t._ctx
+            if ctx._freed:
+                raise RuntimeError(
+                    f"backward: the graph through {ctx.fn.__name__} was already freed by an "
+                    "earlier backward(); pass retain_graph=True to the first call to "
+                    "backpropagate through it twice"
+                )
+            downstream = _call_backward(ctx, g)
+            if on_step is not None:
+                on_step(t, g, downstream)
+            for a, ga in zip(ctx.inputs, downstream):
+                if ga is not None:
+                    arrive(a, ga)
+            if not retain_graph:
+                ctx._saved = ()
+                ctx._freed = True
+        owned = {id(s.data) for s in seeds}  # arrays a leaf's .grad may not take as its own
+        for leaf in leaves:
+            g = grads[id(leaf)]
+            if id(leaf) in wanted_ids:
+                found[id(leaf)] = g
+            if accumulate:
+                _accumulate(leaf, g, create_graph, owned)
+    return found
+
+
+def _call_backward(ctx: Context, g: Tensor) -> tuple:
+    """Run one gate's backward; check it gave one gradient of the right shape per input.
+
+    Returns one Tensor per input, None where the input needs no gradient.
+    """
+    fn = ctx.fn
+    out = fn.backward(ctx, g)
+    if type(out) is not tuple:
+        out = (out,)
+    if len(out) != len(ctx.inputs):
+        raise ValueError(
+            f"{fn.__name__}.backward returned {len(out)} gradient(s) for {len(ctx.inputs)} "
+            "input(s); expected one per input (None where an input needs no gradient)"
+        )
+    checked = []
+    for i, (a, needed, ga) in enumerate(zip(ctx.inputs, ctx.needs_input_grad, out)):
+        if not needed or ga is None:
+            checked.append(None)
+            continue
+        if type(ga) is not Tensor:
+            ga = Tensor._make(backend.asarray(ga))
+        if ga.data.shape != a.data.shape:
+            raise ValueError(
+                f"{fn.__name__}.backward returned a gradient of shape {ga.shape} for input {i}, "
+                f"which has shape {a.shape}; expected the input's shape"
+            )
+        checked.append(ga)
+    return tuple(checked)
+
+
+def _accumulate(leaf: Tensor, g: Tensor, create_graph: bool, owned: set[int]) -> None:
+    """Add ``g`` into ``leaf.grad`` (PyTorch semantics: gradients accumulate)."""
+    if create_graph:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return
+    data = g.data
+    if leaf.grad is not None:
+        leaf.grad = Tensor._make(leaf.grad.data + data)
+        return
+    # .grad must own writable memory of the leaf's dtype: ``g`` may be shared with
+    # another leaf (an add gate hands the same gradient to both inputs), be a view of
+    # another array, or a read-only broadcast view.
+    if data.dtype != leaf.data.dtype or data.base is not None or id(data) in owned:
+        data = data.astype(leaf.data.dtype, copy=True)
+    owned.add(id(data))
+    leaf.grad = g if data is g.data else Tensor._make(data)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    create_graph: bool = False,
+    retain_graph: bool | None = None,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
+
+    With ``create_graph=True`` the returned gradients are themselves differentiable,
+    so gradients of gradients follow.
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor(3.0, requires_grad=True)
+    >>> (dx,) = cr.grad(x ** 3, x, create_graph=True)
+    >>> (d2x,) = cr.grad(dx, x)
+    >>> dx.item(), d2x.item()
+    (27.0, 18.0)
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs] * len(outs)
+    if len(grad_outputs) != len(outs):
+        raise ValueError(
+            f"grad: got {len(grad_outputs)} grad_outputs for {len(outs)} outputs; expected one each"
+        )
+    for i, o in enumerate(outs):
+        if not o.requires_grad:
+            raise RuntimeError(f"grad: output {i} does not require grad")
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise ValueError(f"grad: input {i} is not a Tensor that requires grad")
+    seeds = [_seed_gradient(o, g, "grad") for o, g in zip(outs, grad_outputs)]
+    if retain_graph is None:
+        retain_graph = create_graph
+    found = _run_backward(outs, seeds, retain_graph, create_graph, accumulate=False, wanted=ins)
+    result = []
+    for i, t in enumerate(ins):
+        g = found.get(id(t))
+        if g is None and not allow_unused:
+            raise ValueError(
+                f"grad: input {i} (shape {t.shape}) is not used to compute the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
+        result.append(g)
+    return tuple(result)

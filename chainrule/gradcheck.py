@@ -1,0 +1,271 @@
+"""The numerical gradient from the limit definition, and the gradient check.
+
+The lecture's advice: compute gradients analytically (backprop: exact and fast),
+and check them against the numerical gradient (slow and approximate, but hard to
+get wrong). This module is that check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .engine import Tensor, _run_backward, _seed_gradient, no_grad
+
+# Pass thresholds of ``gradcheck`` for the relative error |a - n| / max(|a|, |n|),
+# in float64 with centered differences (h = 1e-6). CS231n's rule of thumb: above
+# 1e-2 the gradient is probably wrong; 1e-4 is acceptable only near kinks; 1e-7 and
+# below is what a correct float64 gradient gives.
+RTOL = 1e-5
+# Entries whose analytic and numerical values both lie within ATOL of each other
+# pass whatever their relative error: near zero the relative error is just noise.
+ATOL = 1e-8
+
+
+def _scalar(value: Any, who: str) -> float:
+    v = value.data if isinstance(value, Tensor) else np.asarray(backend.to_numpy(value))
+    v = backend.to_numpy(v)
+    if v.size != 1:
+        raise ValueError(f"{who}: f must return a single number, got shape {v.shape}")
+    return float(v.reshape(()))
+
+
+def numerical_gradient(
+    f: Callable[[Any], Any], x: Any, h: float = 1e-5, method: str = "centered"
+) -> np.ndarray:
+    """The gradient of a scalar function ``f`` at ``x``, from finite differences.
+
+    ``method="centered"`` (default) uses ``(f(x+h) - f(x-h)) / 2h``; ``"forward"`` the
+    lecture's limit definition ``(f(x+h) - f(x)) / h``. Centered is more accurate: by
+    Taylor, f(x+h) = f(x) + h f'(x) + h^2/2 f''(x) + O(h^3), so the one-sided quotient is
+    off by about h/2 f''(x), while in the centered one the h^2 terms cancel and the
+    error is O(h^2):
+
+    >>> import numpy as np
+    >>> f = lambda x: (x ** 3).sum()          # f'(1) = 3
+    >>> x = np.array([1.0])
+    >>> fwd = numerical_gradient(f, x, h=1e-3, method="forward")[0]
+    >>> ctr = numerical_gradient(f, x, h=1e-3)[0]
+    >>> bool(abs(fwd - 3) > 1e-3 > abs(ctr - 3))
+    True
+
+    ``f`` may return a Tensor or a number; ``x`` is an array or a Tensor (its values
+    are perturbed in place, in float64, and restored). Returns a float64 array of
+    ``x``'s shape.
+    """
+    if method not in ("centered", "forward"):
+        raise ValueError(f"numerical_gradient: method={method!r}; expected 'centered' or 'forward'")
+    t = x if isinstance(x, Tensor) else Tensor(np.array(x, dtype=np.float64), dtype=np.float64)
+    data = t.data
+    grad = np.zeros(data.shape, dtype=np.float64)
+    with no_grad():
+        fx = _scalar(f(t if isinstance(x, Tensor) else data), "numerical_gradient") if method == "forward" else 0.0
+        arg = t if isinstance(x, Tensor) else data
+        for idx in np.ndindex(*data.shape):
+            old = data[idx]
+            data[idx] = old + h
+            fp = _scalar(f(arg), "numerical_gradient")
+            if method == "centered":
+                data[idx] = old - h
+                fm = _scalar(f(arg), "numerical_gradient")
+                grad[idx] = (fp - fm) / (2 * h)
+            else:
+                grad[idx] = (fp - fx) / h
+            data[idx] = old
+    return grad
+
+
+def value_and_grad(fun: Callable[..., Any], argnum: int = 0) -> Callable[..., tuple[float, Any]]:
+    """Turn a loss function into one that returns ``(loss, d loss / d args[argnum])``.
+
+    This is the lecture's ``evaluate_gradient``: the vanilla gradient-descent loop
+    becomes
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> def loss_fun(data, weights):
+    ...     return ((cr.Tensor(data) @ weights - 1.0) ** 2).mean()
+    >>> evaluate_gradient = cr.value_and_grad(loss_fun, argnum=1)
+    >>> data, weights = np.eye(2), np.zeros(2, dtype=np.float32)
+    >>> for _ in range(50):
+    ...     loss, weights_grad = evaluate_gradient(data, weights)
+    ...     weights += -0.5 * weights_grad
+    >>> round(loss, 6), weights.round(3).tolist()
+    (0.0, [1.0, 1.0])
+
+    The gradient comes back as the same kind of object as the argument: a NumPy array
+    for an array, a Tensor for a Tensor.
+    """
+
+    def wrapped(*args: Any, **kwargs: Any) -> tuple[float, Any]:
+        if not -len(args) <= argnum < len(args):
+            raise ValueError(f"value_and_grad: argnum={argnum} but the call got {len(args)} argument(s)")
+        w = args[argnum]
+        was_tensor = isinstance(w, Tensor)
+        if was_tensor:
+            wt = Tensor(w.data, requires_grad=True, dtype=w.dtype)
+        else:
+            wt = Tensor(w, requires_grad=True, dtype=getattr(w, "dtype", None))
+        call_args = list(args)
+        call_args[argnum] = wt
+        loss = fun(*call_args, **kwargs)
+        if not isinstance(loss, Tensor) or loss.size != 1:
+            raise ValueError(
+                f"value_and_grad: the function must return a one-element Tensor, got "
+                f"{type(loss).__name__} {getattr(loss, 'shape', '')}"
+            )
+        if loss.requires_grad:
+            found = _run_backward([loss], [_seed_gradient(loss, None, "value_and_grad")], False, False, accumulate=False, wanted=[wt])
+            g = found.get(id(wt))
+        else:
+            g = None
+        gdata = g.data if g is not None else backend.array_module(wt.data).zeros_like(wt.data)
+        return float(loss.item()), (Tensor._make(gdata) if was_tensor else gdata)
+
+    return wrapped
+
+
+@dataclass
+class GradcheckResult:
+    """The outcome of ``gradcheck``; truthy when it passed.
+
+    ``worst`` names the entry with the largest relative error: which input, its index
+    (or the direction number in random mode), the analytic and numerical values.
+    """
+
+    passed: bool
+    max_rel_error: float
+    input_index: int
+    entry: tuple[int, ...] | int | None
+    analytic: float
+    numerical: float
+    mode: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def report(self) -> str:
+        where = f"input {self.input_index}, entry {self.entry}" if self.mode == "full" else f"random direction {self.entry}"
+        verdict = "passed" if self.passed else "FAILED"
+        return (
+            f"gradcheck {verdict} ({self.mode}): worst at {where}: analytic {self.analytic:.10g}, "
+            f"numerical {self.numerical:.10g}, relative error {self.max_rel_error:.3g} "
+            f"(threshold {RTOL:g}, or absolute difference <= {ATOL:g})"
+        )
+
+
+class GradcheckError(AssertionError):
+    """Raised by ``gradcheck`` when analytic and numerical gradients disagree."""
+
+
+def _rel_error(a: float, n: float) -> float:
+    denom = max(abs(a), abs(n))
+    return 0.0 if denom == 0 else abs(a - n) / denom
+
+
+def gradcheck(
+    f: Callable[..., Tensor],
+    *inputs: Any,
+    h: float = 1e-6,
+    mode: str = "full",
+    directions: int = 3,
+    seed: int = 0,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    raise_exception: bool = True,
+) -> GradcheckResult:
+    """Compare the backprop gradient of ``f(*inputs)`` with the numerical one, in float64.
+
+    Inputs are copied to float64 Tensors that require grad (integer inputs are passed
+    through unchanged, as indices). A non-scalar output is reduced to ``sum(out * v)``
+    with a fixed random ``v``, which checks the vector-Jacobian product.
+
+    - ``mode="full"``: every entry of every input (2 forward passes per entry);
+    - ``mode="random"``: ``directions`` random directions u over all inputs at once,
+      comparing ``<grad, u>`` with ``(L(x + h u) - L(x - h u)) / 2h`` - a few forward
+      passes whatever the input size (the directional check of autograd and Chainer).
+
+    An entry passes when its relative error ``|a - n| / max(|a|, |n|)`` is at most
+    ``rtol`` (1e-5) or ``|a - n| <= atol`` (1e-8). Raises ``GradcheckError`` with the
+    worst entry on failure (or returns a falsy result with ``raise_exception=False``).
+
+    >>> import chainrule as cr
+    >>> bool(cr.gradcheck(lambda w: (w * w).sum(), cr.Tensor([1.0, -2.0])))
+    True
+    """
+    if mode not in ("full", "random"):
+        raise ValueError(f"gradcheck: mode={mode!r}; expected 'full' or 'random'")
+    rng = np.random.default_rng(seed)
+    xs: list[Any] = []
+    for x in inputs:
+        arr = backend.to_numpy(x.data if isinstance(x, Tensor) else np.asarray(x))
+        if arr.dtype.kind in "fc":
+            xs.append(Tensor(arr.astype(np.float64), requires_grad=True, dtype=np.float64))
+        else:
+            xs.append(x)
+    diff = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
+    if not diff:
+        raise ValueError("gradcheck: no floating-point input to check")
+
+    probe = f(*xs)
+    if not isinstance(probe, Tensor):
+        raise ValueError(f"gradcheck: f must return a Tensor, got {type(probe).__name__}")
+    v = rng.standard_normal(probe.shape) if probe.size != 1 else None
+
+    def loss(*args: Any) -> Tensor:
+        out = f(*args)
+        return (out * v).sum() if v is not None else out.sum()
+
+    out = loss(*xs)
+    if not out.requires_grad:
+        raise ValueError("gradcheck: the output does not depend on any input through differentiable ops")
+    wanted = [xs[i] for i in diff]
+    found = _run_backward([out], [_seed_gradient(out, None, "gradcheck")], False, False, accumulate=False, wanted=wanted)
+    analytic = [backend.to_numpy(found[id(w)].data) if id(w) in found else np.zeros(w.shape) for w in wanted]
+
+    def evaluate() -> float:
+        with no_grad():
+            return float(backend.to_numpy(loss(*xs).data))
+
+    worst = GradcheckResult(True, 0.0, diff[0], None, 0.0, 0.0, mode)
+
+    def consider(a: float, n: float, input_index: int, entry: Any) -> None:
+        err = _rel_error(a, n)
+        ok = err <= rtol or abs(a - n) <= atol
+        if (not ok and worst.passed) or (ok == worst.passed and err >= worst.max_rel_error):
+            worst.passed, worst.max_rel_error = ok, err
+            worst.input_index, worst.entry, worst.analytic, worst.numerical = input_index, entry, a, n
+
+    if mode == "full":
+        for k, i in enumerate(diff):
+            data = xs[i].data
+            for idx in np.ndindex(*data.shape):
+                old = data[idx]
+                data[idx] = old + h
+                fp = evaluate()
+                data[idx] = old - h
+                fm = evaluate()
+                data[idx] = old
+                consider(float(analytic[k][idx]), (fp - fm) / (2 * h), i, idx)
+    else:
+        for d in range(directions):
+            us = [rng.standard_normal(xs[i].shape) for i in diff]
+            a = float(sum((g * u).sum() for g, u in zip(analytic, us)))
+            originals = [xs[i].data.copy() for i in diff]
+            for i, u, o in zip(diff, us, originals):
+                xs[i].data[...] = o + h * u
+            fp = evaluate()
+            for i, u, o in zip(diff, us, originals):
+                xs[i].data[...] = o - h * u
+            fm = evaluate()
+            for i, o in zip(diff, originals):
+                xs[i].data[...] = o
+            consider(a, (fp - fm) / (2 * h), diff[0], d)
+
+    if not worst.passed and raise_exception:
+        raise GradcheckError(worst.report())
+    return worst

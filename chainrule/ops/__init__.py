@@ -1,0 +1,129 @@
+"""chainrule's ops, and the Tensor methods and operators that call them.
+
+Primitives (each a ``Function`` with its own backward):
+
+- elementwise: Add, Sub, Mul, Div, Pow, Neg, Exp, Log, Sqrt, Abs, Tanh, Relu,
+  Maximum, Where, Clip; Sigmoid (fused for stability)
+- reductions: Sum, Max; Softmax and LogSoftmax (fused for stability)
+- shape: Reshape, Permute, Expand, Concatenate, Pad, GetItem, IndexAdd
+- linear algebra: MatMul
+
+Composed from those, so they need no backward of their own: minimum, min, mean,
+squeeze, unsqueeze, flatten, transpose, stack. Comparisons (``<``, ``==``, ...)
+return boolean tensors that carry no gradient.
+
+Every ``Tensor`` method below is one plain assignment: grep ``Tensor.<name> =``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import Tensor
+from .broadcast import sum_to
+from .elementwise import (
+    abs,
+    add,
+    clip,
+    div,
+    eq,
+    exp,
+    ge,
+    gt,
+    le,
+    log,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    sqrt,
+    sub,
+    tanh,
+    where,
+)
+from .linalg import matmul
+from .reduce import log_softmax, max, mean, min, softmax, sum
+from .shape import (
+    concatenate,
+    expand,
+    flatten,
+    getitem,
+    pad,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+)
+
+__all__ = [
+    "abs", "add", "clip", "concatenate", "div", "eq", "exp", "expand", "flatten", "ge",
+    "getitem", "gt", "le", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "mul", "ne", "neg", "pad", "permute", "pow", "relu", "reshape",
+    "sigmoid", "softmax", "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh",
+    "transpose", "unsqueeze", "where",
+]  # fmt: skip
+
+
+def _swap(fn: Any) -> Any:
+    def reflected(self: Tensor, other: Any) -> Tensor:
+        return fn(other, self)
+
+    reflected.__name__ = f"r{fn.__name__}"
+    return reflected
+
+
+Tensor.__add__ = add
+Tensor.__radd__ = _swap(add)
+Tensor.__sub__ = sub
+Tensor.__rsub__ = _swap(sub)
+Tensor.__mul__ = mul
+Tensor.__rmul__ = _swap(mul)
+Tensor.__truediv__ = div
+Tensor.__rtruediv__ = _swap(div)
+Tensor.__pow__ = pow
+Tensor.__rpow__ = _swap(pow)
+Tensor.__matmul__ = matmul
+Tensor.__rmatmul__ = _swap(matmul)
+Tensor.__neg__ = neg
+Tensor.__getitem__ = getitem
+Tensor.__lt__ = lt
+Tensor.__le__ = le
+Tensor.__gt__ = gt
+Tensor.__ge__ = ge
+Tensor.__eq__ = eq
+Tensor.__ne__ = ne
+
+Tensor.exp = exp
+Tensor.log = log
+Tensor.sqrt = sqrt
+Tensor.abs = abs
+Tensor.tanh = tanh
+Tensor.sigmoid = sigmoid
+Tensor.relu = relu
+Tensor.maximum = maximum
+Tensor.minimum = minimum
+Tensor.clip = clip
+Tensor.matmul = matmul
+Tensor.sum = sum
+Tensor.mean = mean
+Tensor.max = max
+Tensor.min = min
+Tensor.softmax = softmax
+Tensor.log_softmax = log_softmax
+Tensor.reshape = reshape
+Tensor.permute = permute
+Tensor.transpose = transpose
+Tensor.expand = expand
+Tensor.squeeze = squeeze
+Tensor.unsqueeze = unsqueeze
+Tensor.flatten = flatten
+Tensor.pad = pad
+Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
+Tensor.mT = property(transpose)

@@ -1,0 +1,446 @@
+"""Elementwise gates: arithmetic, the lecture's nonlinearities, max/min/where/clip.
+
+Each gate's backward is the lecture's "upstream gradient times local gradient",
+followed by ``sum_to`` to undo broadcasting. The backward-flow patterns of the
+lecture are visible here: ``Add`` distributes, ``Mul`` swaps, ``Maximum`` routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import array_module
+from ..engine import Context, Function, Tensor
+from .broadcast import sum_to
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return getattr(x, "shape", ())
+
+
+class Add(Function):
+    """a + b. Gradient distributor: both inputs receive the upstream gradient."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        ctx.shapes = (_shape(a), _shape(b))
+        return a + b
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (sum_to(g, sa) if na else None, sum_to(g, sb) if nb else None)
+
+
+class Sub(Function):
+    """a - b."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        ctx.shapes = (_shape(a), _shape(b))
+        return a - b
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (sum_to(g, sa) if na else None, sum_to(-g, sb) if nb else None)
+
+
+class Mul(Function):
+    """a * b. Gradient switcher: each input gets the upstream gradient times the other."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        return (
+            sum_to(g * b, a.shape) if na else None,
+            sum_to(g * a, b.shape) if nb else None,
+        )
+
+
+class Div(Function):
+    """a / b."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        # d(a/b)/db = -a / b^2
+        return (
+            sum_to(g / b, _shape(a)) if na else None,
+            sum_to(-g * a / (b * b), b.shape) if nb else None,
+        )
+
+
+class Pow(Function):
+    """a ** b."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        a, b, out = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        ga = gb = None
+        if na:
+            # d(a^b)/da = b a^(b-1)
+            ga = sum_to(g * b * a ** (b - 1), _shape(a))
+        if nb:
+            # d(a^b)/db = a^b log(a); taken as 0 where a == 0 (the limit for b > 0)
+            safe_log = where(a == 0, 0.0, log(where(a == 0, 1.0, a)))
+            gb = sum_to(g * out * safe_log, b.shape)
+        return ga, gb
+
+
+class Neg(Function):
+    """-a."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        return -a
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        return -g
+
+
+class Exp(Function):
+    """exp(a); its local gradient is its own output."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        out = array_module(a).exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (out,) = ctx.saved_tensors
+        return g * out
+
+
+class Log(Function):
+    """Natural logarithm."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        ctx.save_for_backward(a)
+        return array_module(a).log(a)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        return g / a
+
+
+class Sqrt(Function):
+    """Square root."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        out = array_module(a).sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (out,) = ctx.saved_tensors
+        return g / (2 * out)
+
+
+class Abs(Function):
+    """|a|; the gradient at the kink a == 0 is 0 (sign(0) = 0, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        xp = array_module(a)
+        ctx.save_for_backward(xp.sign(a))
+        return xp.abs(a)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (sign,) = ctx.saved_tensors
+        return g * sign
+
+
+class Tanh(Function):
+    """tanh(a); local gradient 1 - tanh(a)^2."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        out = array_module(a).tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (out,) = ctx.saved_tensors
+        return g * (1 - out * out)
+
+
+class Sigmoid(Function):
+    """The lecture's sigmoid gate: s = 1 / (1 + exp(-a)), local gradient (1 - s) s.
+
+    Fused (rather than composed of exp, add and reciprocal) for stability: it never
+    evaluates exp of a large positive number.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        xp = array_module(a)
+        e = xp.exp(-xp.abs(a))  # in (0, 1]: no overflow for either sign
+        out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
+        if out.dtype != getattr(a, "dtype", out.dtype):
+            out = out.astype(a.dtype)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (s,) = ctx.saved_tensors
+        return g * (1 - s) * s
+
+
+class Relu(Function):
+    """max(0, a). The gradient at the kink a == 0 is 0 (as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        ctx.save_for_backward((a > 0).astype(a.dtype))
+        return array_module(a).maximum(a, 0)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (mask,) = ctx.saved_tensors
+        return g * mask
+
+
+class Maximum(Function):
+    """Elementwise max(a, b). Gradient router: the larger input gets the whole gradient.
+
+    On a tie (a == b) the gradient is split evenly, half to each (as PyTorch does).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        xp = array_module(a)
+        out = xp.maximum(a, b)
+        # share of the gradient that goes to a: 1 where a wins, 0.5 on a tie, else 0
+        share = (a > b) + 0.5 * (a == b)
+        ctx.save_for_backward(xp.asarray(share, dtype=out.dtype))
+        ctx.shapes = (_shape(a), _shape(b))
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        (share,) = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (
+            sum_to(g * share, sa) if na else None,
+            sum_to(g * (1 - share), sb) if nb else None,
+        )
+
+
+class Where(Function):
+    """where(cond, a, b): a where cond is true, else b. ``cond`` gets no gradient."""
+
+    @staticmethod
+    def forward(ctx: Context, cond: Any, a: Any, b: Any) -> Any:
+        ctx.save_for_backward(cond)
+        ctx.shapes = (_shape(a), _shape(b))
+        return array_module(a).where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        (cond,) = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        _, na, nb = ctx.needs_input_grad
+        return (
+            None,
+            sum_to(where(cond, g, 0.0), sa) if na else None,
+            sum_to(where(cond, 0.0, g), sb) if nb else None,
+        )
+
+
+class Clip(Function):
+    """Clamp a to [lo, hi]; the gradient passes where lo <= a <= hi (bounds included)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, *, lo: Any, hi: Any) -> Any:
+        xp = array_module(a)
+        inside = xp.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        ctx.save_for_backward(inside.astype(a.dtype))
+        return xp.clip(a, lo, hi)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        (inside,) = ctx.saved_tensors
+        return g * inside
+
+
+# -- public functions -------------------------------------------------------------
+
+
+_PASS = (Tensor, int, float)  # operands used as they are; arrays and lists become Tensors
+
+
+def _tensor_or_scalar(x: Any) -> Any:
+    """Leave Tensors and Python numbers alone; wrap arrays and lists as Tensors."""
+    return x if isinstance(x, _PASS) else Tensor(x)
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """Elementwise a + b with NumPy broadcasting (also ``a + b`` on Tensors)."""
+    # the checks are inlined: this is the hot path of ``a + b``
+    return Add.apply(a if isinstance(a, _PASS) else Tensor(a), b if isinstance(b, _PASS) else Tensor(b))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """Elementwise a - b (also ``a - b``)."""
+    # the checks are inlined: this is the hot path of ``a - b``
+    return Sub.apply(a if isinstance(a, _PASS) else Tensor(a), b if isinstance(b, _PASS) else Tensor(b))
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """Elementwise a * b (also ``a * b``)."""
+    # the checks are inlined: this is the hot path of ``a * b``
+    return Mul.apply(a if isinstance(a, _PASS) else Tensor(a), b if isinstance(b, _PASS) else Tensor(b))
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """Elementwise a / b (also ``a / b``)."""
+    # the checks are inlined: this is the hot path of ``a / b``
+    return Div.apply(a if isinstance(a, _PASS) else Tensor(a), b if isinstance(b, _PASS) else Tensor(b))
+
+
+def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors ``a ** b``
+    """Elementwise a ** b (also ``a ** b``)."""
+    return Pow.apply(_tensor_or_scalar(a), _tensor_or_scalar(b))
+
+
+def neg(a: Any) -> Tensor:
+    """-a."""
+    return Neg.apply(_tensor_or_scalar(a))
+
+
+def exp(a: Any) -> Tensor:
+    """Elementwise e**a.
+
+    >>> import chainrule as cr
+    >>> cr.exp(cr.Tensor(0.0)).item()
+    1.0
+    """
+    return Exp.apply(_tensor_or_scalar(a))
+
+
+def log(a: Any) -> Tensor:
+    """Elementwise natural logarithm."""
+    return Log.apply(_tensor_or_scalar(a))
+
+
+def sqrt(a: Any) -> Tensor:
+    """Elementwise square root."""
+    return Sqrt.apply(_tensor_or_scalar(a))
+
+
+def abs(a: Any) -> Tensor:  # noqa: A001 - the natural name
+    """Elementwise |a|."""
+    return Abs.apply(_tensor_or_scalar(a))
+
+
+def tanh(a: Any) -> Tensor:
+    """Elementwise hyperbolic tangent."""
+    return Tanh.apply(_tensor_or_scalar(a))
+
+
+def sigmoid(a: Any) -> Tensor:
+    """Elementwise 1 / (1 + exp(-a)), computed stably.
+
+    >>> import chainrule as cr
+    >>> cr.sigmoid(cr.Tensor(0.0)).item()
+    0.5
+    """
+    return Sigmoid.apply(_tensor_or_scalar(a))
+
+
+def relu(a: Any) -> Tensor:
+    """Elementwise max(0, a)."""
+    return Relu.apply(_tensor_or_scalar(a))
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max of a and b; on ties the gradient is split evenly.
+
+    >>> import chainrule as cr
+    >>> a, b = cr.Tensor(2.0, requires_grad=True), cr.Tensor(2.0, requires_grad=True)
+    >>> cr.maximum(a, b).backward()
+    >>> a.grad.item(), b.grad.item()
+    (0.5, 0.5)
+    """
+    return Maximum.apply(_tensor_or_scalar(a), _tensor_or_scalar(b))
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min of a and b (composed: -max(-a, -b)); ties split the gradient evenly."""
+    return -maximum(-_tensor_or_scalar(a), -_tensor_or_scalar(b))
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """Elementwise ``a if cond else b``; the condition carries no gradient."""
+    c = cond.data if isinstance(cond, Tensor) else cond
+    return Where.apply(c, _tensor_or_scalar(a), _tensor_or_scalar(b))
+
+
+def clip(a: Any, lo: float | None = None, hi: float | None = None) -> Tensor:
+    """Clamp to ``[lo, hi]`` (either bound may be None)."""
+    if lo is None and hi is None:
+        raise ValueError("clip: both bounds are None; expected lo, hi or both")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"clip: lo={lo} is greater than hi={hi}; expected lo <= hi")
+    return Clip.apply(_tensor_or_scalar(a), lo=lo, hi=hi)
+
+
+# -- comparisons: results carry no gradient ---------------------------------------
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _compare(name: str) -> Any:
+    def compare(a: Any, b: Any) -> Tensor:
+        return Tensor._make(getattr(_data(a), name)(_data(b)))
+
+    compare.__name__ = name
+    compare.__doc__ = f"Elementwise comparison ``{name}``; a boolean Tensor without gradient."
+    return compare
+
+
+lt = _compare("__lt__")
+le = _compare("__le__")
+gt = _compare("__gt__")
+ge = _compare("__ge__")
+eq = _compare("__eq__")
+ne = _compare("__ne__")

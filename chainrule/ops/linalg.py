@@ -1,0 +1,62 @@
+"""Matrix product, batched and broadcasting like ``numpy.matmul``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import Context, Function, Tensor
+from .broadcast import sum_to
+
+
+class MatMul(Function):
+    """a @ b. For 2-D a (n, k) and b (k, m): da = g b^T, db = a^T g.
+
+    1-D operands are promoted as NumPy does (a vector a is a row, a vector b a
+    column) and leading batch axes broadcast; the backward undoes both.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        ka = a.shape[-1]
+        kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if ka != kb:
+            raise ValueError(
+                f"shapes {a.shape} and {b.shape} are not aligned: the last axis of a ({ka}) must "
+                f"equal the {'only' if b.ndim == 1 else 'second-to-last'} axis of b ({kb})"
+            )
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a  # (.., n, k)
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # (.., k, m)
+        g2 = g
+        if a.ndim == 1:
+            g2 = g2.unsqueeze(-2 if b.ndim > 1 else 0)
+        if b.ndim == 1:
+            g2 = g2.unsqueeze(-1)  # (.., n, m)
+        ga = sum_to(g2 @ b2.mT, a2.shape).reshape(a.shape) if na else None
+        gb = sum_to(a2.mT @ g2, b2.shape).reshape(b.shape) if nb else None
+        return ga, gb
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with NumPy's rules (batched, broadcasting, 1-D promotion).
+
+    >>> import chainrule as cr
+    >>> W = cr.Tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> x = cr.Tensor([1.0, 1.0])
+    >>> (W @ x).numpy()
+    array([3., 7.], dtype=float32)
+    """
+    a = a if isinstance(a, Tensor) else Tensor(a)
+    b = b if isinstance(b, Tensor) else Tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(
+            f"matmul: got shapes {a.shape} and {b.shape}; expected both to have at least one "
+            "dimension (use * for scalars)"
+        )
+    return MatMul.apply(a, b)

@@ -1,0 +1,176 @@
+"""Reductions (sum, max and what is composed of them) and the fused softmax gates."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from ..backend import array_module
+from ..engine import Context, Function, Tensor
+from .elementwise import exp
+
+Axis = int | tuple[int, ...] | None
+
+
+def normalize_axes(op: str, axis: Axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative axes, or a ValueError naming ``op``."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not isinstance(ax, int) or not -ndim <= ax < builtins.max(ndim, 1):
+            raise ValueError(
+                f"{op}: axis {ax} is out of range for a tensor with {ndim} dimension(s); "
+                f"expected an int in [{-ndim}, {ndim - 1}]"
+            )
+        out.append(ax % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    """Sum over ``axes``; the backward copies the gradient back to every summed entry."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, *, axes: tuple[int, ...], keepdims: bool) -> Any:
+        ctx.in_shape = a.shape
+        ctx.kept_shape = _kept_shape(a.shape, axes)
+        return a.sum(axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        return g.reshape(ctx.kept_shape).expand(ctx.in_shape)
+
+
+class Max(Function):
+    """Max over ``axes``: a router, the gradient goes to the entry that was largest.
+
+    Ties: when several entries share the maximum, the gradient is split evenly among
+    them (as PyTorch's ``amax`` and full ``max()`` do).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, *, axes: tuple[int, ...], keepdims: bool) -> Any:
+        kept = a.max(axis=axes, keepdims=True)
+        winners = a == kept
+        share = winners / winners.sum(axis=axes, keepdims=True)
+        ctx.save_for_backward(share.astype(a.dtype))
+        ctx.in_shape = a.shape
+        ctx.kept_shape = kept.shape
+        return kept if keepdims else kept.reshape([n for i, n in enumerate(a.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (share,) = ctx.saved_tensors
+        return g.reshape(ctx.kept_shape).expand(ctx.in_shape) * share
+
+
+class Softmax(Function):
+    """exp(a) / sum(exp(a)) along ``axis``, shifted by the max so exp never overflows."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, *, axis: int) -> Any:
+        xp = array_module(a)
+        e = xp.exp(a - a.max(axis=axis, keepdims=True))
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        # Jacobian diag(y) - y y^T, applied to g: y * (g - <g, y>)
+        (y,) = ctx.saved_tensors
+        return y * (g - (g * y).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """a - log(sum(exp(a))) along ``axis``, via the max shift (stable, fused)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, *, axis: int) -> Any:
+        xp = array_module(a)
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        # d/da_j of (a_i - logsumexp a) = delta_ij - softmax_j
+        (out,) = ctx.saved_tensors
+        return g - exp(out) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (None: all axes; an int or a tuple).
+
+    >>> import chainrule as cr
+    >>> cr.sum(cr.Tensor([[1.0, 2.0], [3.0, 4.0]]), axis=0).numpy()
+    array([4., 6.], dtype=float32)
+    """
+    a = _as_tensor(a)
+    return Sum.apply(a, axes=normalize_axes("sum", axis, a.ndim), keepdims=keepdims)
+
+
+def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (composed: sum divided by the count)."""
+    a = _as_tensor(a)
+    axes = normalize_axes("mean", axis, a.ndim)
+    count = 1
+    for ax in axes:
+        count *= a.shape[ax]
+    return Sum.apply(a, axes=axes, keepdims=keepdims) / count
+
+
+def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Max over ``axis``; on ties the gradient is split evenly among the maxima.
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor([1.0, 3.0, 3.0], requires_grad=True)
+    >>> cr.max(x).backward()
+    >>> x.grad.numpy()
+    array([0. , 0.5, 0.5], dtype=float32)
+    """
+    a = _as_tensor(a)
+    if a.size == 0:
+        raise ValueError(f"max: tensor of shape {a.shape} is empty; expected at least one element")
+    return Max.apply(a, axes=normalize_axes("max", axis, a.ndim), keepdims=keepdims)
+
+
+def min(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Min over ``axis`` (composed: -max(-a)); ties split the gradient evenly."""
+    a = _as_tensor(a)
+    if a.size == 0:
+        raise ValueError(f"min: tensor of shape {a.shape} is empty; expected at least one element")
+    return -Max.apply(-a, axes=normalize_axes("min", axis, a.ndim), keepdims=keepdims)
+
+
+def softmax(a: Any, axis: int = -1) -> Tensor:
+    """Softmax along ``axis`` (stable: shifted by the max).
+
+    >>> import chainrule as cr
+    >>> cr.softmax(cr.Tensor([0.0, 0.0])).numpy()
+    array([0.5, 0.5], dtype=float32)
+    """
+    a = _as_tensor(a)
+    (ax,) = normalize_axes("softmax", axis, a.ndim)
+    return Softmax.apply(a, axis=ax)
+
+
+def log_softmax(a: Any, axis: int = -1) -> Tensor:
+    """log(softmax(a)) along ``axis``, computed without forming the softmax."""
+    a = _as_tensor(a)
+    (ax,) = normalize_axes("log_softmax", axis, a.ndim)
+    return LogSoftmax.apply(a, axis=ax)

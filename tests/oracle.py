@@ -1,0 +1,109 @@
+"""The one oracle helper: check a chainrule op against PyTorch and against finite differences.
+
+``check_op(ours, theirs, *inputs)`` runs the op in both libraries in float64 on the
+same values and compares the forward output, the gradient of every float input for a
+random upstream gradient, and (unless ``double=False``) the gradient of those
+gradients - then runs chainrule's own ``gradcheck`` without torch. Integer and boolean
+inputs are passed through unchanged (indices, conditions). Inputs that sit on a kink
+(0 for relu/abs, ties for max) pass ``kink=True``: there the finite difference is
+undefined, so only the comparison with PyTorch runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - the dev extra installs it
+    torch = None
+
+RTOL, ATOL = 1e-7, 1e-9
+
+
+def _is_float(x: Any) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype.kind == "f"
+
+
+def _ours(inputs: tuple) -> list:
+    return [cr.Tensor(x, requires_grad=True, dtype=np.float64) if _is_float(x) else x for x in inputs]
+
+
+def _theirs(inputs: tuple) -> list:
+    out = []
+    for x in inputs:
+        if _is_float(x):
+            out.append(torch.tensor(x, dtype=torch.float64, requires_grad=True))
+        elif isinstance(x, np.ndarray):
+            out.append(torch.from_numpy(x.copy()))
+        else:
+            out.append(x)
+    return out
+
+
+def _close(what: str, ours: Any, theirs: Any) -> None:
+    a = ours.numpy() if isinstance(ours, cr.Tensor) else np.asarray(ours)
+    b = theirs.detach().numpy(force=True) if torch is not None and isinstance(theirs, torch.Tensor) else np.asarray(theirs)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} vs torch {b.shape}"
+    np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def check_op(
+    ours: Callable[..., cr.Tensor],
+    theirs: Callable[..., Any],
+    *inputs: Any,
+    kink: bool = False,
+    double: bool = True,
+    seed: int = 0,
+) -> None:
+    """Forward, gradients and second-order gradients against torch; gradcheck in float64."""
+    import pytest
+
+    if torch is None:
+        pytest.skip("torch is not installed (it comes with the dev extra)")
+    rng = np.random.default_rng(seed)
+    float_idx = [i for i, x in enumerate(inputs) if _is_float(x)]
+    xs, ts = _ours(inputs), _theirs(inputs)
+
+    out, tout = ours(*xs), theirs(*ts)
+    _close("forward", out, tout)
+
+    v = rng.standard_normal(out.shape)
+    gs = cr.grad(out, [xs[i] for i in float_idx], grad_outputs=cr.Tensor(v, dtype=np.float64), create_graph=double, allow_unused=True)
+    tgs = torch.autograd.grad(tout, [ts[i] for i in float_idx], grad_outputs=torch.tensor(v), create_graph=double, allow_unused=True)
+    for i, g, tg in zip(float_idx, gs, tgs):
+        if tg is None:
+            assert g is None or not np.any(g.numpy()), f"input {i}: torch has no gradient, ours is nonzero"
+            continue
+        assert g is not None, f"input {i}: torch has a gradient, ours is None"
+        _close(f"gradient of input {i}", g, tg)
+
+    if double:
+        # second order: d/dx <grad(x), w> for a random w, as a gradient of a gradient
+        pairs = [(g, tg) for g, tg in zip(gs, tgs) if tg is not None and tg.requires_grad]
+        if pairs:
+            ws = [rng.standard_normal(g.shape) for g, _ in pairs]
+            s = cr.sum(cr.stack([(g * cr.Tensor(w, dtype=np.float64)).sum() for (g, _), w in zip(pairs, ws)]))
+            ts_ = sum((tg * torch.tensor(w)).sum() for (_, tg), w in zip(pairs, ws))
+            targets = [xs[i] for i in float_idx]
+            if s.requires_grad:
+                g2 = cr.grad(s, targets, allow_unused=True)
+            else:
+                g2 = [None] * len(targets)
+            tg2 = torch.autograd.grad(ts_, [ts[i] for i in float_idx], allow_unused=True)
+            for i, a, b in zip(float_idx, g2, tg2):
+                if b is None:
+                    assert a is None or not np.any(a.numpy()), f"second order, input {i}: torch has none"
+                    continue
+                if a is None:
+                    assert not np.any(b.detach().numpy(force=True)), f"second order, input {i}: ours is None"
+                    continue
+                _close(f"second-order gradient of input {i}", a, b)
+
+    if not kink and float_idx:
+        cr.gradcheck(ours, *inputs)
