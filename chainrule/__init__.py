@@ -10,7 +10,7 @@
 """
 
 from . import backend, ops
-from .engine import Context, Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
+from .engine import Context, Function, Tensor, as_tensor, enable_grad, grad, is_grad_enabled, no_grad
 from .gradcheck import (
     GradcheckError,
     GradcheckResult,
@@ -58,7 +58,7 @@ from .ops import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add",
+    "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "as_tensor",
     "backend", "clip", "concatenate", "div", "enable_grad", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
     "maximum", "mean", "min", "minimum", "mul", "neg", "no_grad", "numerical_gradient",

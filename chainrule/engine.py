@@ -238,6 +238,21 @@ class Tensor:
         _run_backward([self], [seed], retain_graph, create_graph, accumulate=True)
 
 
+def as_tensor(x: Any) -> Tensor:
+    """``x`` as an operand of an op: Tensors as they are, arrays wrapped *keeping their
+    dtype* (so float64 NumPy data mixed into float64 math stays float64, as NumPy's
+    promotion would have it), anything else through ``Tensor()`` and its float32 default.
+
+    >>> as_tensor([1.0]).dtype, as_tensor(np.ones(1)).dtype
+    (dtype('float32'), dtype('float64'))
+    """
+    if isinstance(x, Tensor):
+        return x
+    if backend.is_array(x):
+        return Tensor._make(x)
+    return Tensor(x)
+
+
 def _seed_gradient(out: Tensor, grad: Any, who: str) -> Tensor:
     """The upstream gradient that starts a backward pass, checked against ``out``."""
     if grad is None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from oracle import check_op, torch
 
 import chainrule as cr
-from oracle import check_op, torch
 
 rng = np.random.default_rng(1234)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Context, Function, Tensor
+from ..engine import Context, Function, Tensor, as_tensor
 from .broadcast import sum_to
 
 
@@ -308,31 +308,31 @@ _PASS = (Tensor, int, float)  # operands used as they are; arrays and lists beco
 
 def _tensor_or_scalar(x: Any) -> Any:
     """Leave Tensors and Python numbers alone; wrap arrays and lists as Tensors."""
-    return x if isinstance(x, _PASS) else Tensor(x)
+    return x if isinstance(x, _PASS) else as_tensor(x)
 
 
 def add(a: Any, b: Any) -> Tensor:
     """Elementwise a + b with NumPy broadcasting (also ``a + b`` on Tensors)."""
     # the checks are inlined: this is the hot path of ``a + b``
-    return Add.apply(a if isinstance(a, _PASS) else Tensor(a), b if isinstance(b, _PASS) else Tensor(b))
+    return Add.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
     """Elementwise a - b (also ``a - b``)."""
     # the checks are inlined: this is the hot path of ``a - b``
-    return Sub.apply(a if isinstance(a, _PASS) else Tensor(a), b if isinstance(b, _PASS) else Tensor(b))
+    return Sub.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """Elementwise a * b (also ``a * b``)."""
     # the checks are inlined: this is the hot path of ``a * b``
-    return Mul.apply(a if isinstance(a, _PASS) else Tensor(a), b if isinstance(b, _PASS) else Tensor(b))
+    return Mul.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
 
 
 def div(a: Any, b: Any) -> Tensor:
     """Elementwise a / b (also ``a / b``)."""
     # the checks are inlined: this is the hot path of ``a / b``
-    return Div.apply(a if isinstance(a, _PASS) else Tensor(a), b if isinstance(b, _PASS) else Tensor(b))
+    return Div.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors ``a ** b``

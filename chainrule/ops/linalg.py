@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine import Context, Function, Tensor
+from ..engine import Context, Function, Tensor, as_tensor
 from .broadcast import sum_to
 
 
@@ -52,8 +52,7 @@ def matmul(a: Any, b: Any) -> Tensor:
     >>> (W @ x).numpy()
     array([3., 7.], dtype=float32)
     """
-    a = a if isinstance(a, Tensor) else Tensor(a)
-    b = b if isinstance(b, Tensor) else Tensor(b)
+    a, b = as_tensor(a), as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
             f"matmul: got shapes {a.shape} and {b.shape}; expected both to have at least one "

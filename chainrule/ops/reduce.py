@@ -6,7 +6,7 @@ import builtins
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Context, Function, Tensor
+from ..engine import Context, Function, Tensor, as_tensor
 from .elementwise import exp
 
 Axis = int | tuple[int, ...] | None
@@ -109,10 +109,6 @@ class LogSoftmax(Function):
         return g - exp(out) * g.sum(axis=ctx.axis, keepdims=True)
 
 
-def _as_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
 def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Sum over ``axis`` (None: all axes; an int or a tuple).
 
@@ -120,13 +116,13 @@ def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A
     >>> cr.sum(cr.Tensor([[1.0, 2.0], [3.0, 4.0]]), axis=0).numpy()
     array([4., 6.], dtype=float32)
     """
-    a = _as_tensor(a)
+    a = as_tensor(a)
     return Sum.apply(a, axes=normalize_axes("sum", axis, a.ndim), keepdims=keepdims)
 
 
 def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (composed: sum divided by the count)."""
-    a = _as_tensor(a)
+    a = as_tensor(a)
     axes = normalize_axes("mean", axis, a.ndim)
     count = 1
     for ax in axes:
@@ -143,7 +139,7 @@ def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A
     >>> x.grad.numpy()
     array([0. , 0.5, 0.5], dtype=float32)
     """
-    a = _as_tensor(a)
+    a = as_tensor(a)
     if a.size == 0:
         raise ValueError(f"max: tensor of shape {a.shape} is empty; expected at least one element")
     return Max.apply(a, axes=normalize_axes("max", axis, a.ndim), keepdims=keepdims)
@@ -151,7 +147,7 @@ def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A
 
 def min(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Min over ``axis`` (composed: -max(-a)); ties split the gradient evenly."""
-    a = _as_tensor(a)
+    a = as_tensor(a)
     if a.size == 0:
         raise ValueError(f"min: tensor of shape {a.shape} is empty; expected at least one element")
     return -Max.apply(-a, axes=normalize_axes("min", axis, a.ndim), keepdims=keepdims)
@@ -164,13 +160,13 @@ def softmax(a: Any, axis: int = -1) -> Tensor:
     >>> cr.softmax(cr.Tensor([0.0, 0.0])).numpy()
     array([0.5, 0.5], dtype=float32)
     """
-    a = _as_tensor(a)
+    a = as_tensor(a)
     (ax,) = normalize_axes("softmax", axis, a.ndim)
     return Softmax.apply(a, axis=ax)
 
 
 def log_softmax(a: Any, axis: int = -1) -> Tensor:
     """log(softmax(a)) along ``axis``, computed without forming the softmax."""
-    a = _as_tensor(a)
+    a = as_tensor(a)
     (ax,) = normalize_axes("log_softmax", axis, a.ndim)
     return LogSoftmax.apply(a, axis=ax)

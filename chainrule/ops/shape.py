@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Context, Function, Tensor
-from .reduce import normalize_axes
+from ..engine import Context, Function, Tensor, as_tensor
 from .broadcast import sum_to
+from .reduce import normalize_axes
 
 
 class Reshape(Function):
@@ -133,10 +133,6 @@ def _is_basic(index: Any) -> bool:
 # -- public functions -------------------------------------------------------------
 
 
-def _as_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
 def _shape_arg(shape: tuple) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
@@ -150,7 +146,7 @@ def reshape(a: Any, *shape: int | Sequence[int]) -> Tensor:
     >>> cr.reshape(cr.Tensor([1.0, 2.0, 3.0, 4.0]), (2, 2)).shape
     (2, 2)
     """
-    a = _as_tensor(a)
+    a = as_tensor(a)
     shape = _shape_arg(shape)
     if shape == a.shape:
         return a
@@ -165,7 +161,7 @@ def reshape(a: Any, *shape: int | Sequence[int]) -> Tensor:
 
 def permute(a: Any, *axes: int | Sequence[int]) -> Tensor:
     """Reorder the axes (``axes`` is a permutation of ``range(ndim)``)."""
-    a = _as_tensor(a)
+    a = as_tensor(a)
     axes = _shape_arg(axes)
     if sorted(ax % max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
         raise ValueError(
@@ -176,7 +172,7 @@ def permute(a: Any, *axes: int | Sequence[int]) -> Tensor:
 
 def transpose(a: Any, axis0: int = -2, axis1: int = -1) -> Tensor:
     """Swap two axes (the last two by default; a 1-D tensor is returned as is)."""
-    a = _as_tensor(a)
+    a = as_tensor(a)
     if a.ndim < 2:
         return a
     axes = list(range(a.ndim))
@@ -187,7 +183,7 @@ def transpose(a: Any, axis0: int = -2, axis1: int = -1) -> Tensor:
 
 def expand(a: Any, *shape: int | Sequence[int]) -> Tensor:
     """Broadcast to ``shape`` without copying (NumPy broadcasting rules)."""
-    a = _as_tensor(a)
+    a = as_tensor(a)
     shape = _shape_arg(shape)
     if shape == a.shape:
         return a
@@ -202,7 +198,7 @@ def expand(a: Any, *shape: int | Sequence[int]) -> Tensor:
 
 def squeeze(a: Any, axis: int | tuple[int, ...] | None = None) -> Tensor:
     """Drop size-1 axes (all of them, or those in ``axis``)."""
-    a = _as_tensor(a)
+    a = as_tensor(a)
     if axis is None:
         axes = tuple(i for i, n in enumerate(a.shape) if n == 1)
     else:
@@ -215,14 +211,14 @@ def squeeze(a: Any, axis: int | tuple[int, ...] | None = None) -> Tensor:
 
 def unsqueeze(a: Any, axis: int) -> Tensor:
     """Insert a size-1 axis at ``axis``."""
-    a = _as_tensor(a)
+    a = as_tensor(a)
     (ax,) = normalize_axes("unsqueeze", axis, a.ndim + 1)
     return reshape(a, a.shape[:ax] + (1,) + a.shape[ax:])
 
 
 def flatten(a: Any, start_axis: int = 0) -> Tensor:
     """Merge the axes from ``start_axis`` on into one (``start_axis=1`` keeps a batch axis)."""
-    a = _as_tensor(a)
+    a = as_tensor(a)
     if a.ndim == 0:
         return reshape(a, (1,))
     (ax,) = normalize_axes("flatten", start_axis, a.ndim)
@@ -236,7 +232,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     >>> cr.concatenate([cr.Tensor([1.0]), cr.Tensor([2.0, 3.0])]).shape
     (3,)
     """
-    ts = [_as_tensor(t) for t in tensors]
+    ts = [as_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("concatenate: got no tensors; expected at least one")
     (ax,) = normalize_axes("concatenate", axis, ts[0].ndim)
@@ -252,7 +248,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join equal-shaped tensors along a new axis (composed: unsqueeze, then concatenate)."""
-    ts = [_as_tensor(t) for t in tensors]
+    ts = [as_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("stack: got no tensors; expected at least one")
     for i, t in enumerate(ts):
@@ -263,7 +259,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 
 def pad(a: Any, widths: Sequence[tuple[int, int]] | Sequence[int], value: float = 0.0) -> Tensor:
     """Pad with a constant: one ``(before, after)`` pair per axis, as ``numpy.pad``."""
-    a = _as_tensor(a)
+    a = as_tensor(a)
     w = [tuple(p) for p in widths] if widths and isinstance(widths[0], (tuple, list)) else None
     if w is None or len(w) != a.ndim or any(len(p) != 2 or min(p) < 0 for p in w):
         raise ValueError(
@@ -289,7 +285,7 @@ def getitem(a: Any, index: Any) -> Tensor:
 
     The backward scatter-adds, so an entry picked twice gets both gradients.
     """
-    a = _as_tensor(a)
+    a = as_tensor(a)
     try:
         return GetItem.apply(a, index=_index_data(index))
     except IndexError as e:

@@ -1,0 +1,298 @@
+"""The lecture, reproduced: ``python -m chainrule tour``.
+
+Each example is a function that builds its graph with chainrule, runs backward and
+returns what it found (the tests assert those numbers); ``run`` prints them with the
+backward pass narrated gate by gate, in reverse order, as the lecture draws it:
+upstream gradient x local gradient = downstream gradient.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+
+from . import engine
+from .engine import Tensor, no_grad
+from .gradcheck import numerical_gradient, value_and_grad
+from .ops import exp, maximum, sigmoid
+
+
+@dataclass
+class Step:
+    """One gate of a backward pass: its output, the upstream gradient, and per input
+    the local gradient and the downstream gradient (their product)."""
+
+    gate: str
+    output: str
+    upstream: Any
+    inputs: list[str]
+    local: list[Any]
+    downstream: list[Any]
+
+
+@dataclass
+class Example:
+    title: str
+    formula: str
+    values: dict[str, Any]
+    grads: dict[str, Any]
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    output: str = "f"  # the name of what is differentiated, for printing d<output>/d<input>
+
+
+def _label(t: Any) -> str:
+    if isinstance(t, Tensor):
+        return t.name or (f"<{t.op}>" if t.op else "const")
+    return repr(t)
+
+
+def _value(t: Any) -> Any:
+    data = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return float(data) if data.size == 1 else data.copy()
+
+
+def traced_backward(out: Tensor) -> list[Step]:
+    """``out.backward()`` that also records every gate's upstream, local and downstream
+    gradient, in the order the chain rule visits them (reverse topological)."""
+    steps: list[Step] = []
+
+    def on_step(t: Tensor, upstream: Tensor, downstream: tuple) -> None:
+        ctx = t._ctx
+        names, local, down = [], [], []
+        if upstream.size == 1:
+            # the local gradient of a scalar gate: its backward with upstream 1
+            ones = Tensor._make(np.ones_like(upstream.data))
+            with no_grad():
+                unit = engine._call_backward(ctx, ones)
+        else:
+            unit = (None,) * len(downstream)
+        for a, u, d in zip(ctx.inputs, unit, downstream):
+            if d is None:
+                continue
+            names.append(_label(a))
+            local.append(None if u is None else _value(u))
+            down.append(_value(d))
+        steps.append(Step(t.op or "", _label(t), _value(upstream), names, local, down))
+
+    seed = engine._seed_gradient(out, None, "backward")
+    engine._run_backward([out], [seed], False, False, accumulate=True, on_step=on_step)
+    return steps
+
+
+def _leaf(v: Any, name: str, dtype: str = "float64") -> Tensor:
+    return Tensor(v, requires_grad=True, dtype=dtype, name=name)
+
+
+def _named(t: Tensor, name: str) -> Tensor:
+    t.name = name
+    return t
+
+
+# -- the examples -------------------------------------------------------------------
+
+
+def example_add_mul() -> Example:
+    """Worked example 1: f(x, y, z) = (x + y) z at x = -2, y = 5, z = -4."""
+    x, y, z = _leaf(-2.0, "x"), _leaf(5.0, "y"), _leaf(-4.0, "z")
+    q = _named(x + y, "q")
+    f = _named(q * z, "f")
+    steps = traced_backward(f)
+    return Example(
+        "Worked example 1: f(x, y, z) = (x + y) z",
+        "q = x + y;  f = q * z",
+        {"x": -2.0, "y": 5.0, "z": -4.0, "q": q.item(), "f": f.item()},
+        {"x": x.grad.item(), "y": y.grad.item(), "z": z.grad.item()},
+        steps,
+        ["add gate: distributes the upstream gradient (-4) to x and y",
+         "mul gate: swaps - z gets q (3), q gets z (-4)"],
+    )
+
+
+def _neuron_inputs() -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return (_leaf(2.0, "w0"), _leaf(-1.0, "x0"), _leaf(-3.0, "w1"), _leaf(-2.0, "x1"), _leaf(-3.0, "w2"))
+
+
+def example_neuron_circuit() -> Example:
+    """Worked example 2: the sigmoid neuron as a circuit of small gates."""
+    w0, x0, w1, x1, w2 = _neuron_inputs()
+    a = _named(w0 * x0, "w0*x0")
+    b = _named(w1 * x1, "w1*x1")
+    dot = _named(_named(a + b, "w0x0+w1x1") + w2, "dot")
+    neg = _named(dot * -1.0, "-dot")
+    e = _named(exp(neg), "exp(-dot)")
+    den = _named(e + 1.0, "1+exp(-dot)")
+    f = _named(1.0 / den, "f")
+    steps = traced_backward(f)
+    return Example(
+        "Worked example 2a: a sigmoid neuron as a circuit of gates",
+        "f = 1 / (1 + exp(-(w0 x0 + w1 x1 + w2)))",
+        {"w": [2.0, -3.0, -3.0], "x": [-1.0, -2.0], "f": f.item()},
+        {"w": [w0.grad.item(), w1.grad.item(), w2.grad.item()], "x": [x0.grad.item(), x1.grad.item()]},
+        steps,
+    )
+
+
+def example_neuron_sigmoid_gate() -> Example:
+    """The same neuron with one sigmoid gate, local gradient (1 - s) s."""
+    w0, x0, w1, x1, w2 = _neuron_inputs()
+    dot = _named(w0 * x0 + w1 * x1 + w2, "dot")
+    f = _named(sigmoid(dot), "f")
+    s = f.item()
+    steps = traced_backward(f)
+    return Example(
+        "Worked example 2b: the same neuron with one sigmoid gate",
+        "f = sigmoid(w0 x0 + w1 x1 + w2),  dsigma/dt = (1 - sigma) sigma",
+        {"f": s, "local": (1 - s) * s},
+        {"w": [w0.grad.item(), w1.grad.item(), w2.grad.item()], "x": [x0.grad.item(), x1.grad.item()]},
+        steps[:1],
+        [f"the sigmoid gate's local gradient (1 - {s:.2f}) * {s:.2f} = {(1 - s) * s:.2f} "
+         "replaces the four gates -1, exp, +1 and 1/x"],
+    )
+
+
+def example_patterns() -> Example:
+    """Patterns in backward flow: add distributes, max routes, mul swaps, a branch sums."""
+    x, y, z, w = _leaf(3.0, "x"), _leaf(-4.0, "y"), _leaf(2.0, "z"), _leaf(-1.0, "w")
+    xy = _named(x * y, "x*y")
+    m = _named(maximum(z, w), "max(z,w)")
+    s = _named(xy + m, "sum")
+    f = _named(s * 2.0, "f")
+    steps = traced_backward(f)
+    u = _leaf(3.0, "u")
+    g = _named(_named(u * u, "u*u") + u, "g")
+    branch_steps = traced_backward(g)
+    return Example(
+        "Patterns in backward flow",
+        "f = 2 (x y + max(z, w)) at x=3, y=-4, z=2, w=-1;   g = u*u + u at u=3",
+        {"f": f.item(), "g": g.item()},
+        {"x": x.grad.item(), "y": y.grad.item(), "z": z.grad.item(), "w": w.grad.item(), "u": u.grad.item()},
+        steps + branch_steps,
+        ["add gate distributes: both x*y and max(z,w) get 2",
+         "max gate routes: z (the larger) gets all 2, w gets 0",
+         "mul gate swaps: x gets y * 2 = -8, y gets x * 2 = 6",
+         "a branch sums: u is used three times, dg/du = 3 + 3 + 1 = 7"],
+    )
+
+
+def example_vectorized() -> Example:
+    """f = ||W x||^2 with a 2x2 W: dW = 2 q x^T and dx = 2 W^T q, where q = W x."""
+    W = _leaf([[0.1, 0.5], [-0.3, 0.8]], "W")
+    x = _leaf([0.2, 0.4], "x")
+    q = _named(W @ x, "q")
+    f = _named(_named(q * q, "q*q").sum(), "f")
+    steps = traced_backward(f)
+    qv = q.numpy()
+    num_W = numerical_gradient(lambda w: ((w @ x.detach()) ** 2).sum(), W.numpy())
+    return Example(
+        "Vectorized: f = ||W x||^2",
+        "q = W x;  f = sum(q ** 2);  df/dW = 2 q x^T;  df/dx = 2 W^T q",
+        {"q": qv, "f": f.item()},
+        {"W": W.grad.numpy(), "x": x.grad.numpy(), "W (by formula)": 2 * np.outer(qv, x.numpy()),
+         "W (numerical)": num_W},
+        steps,
+    )
+
+
+def svm_loss(W: Tensor, X: np.ndarray, y: np.ndarray, reg: float) -> Tensor:
+    """The lecture's full loss: (1/N) sum_i sum_{j != y_i} max(0, s_j - s_{y_i} + 1) + reg sum W^2,
+    with scores s = W x for each example (the columns of X.T; a bias is folded into W)."""
+    n = X.shape[0]
+    scores = Tensor(X, dtype=W.dtype) @ W.T  # (N, C): row i is W x_i
+    correct = scores[np.arange(n), y].reshape(n, 1)  # (N, 1): s_{y_i}
+    margins = maximum(scores - correct + 1.0, 0.0)  # (N, C)
+    not_correct = np.ones(scores.shape)
+    not_correct[np.arange(n), y] = 0.0  # the sum skips j == y_i
+    return (margins * not_correct).sum() / n + reg * (W * W).sum()
+
+
+def example_svm(steps: int = 10, step_size: float = 0.05) -> Example:
+    """Linear scores, multiclass SVM loss with L2, its gradient checked, gradient descent."""
+    rng = np.random.default_rng(0)
+    n, d, c, reg = 12, 4, 3, 0.1
+    X = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])  # bias trick: a constant 1
+    y = rng.integers(0, c, n)
+    W = rng.standard_normal((c, d)) * 0.5
+
+    evaluate_gradient = value_and_grad(lambda data, weights: svm_loss(weights, *data, reg), argnum=1)
+    loss0, dW = evaluate_gradient((X, y), W)
+    num = numerical_gradient(lambda w: svm_loss(Tensor(w, dtype="float64"), X, y, reg), W)
+    rel = np.abs(dW - num).max() / max(np.abs(dW).max(), np.abs(num).max())
+    losses = [loss0]
+    for _ in range(steps):
+        loss, weights_grad = evaluate_gradient((X, y), W)
+        W += -step_size * weights_grad  # the lecture's vanilla update
+        losses.append(evaluate_gradient((X, y), W)[0])
+    return Example(
+        "Linear classifier: s = W x, multiclass SVM loss + L2, gradient descent",
+        "L = (1/N) sum_i sum_{j != y_i} max(0, s_j - s_{y_i} + 1) + lambda sum W^2",
+        {"N": n, "D": d, "C": c, "lambda": reg, "losses": losses},
+        {"W (analytic)": dW, "W (numerical)": num, "max relative error": rel},
+        output="L",
+    )
+
+
+EXAMPLES = (
+    example_add_mul,
+    example_neuron_circuit,
+    example_neuron_sigmoid_gate,
+    example_patterns,
+    example_vectorized,
+    example_svm,
+)
+
+
+# -- printing ---------------------------------------------------------------------------
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "?"
+    if isinstance(v, (float, int, np.floating)):
+        return f"{float(v):.4g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(u) for u in v) + "]"
+    arr = np.asarray(v)
+    if arr.size <= 6:
+        return np.array2string(arr, precision=3, separator=", ", suppress_small=True).replace("\n", "")
+    return f"<{arr.shape} |.|={np.linalg.norm(arr):.3g}>"
+
+
+def format_step(step: Step) -> str:
+    """One line per gate: 'upstream x local = downstream' for each input."""
+    parts = []
+    for name, loc, down in zip(step.inputs, step.local, step.downstream):
+        if loc is None:
+            parts.append(f"{name} <- {_fmt(down)}")
+        else:
+            parts.append(f"{name}: {_fmt(step.upstream)} x {_fmt(loc)} = {_fmt(down)}")
+    return f"  [{step.gate:>7}] {step.output:<14} " + ";  ".join(parts)
+
+
+def run(stream: TextIO | None = None) -> list[Example]:
+    """Print the whole tour to ``stream`` (stdout by default); return the examples."""
+    out = stream or sys.stdout
+    results = []
+    for make in EXAMPLES:
+        ex = make()
+        results.append(ex)
+        print(f"\n== {ex.title}\n   {ex.formula}", file=out)
+        print("   forward: " + ", ".join(f"{k}={_fmt(v)}" for k, v in ex.values.items() if k != "losses"), file=out)
+        if ex.steps:
+            print("   backward, gate by gate (upstream x local = downstream):", file=out)
+            for st in ex.steps:
+                print(format_step(st), file=out)
+        for k, v in ex.grads.items():
+            if "error" in k:
+                print(f"   {k} (analytic vs numerical): {float(v):.2e}", file=out)
+            else:
+                print(f"   d{ex.output if k != 'u' else 'g'}/d{k} = {_fmt(v)}", file=out)
+        if "losses" in ex.values:
+            ls = ex.values["losses"]
+            print("   gradient descent (W += -step_size * dW): loss " + " -> ".join(f"{v:.3f}" for v in ls), file=out)
+        for note in ex.notes:
+            print(f"   * {note}", file=out)
+    return results

@@ -1,0 +1,232 @@
+"""The engine on its own: graph shapes, accumulation, modes, memory, higher order."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+from oracle import torch
+
+import chainrule as cr
+
+
+def leaf(v, dtype="float64"):
+    return cr.Tensor(v, requires_grad=True, dtype=dtype)
+
+
+def test_lecture_example_one():
+    x, y, z = leaf(-2.0), leaf(5.0), leaf(-4.0)
+    q = x + y
+    f = q * z
+    f.backward()
+    assert (q.item(), f.item()) == (3.0, -12.0)
+    assert (x.grad.item(), y.grad.item(), z.grad.item()) == (-4.0, -4.0, 3.0)
+
+
+def test_diamond_sums_both_paths():
+    # x feeds a and b, both feed f: df/dx = df/da da/dx + df/db db/dx
+    x = leaf(1.5)
+    a = x * 3.0
+    b = x.exp()
+    f = a * b
+    f.backward()
+    e = np.exp(1.5)
+    assert x.grad.item() == pytest.approx(3 * e + 3 * 1.5 * e)
+
+
+def test_reused_input():
+    x = leaf(3.0)
+    f = (x + x) * x  # 2x^2 -> 4x
+    f.backward()
+    assert x.grad.item() == 12.0
+
+
+def test_leaf_grad_accumulates_until_reset():
+    x = leaf([1.0, 2.0])
+    (x * x).sum().backward()
+    (x * x).sum().backward()
+    assert x.grad.numpy().tolist() == [4.0, 8.0]
+    x.zero_grad()
+    (x * 3.0).sum().backward()
+    assert x.grad.numpy().tolist() == [3.0, 3.0]
+    x.grad = None
+    (x * 1.0).sum().backward()
+    assert x.grad.numpy().tolist() == [1.0, 1.0]
+
+
+def test_add_gate_gives_each_leaf_its_own_gradient_buffer():
+    x, y = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (x + y).sum().backward()
+    x.grad.data *= 10  # an optimizer may update grads in place
+    assert y.grad.numpy().tolist() == [1.0, 1.0]
+    b = leaf(2.0)
+    (b * np.ones(3)).sum().backward()  # broadcast adjoint: must be writable
+    b.grad.data += 1
+
+
+def test_backward_with_explicit_gradient():
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * 2.0
+    y.backward(np.array([1.0, 0.0, -1.0]))
+    assert x.grad.numpy().tolist() == [2.0, 0.0, -2.0]
+
+
+def test_no_grad_context_and_decorator():
+    x = leaf([1.0])
+    with cr.no_grad():
+        y = x * 2
+        assert not cr.is_grad_enabled()
+    assert cr.is_grad_enabled()
+    assert not y.requires_grad and y.is_leaf
+
+    @cr.no_grad()
+    def f(t):
+        return t * t
+
+    assert not f(x).requires_grad
+    assert (x * x).requires_grad
+
+
+def test_freed_graph_raises_clear_error():
+    x = leaf(2.0)
+    y = (x * x).exp()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_second_backward():
+    x = leaf(2.0)
+    y = x * x
+    y.backward(retain_graph=True)
+    y.backward()
+    assert x.grad.item() == 8.0
+
+
+def test_million_node_chain_has_no_recursion_limit():
+    x = leaf(0.0, dtype="float32")
+    y = x
+    for _ in range(1_000_000):
+        y = y + 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+    assert y.item() == 1_000_000.0
+
+
+def _live_tensors() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is cr.Tensor)
+
+
+def test_no_tensors_leak_in_a_training_loop():
+    rng = np.random.default_rng(0)
+    W = cr.Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    X, y = rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+
+    def step():
+        scores = cr.Tensor(X) @ W
+        loss = -cr.log_softmax(scores)[np.arange(8), y].mean() + 0.1 * (W * W).sum()
+        W.grad = None
+        loss.backward()
+        W.data -= 0.1 * W.grad.data
+
+    step()
+    before = _live_tensors()
+    for _ in range(50):
+        step()
+    assert _live_tensors() == before
+
+
+def test_graph_is_released_when_dropped():
+    import weakref
+
+    x = leaf([1.0, 2.0])
+    y = (x.exp() * 2).sum()
+    ref = weakref.ref(y)
+    del y
+    gc.collect()
+    assert ref() is None
+
+
+def test_grad_function_returns_without_accumulating():
+    x = leaf(3.0)
+    (g,) = cr.grad(x**3, x)
+    assert g.item() == 27.0 and x.grad is None
+
+
+def test_grad_of_intermediate_and_unused():
+    x = leaf(2.0)
+    q = x * 3.0
+    f = q * q
+    gq, gx = cr.grad(f, [q, x])
+    assert (gq.item(), gx.item()) == (12.0, 36.0)
+    other = leaf(1.0)
+    with pytest.raises(ValueError, match="not used"):
+        cr.grad(x * 2, [x, other])
+    assert cr.grad(x * 2, [x, other], allow_unused=True)[1] is None
+
+
+def test_second_order_matches_torch():
+    if torch is None:
+        pytest.skip("torch not installed")
+    v = np.array([0.3, -1.2, 2.0])
+    x = leaf(v)
+    f = (cr.sigmoid(x) * x.tanh() + x**3).sum()
+    (g,) = cr.grad(f, x, create_graph=True)
+    (h,) = cr.grad((g * g).sum(), x)
+    tx = torch.tensor(v, requires_grad=True)
+    tf_ = (torch.sigmoid(tx) * torch.tanh(tx) + tx**3).sum()
+    (tg,) = torch.autograd.grad(tf_, tx, create_graph=True)
+    (th,) = torch.autograd.grad((tg * tg).sum(), tx)
+    np.testing.assert_allclose(g.numpy(), tg.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(h.numpy(), th.numpy(), rtol=1e-10)
+
+
+def test_backward_create_graph_gives_differentiable_grad():
+    x = leaf(2.0)
+    (x**4).backward(create_graph=True)
+    g = x.grad  # 4x^3 = 32, itself a graph
+    assert g.requires_grad and g.item() == 32.0
+    x.grad = None
+    g.backward()
+    assert x.grad.item() == 48.0  # 12x^2
+
+
+def test_third_order():
+    x = leaf(1.5)
+    (g1,) = cr.grad(x.exp() * x, x, create_graph=True)
+    (g2,) = cr.grad(g1, x, create_graph=True)
+    (g3,) = cr.grad(g2, x)
+    # d^3/dx^3 x e^x = (x + 3) e^x
+    assert g3.item() == pytest.approx((1.5 + 3) * np.exp(1.5))
+
+
+def test_custom_gate_is_the_same_mechanism():
+    class Square(cr.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            (a,) = ctx.saved_tensors
+            return grad_out * 2 * a
+
+    x = leaf(3.0)
+    y = Square.apply(x)
+    assert y.op == "Square"
+    (g,) = cr.grad(y, x, create_graph=True)
+    (h,) = cr.grad(g, x)
+    assert (g.item(), h.item()) == (6.0, 2.0)
+
+
+def test_detach_and_properties():
+    x = leaf([[1.0, 2.0]])
+    y = x * 2
+    d = y.detach()
+    assert not d.requires_grad and d.is_leaf and np.shares_memory(d.data, y.data)
+    assert y.shape == (1, 2) and y.ndim == 2 and y.size == 2 and y.op == "Mul"
+    assert isinstance(y.numpy(), np.ndarray)
+    assert "op=Mul" in repr(y)

@@ -1,0 +1,71 @@
+"""The lecture's numbers, as the tour computes them."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chainrule import tour
+
+
+def test_add_mul_example():
+    ex = tour.example_add_mul()
+    assert ex.values["q"] == 3.0 and ex.values["f"] == -12.0
+    assert ex.grads == {"x": -4.0, "y": -4.0, "z": 3.0}
+    mul, add = ex.steps  # reverse order: the mul gate runs first
+    assert (mul.gate, mul.upstream, mul.local, mul.downstream) == ("Mul", 1.0, [-4.0, 3.0], [-4.0, 3.0])
+    assert (add.gate, add.upstream, add.local, add.downstream) == ("Add", -4.0, [1.0, 1.0], [-4.0, -4.0])
+
+
+@pytest.mark.parametrize("make", [tour.example_neuron_circuit, tour.example_neuron_sigmoid_gate])
+def test_sigmoid_neuron_both_ways(make):
+    ex = make()
+    assert round(ex.values["f"], 2) == 0.73
+    np.testing.assert_allclose(ex.grads["w"], [-0.20, -0.39, 0.20], atol=0.005)
+    np.testing.assert_allclose(ex.grads["x"], [0.39, -0.59], atol=0.005)
+
+
+def test_circuit_and_gate_agree_exactly_enough():
+    a, b = tour.example_neuron_circuit(), tour.example_neuron_sigmoid_gate()
+    np.testing.assert_allclose(a.grads["w"], b.grads["w"], rtol=1e-12)
+    assert round(b.values["local"], 2) == 0.20
+    assert [s.gate for s in a.steps] == ["Div", "Add", "Exp", "Mul", "Add", "Add", "Mul", "Mul"]
+
+
+def test_backward_patterns():
+    ex = tour.example_patterns()
+    assert ex.grads == {"x": -8.0, "y": 6.0, "z": 2.0, "w": 0.0, "u": 7.0}
+    max_step = next(s for s in ex.steps if s.gate == "Maximum")
+    assert max_step.downstream == [2.0, 0.0]  # routed to the larger input
+
+
+def test_vectorized_norm():
+    ex = tour.example_vectorized()
+    assert ex.values["f"] == pytest.approx(0.116)
+    np.testing.assert_allclose(ex.grads["W"], [[0.088, 0.176], [0.104, 0.208]], atol=1e-12)
+    np.testing.assert_allclose(ex.grads["x"], [-0.112, 0.636], atol=1e-12)
+    np.testing.assert_allclose(ex.grads["W"], ex.grads["W (numerical)"], rtol=1e-7)
+
+
+def test_svm_gradient_checked_and_loss_goes_down():
+    ex = tour.example_svm()
+    assert ex.grads["max relative error"] < 1e-7
+    losses = ex.values["losses"]
+    assert all(b < a for a, b in zip(losses, losses[1:]))
+
+
+def test_tour_prints_upstream_times_local():
+    buf = io.StringIO()
+    tour.run(buf)
+    text = buf.getvalue()
+    assert "q: 1 x -4 = -4" in text and "x: -4 x 1 = -4" in text
+    assert "dot: 1 x 0.1966 = 0.1966" in text
+
+
+def test_python_m_chainrule_tour():
+    res = subprocess.run([sys.executable, "-m", "chainrule", "tour"], capture_output=True, text=True, check=True)
+    assert "Worked example 1" in res.stdout and "gradient descent" in res.stdout
