@@ -377,18 +377,24 @@ class Function:
         ctx.seq = next(_sequence)
         ctx.inputs = args
         ctx.needs_input_grad = needs
-        if ctx._saved:
-            ctx._saved = tuple([_resolve_saved(v, args, datas, raw, result) for v in ctx._saved])
+        saved = ctx._saved
+        if saved:
+            resolved = []
+            for v in saved:
+                for a, d in zip(args, datas):
+                    if v is d:
+                        resolved.append(a)  # an input: a Tensor in the graph, or a number
+                        break
+                else:
+                    resolved.append(_resolve_saved(v, raw, result))
+            ctx._saved = tuple(resolved)
         result._ctx = ctx
         result.requires_grad = True
         return result
 
 
-def _resolve_saved(v: Any, args: Sequence[Any], datas: Sequence[Any], out: Any, result: Tensor) -> Any:
-    """A value given to ``save_for_backward``, as the backward will see it."""
-    for a, d in zip(args, datas):
-        if v is d:
-            return a  # the input itself: a Tensor (in the graph) or a Python scalar
+def _resolve_saved(v: Any, out: Any, result: Tensor) -> Any:
+    """A saved value that is not an input, as the backward will see it."""
     if v is out:
         return result  # the output: higher-order gradients flow through it
     if backend.is_array(v) or isinstance(v, np.generic):
@@ -438,7 +444,9 @@ def _run_backward(
 
     for r, s in zip(roots, seeds):
         arrive(r, s)
-    with _GradMode(create_graph):
+    global _grad_enabled
+    saved_mode, _grad_enabled = _grad_enabled, create_graph
+    try:
         while pending:
             t = heapq.heappop(pending)[1]
             g = grads.pop(id(t))
@@ -454,8 +462,8 @@ def _run_backward(
             downstream = _call_backward(ctx, g)
             if on_step is not None:
                 on_step(t, g, downstream)
-            for a, ga in zip(ctx.inputs, downstream):
-                if ga is not None:
+            for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, downstream):
+                if needed and ga is not None:
                     arrive(a, ga)
             if not retain_graph:
                 ctx._saved = ()
@@ -467,13 +475,16 @@ def _run_backward(
                 found[id(leaf)] = g
             if accumulate:
                 _accumulate(leaf, g, create_graph, owned)
+    finally:
+        _grad_enabled = saved_mode
     return found
 
 
 def _call_backward(ctx: Context, g: Tensor) -> tuple:
     """Run one gate's backward; check it gave one gradient of the right shape per input.
 
-    Returns one Tensor per input, None where the input needs no gradient.
+    Returns one entry per input; only those where ``ctx.needs_input_grad`` is true
+    are meaningful (a gate may return a gradient for an input that needs none).
     """
     fn = ctx.fn
     out = fn.backward(ctx, g)
@@ -484,12 +495,17 @@ def _call_backward(ctx: Context, g: Tensor) -> tuple:
             f"{fn.__name__}.backward returned {len(out)} gradient(s) for {len(ctx.inputs)} "
             "input(s); expected one per input (None where an input needs no gradient)"
         )
+    for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, out):
+        if needed and ga is not None and (type(ga) is not Tensor or ga.data.shape != a.data.shape):
+            break
+    else:
+        return out  # the usual case: every needed gradient is a Tensor of the right shape
     checked = []
     for i, (a, needed, ga) in enumerate(zip(ctx.inputs, ctx.needs_input_grad, out)):
         if not needed or ga is None:
             checked.append(None)
             continue
-        if type(ga) is not Tensor:
+        if not isinstance(ga, Tensor):
             ga = Tensor._make(backend.asarray(ga))
         if ga.data.shape != a.data.shape:
             raise ValueError(

@@ -70,8 +70,8 @@ def traced_backward(out: Tensor) -> list[Step]:
                 unit = engine._call_backward(ctx, ones)
         else:
             unit = (None,) * len(downstream)
-        for a, u, d in zip(ctx.inputs, unit, downstream):
-            if d is None:
+        for a, needed, u, d in zip(ctx.inputs, ctx.needs_input_grad, unit, downstream):
+            if not needed or d is None:
                 continue
             names.append(_label(a))
             local.append(None if u is None else _value(u))

@@ -230,3 +230,13 @@ def test_detach_and_properties():
     assert y.shape == (1, 2) and y.ndim == 2 and y.size == 2 and y.op == "Mul"
     assert isinstance(y.numpy(), np.ndarray)
     assert "op=Mul" in repr(y)
+
+
+def test_tensor_subclass_takes_part_in_graphs():
+    class Parameter(cr.Tensor):
+        pass
+
+    w = Parameter([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    y.backward()
+    assert w.grad.numpy().tolist() == [2.0, 4.0]
