@@ -3,20 +3,25 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+BASE := $(VENV)/.installed
 STAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+
+# the demo needs chainrule and NumPy only
+$(BASE): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $(BASE)
 
 # torch==2.13.0 is pinned in the dev extra: an unpinned torch pulls a multi-GB CUDA build
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(BASE) $(STAMP)
 
-demo: $(STAMP)
+demo: $(BASE)
 	$(PY) -m chainrule tour
 
 test: $(STAMP)
