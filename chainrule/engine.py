@@ -201,6 +201,17 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
+                "expected one element (use .numpy().any() or .all())"
+            )
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20)
         extra = ", requires_grad=True" if self.requires_grad else ""

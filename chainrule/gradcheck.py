@@ -53,18 +53,17 @@ def numerical_gradient(
     >>> bool(abs(fwd - 3) > 1e-3 > abs(ctr - 3))
     True
 
-    ``f`` may return a Tensor or a number; ``x`` is an array or a Tensor (its values
-    are perturbed in place, in float64, and restored). Returns a float64 array of
-    ``x``'s shape.
+    ``f`` may return a Tensor or a number. ``x`` is an array or a Tensor; ``f`` is
+    called with a float64 copy of the same kind, perturbed one entry at a time (in
+    float32, h = 1e-5 would drown in rounding). Returns a float64 array of ``x``'s shape.
     """
     if method not in ("centered", "forward"):
         raise ValueError(f"numerical_gradient: method={method!r}; expected 'centered' or 'forward'")
-    t = x if isinstance(x, Tensor) else Tensor(np.array(x, dtype=np.float64), dtype=np.float64)
-    data = t.data
+    data = np.array(backend.to_numpy(x.data if isinstance(x, Tensor) else x), dtype=np.float64)
+    arg = Tensor(data, dtype=np.float64) if isinstance(x, Tensor) else data  # shares ``data``
     grad = np.zeros(data.shape, dtype=np.float64)
     with no_grad():
-        fx = _scalar(f(t if isinstance(x, Tensor) else data), "numerical_gradient") if method == "forward" else 0.0
-        arg = t if isinstance(x, Tensor) else data
+        fx = _scalar(f(arg), "numerical_gradient") if method == "forward" else 0.0
         for idx in np.ndindex(*data.shape):
             old = data[idx]
             data[idx] = old + h

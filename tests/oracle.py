@@ -1,9 +1,9 @@
 """The one oracle helper: check a chainrule op against PyTorch and against finite differences.
 
-``check_op(ours, theirs, *inputs)`` runs the op in both libraries in float64 on the
-same values and compares the forward output, the gradient of every float input for a
-random upstream gradient, and (unless ``double=False``) the gradient of those
-gradients - then runs chainrule's own ``gradcheck`` without torch. Integer and boolean
+``check_op(ours, theirs, *inputs)`` first runs chainrule's own ``gradcheck`` (no torch
+needed), then runs the op in both libraries in float64 on the same values and compares
+the forward output, the gradient of every float input for a random upstream gradient,
+and (unless ``double=False``) the gradient of those gradients. Integer and boolean
 inputs are passed through unchanged (indices, conditions). Inputs that sit on a kink
 (0 for relu/abs, ties for max) pass ``kink=True``: there the finite difference is
 undefined, so only the comparison with PyTorch runs.
@@ -61,13 +61,15 @@ def check_op(
     double: bool = True,
     seed: int = 0,
 ) -> None:
-    """Forward, gradients and second-order gradients against torch; gradcheck in float64."""
+    """Gradcheck in float64; then forward, gradients and second-order gradients against torch."""
     import pytest
 
-    if torch is None:
-        pytest.skip("torch is not installed (it comes with the dev extra)")
-    rng = np.random.default_rng(seed)
     float_idx = [i for i, x in enumerate(inputs) if _is_float(x)]
+    if not kink and float_idx:
+        cr.gradcheck(ours, *inputs)  # runs without torch too
+    if torch is None:
+        pytest.skip("torch is not installed (the dev extra brings it): only gradcheck ran")
+    rng = np.random.default_rng(seed)
     xs, ts = _ours(inputs), _theirs(inputs)
 
     out, tout = ours(*xs), theirs(*ts)
@@ -104,6 +106,3 @@ def check_op(
                     assert not np.any(b.detach().numpy(force=True)), f"second order, input {i}: ours is None"
                     continue
                 _close(f"second-order gradient of input {i}", a, b)
-
-    if not kink and float_idx:
-        cr.gradcheck(ours, *inputs)
