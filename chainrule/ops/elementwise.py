@@ -312,36 +312,66 @@ def _tensor_or_scalar(x: Any) -> Any:
 
 
 def add(a: Any, b: Any) -> Tensor:
-    """Elementwise a + b with NumPy broadcasting (also ``a + b`` on Tensors)."""
+    """Elementwise a + b with NumPy broadcasting (also ``a + b`` on Tensors).
+
+    >>> import chainrule as cr
+    >>> (cr.Tensor([1.0, 2.0]) + 1.0).numpy()
+    array([2., 3.], dtype=float32)
+    """
     # the checks are inlined: this is the hot path of ``a + b``
     return Add.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    """Elementwise a - b (also ``a - b``)."""
+    """Elementwise a - b (also ``a - b``).
+
+    >>> import chainrule as cr
+    >>> cr.sub(cr.Tensor([3.0]), 1.0).numpy()
+    array([2.], dtype=float32)
+    """
     # the checks are inlined: this is the hot path of ``a - b``
     return Sub.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
-    """Elementwise a * b (also ``a * b``)."""
+    """Elementwise a * b (also ``a * b``).
+
+    >>> import chainrule as cr
+    >>> cr.mul(cr.Tensor([3.0]), 2.0).numpy()
+    array([6.], dtype=float32)
+    """
     # the checks are inlined: this is the hot path of ``a * b``
     return Mul.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
 
 
 def div(a: Any, b: Any) -> Tensor:
-    """Elementwise a / b (also ``a / b``)."""
+    """Elementwise a / b (also ``a / b``).
+
+    >>> import chainrule as cr
+    >>> cr.div(cr.Tensor([3.0]), 2.0).numpy()
+    array([1.5], dtype=float32)
+    """
     # the checks are inlined: this is the hot path of ``a / b``
     return Div.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors ``a ** b``
-    """Elementwise a ** b (also ``a ** b``)."""
+    """Elementwise a ** b (also ``a ** b``).
+
+    >>> import chainrule as cr
+    >>> cr.pow(cr.Tensor([3.0]), 2).numpy()
+    array([9.], dtype=float32)
+    """
     return Pow.apply(_tensor_or_scalar(a), _tensor_or_scalar(b))
 
 
 def neg(a: Any) -> Tensor:
-    """-a."""
+    """-a.
+
+    >>> import chainrule as cr
+    >>> cr.neg(cr.Tensor([3.0])).numpy()
+    array([-3.], dtype=float32)
+    """
     return Neg.apply(_tensor_or_scalar(a))
 
 
@@ -356,22 +386,42 @@ def exp(a: Any) -> Tensor:
 
 
 def log(a: Any) -> Tensor:
-    """Elementwise natural logarithm."""
+    """Elementwise natural logarithm.
+
+    >>> import chainrule as cr
+    >>> cr.log(cr.Tensor([1.0])).numpy()
+    array([0.], dtype=float32)
+    """
     return Log.apply(_tensor_or_scalar(a))
 
 
 def sqrt(a: Any) -> Tensor:
-    """Elementwise square root."""
+    """Elementwise square root.
+
+    >>> import chainrule as cr
+    >>> cr.sqrt(cr.Tensor([4.0])).numpy()
+    array([2.], dtype=float32)
+    """
     return Sqrt.apply(_tensor_or_scalar(a))
 
 
 def abs(a: Any) -> Tensor:  # noqa: A001 - the natural name
-    """Elementwise |a|."""
+    """Elementwise |a|.
+
+    >>> import chainrule as cr
+    >>> cr.abs(cr.Tensor([-2.0, 0.0])).numpy()
+    array([2., 0.], dtype=float32)
+    """
     return Abs.apply(_tensor_or_scalar(a))
 
 
 def tanh(a: Any) -> Tensor:
-    """Elementwise hyperbolic tangent."""
+    """Elementwise hyperbolic tangent.
+
+    >>> import chainrule as cr
+    >>> cr.tanh(cr.Tensor([0.0])).numpy()
+    array([0.], dtype=float32)
+    """
     return Tanh.apply(_tensor_or_scalar(a))
 
 
@@ -386,7 +436,12 @@ def sigmoid(a: Any) -> Tensor:
 
 
 def relu(a: Any) -> Tensor:
-    """Elementwise max(0, a)."""
+    """Elementwise max(0, a).
+
+    >>> import chainrule as cr
+    >>> cr.relu(cr.Tensor([-1.0, 2.0])).numpy()
+    array([0., 2.], dtype=float32)
+    """
     return Relu.apply(_tensor_or_scalar(a))
 
 
@@ -403,18 +458,34 @@ def maximum(a: Any, b: Any) -> Tensor:
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    """Elementwise min of a and b (composed: -max(-a, -b)); ties split the gradient evenly."""
+    """Elementwise min of a and b (composed: -max(-a, -b)); ties split the gradient evenly.
+
+    >>> import chainrule as cr
+    >>> cr.minimum(cr.Tensor([1.0, 5.0]), 3.0).numpy()
+    array([1., 3.], dtype=float32)
+    """
     return -maximum(-_tensor_or_scalar(a), -_tensor_or_scalar(b))
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """Elementwise ``a if cond else b``; the condition carries no gradient."""
+    """Elementwise ``a if cond else b``; the condition carries no gradient.
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor([-1.0, 2.0])
+    >>> cr.where(x > 0, x, 0.0).numpy()
+    array([0., 2.], dtype=float32)
+    """
     c = cond.data if isinstance(cond, Tensor) else cond
     return Where.apply(c, _tensor_or_scalar(a), _tensor_or_scalar(b))
 
 
 def clip(a: Any, lo: float | None = None, hi: float | None = None) -> Tensor:
-    """Clamp to ``[lo, hi]`` (either bound may be None)."""
+    """Clamp to ``[lo, hi]`` (either bound may be None).
+
+    >>> import chainrule as cr
+    >>> cr.clip(cr.Tensor([-2.0, 0.5, 3.0]), -1.0, 1.0).numpy()
+    array([-1. ,  0.5,  1. ], dtype=float32)
+    """
     if lo is None and hi is None:
         raise ValueError("clip: both bounds are None; expected lo, hi or both")
     if lo is not None and hi is not None and lo > hi:

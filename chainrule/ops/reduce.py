@@ -121,7 +121,12 @@ def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A
 
 
 def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Mean over ``axis`` (composed: sum divided by the count)."""
+    """Mean over ``axis`` (composed: sum divided by the count).
+
+    >>> import chainrule as cr
+    >>> cr.mean(cr.Tensor([[1.0, 2.0], [3.0, 4.0]]), axis=1).numpy()
+    array([1.5, 3.5], dtype=float32)
+    """
     a = as_tensor(a)
     axes = normalize_axes("mean", axis, a.ndim)
     count = 1
@@ -146,7 +151,12 @@ def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A
 
 
 def min(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Min over ``axis`` (composed: -max(-a)); ties split the gradient evenly."""
+    """Min over ``axis`` (composed: -max(-a)); ties split the gradient evenly.
+
+    >>> import chainrule as cr
+    >>> cr.min(cr.Tensor([[1.0, 2.0], [3.0, 0.0]]), axis=0).numpy()
+    array([1., 0.], dtype=float32)
+    """
     a = as_tensor(a)
     if a.size == 0:
         raise ValueError(f"min: tensor of shape {a.shape} is empty; expected at least one element")
@@ -166,7 +176,12 @@ def softmax(a: Any, axis: int = -1) -> Tensor:
 
 
 def log_softmax(a: Any, axis: int = -1) -> Tensor:
-    """log(softmax(a)) along ``axis``, computed without forming the softmax."""
+    """log(softmax(a)) along ``axis``, computed without forming the softmax.
+
+    >>> import chainrule as cr
+    >>> cr.log_softmax(cr.Tensor([0.0, 0.0])).numpy().round(4)
+    array([-0.6931, -0.6931], dtype=float32)
+    """
     a = as_tensor(a)
     (ax,) = normalize_axes("log_softmax", axis, a.ndim)
     return LogSoftmax.apply(a, axis=ax)

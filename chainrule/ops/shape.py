@@ -160,7 +160,13 @@ def reshape(a: Any, *shape: int | Sequence[int]) -> Tensor:
 
 
 def permute(a: Any, *axes: int | Sequence[int]) -> Tensor:
-    """Reorder the axes (``axes`` is a permutation of ``range(ndim)``)."""
+    """Reorder the axes (``axes`` is a permutation of ``range(ndim)``).
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> cr.permute(cr.Tensor(np.zeros((2, 3, 4))), 2, 0, 1).shape
+    (4, 2, 3)
+    """
     a = as_tensor(a)
     axes = _shape_arg(axes)
     if sorted(ax % max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
@@ -171,7 +177,13 @@ def permute(a: Any, *axes: int | Sequence[int]) -> Tensor:
 
 
 def transpose(a: Any, axis0: int = -2, axis1: int = -1) -> Tensor:
-    """Swap two axes (the last two by default; a 1-D tensor is returned as is)."""
+    """Swap two axes (the last two by default; a 1-D tensor is returned as is).
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> cr.transpose(cr.Tensor(np.zeros((2, 3)))).shape
+    (3, 2)
+    """
     a = as_tensor(a)
     if a.ndim < 2:
         return a
@@ -182,7 +194,12 @@ def transpose(a: Any, axis0: int = -2, axis1: int = -1) -> Tensor:
 
 
 def expand(a: Any, *shape: int | Sequence[int]) -> Tensor:
-    """Broadcast to ``shape`` without copying (NumPy broadcasting rules)."""
+    """Broadcast to ``shape`` without copying (NumPy broadcasting rules).
+
+    >>> import chainrule as cr
+    >>> cr.expand(cr.Tensor([[1.0], [2.0]]), (2, 3)).shape
+    (2, 3)
+    """
     a = as_tensor(a)
     shape = _shape_arg(shape)
     if shape == a.shape:
@@ -197,7 +214,13 @@ def expand(a: Any, *shape: int | Sequence[int]) -> Tensor:
 
 
 def squeeze(a: Any, axis: int | tuple[int, ...] | None = None) -> Tensor:
-    """Drop size-1 axes (all of them, or those in ``axis``)."""
+    """Drop size-1 axes (all of them, or those in ``axis``).
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> cr.squeeze(cr.Tensor(np.zeros((1, 3, 1)))).shape
+    (3,)
+    """
     a = as_tensor(a)
     if axis is None:
         axes = tuple(i for i, n in enumerate(a.shape) if n == 1)
@@ -210,14 +233,25 @@ def squeeze(a: Any, axis: int | tuple[int, ...] | None = None) -> Tensor:
 
 
 def unsqueeze(a: Any, axis: int) -> Tensor:
-    """Insert a size-1 axis at ``axis``."""
+    """Insert a size-1 axis at ``axis``.
+
+    >>> import chainrule as cr
+    >>> cr.unsqueeze(cr.Tensor([1.0, 2.0]), 0).shape
+    (1, 2)
+    """
     a = as_tensor(a)
     (ax,) = normalize_axes("unsqueeze", axis, a.ndim + 1)
     return reshape(a, a.shape[:ax] + (1,) + a.shape[ax:])
 
 
 def flatten(a: Any, start_axis: int = 0) -> Tensor:
-    """Merge the axes from ``start_axis`` on into one (``start_axis=1`` keeps a batch axis)."""
+    """Merge the axes from ``start_axis`` on into one (``start_axis=1`` keeps a batch axis).
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> cr.flatten(cr.Tensor(np.zeros((2, 3, 4))), 1).shape
+    (2, 12)
+    """
     a = as_tensor(a)
     if a.ndim == 0:
         return reshape(a, (1,))
@@ -247,7 +281,12 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join equal-shaped tensors along a new axis (composed: unsqueeze, then concatenate)."""
+    """Join equal-shaped tensors along a new axis (composed: unsqueeze, then concatenate).
+
+    >>> import chainrule as cr
+    >>> cr.stack([cr.Tensor([1.0, 2.0]), cr.Tensor([3.0, 4.0])]).shape
+    (2, 2)
+    """
     ts = [as_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("stack: got no tensors; expected at least one")
@@ -258,7 +297,12 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 
 
 def pad(a: Any, widths: Sequence[tuple[int, int]] | Sequence[int], value: float = 0.0) -> Tensor:
-    """Pad with a constant: one ``(before, after)`` pair per axis, as ``numpy.pad``."""
+    """Pad with a constant: one ``(before, after)`` pair per axis, as ``numpy.pad``.
+
+    >>> import chainrule as cr
+    >>> cr.pad(cr.Tensor([1.0]), [(1, 2)]).numpy()
+    array([0., 1., 0., 0.], dtype=float32)
+    """
     a = as_tensor(a)
     w = [tuple(p) for p in widths] if widths and isinstance(widths[0], (tuple, list)) else None
     if w is None or len(w) != a.ndim or any(len(p) != 2 or min(p) < 0 for p in w):
@@ -284,6 +328,10 @@ def getitem(a: Any, index: Any) -> Tensor:
     """``a[index]``: basic slicing or integer/boolean array indexing.
 
     The backward scatter-adds, so an entry picked twice gets both gradients.
+
+    >>> import chainrule as cr
+    >>> cr.Tensor([1.0, 2.0, 3.0])[[0, 0, 2]].numpy()
+    array([1., 1., 3.], dtype=float32)
     """
     a = as_tensor(a)
     try:
