@@ -296,12 +296,12 @@ class Context:
     """
 
     # class-level defaults instead of an __init__: a Context is made per op call
-    _saved: tuple = ()
+    _saved: tuple | list = ()
     _freed = False
     fn: type
     seq: int
     inputs: tuple
-    needs_input_grad: tuple
+    needs_input_grad: list[bool]
 
     def save_for_backward(self, *values: Any) -> None:
         self._saved = values
@@ -320,6 +320,7 @@ class Context:
 # Every recorded gate gets a number that grows with time. A gate's inputs were all
 # made before it, so running pending gates newest-first is a topological order.
 _sequence = itertools.count()
+_new = object.__new__
 
 
 class Function:
@@ -362,8 +363,16 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         """Run the gate on ``args`` (Tensors, arrays or Python numbers) and record it."""
-        # This is the hot path of every op: plain loops, no helper calls.
-        datas = [a.data if isinstance(a, Tensor) else a for a in args]
+        # The hot path of every op: one plain loop, no helper calls.
+        datas = []
+        needs = []
+        for a in args:
+            if isinstance(a, Tensor):
+                datas.append(a.data)
+                needs.append(a.requires_grad)
+            else:
+                datas.append(a)
+                needs.append(False)
         ctx = Context()
         try:
             out = cls.forward(ctx, *datas, **kwargs)
@@ -373,16 +382,13 @@ class Function:
         raw = out
         if type(out) is not np.ndarray:  # NumPy returns 0-d results as scalars
             out = np.asarray(out) if isinstance(out, np.generic) else backend.asarray(out)
-        result = object.__new__(Tensor)
+        result = _new(Tensor)
         result.data = out
         result.grad = None
         result.name = None
-        result._ctx = None
-        result.requires_grad = False
-        if not _grad_enabled:
-            return result
-        needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-        if True not in needs:
+        if not _grad_enabled or True not in needs:
+            result._ctx = None
+            result.requires_grad = False
             return result
         ctx.fn = cls
         ctx.seq = next(_sequence)
@@ -398,7 +404,7 @@ class Function:
                         break
                 else:
                     resolved.append(_resolve_saved(v, raw, result))
-            ctx._saved = tuple(resolved)
+            ctx._saved = resolved
         result._ctx = ctx
         result.requires_grad = True
         return result
@@ -441,24 +447,25 @@ def _run_backward(
     leaves: list[Tensor] = []
     wanted_ids = {id(w) for w in wanted}
     found: dict[int, Tensor] = {}
+    arrivals = list(zip(roots, seeds))
 
-    def arrive(t: Tensor, g: Tensor) -> None:
-        key = id(t)
-        if key in grads:
-            grads[key] = grads[key] + g  # a fork: the gradients of all uses add up
-        else:
-            grads[key] = g
-            if t._ctx is None:
-                leaves.append(t)
-            else:
-                heapq.heappush(pending, (-t._ctx.seq, t))
-
-    for r, s in zip(roots, seeds):
-        arrive(r, s)
     global _grad_enabled
     saved_mode, _grad_enabled = _grad_enabled, create_graph
     try:
-        while pending:
+        while True:
+            # deliver gradients; a tensor seen for the first time joins the queue
+            for a, ga in arrivals:
+                key = id(a)
+                if key in grads:
+                    grads[key] = grads[key] + ga  # a fork: the gradients of all uses add up
+                else:
+                    grads[key] = ga
+                    if a._ctx is None:
+                        leaves.append(a)
+                    else:
+                        heapq.heappush(pending, (-a._ctx.seq, a))
+            if not pending:
+                break
             t = heapq.heappop(pending)[1]
             g = grads.pop(id(t))
             if wanted_ids and id(t) in wanted_ids:
@@ -470,12 +477,19 @@ def _run_backward(
                     "earlier backward(); pass retain_graph=True to the first call to "
                     "backpropagate through it twice"
                 )
-            downstream = _call_backward(ctx, g)
-            if on_step is not None:
-                on_step(t, g, downstream)
+            downstream = ctx.fn.backward(ctx, g)
+            if type(downstream) is not tuple:
+                downstream = (downstream,)
+            if len(downstream) != len(ctx.inputs):
+                _check_count(ctx, downstream)
+            arrivals = []
             for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, downstream):
                 if needed and ga is not None:
-                    arrive(a, ga)
+                    if type(ga) is not Tensor or ga.data.shape != a.data.shape:
+                        ga = _check_gradient(ctx, a, ga)
+                    arrivals.append((a, ga))
+            if on_step is not None:
+                on_step(t, g, downstream)
             if not retain_graph:
                 ctx._saved = ()
                 ctx._freed = True
@@ -491,40 +505,39 @@ def _run_backward(
     return found
 
 
-def _call_backward(ctx: Context, g: Tensor) -> tuple:
-    """Run one gate's backward; check it gave one gradient of the right shape per input.
+def _check_count(ctx: Context, downstream: tuple) -> None:
+    if len(downstream) != len(ctx.inputs):
+        raise ValueError(
+            f"{ctx.fn.__name__}.backward returned {len(downstream)} gradient(s) for "
+            f"{len(ctx.inputs)} input(s); expected one per input (None where an input needs "
+            "no gradient)"
+        )
 
-    Returns one entry per input; only those where ``ctx.needs_input_grad`` is true
-    are meaningful (a gate may return a gradient for an input that needs none).
-    """
-    fn = ctx.fn
-    out = fn.backward(ctx, g)
+
+def _check_gradient(ctx: Context, a: Tensor, ga: Any) -> Tensor:
+    """A gate's gradient for input ``a`` as a Tensor, or an error naming the gate."""
+    if not isinstance(ga, Tensor):
+        ga = Tensor._make(backend.asarray(ga))
+    if ga.data.shape != a.data.shape:
+        i = next(i for i, x in enumerate(ctx.inputs) if x is a)
+        raise ValueError(
+            f"{ctx.fn.__name__}.backward returned a gradient of shape {ga.shape} for input {i}, "
+            f"which has shape {a.shape}; expected the input's shape"
+        )
+    return ga
+
+
+def _call_backward(ctx: Context, g: Tensor) -> tuple:
+    """Run one gate's backward alone, checked: one Tensor per input that needs a
+    gradient, None for the others (used by explainers to get local gradients)."""
+    out = ctx.fn.backward(ctx, g)
     if type(out) is not tuple:
         out = (out,)
-    if len(out) != len(ctx.inputs):
-        raise ValueError(
-            f"{fn.__name__}.backward returned {len(out)} gradient(s) for {len(ctx.inputs)} "
-            "input(s); expected one per input (None where an input needs no gradient)"
-        )
-    for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, out):
-        if needed and ga is not None and (type(ga) is not Tensor or ga.data.shape != a.data.shape):
-            break
-    else:
-        return out  # the usual case: every needed gradient is a Tensor of the right shape
-    checked = []
-    for i, (a, needed, ga) in enumerate(zip(ctx.inputs, ctx.needs_input_grad, out)):
-        if not needed or ga is None:
-            checked.append(None)
-            continue
-        if not isinstance(ga, Tensor):
-            ga = Tensor._make(backend.asarray(ga))
-        if ga.data.shape != a.data.shape:
-            raise ValueError(
-                f"{fn.__name__}.backward returned a gradient of shape {ga.shape} for input {i}, "
-                f"which has shape {a.shape}; expected the input's shape"
-            )
-        checked.append(ga)
-    return tuple(checked)
+    _check_count(ctx, out)
+    return tuple(
+        _check_gradient(ctx, a, ga) if needed and ga is not None else None
+        for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, out)
+    )
 
 
 def _accumulate(leaf: Tensor, g: Tensor, create_graph: bool, owned: set[int]) -> None:
