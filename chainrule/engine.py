@@ -290,14 +290,17 @@ class Context:
     """What a gate keeps between its forward and its backward: one node of the graph.
 
     Gates store small metadata as attributes (``ctx.axis = axis``) and arrays through
-    ``save_for_backward``, which the engine turns into Tensors: a saved input or
-    output becomes that very tensor (so higher-order gradients flow through it), any
-    other array a constant.
+    ``save_for_backward``. ``saved_tensors`` gives them back in the form the backward
+    is running in: the raw arrays when no graph is being built (the usual, fast case),
+    or Tensors under ``create_graph=True`` - a saved input or output then becomes that
+    very tensor, so higher-order gradients flow through it, and any other array a
+    constant.
     """
 
     # class-level defaults instead of an __init__: a Context is made per op call
-    _saved: tuple | list = ()
+    _saved: tuple = ()
     _freed = False
+    _output: Tensor | None = None  # set by the engine while a graph-building backward runs
     fn: type
     seq: int
     inputs: tuple
@@ -314,7 +317,21 @@ class Context:
                 "an earlier backward(); call backward(retain_graph=True) the first time to "
                 "backpropagate through the same graph twice"
             )
-        return self._saved
+        if not _grad_enabled:
+            return self._saved
+        return tuple([self._in_graph(v) for v in self._saved])
+
+    def _in_graph(self, v: Any) -> Any:
+        """A saved value as a node of the graph: the input or output it is, else a constant."""
+        for a in self.inputs:
+            if v is a or (isinstance(a, Tensor) and v is a.data):
+                return a
+        out = self._output
+        if out is not None and v is out.data:
+            return out
+        if backend.is_array(v) or isinstance(v, np.generic):
+            return Tensor._make(v)
+        return v
 
 
 # Every recorded gate gets a number that grows with time. A gate's inputs were all
@@ -394,29 +411,25 @@ class Function:
         ctx.seq = next(_sequence)
         ctx.inputs = args
         ctx.needs_input_grad = needs
-        saved = ctx._saved
-        if saved:
-            resolved = []
-            for v in saved:
-                for a, d in zip(args, datas):
-                    if v is d:
-                        resolved.append(a)  # an input: a Tensor in the graph, or a number
-                        break
-                else:
-                    resolved.append(_resolve_saved(v, raw, result))
-            ctx._saved = resolved
+        if raw is not out and ctx._saved:
+            # the output was saved as a NumPy scalar: keep the array the output Tensor holds
+            ctx._saved = tuple([out if v is raw else v for v in ctx._saved])
         result._ctx = ctx
         result.requires_grad = True
         return result
 
 
-def _resolve_saved(v: Any, out: Any, result: Tensor) -> Any:
-    """A saved value that is not an input, as the backward will see it."""
-    if v is out:
-        return result  # the output: higher-order gradients flow through it
-    if backend.is_array(v) or isinstance(v, np.generic):
-        return Tensor._make(v)  # an intermediate array: a constant of the backward
-    return v
+def call(fn: type[Function], *args: Any, **kwargs: Any) -> Any:
+    """Run gate ``fn`` inside a backward formula, in the backward's own currency.
+
+    On Tensors (a graph-building backward) this is ``fn.apply``, recorded so the
+    gradient is itself differentiable; on raw arrays it is just ``fn.forward``. Either
+    way the math is the gate's one forward.
+    """
+    for a in args:
+        if isinstance(a, Tensor):
+            return fn.apply(*args, **kwargs)
+    return fn.forward(Context(), *args, **kwargs)
 
 
 # ---------------------------------------------------------------------------------
@@ -442,12 +455,16 @@ def _run_backward(
 
     With ``accumulate`` the gradients of leaves are added into their ``.grad``.
     """
-    grads: dict[int, Tensor] = {}  # id(tensor) -> the gradient summed so far
+    # Without create_graph the pass runs on raw arrays (no Tensor per gradient, no op
+    # machinery); with it, on Tensors whose ops record the graph of the gradient.
+    raw = not create_graph
+    grads: dict[int, Any] = {}  # id(tensor) -> the gradient summed so far
     pending: list[tuple[int, Tensor]] = []  # heap of gates to run, newest first
     leaves: list[Tensor] = []
     wanted_ids = {id(w) for w in wanted}
-    found: dict[int, Tensor] = {}
-    arrivals = list(zip(roots, seeds))
+    found: dict[int, Any] = {}
+    arrivals = [(r, s.data if raw else s) for r, s in zip(roots, seeds)]
+    owned = {id(s.data) for s in seeds}  # arrays a leaf's .grad may not take as its own
 
     global _grad_enabled
     saved_mode, _grad_enabled = _grad_enabled, create_graph
@@ -477,7 +494,14 @@ def _run_backward(
                     "earlier backward(); pass retain_graph=True to the first call to "
                     "backpropagate through it twice"
                 )
-            downstream = ctx.fn.backward(ctx, g)
+            if raw:
+                downstream = ctx.fn.backward(ctx, g)
+            else:
+                ctx._output = t  # lets saved_tensors hand back the output tensor itself
+                try:
+                    downstream = ctx.fn.backward(ctx, g)
+                finally:
+                    ctx._output = None
             if type(downstream) is not tuple:
                 downstream = (downstream,)
             if len(downstream) != len(ctx.inputs):
@@ -485,15 +509,14 @@ def _run_backward(
             arrivals = []
             for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, downstream):
                 if needed and ga is not None:
-                    if type(ga) is not Tensor or ga.data.shape != a.data.shape:
-                        ga = _check_gradient(ctx, a, ga)
+                    if (type(ga) is not np.ndarray if raw else type(ga) is not Tensor) or ga.shape != a.data.shape:
+                        ga = _check_gradient(ctx, a, ga, raw)
                     arrivals.append((a, ga))
             if on_step is not None:
                 on_step(t, g, downstream)
             if not retain_graph:
                 ctx._saved = ()
                 ctx._freed = True
-        owned = {id(s.data) for s in seeds}  # arrays a leaf's .grad may not take as its own
         for leaf in leaves:
             g = grads[id(leaf)]
             if id(leaf) in wanted_ids:
@@ -502,6 +525,8 @@ def _run_backward(
                 _accumulate(leaf, g, create_graph, owned)
     finally:
         _grad_enabled = saved_mode
+    if raw:
+        found = {k: Tensor._make(v) for k, v in found.items()}
     return found
 
 
@@ -514,11 +539,14 @@ def _check_count(ctx: Context, downstream: tuple) -> None:
         )
 
 
-def _check_gradient(ctx: Context, a: Tensor, ga: Any) -> Tensor:
-    """A gate's gradient for input ``a`` as a Tensor, or an error naming the gate."""
-    if not isinstance(ga, Tensor):
+def _check_gradient(ctx: Context, a: Tensor, ga: Any, raw: bool) -> Any:
+    """A gate's gradient for input ``a`` in the pass's currency (raw array or Tensor),
+    or an error naming the gate."""
+    if raw:
+        ga = backend.asarray(ga.data if isinstance(ga, Tensor) else ga)
+    elif not isinstance(ga, Tensor):
         ga = Tensor._make(backend.asarray(ga))
-    if ga.data.shape != a.data.shape:
+    if ga.shape != a.data.shape:
         i = next(i for i, x in enumerate(ctx.inputs) if x is a)
         raise ValueError(
             f"{ctx.fn.__name__}.backward returned a gradient of shape {ga.shape} for input {i}, "
@@ -527,35 +555,37 @@ def _check_gradient(ctx: Context, a: Tensor, ga: Any) -> Tensor:
     return ga
 
 
-def _call_backward(ctx: Context, g: Tensor) -> tuple:
-    """Run one gate's backward alone, checked: one Tensor per input that needs a
-    gradient, None for the others (used by explainers to get local gradients)."""
+def _call_backward(ctx: Context, g: Any) -> tuple:
+    """Run one gate's backward alone, checked: one gradient per input that needs one,
+    None for the others (explainers use it for local gradients). ``g`` is a raw array
+    when grad mode is off, a Tensor when it is on."""
     out = ctx.fn.backward(ctx, g)
     if type(out) is not tuple:
         out = (out,)
     _check_count(ctx, out)
+    raw = not _grad_enabled
     return tuple(
-        _check_gradient(ctx, a, ga) if needed and ga is not None else None
+        _check_gradient(ctx, a, ga, raw) if needed and ga is not None else None
         for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, out)
     )
 
 
-def _accumulate(leaf: Tensor, g: Tensor, create_graph: bool, owned: set[int]) -> None:
-    """Add ``g`` into ``leaf.grad`` (PyTorch semantics: gradients accumulate)."""
+def _accumulate(leaf: Tensor, g: Any, create_graph: bool, owned: set[int]) -> None:
+    """Add ``g`` (a raw array, or a Tensor under create_graph) into ``leaf.grad``;
+    gradients accumulate, as in PyTorch."""
     if create_graph:
         leaf.grad = g if leaf.grad is None else leaf.grad + g
         return
-    data = g.data
     if leaf.grad is not None:
-        leaf.grad = Tensor._make(leaf.grad.data + data)
+        leaf.grad = Tensor._make(leaf.grad.data + g)
         return
     # .grad must own writable memory of the leaf's dtype: ``g`` may be shared with
     # another leaf (an add gate hands the same gradient to both inputs), be a view of
-    # another array, or a read-only broadcast view.
-    if data.dtype != leaf.data.dtype or data.base is not None or id(data) in owned:
-        data = data.astype(leaf.data.dtype, copy=True)
-    owned.add(id(data))
-    leaf.grad = g if data is g.data else Tensor._make(data)
+    # another array, a read-only broadcast view, or a NumPy scalar.
+    if type(g) is not np.ndarray or g.dtype != leaf.data.dtype or g.base is not None or id(g) in owned:
+        g = backend.asarray(g).astype(leaf.data.dtype, copy=True)
+    owned.add(id(g))
+    leaf.grad = Tensor._make(g)
 
 
 def grad(

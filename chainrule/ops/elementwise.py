@@ -1,7 +1,9 @@
 """Elementwise gates: arithmetic, the lecture's nonlinearities, max/min/where/clip.
 
 Each gate's backward is the lecture's "upstream gradient times local gradient",
-followed by ``sum_to`` to undo broadcasting. The backward-flow patterns of the
+followed by ``sum_to`` to undo broadcasting. Backward formulas use operators, array
+methods shared by Tensors and arrays, and ``call(Gate, ...)`` for anything else, so
+the same line runs on raw arrays (fast) or on Tensors (``create_graph=True``). The backward-flow patterns of the
 lecture are visible here: ``Add`` distributes, ``Mul`` swaps, ``Maximum`` routes.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Context, Function, Tensor, as_tensor
+from ..engine import Context, Function, Tensor, as_tensor, call
 from .broadcast import sum_to
 
 
@@ -104,7 +106,8 @@ class Pow(Function):
             ga = sum_to(g * b * a ** (b - 1), _shape(a))
         if nb:
             # d(a^b)/db = a^b log(a); taken as 0 where a == 0 (the limit for b > 0)
-            safe_log = where(a == 0, 0.0, log(where(a == 0, 1.0, a)))
+            at_zero = a == 0
+            safe_log = call(Where, at_zero, 0.0, call(Log, call(Where, at_zero, 1.0, a)))
             gb = sum_to(g * out * safe_log, b.shape)
         return ga, gb
 
@@ -275,8 +278,8 @@ class Where(Function):
         _, na, nb = ctx.needs_input_grad
         return (
             None,
-            sum_to(where(cond, g, 0.0), sa) if na else None,
-            sum_to(where(cond, 0.0, g), sb) if nb else None,
+            sum_to(call(Where, cond, g, 0.0), sa) if na else None,
+            sum_to(call(Where, cond, 0.0, g), sb) if nb else None,
         )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine import Context, Function, Tensor, as_tensor
+from ..engine import Context, Function, Tensor, as_tensor, call
 from .broadcast import sum_to
+from .shape import Permute
 
 
 class MatMul(Function):
@@ -34,13 +35,20 @@ class MatMul(Function):
         a2 = a.reshape(1, -1) if a.ndim == 1 else a  # (.., n, k)
         b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # (.., k, m)
         g2 = g
-        if a.ndim == 1:
-            g2 = g2.unsqueeze(-2 if b.ndim > 1 else 0)
-        if b.ndim == 1:
-            g2 = g2.unsqueeze(-1)  # (.., n, m)
-        ga = sum_to(g2 @ b2.mT, a2.shape).reshape(a.shape) if na else None
-        gb = sum_to(a2.mT @ g2, b2.shape).reshape(b.shape) if nb else None
+        if a.ndim == 1:  # put back the n = 1 axis the product dropped
+            g2 = g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:]) if b.ndim > 1 else g2.reshape(1)
+        if b.ndim == 1:  # and the m = 1 axis
+            g2 = g2.reshape(g2.shape + (1,))  # (.., n, m)
+        ga = sum_to(g2 @ _swap_last(b2), a2.shape).reshape(a.shape) if na else None
+        gb = sum_to(_swap_last(a2) @ g2, b2.shape).reshape(b.shape) if nb else None
         return ga, gb
+
+
+def _swap_last(x: Any) -> Any:
+    """x with its last two axes swapped (x^T for a matrix), on a Tensor or an array."""
+    axes = list(range(x.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return call(Permute, x, axes=tuple(axes))
 
 
 def matmul(a: Any, b: Any) -> Tensor:

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import builtins
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Context, Function, Tensor, as_tensor
-from .elementwise import exp
-
-Axis = int | tuple[int, ...] | None
-
-
-def normalize_axes(op: str, axis: Axis, ndim: int) -> tuple[int, ...]:
-    """``axis`` as a sorted tuple of non-negative axes, or a ValueError naming ``op``."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for ax in axes:
-        if not isinstance(ax, int) or not -ndim <= ax < builtins.max(ndim, 1):
-            raise ValueError(
-                f"{op}: axis {ax} is out of range for a tensor with {ndim} dimension(s); "
-                f"expected an int in [{-ndim}, {ndim - 1}]"
-            )
-        out.append(ax % ndim if ndim else 0)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis}")
-    return tuple(sorted(out))
+from ..engine import Context, Function, Tensor, as_tensor, call
+from .axes import Axis, normalize_axes
+from .elementwise import Exp
+from .shape import Expand
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
@@ -45,7 +26,7 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Tensor:
-        return g.reshape(ctx.kept_shape).expand(ctx.in_shape)
+        return call(Expand, g.reshape(ctx.kept_shape), shape=ctx.in_shape)
 
 
 class Max(Function):
@@ -68,7 +49,7 @@ class Max(Function):
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Tensor:
         (share,) = ctx.saved_tensors
-        return g.reshape(ctx.kept_shape).expand(ctx.in_shape) * share
+        return call(Expand, g.reshape(ctx.kept_shape), shape=ctx.in_shape) * share
 
 
 class Softmax(Function):
@@ -106,7 +87,7 @@ class LogSoftmax(Function):
     def backward(ctx: Context, g: Tensor) -> Tensor:
         # d/da_j of (a_i - logsumexp a) = delta_ij - softmax_j
         (out,) = ctx.saved_tensors
-        return g - exp(out) * g.sum(axis=ctx.axis, keepdims=True)
+        return g - call(Exp, out) * g.sum(axis=ctx.axis, keepdims=True)
 
 
 def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Context, Function, Tensor, as_tensor
+from ..engine import Context, Function, Tensor, as_tensor, call
+from .axes import normalize_axes
 from .broadcast import sum_to
-from .reduce import normalize_axes
 
 
 class Reshape(Function):
@@ -38,7 +38,7 @@ class Permute(Function):
         inverse = [0] * len(ctx.axes)
         for i, ax in enumerate(ctx.axes):
             inverse[ax] = i
-        return g.permute(*inverse)
+        return call(Permute, g, axes=tuple(inverse))
 
 
 class Expand(Function):
@@ -99,7 +99,7 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Tensor:
-        return IndexAdd.apply(g, index=ctx.index, shape=ctx.in_shape)
+        return call(IndexAdd, g, index=ctx.index, shape=ctx.in_shape)
 
 
 class IndexAdd(Function):
