@@ -264,16 +264,19 @@ def as_tensor(x: Any) -> Tensor:
     return Tensor(x)
 
 
-def _seed_gradient(out: Tensor, grad: Any, who: str) -> Tensor:
-    """The upstream gradient that starts a backward pass, checked against ``out``."""
+def _seed_gradient(out: Tensor, grad: Any, who: str) -> Any:
+    """The upstream gradient that starts a backward pass, checked against ``out``: the
+    caller's Tensor as it is, anything else as an array."""
     if grad is None:
         if out.data.size != 1:
             raise ValueError(
                 f"{who}: output has shape {out.shape}; an implicit gradient exists only for a "
                 "one-element output - pass grad= with the output's shape"
             )
-        return Tensor._make(backend.array_module(out.data).ones(out.shape, out.dtype))
-    g = grad if isinstance(grad, Tensor) else Tensor._make(backend.asarray(grad, out.dtype))
+        data = out.data
+        xp = np if type(data) is np.ndarray else backend.array_module(data)
+        return xp.ones(data.shape, data.dtype)
+    g = grad if isinstance(grad, Tensor) else backend.asarray(grad, out.dtype)
     if g.shape != out.shape:
         raise ValueError(
             f"{who}: gradient has shape {g.shape} but the output has shape {out.shape}; "
@@ -298,41 +301,52 @@ class Context:
     """
 
     # class-level defaults instead of an __init__: a Context is made per op call
-    _saved: tuple = ()
     _freed = False
-    _output: Tensor | None = None  # set by the engine while a graph-building backward runs
     fn: type
     seq: int
     inputs: tuple
     needs_input_grad: list[bool]
 
     def save_for_backward(self, *values: Any) -> None:
-        self._saved = values
+        # a plain instance attribute: reading it in backward costs nothing; it hides
+        # the class-level ``saved_tensors`` below until the graph is freed
+        self.saved_tensors = values
 
-    @property
-    def saved_tensors(self) -> tuple:
-        if self._freed:
-            raise RuntimeError(
-                f"{self.fn.__name__}.backward: the graph's saved buffers were already freed by "
-                "an earlier backward(); call backward(retain_graph=True) the first time to "
-                "backpropagate through the same graph twice"
-            )
-        if not _grad_enabled:
-            return self._saved
-        return tuple([self._in_graph(v) for v in self._saved])
-
-    def _in_graph(self, v: Any) -> Any:
+    def _in_graph(self, v: Any, output: Tensor) -> Any:
         """A saved value as a node of the graph: the input or output it is, else a constant."""
         for a in self.inputs:
             if v is a or (isinstance(a, Tensor) and v is a.data):
                 return a
-        out = self._output
-        if out is not None and v is out.data:
-            return out
+        if v is output.data:
+            return output
         if backend.is_array(v) or isinstance(v, np.generic):
             return Tensor._make(v)
         return v
 
+
+class _NothingSaved:
+    """``ctx.saved_tensors`` when no value is saved: empty, or an error once freed.
+
+    A non-data descriptor, so the instance attribute that ``save_for_backward`` sets
+    takes precedence over it.
+    """
+
+    def __get__(self, ctx: Context | None, owner: type) -> Any:
+        if ctx is None:
+            return self
+        if ctx._freed:
+            raise RuntimeError(
+                f"{ctx.fn.__name__}.backward: the graph's saved buffers were already freed by "
+                "an earlier backward(); call backward(retain_graph=True) the first time to "
+                "backpropagate through the same graph twice"
+            )
+        return ()
+
+
+Context.saved_tensors = _NothingSaved()
+
+
+_RAW = (np.ndarray, np.generic)  # what a raw backward's gradients are, on the CPU
 
 # Every recorded gate gets a number that grows with time. A gate's inputs were all
 # made before it, so running pending gates newest-first is a topological order.
@@ -411,9 +425,9 @@ class Function:
         ctx.seq = next(_sequence)
         ctx.inputs = args
         ctx.needs_input_grad = needs
-        if raw is not out and ctx._saved:
+        if raw is not out and "saved_tensors" in ctx.__dict__:
             # the output was saved as a NumPy scalar: keep the array the output Tensor holds
-            ctx._saved = tuple([out if v is raw else v for v in ctx._saved])
+            ctx.saved_tensors = tuple([out if v is raw else v for v in ctx.saved_tensors])
         result._ctx = ctx
         result.requires_grad = True
         return result
@@ -444,7 +458,7 @@ StepHook = Callable[[Tensor, Tensor, tuple], None]
 
 def _run_backward(
     roots: Sequence[Tensor],
-    seeds: Sequence[Tensor],
+    seeds: Sequence[Any],
     retain_graph: bool,
     create_graph: bool,
     accumulate: bool,
@@ -461,10 +475,15 @@ def _run_backward(
     grads: dict[int, Any] = {}  # id(tensor) -> the gradient summed so far
     pending: list[tuple[int, Tensor]] = []  # heap of gates to run, newest first
     leaves: list[Tensor] = []
-    wanted_ids = {id(w) for w in wanted}
+    wanted_ids = set(map(id, wanted))
     found: dict[int, Any] = {}
-    arrivals = [(r, s.data if raw else s) for r, s in zip(roots, seeds)]
-    owned = {id(s.data) for s in seeds}  # arrays a leaf's .grad may not take as its own
+    if raw:
+        seeds = [s.data if isinstance(s, Tensor) else s for s in seeds]
+    else:
+        seeds = [s if isinstance(s, Tensor) else Tensor._make(s) for s in seeds]
+    arrivals = list(zip(roots, seeds))
+    owned = set(map(id, seeds))  # arrays a leaf's .grad may not take as its own
+    push, pop = heapq.heappush, heapq.heappop
 
     global _grad_enabled
     saved_mode, _grad_enabled = _grad_enabled, create_graph
@@ -480,10 +499,10 @@ def _run_backward(
                     if a._ctx is None:
                         leaves.append(a)
                     else:
-                        heapq.heappush(pending, (-a._ctx.seq, a))
+                        push(pending, (-a._ctx.seq, a))
             if not pending:
                 break
-            t = heapq.heappop(pending)[1]
+            t = pop(pending)[1]
             g = grads.pop(id(t))
             if wanted_ids and id(t) in wanted_ids:
                 found[id(t)] = g
@@ -494,14 +513,16 @@ def _run_backward(
                     "earlier backward(); pass retain_graph=True to the first call to "
                     "backpropagate through it twice"
                 )
-            if raw:
+            saved = None if raw else ctx.__dict__.get("saved_tensors")
+            if not saved:
                 downstream = ctx.fn.backward(ctx, g)
             else:
-                ctx._output = t  # lets saved_tensors hand back the output tensor itself
+                # a graph-building backward sees its saved values as tensors of the graph
+                ctx.saved_tensors = tuple([ctx._in_graph(v, t) for v in saved])
                 try:
                     downstream = ctx.fn.backward(ctx, g)
                 finally:
-                    ctx._output = None
+                    ctx.saved_tensors = saved
             if type(downstream) is not tuple:
                 downstream = (downstream,)
             if len(downstream) != len(ctx.inputs):
@@ -509,20 +530,36 @@ def _run_backward(
             arrivals = []
             for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, downstream):
                 if needed and ga is not None:
-                    if (type(ga) is not np.ndarray if raw else type(ga) is not Tensor) or ga.shape != a.data.shape:
+                    if (not isinstance(ga, _RAW) if raw else type(ga) is not Tensor) or ga.shape != a.data.shape:
                         ga = _check_gradient(ctx, a, ga, raw)
                     arrivals.append((a, ga))
             if on_step is not None:
                 on_step(t, g, downstream)
             if not retain_graph:
-                ctx._saved = ()
+                ctx.__dict__.pop("saved_tensors", None)
                 ctx._freed = True
         for leaf in leaves:
             g = grads[id(leaf)]
-            if id(leaf) in wanted_ids:
+            if wanted_ids and id(leaf) in wanted_ids:
                 found[id(leaf)] = g
-            if accumulate:
-                _accumulate(leaf, g, create_graph, owned)
+            if not accumulate:
+                continue
+            if not raw:
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
+            elif leaf.grad is not None:
+                leaf.grad = Tensor._make(leaf.grad.data + g)  # gradients accumulate
+            else:
+                # .grad must own writable memory of the leaf's dtype: ``g`` may be shared
+                # with another leaf (an add gate hands the same gradient to both inputs),
+                # be a view, a read-only broadcast view, or a NumPy scalar
+                if isinstance(g, np.generic):
+                    g = np.asarray(g)  # a fresh 0-d array of its own
+                elif g.base is not None or id(g) in owned:
+                    g = g.copy()
+                if g.dtype != leaf.data.dtype:
+                    g = g.astype(leaf.data.dtype)
+                owned.add(id(g))
+                leaf.grad = Tensor._make(g)
     finally:
         _grad_enabled = saved_mode
     if raw:
@@ -568,24 +605,6 @@ def _call_backward(ctx: Context, g: Any) -> tuple:
         _check_gradient(ctx, a, ga, raw) if needed and ga is not None else None
         for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, out)
     )
-
-
-def _accumulate(leaf: Tensor, g: Any, create_graph: bool, owned: set[int]) -> None:
-    """Add ``g`` (a raw array, or a Tensor under create_graph) into ``leaf.grad``;
-    gradients accumulate, as in PyTorch."""
-    if create_graph:
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
-        return
-    if leaf.grad is not None:
-        leaf.grad = Tensor._make(leaf.grad.data + g)
-        return
-    # .grad must own writable memory of the leaf's dtype: ``g`` may be shared with
-    # another leaf (an add gate hands the same gradient to both inputs), be a view of
-    # another array, a read-only broadcast view, or a NumPy scalar.
-    if type(g) is not np.ndarray or g.dtype != leaf.data.dtype or g.base is not None or id(g) in owned:
-        g = backend.asarray(g).astype(leaf.data.dtype, copy=True)
-    owned.add(id(g))
-    leaf.grad = Tensor._make(g)
 
 
 def grad(

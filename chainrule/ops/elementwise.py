@@ -17,7 +17,7 @@ from .broadcast import sum_to
 
 
 def _shape(x: Any) -> tuple[int, ...]:
-    return getattr(x, "shape", ())
+    return getattr(x, "shape", ())  # () for a Python number
 
 
 class Add(Function):
@@ -25,7 +25,7 @@ class Add(Function):
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
-        ctx.shapes = (_shape(a), _shape(b))
+        ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))  # () for a number
         return a + b
 
     @staticmethod
