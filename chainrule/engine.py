@@ -275,7 +275,7 @@ def _seed_gradient(out: Tensor, grad: Any, who: str) -> Any:
             )
         data = out.data
         xp = np if type(data) is np.ndarray else backend.array_module(data)
-        return xp.ones(data.shape, data.dtype)
+        return xp.asarray(1, dtype=data.dtype).reshape(data.shape)  # C-level, unlike xp.ones
     g = grad if isinstance(grad, Tensor) else backend.asarray(grad, out.dtype)
     if g.shape != out.shape:
         raise ValueError(
@@ -404,7 +404,7 @@ class Function:
             else:
                 datas.append(a)
                 needs.append(False)
-        ctx = Context()
+        ctx = _new(Context)
         try:
             out = cls.forward(ctx, *datas, **kwargs)
         except (ValueError, TypeError, IndexError) as e:
