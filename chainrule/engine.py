@@ -1,7 +1,7 @@
 """The engine: ``Tensor``, the ``Function`` (gate) base, and reverse-mode backpropagation.
 
 This module knows no particular op. Every op in ``chainrule.ops`` is a ``Function``
-subclass with a ``forward`` on raw arrays and a ``backward`` on Tensors; calling
+subclass with a ``forward`` on raw arrays and a ``backward`` formula; calling
 ``Op.apply(...)`` runs the forward and, when a gradient is wanted, records a node of
 the computational graph (a ``Context``) on the output tensor.
 
@@ -17,9 +17,12 @@ the computational graph (a ``Context``) on the output tensor.
 3. a tensor used by several gates (a fork) receives the *sum* of their gradients
    before its own gate runs, which that order guarantees.
 
-Backward formulas are written with Tensor ops, so with ``create_graph=True`` they
-record a graph of their own and gradients of gradients come for free; otherwise they
-run under ``no_grad`` and build nothing.
+A backward formula is written once, with operators, the array methods Tensors share
+with ndarrays (``sum``, ``reshape``, indexing) and ``call(Gate, ...)`` for anything
+else, and runs in one of two currencies: on raw arrays (the usual case, no graph built,
+no Tensor per intermediate gradient - this is what makes small graphs fast), or, with
+``create_graph=True``, on Tensors whose ops record a graph of their own, so gradients
+of gradients come for free.
 """
 
 from __future__ import annotations
@@ -358,10 +361,14 @@ class Function:
     """A gate: subclass it with a ``forward`` and a ``backward``, call it with ``apply``.
 
     ``forward(ctx, *inputs)`` receives raw arrays (and Python scalars) and returns an
-    array; ``backward(ctx, grad_out)`` receives the upstream gradient as a Tensor and
-    returns one gradient per input (a Tensor, or None where no gradient is needed),
-    each of that input's shape. ``ctx.needs_input_grad[i]`` tells which are wanted.
-    This is the one way ops are defined; every built-in op is such a class.
+    array, saving what the backward needs with ``ctx.save_for_backward``.
+    ``backward(ctx, grad_out)`` returns one gradient per input (None where no gradient
+    is needed; ``ctx.needs_input_grad[i]`` tells which are), each of that input's shape.
+    It receives the upstream gradient and ``ctx.saved_tensors`` as raw arrays in an
+    ordinary backward, and as Tensors under ``create_graph=True``; written with
+    operators (and ``call(Gate, ...)`` for other gates) it serves both, and is then
+    differentiable itself. This is the one way ops are defined; every built-in op is
+    such a class.
 
     The lecture's sigmoid gate, whose local gradient is ``(1 - s) * s``:
 

@@ -60,14 +60,14 @@ def traced_backward(out: Tensor) -> list[Step]:
     gradient, in the order the chain rule visits them (reverse topological)."""
     steps: list[Step] = []
 
-    def on_step(t: Tensor, upstream: Tensor, downstream: tuple) -> None:
+    def on_step(t: Tensor, upstream: Any, downstream: tuple) -> None:
+        # an ordinary backward: ``upstream`` and ``downstream`` are raw arrays
         ctx = t._ctx
         names, local, down = [], [], []
-        if upstream.size == 1:
+        if np.size(upstream) == 1:
             # the local gradient of a scalar gate: its backward with upstream 1
-            ones = Tensor._make(np.ones_like(upstream.data))
             with no_grad():
-                unit = engine._call_backward(ctx, ones)
+                unit = engine._call_backward(ctx, np.ones_like(upstream))
         else:
             unit = (None,) * len(downstream)
         for a, needed, u, d in zip(ctx.inputs, ctx.needs_input_grad, unit, downstream):

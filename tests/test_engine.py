@@ -240,3 +240,48 @@ def test_tensor_subclass_takes_part_in_graphs():
     y = (w * w).sum()
     y.backward()
     assert w.grad.numpy().tolist() == [2.0, 4.0]
+
+
+def test_backward_currency_raw_arrays_or_tensors():
+    seen = []
+
+    class Spy(cr.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            (a,) = ctx.saved_tensors
+            seen.append((type(grad_out), type(a)))
+            return grad_out * 2 * a
+
+    x = leaf([1.0, 2.0])
+    Spy.apply(x).sum().backward()
+    assert seen[-1] == (np.ndarray, np.ndarray)  # ordinary backward: raw arrays, fast
+    cr.grad(Spy.apply(x).sum(), x, create_graph=True)
+    assert seen[-1] == (cr.Tensor, cr.Tensor)  # building a graph: Tensors
+
+
+def test_call_uses_another_gate_inside_a_backward():
+    from chainrule.engine import call
+    from chainrule.ops.elementwise import Exp
+
+    class ExpOfSquare(cr.Function):  # f = exp(a^2), f' = 2 a exp(a^2)
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return np.exp(a * a)
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            (a,) = ctx.saved_tensors
+            return grad_out * 2 * a * call(Exp, a * a)
+
+    x = leaf(0.7)
+    (g,) = cr.grad(ExpOfSquare.apply(x), x, create_graph=True)
+    (h,) = cr.grad(g, x)
+    e = np.exp(0.49)
+    assert g.item() == pytest.approx(2 * 0.7 * e)
+    assert h.item() == pytest.approx((2 + 4 * 0.49) * e)  # f'' = (2 + 4a^2) exp(a^2)
