@@ -278,7 +278,8 @@ def _seed_gradient(out: Tensor, grad: Any, who: str) -> Any:
             )
         data = out.data
         xp = np if type(data) is np.ndarray else backend.array_module(data)
-        return xp.asarray(1, dtype=data.dtype).reshape(data.shape)  # C-level, unlike xp.ones
+        one = xp.asarray(1, dtype=data.dtype)  # C-level, unlike xp.ones
+        return one if data.ndim == 0 else one.reshape(data.shape)
     g = grad if isinstance(grad, Tensor) else backend.asarray(grad, out.dtype)
     if g.shape != out.shape:
         raise ValueError(
@@ -433,8 +434,10 @@ class Function:
         ctx.inputs = args
         ctx.needs_input_grad = needs
         if raw is not out and "saved_tensors" in ctx.__dict__:
-            # the output was saved as a NumPy scalar: keep the array the output Tensor holds
-            ctx.saved_tensors = tuple([out if v is raw else v for v in ctx.saved_tensors])
+            for v in ctx.saved_tensors:
+                if v is raw:  # the output, saved as a NumPy scalar: save the array it became
+                    ctx.saved_tensors = tuple([out if v is raw else v for v in ctx.saved_tensors])
+                    break
         result._ctx = ctx
         result.requires_grad = True
         return result
@@ -482,14 +485,17 @@ def _run_backward(
     grads: dict[int, Any] = {}  # id(tensor) -> the gradient summed so far
     pending: list[tuple[int, Tensor]] = []  # heap of gates to run, newest first
     leaves: list[Tensor] = []
-    wanted_ids = set(map(id, wanted))
+    wanted_ids = set(map(id, wanted)) if wanted else None
     found: dict[int, Any] = {}
-    if raw:
-        seeds = [s.data if isinstance(s, Tensor) else s for s in seeds]
-    else:
-        seeds = [s if isinstance(s, Tensor) else Tensor._make(s) for s in seeds]
-    arrivals = list(zip(roots, seeds))
-    owned = set(map(id, seeds))  # arrays a leaf's .grad may not take as its own
+    arrivals = []
+    owned = set()  # arrays a leaf's .grad may not take as its own
+    for r, s in zip(roots, seeds):
+        if raw:
+            s = s.data if isinstance(s, Tensor) else s
+            owned.add(id(s))
+        elif not isinstance(s, Tensor):
+            s = Tensor._make(s)
+        arrivals.append((r, s))
     push, pop = heapq.heappush, heapq.heappop
 
     global _grad_enabled
@@ -569,7 +575,7 @@ def _run_backward(
                 leaf.grad = Tensor._make(g)
     finally:
         _grad_enabled = saved_mode
-    if raw:
+    if raw and found:
         found = {k: Tensor._make(v) for k, v in found.items()}
     return found
 
