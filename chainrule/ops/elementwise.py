@@ -25,14 +25,13 @@ class Add(Function):
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
-        ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))  # () for a number
         return a + b
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        sa, sb = ctx.shapes
+        a, b = ctx.inputs  # an input that needs a gradient is a Tensor: it knows its shape
         na, nb = ctx.needs_input_grad
-        return (sum_to(g, sa) if na else None, sum_to(g, sb) if nb else None)
+        return (sum_to(g, a.shape) if na else None, sum_to(g, b.shape) if nb else None)
 
 
 class Sub(Function):
@@ -40,14 +39,13 @@ class Sub(Function):
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
-        ctx.shapes = (_shape(a), _shape(b))
         return a - b
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        sa, sb = ctx.shapes
+        a, b = ctx.inputs
         na, nb = ctx.needs_input_grad
-        return (sum_to(g, sa) if na else None, sum_to(-g, sb) if nb else None)
+        return (sum_to(g, a.shape) if na else None, sum_to(-g, b.shape) if nb else None)
 
 
 class Mul(Function):
