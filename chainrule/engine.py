@@ -144,15 +144,15 @@ class Tensor:
         self.name = name
 
     @classmethod
-    def _make(cls, data: Any, ctx: Context | None = None) -> Tensor:
-        """Wrap an op's output without the checks and conversions of ``__init__``."""
+    def _make(cls, data: Any) -> Tensor:
+        """Wrap an array as a constant, without the checks and conversions of ``__init__``."""
         t = object.__new__(cls)
         if type(data) is not np.ndarray:
             data = backend.asarray(data)  # NumPy returns 0-d results as scalars
         t.data = data
         t.grad = None
-        t.requires_grad = ctx is not None
-        t._ctx = ctx
+        t.requires_grad = False
+        t._ctx = None
         t.name = None
         return t
 
@@ -396,7 +396,7 @@ class Function:
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx: Context, grad_out: Tensor) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         raise NotImplementedError
 
     @classmethod
@@ -416,8 +416,10 @@ class Function:
         try:
             out = cls.forward(ctx, *datas, **kwargs)
         except (ValueError, TypeError, IndexError) as e:
+            # re-raised as the plain built-in kind: NumPy's subclasses take other arguments
+            kind = ValueError if isinstance(e, ValueError) else TypeError if isinstance(e, TypeError) else IndexError
             shapes = ", ".join(str(getattr(d, "shape", type(d).__name__)) for d in datas)
-            raise type(e)(f"{cls.__name__}: {e} (input shapes: {shapes})") from e
+            raise kind(f"{cls.__name__}: {e} (input shapes: {shapes})") from e
         raw = out
         if type(out) is not np.ndarray:  # NumPy returns 0-d results as scalars
             out = np.asarray(out) if isinstance(out, np.generic) else backend.asarray(out)
@@ -463,7 +465,7 @@ def call(fn: type[Function], *args: Any, **kwargs: Any) -> Any:
 
 # Called as on_step(tensor, upstream, downstream) for each gate of a backward pass,
 # before its buffers are freed: the hook for explainers (``chainrule.tour``).
-StepHook = Callable[[Tensor, Tensor, tuple], None]
+StepHook = Callable[[Tensor, Any, tuple], None]
 
 
 def _run_backward(

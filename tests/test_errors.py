@@ -111,3 +111,9 @@ def test_clip_bounds():
 def test_item_on_many_elements():
     with pytest.raises(ValueError, match=r"item: tensor has shape \(2,\)"):
         cr.Tensor([1.0, 2.0]).item()
+
+
+def test_numpy_error_subclasses_are_reraised_with_the_gate_name():
+    # NumPy raises a UFuncTypeError (a TypeError subclass with its own constructor)
+    with pytest.raises(TypeError, match=r"Add: .*input shapes: \(1,\), \(1,\)"):
+        cr.Tensor([1.0]) + np.array(["a"])
