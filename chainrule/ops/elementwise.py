@@ -3,8 +3,9 @@
 Each gate's backward is the lecture's "upstream gradient times local gradient",
 followed by ``sum_to`` to undo broadcasting. Backward formulas use operators, array
 methods shared by Tensors and arrays, and ``call(Gate, ...)`` for anything else, so
-the same line runs on raw arrays (fast) or on Tensors (``create_graph=True``). The backward-flow patterns of the
-lecture are visible here: ``Add`` distributes, ``Mul`` swaps, ``Maximum`` routes.
+the same line runs on raw arrays (fast) or on Tensors (``create_graph=True``). The
+backward-flow patterns of the lecture are visible here: ``Add`` distributes, ``Mul``
+swaps, ``Maximum`` routes.
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ from ..engine import Context, Function, Tensor, as_tensor, call
 from .broadcast import sum_to
 
 
-def _shape(x: Any) -> tuple[int, ...]:
-    return getattr(x, "shape", ())  # () for a Python number
-
-
 class Add(Function):
     """a + b. Gradient distributor: both inputs receive the upstream gradient."""
 
@@ -28,7 +25,7 @@ class Add(Function):
         return a + b
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
+    def backward(ctx: Context, g: Any) -> tuple:
         a, b = ctx.inputs  # an input that needs a gradient is a Tensor: it knows its shape
         na, nb = ctx.needs_input_grad
         return (sum_to(g, a.shape) if na else None, sum_to(g, b.shape) if nb else None)
@@ -42,7 +39,7 @@ class Sub(Function):
         return a - b
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
+    def backward(ctx: Context, g: Any) -> tuple:
         a, b = ctx.inputs
         na, nb = ctx.needs_input_grad
         return (sum_to(g, a.shape) if na else None, sum_to(-g, b.shape) if nb else None)
@@ -57,7 +54,7 @@ class Mul(Function):
         return a * b
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
+    def backward(ctx: Context, g: Any) -> tuple:
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         return (
@@ -75,12 +72,12 @@ class Div(Function):
         return a / b
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
+    def backward(ctx: Context, g: Any) -> tuple:
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         # d(a/b)/db = -a / b^2
         return (
-            sum_to(g / b, _shape(a)) if na else None,
+            sum_to(g / b, a.shape) if na else None,
             sum_to(-g * a / (b * b), b.shape) if nb else None,
         )
 
@@ -95,13 +92,13 @@ class Pow(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
+    def backward(ctx: Context, g: Any) -> tuple:
         a, b, out = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         ga = gb = None
         if na:
             # d(a^b)/da = b a^(b-1)
-            ga = sum_to(g * b * a ** (b - 1), _shape(a))
+            ga = sum_to(g * b * a ** (b - 1), a.shape)
         if nb:
             # d(a^b)/db = a^b log(a); taken as 0 where a == 0 (the limit for b > 0)
             at_zero = a == 0
@@ -118,7 +115,7 @@ class Neg(Function):
         return -a
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         return -g
 
 
@@ -132,7 +129,7 @@ class Exp(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         (out,) = ctx.saved_tensors
         return g * out
 
@@ -146,7 +143,7 @@ class Log(Function):
         return array_module(a).log(a)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         (a,) = ctx.saved_tensors
         return g / a
 
@@ -161,7 +158,7 @@ class Sqrt(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         (out,) = ctx.saved_tensors
         return g / (2 * out)
 
@@ -176,7 +173,7 @@ class Abs(Function):
         return xp.abs(a)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         (sign,) = ctx.saved_tensors
         return g * sign
 
@@ -191,7 +188,7 @@ class Tanh(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         (out,) = ctx.saved_tensors
         return g * (1 - out * out)
 
@@ -214,7 +211,7 @@ class Sigmoid(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         (s,) = ctx.saved_tensors
         return g * (1 - s) * s
 
@@ -228,7 +225,7 @@ class Relu(Function):
         return array_module(a).maximum(a, 0)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         (mask,) = ctx.saved_tensors
         return g * mask
 
@@ -246,17 +243,16 @@ class Maximum(Function):
         # share of the gradient that goes to a: 1 where a wins, 0.5 on a tie, else 0
         share = (a > b) + 0.5 * (a == b)
         ctx.save_for_backward(xp.asarray(share, dtype=out.dtype))
-        ctx.shapes = (_shape(a), _shape(b))
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
+    def backward(ctx: Context, g: Any) -> tuple:
         (share,) = ctx.saved_tensors
-        sa, sb = ctx.shapes
+        a, b = ctx.inputs
         na, nb = ctx.needs_input_grad
         return (
-            sum_to(g * share, sa) if na else None,
-            sum_to(g * (1 - share), sb) if nb else None,
+            sum_to(g * share, a.shape) if na else None,
+            sum_to(g * (1 - share), b.shape) if nb else None,
         )
 
 
@@ -266,18 +262,17 @@ class Where(Function):
     @staticmethod
     def forward(ctx: Context, cond: Any, a: Any, b: Any) -> Any:
         ctx.save_for_backward(cond)
-        ctx.shapes = (_shape(a), _shape(b))
         return array_module(a).where(cond, a, b)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
+    def backward(ctx: Context, g: Any) -> tuple:
         (cond,) = ctx.saved_tensors
-        sa, sb = ctx.shapes
+        _, a, b = ctx.inputs
         _, na, nb = ctx.needs_input_grad
         return (
             None,
-            sum_to(call(Where, cond, g, 0.0), sa) if na else None,
-            sum_to(call(Where, cond, 0.0, g), sb) if nb else None,
+            sum_to(call(Where, cond, g, 0.0), a.shape) if na else None,
+            sum_to(call(Where, cond, 0.0, g), b.shape) if nb else None,
         )
 
 
@@ -296,7 +291,7 @@ class Clip(Function):
         return xp.clip(a, lo, hi)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
+    def backward(ctx: Context, g: Any) -> tuple:
         (inside,) = ctx.saved_tensors
         return g * inside
 

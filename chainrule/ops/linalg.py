@@ -29,7 +29,7 @@ class MatMul(Function):
         return a @ b
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
+    def backward(ctx: Context, g: Any) -> tuple:
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         a2 = a.reshape(1, -1) if a.ndim == 1 else a  # (.., n, k)

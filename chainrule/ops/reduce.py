@@ -25,7 +25,7 @@ class Sum(Function):
         return a.sum(axis=axes, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         return call(Expand, g.reshape(ctx.kept_shape), shape=ctx.in_shape)
 
 
@@ -47,7 +47,7 @@ class Max(Function):
         return kept if keepdims else kept.reshape([n for i, n in enumerate(a.shape) if i not in axes])
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         (share,) = ctx.saved_tensors
         return call(Expand, g.reshape(ctx.kept_shape), shape=ctx.in_shape) * share
 
@@ -65,7 +65,7 @@ class Softmax(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         # Jacobian diag(y) - y y^T, applied to g: y * (g - <g, y>)
         (y,) = ctx.saved_tensors
         return y * (g - (g * y).sum(axis=ctx.axis, keepdims=True))
@@ -84,7 +84,7 @@ class LogSoftmax(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Any) -> Any:
         # d/da_j of (a_i - logsumexp a) = delta_ij - softmax_j
         (out,) = ctx.saved_tensors
         return g - call(Exp, out) * g.sum(axis=ctx.axis, keepdims=True)
