@@ -577,8 +577,9 @@ def _run_backward(
                 leaf.grad = Tensor._make(g)
     finally:
         _grad_enabled = saved_mode
-    if raw and found:
-        found = {k: Tensor._make(v) for k, v in found.items()}
+    if raw and found:  # hand back Tensors of the inputs' dtypes, as leaves' .grad are
+        found = {id(w): Tensor._make(backend.asarray(found[id(w)]).astype(w.dtype, copy=False))
+                 for w in wanted if id(w) in found}
     return found
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .engine import Tensor, _run_backward, _seed_gradient, no_grad
+from .engine import Tensor, grad, no_grad
 
 # Pass thresholds of ``gradcheck`` for the relative error |a - n| / max(|a|, |n|),
 # in float64 with centered differences (h = 1e-6). CS231n's rule of thumb: above
@@ -27,8 +27,7 @@ ATOL = 1e-8
 
 
 def _scalar(value: Any, who: str) -> float:
-    v = value.data if isinstance(value, Tensor) else np.asarray(backend.to_numpy(value))
-    v = backend.to_numpy(v)
+    v = np.asarray(backend.to_numpy(value.data if isinstance(value, Tensor) else value))
     if v.size != 1:
         raise ValueError(f"{who}: f must return a single number, got shape {v.shape}")
     return float(v.reshape(()))
@@ -117,11 +116,7 @@ def value_and_grad(fun: Callable[..., Any], argnum: int = 0) -> Callable[..., tu
                 f"value_and_grad: the function must return a one-element Tensor, got "
                 f"{type(loss).__name__} {getattr(loss, 'shape', '')}"
             )
-        if loss.requires_grad:
-            found = _run_backward([loss], [_seed_gradient(loss, None, "value_and_grad")], False, False, accumulate=False, wanted=[wt])
-            g = found.get(id(wt))
-        else:
-            g = None
+        (g,) = grad(loss, wt, allow_unused=True) if loss.requires_grad else (None,)
         gdata = g.data if g is not None else backend.array_module(wt.data).zeros_like(wt.data)
         return float(loss.item()), (Tensor._make(gdata) if was_tensor else gdata)
 
@@ -132,8 +127,9 @@ def value_and_grad(fun: Callable[..., Any], argnum: int = 0) -> Callable[..., tu
 class GradcheckResult:
     """The outcome of ``gradcheck``; truthy when it passed.
 
-    ``worst`` names the entry with the largest relative error: which input, its index
-    (or the direction number in random mode), the analytic and numerical values.
+    It describes the worst entry (the first failing one with the largest relative error,
+    or the largest error overall when all passed): which input and its index, or the
+    direction number in random mode, with the analytic and numerical values.
     """
 
     passed: bool
@@ -222,9 +218,8 @@ def gradcheck(
     out = loss(*xs)
     if not out.requires_grad:
         raise ValueError("gradcheck: the output does not depend on any input through differentiable ops")
-    wanted = [xs[i] for i in diff]
-    found = _run_backward([out], [_seed_gradient(out, None, "gradcheck")], False, False, accumulate=False, wanted=wanted)
-    analytic = [backend.to_numpy(found[id(w)].data) if id(w) in found else np.zeros(w.shape) for w in wanted]
+    grads = grad(out, [xs[i] for i in diff], allow_unused=True)
+    analytic = [np.zeros(xs[i].shape) if g is None else backend.to_numpy(g.data) for i, g in zip(diff, grads)]
 
     def evaluate() -> float:
         with no_grad():

@@ -285,3 +285,13 @@ def test_call_uses_another_gate_inside_a_backward():
     e = np.exp(0.49)
     assert g.item() == pytest.approx(2 * 0.7 * e)
     assert h.item() == pytest.approx((2 + 4 * 0.49) * e)  # f'' = (2 + 4a^2) exp(a^2)
+
+
+def test_gradients_come_back_in_the_inputs_dtype():
+    x = cr.Tensor([1.0, 2.0], requires_grad=True)  # float32
+    y = (x * np.array([0.5, 0.25])).sum()  # a float64 constant promotes the product
+    assert y.dtype == np.float64
+    (g,) = cr.grad(y, x)
+    assert g.dtype == np.float32
+    y.backward()
+    assert x.grad.dtype == np.float32
