@@ -291,7 +291,7 @@ def test_gradients_come_back_in_the_inputs_dtype():
     x = cr.Tensor([1.0, 2.0], requires_grad=True)  # float32
     y = (x * np.array([0.5, 0.25])).sum()  # a float64 constant promotes the product
     assert y.dtype == np.float64
-    (g,) = cr.grad(y, x)
+    (g,) = cr.grad(y, x, retain_graph=True)
     assert g.dtype == np.float32
     y.backward()
     assert x.grad.dtype == np.float32
