@@ -73,6 +73,8 @@ class _GradMode:
 def no_grad() -> _GradMode:
     """Build no graph inside: as ``with chainrule.no_grad():`` or as ``@chainrule.no_grad()``.
 
+    The switch is one process-wide flag (cheap to read on every op), not per thread.
+
     >>> import chainrule as cr
     >>> w = cr.Tensor([1.0, 2.0], requires_grad=True)
     >>> with cr.no_grad():
