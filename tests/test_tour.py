@@ -38,9 +38,18 @@ def test_circuit_and_gate_agree_exactly_enough():
 
 def test_backward_patterns():
     ex = tour.example_patterns()
-    assert ex.grads == {"x": -8.0, "y": 6.0, "z": 2.0, "w": 0.0, "u": 7.0}
+    assert ex.grads == {"x": -8.0, "y": 6.0, "z": 2.0, "w": 0.0}
     max_step = next(s for s in ex.steps if s.gate == "Maximum")
     assert max_step.downstream == [2.0, 0.0]  # routed to the larger input
+    add_step = next(s for s in ex.steps if s.gate == "Add")
+    assert add_step.downstream == [2.0, 2.0]  # distributed unchanged
+
+
+def test_branch_sums():
+    ex = tour.example_branch()
+    assert ex.grads == {"u": 7.0}
+    mul = next(s for s in ex.steps if s.gate == "Mul")
+    assert mul.downstream == [3.0, 3.0]  # u*u: one contribution per use
 
 
 def test_vectorized_norm():
