@@ -202,18 +202,24 @@ def test_third_order():
     assert g3.item() == pytest.approx((1.5 + 3) * np.exp(1.5))
 
 
+class Square(cr.Function):
+    """A user's gate; it notes what its backward was handed."""
+
+    seen: list = []
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a * a
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (a,) = ctx.saved_tensors
+        Square.seen.append((type(grad_out), type(a)))
+        return grad_out * 2 * a
+
+
 def test_custom_gate_is_the_same_mechanism():
-    class Square(cr.Function):
-        @staticmethod
-        def forward(ctx, a):
-            ctx.save_for_backward(a)
-            return a * a
-
-        @staticmethod
-        def backward(ctx, grad_out):
-            (a,) = ctx.saved_tensors
-            return grad_out * 2 * a
-
     x = leaf(3.0)
     y = Square.apply(x)
     assert y.op == "Square"
@@ -243,25 +249,11 @@ def test_tensor_subclass_takes_part_in_graphs():
 
 
 def test_backward_currency_raw_arrays_or_tensors():
-    seen = []
-
-    class Spy(cr.Function):
-        @staticmethod
-        def forward(ctx, a):
-            ctx.save_for_backward(a)
-            return a * a
-
-        @staticmethod
-        def backward(ctx, grad_out):
-            (a,) = ctx.saved_tensors
-            seen.append((type(grad_out), type(a)))
-            return grad_out * 2 * a
-
     x = leaf([1.0, 2.0])
-    Spy.apply(x).sum().backward()
-    assert seen[-1] == (np.ndarray, np.ndarray)  # ordinary backward: raw arrays, fast
-    cr.grad(Spy.apply(x).sum(), x, create_graph=True)
-    assert seen[-1] == (cr.Tensor, cr.Tensor)  # building a graph: Tensors
+    Square.apply(x).sum().backward()
+    assert Square.seen[-1] == (np.ndarray, np.ndarray)  # ordinary backward: raw arrays, fast
+    cr.grad(Square.apply(x).sum(), x, create_graph=True)
+    assert Square.seen[-1] == (cr.Tensor, cr.Tensor)  # building a graph: Tensors
 
 
 def test_call_uses_another_gate_inside_a_backward():
