@@ -60,6 +60,7 @@ for shape in SHAPES_1:
 case("sigmoid-large", cr.sigmoid, tf("sigmoid"), np.array([-40.0, -5.0, 0.0, 5.0, 40.0]))
 case("relu-kink", cr.relu, tf("relu"), np.array([-1.0, 0.0, 2.0]), kink=True)
 case("abs-kink", cr.abs, tf("abs"), np.array([-1.5, 0.0, 2.0]), kink=True)
+case("builtin-abs", lambda a: abs(a), lambda a: abs(a), np.array([-1.5, 0.5, 2.0]))
 case("clip", lambda a: cr.clip(a, -0.5, 0.7), lambda a: torch.clamp(a, -0.5, 0.7), r(3, 4))
 case("clip-lo-only", lambda a: a.clip(lo=0.1), lambda a: torch.clamp(a, min=0.1), r(5))
 case("clip-kink", lambda a: cr.clip(a, -0.5, 0.5), lambda a: torch.clamp(a, -0.5, 0.5), np.array([-0.5, 0.0, 0.5, 1.0]), kink=True)

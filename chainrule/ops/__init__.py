@@ -92,6 +92,7 @@ Tensor.__rpow__ = _swap(pow)
 Tensor.__matmul__ = matmul
 Tensor.__rmatmul__ = _swap(matmul)
 Tensor.__neg__ = neg
+Tensor.__abs__ = abs
 Tensor.__getitem__ = getitem
 Tensor.__lt__ = lt
 Tensor.__le__ = le
