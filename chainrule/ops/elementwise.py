@@ -25,10 +25,10 @@ class Add(Function):
         return a + b
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
+    def backward(ctx: Context, grad_out: Any) -> tuple:
         a, b = ctx.inputs  # an input that needs a gradient is a Tensor: it knows its shape
         na, nb = ctx.needs_input_grad
-        return (sum_to(g, a.shape) if na else None, sum_to(g, b.shape) if nb else None)
+        return (sum_to(grad_out, a.shape) if na else None, sum_to(grad_out, b.shape) if nb else None)
 
 
 class Sub(Function):
@@ -39,10 +39,10 @@ class Sub(Function):
         return a - b
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
+    def backward(ctx: Context, grad_out: Any) -> tuple:
         a, b = ctx.inputs
         na, nb = ctx.needs_input_grad
-        return (sum_to(g, a.shape) if na else None, sum_to(-g, b.shape) if nb else None)
+        return (sum_to(grad_out, a.shape) if na else None, sum_to(-grad_out, b.shape) if nb else None)
 
 
 class Mul(Function):
@@ -54,12 +54,12 @@ class Mul(Function):
         return a * b
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
+    def backward(ctx: Context, grad_out: Any) -> tuple:
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         return (
-            sum_to(g * b, a.shape) if na else None,
-            sum_to(g * a, b.shape) if nb else None,
+            sum_to(grad_out * b, a.shape) if na else None,
+            sum_to(grad_out * a, b.shape) if nb else None,
         )
 
 
@@ -72,13 +72,13 @@ class Div(Function):
         return a / b
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
+    def backward(ctx: Context, grad_out: Any) -> tuple:
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         # d(a/b)/db = -a / b^2
         return (
-            sum_to(g / b, a.shape) if na else None,
-            sum_to(-g * a / (b * b), b.shape) if nb else None,
+            sum_to(grad_out / b, a.shape) if na else None,
+            sum_to(-grad_out * a / (b * b), b.shape) if nb else None,
         )
 
 
@@ -92,18 +92,18 @@ class Pow(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
+    def backward(ctx: Context, grad_out: Any) -> tuple:
         a, b, out = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         ga = gb = None
         if na:
             # d(a^b)/da = b a^(b-1)
-            ga = sum_to(g * b * a ** (b - 1), a.shape)
+            ga = sum_to(grad_out * b * a ** (b - 1), a.shape)
         if nb:
             # d(a^b)/db = a^b log(a); taken as 0 where a == 0 (the limit for b > 0)
             at_zero = a == 0
             safe_log = call(Where, at_zero, 0.0, call(Log, call(Where, at_zero, 1.0, a)))
-            gb = sum_to(g * out * safe_log, b.shape)
+            gb = sum_to(grad_out * out * safe_log, b.shape)
         return ga, gb
 
 
@@ -115,8 +115,8 @@ class Neg(Function):
         return -a
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
-        return -g
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        return -grad_out
 
 
 class Exp(Function):
@@ -129,9 +129,9 @@ class Exp(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         (out,) = ctx.saved_tensors
-        return g * out
+        return grad_out * out
 
 
 class Log(Function):
@@ -143,9 +143,9 @@ class Log(Function):
         return array_module(a).log(a)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         (a,) = ctx.saved_tensors
-        return g / a
+        return grad_out / a
 
 
 class Sqrt(Function):
@@ -158,9 +158,9 @@ class Sqrt(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         (out,) = ctx.saved_tensors
-        return g / (2 * out)
+        return grad_out / (2 * out)
 
 
 class Abs(Function):
@@ -173,9 +173,9 @@ class Abs(Function):
         return xp.abs(a)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         (sign,) = ctx.saved_tensors
-        return g * sign
+        return grad_out * sign
 
 
 class Tanh(Function):
@@ -188,9 +188,9 @@ class Tanh(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         (out,) = ctx.saved_tensors
-        return g * (1 - out * out)
+        return grad_out * (1 - out * out)
 
 
 class Sigmoid(Function):
@@ -211,9 +211,9 @@ class Sigmoid(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         (s,) = ctx.saved_tensors
-        return g * (1 - s) * s
+        return grad_out * (1 - s) * s
 
 
 class Relu(Function):
@@ -225,9 +225,9 @@ class Relu(Function):
         return array_module(a).maximum(a, 0)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         (mask,) = ctx.saved_tensors
-        return g * mask
+        return grad_out * mask
 
 
 class Maximum(Function):
@@ -246,13 +246,13 @@ class Maximum(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
+    def backward(ctx: Context, grad_out: Any) -> tuple:
         (share,) = ctx.saved_tensors
         a, b = ctx.inputs
         na, nb = ctx.needs_input_grad
         return (
-            sum_to(g * share, a.shape) if na else None,
-            sum_to(g * (1 - share), b.shape) if nb else None,
+            sum_to(grad_out * share, a.shape) if na else None,
+            sum_to(grad_out * (1 - share), b.shape) if nb else None,
         )
 
 
@@ -265,14 +265,14 @@ class Where(Function):
         return array_module(a).where(cond, a, b)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
+    def backward(ctx: Context, grad_out: Any) -> tuple:
         (cond,) = ctx.saved_tensors
         _, a, b = ctx.inputs
         _, na, nb = ctx.needs_input_grad
         return (
             None,
-            sum_to(call(Where, cond, g, 0.0), a.shape) if na else None,
-            sum_to(call(Where, cond, 0.0, g), b.shape) if nb else None,
+            sum_to(call(Where, cond, grad_out, 0.0), a.shape) if na else None,
+            sum_to(call(Where, cond, 0.0, grad_out), b.shape) if nb else None,
         )
 
 
@@ -291,9 +291,9 @@ class Clip(Function):
         return xp.clip(a, lo, hi)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
+    def backward(ctx: Context, grad_out: Any) -> tuple:
         (inside,) = ctx.saved_tensors
-        return g * inside
+        return grad_out * inside
 
 
 # -- public functions -------------------------------------------------------------

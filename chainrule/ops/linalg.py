@@ -29,12 +29,12 @@ class MatMul(Function):
         return a @ b
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
+    def backward(ctx: Context, grad_out: Any) -> tuple:
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         a2 = a.reshape(1, -1) if a.ndim == 1 else a  # (.., n, k)
         b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # (.., k, m)
-        g2 = g
+        g2 = grad_out
         if a.ndim == 1:  # put back the n = 1 axis the product dropped
             g2 = g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:]) if b.ndim > 1 else g2.reshape(1)
         if b.ndim == 1:  # and the m = 1 axis

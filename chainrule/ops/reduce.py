@@ -25,8 +25,8 @@ class Sum(Function):
         return a.sum(axis=axes, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
-        return call(Expand, g.reshape(ctx.kept_shape), shape=ctx.in_shape)
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        return call(Expand, grad_out.reshape(ctx.kept_shape), shape=ctx.in_shape)
 
 
 class Max(Function):
@@ -47,9 +47,9 @@ class Max(Function):
         return kept if keepdims else kept.reshape([n for i, n in enumerate(a.shape) if i not in axes])
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         (share,) = ctx.saved_tensors
-        return call(Expand, g.reshape(ctx.kept_shape), shape=ctx.in_shape) * share
+        return call(Expand, grad_out.reshape(ctx.kept_shape), shape=ctx.in_shape) * share
 
 
 class Softmax(Function):
@@ -65,10 +65,10 @@ class Softmax(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
-        # Jacobian diag(y) - y y^T, applied to g: y * (g - <g, y>)
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        # Jacobian diag(y) - y y^T applied to the upstream gradient g: y * (g - <g, y>)
         (y,) = ctx.saved_tensors
-        return y * (g - (g * y).sum(axis=ctx.axis, keepdims=True))
+        return y * (grad_out - (grad_out * y).sum(axis=ctx.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -84,10 +84,10 @@ class LogSoftmax(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         # d/da_j of (a_i - logsumexp a) = delta_ij - softmax_j
         (out,) = ctx.saved_tensors
-        return g - call(Exp, out) * g.sum(axis=ctx.axis, keepdims=True)
+        return grad_out - call(Exp, out) * grad_out.sum(axis=ctx.axis, keepdims=True)
 
 
 def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001

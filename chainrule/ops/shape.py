@@ -21,8 +21,8 @@ class Reshape(Function):
         return a.reshape(shape)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
-        return g.reshape(ctx.in_shape)
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        return grad_out.reshape(ctx.in_shape)
 
 
 class Permute(Function):
@@ -34,11 +34,11 @@ class Permute(Function):
         return a.transpose(axes)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, grad_out: Any) -> Any:
         inverse = [0] * len(ctx.axes)
         for i, ax in enumerate(ctx.axes):
             inverse[ax] = i
-        return call(Permute, g, axes=tuple(inverse))
+        return call(Permute, grad_out, axes=tuple(inverse))
 
 
 class Expand(Function):
@@ -50,8 +50,8 @@ class Expand(Function):
         return array_module(a).broadcast_to(a, shape)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
-        return sum_to(g, ctx.in_shape)
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        return sum_to(grad_out, ctx.in_shape)
 
 
 class Concatenate(Function):
@@ -64,13 +64,13 @@ class Concatenate(Function):
         return array_module(arrays[0]).concatenate(arrays, axis=axis)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
+    def backward(ctx: Context, grad_out: Any) -> tuple:
         grads = []
         start = 0
-        index = [slice(None)] * g.ndim
+        index = [slice(None)] * grad_out.ndim
         for size, needed in zip(ctx.sizes, ctx.needs_input_grad):
             index[ctx.axis] = slice(start, start + size)
-            grads.append(g[tuple(index)] if needed else None)
+            grads.append(grad_out[tuple(index)] if needed else None)
             start += size
         return tuple(grads)
 
@@ -84,8 +84,8 @@ class Pad(Function):
         return array_module(a).pad(a, widths, mode="constant", constant_values=value)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
-        return g[ctx.crop]
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        return grad_out[ctx.crop]
 
 
 class GetItem(Function):
@@ -98,8 +98,8 @@ class GetItem(Function):
         return a[index]
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
-        return call(IndexAdd, g, index=ctx.index, shape=ctx.in_shape)
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        return call(IndexAdd, grad_out, index=ctx.index, shape=ctx.in_shape)
 
 
 class IndexAdd(Function):
@@ -121,8 +121,8 @@ class IndexAdd(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, gg: Any) -> Any:
-        return gg[ctx.index]
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        return grad_out[ctx.index]
 
 
 def _is_basic(index: Any) -> bool:
