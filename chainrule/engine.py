@@ -86,7 +86,15 @@ def no_grad() -> _GradMode:
 
 
 def enable_grad() -> _GradMode:
-    """Record a graph again inside an outer ``no_grad`` (used by ``create_graph=True``)."""
+    """Record a graph again inside an outer ``no_grad``.
+
+    >>> import chainrule as cr
+    >>> w = cr.Tensor([1.0], requires_grad=True)
+    >>> with cr.no_grad(), cr.enable_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    True
+    """
     return _GradMode(True)
 
 
@@ -453,6 +461,14 @@ def call(fn: type[Function], *args: Any, **kwargs: Any) -> Any:
     On Tensors (a graph-building backward) this is ``fn.apply``, recorded so the
     gradient is itself differentiable; on raw arrays it is just ``fn.forward``. Either
     way the math is the gate's one forward.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> from chainrule.ops.elementwise import Exp
+    >>> call(Exp, np.zeros(2))
+    array([1., 1.])
+    >>> call(Exp, cr.Tensor([0.0], requires_grad=True)).op
+    'Exp'
     """
     for a in args:
         if isinstance(a, Tensor):
