@@ -30,25 +30,11 @@ def best_us(fn, number: int, repeat: int = 7) -> float:
 
 
 # -- (1) (x + y) * z on scalars -----------------------------------------------------------
+# The chainrule and PyTorch steps are the same code on each library's leaves.
 
 
-def scalar_chainrule():
-    x = cr.Tensor(-2.0, requires_grad=True)
-    y = cr.Tensor(5.0, requires_grad=True)
-    z = cr.Tensor(-4.0, requires_grad=True)
-
-    def step():
-        f = (x + y) * z
-        f.backward()
-        x.grad = y.grad = z.grad = None
-
-    return step
-
-
-def scalar_torch():
-    x = torch.tensor(-2.0, requires_grad=True)
-    y = torch.tensor(5.0, requires_grad=True)
-    z = torch.tensor(-4.0, requires_grad=True)
+def scalar_step(tensor):
+    x, y, z = (tensor(v, requires_grad=True) for v in (-2.0, 5.0, -4.0))
 
     def step():
         f = (x + y) * z
@@ -77,22 +63,7 @@ def scalar_numpy():
 CHAIN = 100
 
 
-def chain_chainrule():
-    a = cr.Tensor(np.linspace(-1, 1, 10), requires_grad=True)
-
-    def step():
-        y = a
-        for _ in range(CHAIN):
-            y = y * 1.0001 + 0.0001
-        y.sum().backward()
-        a.grad = None
-
-    return step
-
-
-def chain_torch():
-    a = torch.linspace(-1, 1, 10, requires_grad=True)
-
+def chain_step(a):
     def step():
         y = a
         for _ in range(CHAIN):
@@ -120,8 +91,11 @@ def chain_numpy():
 
 
 CASES = [
-    ("(x+y)*z, scalars", scalar_chainrule, scalar_torch, scalar_numpy, 20000, 0.5),
-    (f"chain of {CHAIN} mul-add, 10 elements", chain_chainrule, chain_torch, chain_numpy, 300, 0.8),
+    ("(x+y)*z, scalars", lambda: scalar_step(cr.Tensor), lambda: scalar_step(torch.tensor), scalar_numpy,
+     20000, 0.5),
+    (f"chain of {CHAIN} mul-add, 10 elements",
+     lambda: chain_step(cr.Tensor(np.linspace(-1, 1, 10), requires_grad=True)),
+     lambda: chain_step(torch.linspace(-1, 1, 10, requires_grad=True)), chain_numpy, 300, 0.8),
 ]
 
 
