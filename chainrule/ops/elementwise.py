@@ -314,8 +314,7 @@ def add(a: Any, b: Any) -> Tensor:
     >>> (cr.Tensor([1.0, 2.0]) + 1.0).numpy()
     array([2., 3.], dtype=float32)
     """
-    # the checks are inlined: this is the hot path of ``a + b``
-    return Add.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
+    return Add.apply(_tensor_or_scalar(a), _tensor_or_scalar(b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
@@ -325,8 +324,7 @@ def sub(a: Any, b: Any) -> Tensor:
     >>> cr.sub(cr.Tensor([3.0]), 1.0).numpy()
     array([2.], dtype=float32)
     """
-    # the checks are inlined: this is the hot path of ``a - b``
-    return Sub.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
+    return Sub.apply(_tensor_or_scalar(a), _tensor_or_scalar(b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -336,8 +334,7 @@ def mul(a: Any, b: Any) -> Tensor:
     >>> cr.mul(cr.Tensor([3.0]), 2.0).numpy()
     array([6.], dtype=float32)
     """
-    # the checks are inlined: this is the hot path of ``a * b``
-    return Mul.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
+    return Mul.apply(_tensor_or_scalar(a), _tensor_or_scalar(b))
 
 
 def div(a: Any, b: Any) -> Tensor:
@@ -347,8 +344,7 @@ def div(a: Any, b: Any) -> Tensor:
     >>> cr.div(cr.Tensor([3.0]), 2.0).numpy()
     array([1.5], dtype=float32)
     """
-    # the checks are inlined: this is the hot path of ``a / b``
-    return Div.apply(a if isinstance(a, _PASS) else as_tensor(a), b if isinstance(b, _PASS) else as_tensor(b))
+    return Div.apply(_tensor_or_scalar(a), _tensor_or_scalar(b))
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors ``a ** b``
