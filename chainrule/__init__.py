@@ -9,7 +9,7 @@
 (0.73, [-0.2, -0.39, 0.2])
 """
 
-from . import backend, ops
+from . import backend, nn, ops, rng
 from .engine import Context, Function, Tensor, as_tensor, enable_grad, grad, is_grad_enabled, no_grad
 from .gradcheck import (
     GradcheckError,
@@ -24,6 +24,7 @@ from .ops import (
     clip,
     concatenate,
     div,
+    erf,
     exp,
     expand,
     flatten,
@@ -44,6 +45,7 @@ from .ops import (
     reshape,
     sigmoid,
     softmax,
+    softplus,
     sqrt,
     squeeze,
     stack,
@@ -54,15 +56,16 @@ from .ops import (
     unsqueeze,
     where,
 )
+from .rng import manual_seed
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "as_tensor",
-    "backend", "clip", "concatenate", "div", "enable_grad", "exp", "expand", "flatten",
+    "backend", "clip", "concatenate", "div", "enable_grad", "erf", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
-    "maximum", "mean", "min", "minimum", "mul", "neg", "no_grad", "numerical_gradient",
-    "ops", "pad", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt",
+    "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
+    "ops", "pad", "permute", "pow", "relu", "reshape", "rng", "sigmoid", "softmax", "softplus", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "value_and_grad",
     "where",
 ]  # fmt: skip

@@ -2,10 +2,11 @@
 
 Primitives (each a ``Function`` with its own backward):
 
-- elementwise: Add, Sub, Mul, Div, Pow, Neg, Exp, Log, Sqrt, Abs, Tanh, Relu,
-  Maximum, Where, Clip; Sigmoid (fused for stability)
+- elementwise: Add, Sub, Mul, Div, Pow, Neg, Exp, Log, Sqrt, Abs, Tanh, Erf, Relu,
+  Maximum, Where, Clip; Sigmoid and Softplus (fused for stability)
 - reductions: Sum, Max; Softmax and LogSoftmax (fused for stability)
 - shape: Reshape, Permute, Expand, Concatenate, Pad, GetItem, IndexAdd
+- windows: Unfold (im2col on channels-last images) and its adjoint Fold (fused for speed)
 - linear algebra: MatMul
 
 Composed from those, so they need no backward of their own: minimum, min, mean,
@@ -27,6 +28,7 @@ from .elementwise import (
     clip,
     div,
     eq,
+    erf,
     exp,
     ge,
     gt,
@@ -41,6 +43,7 @@ from .elementwise import (
     pow,
     relu,
     sigmoid,
+    softplus,
     sqrt,
     sub,
     tanh,
@@ -63,10 +66,10 @@ from .shape import (
 )
 
 __all__ = [
-    "abs", "add", "clip", "concatenate", "div", "eq", "exp", "expand", "flatten", "ge",
+    "abs", "add", "clip", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
     "getitem", "gt", "le", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean",
     "min", "minimum", "mul", "ne", "neg", "pad", "permute", "pow", "relu", "reshape",
-    "sigmoid", "softmax", "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh",
+    "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh",
     "transpose", "unsqueeze", "where",
 ]  # fmt: skip
 
@@ -106,7 +109,9 @@ Tensor.log = log
 Tensor.sqrt = sqrt
 Tensor.abs = abs
 Tensor.tanh = tanh
+Tensor.erf = erf
 Tensor.sigmoid = sigmoid
+Tensor.softplus = softplus
 Tensor.relu = relu
 Tensor.maximum = maximum
 Tensor.minimum = minimum

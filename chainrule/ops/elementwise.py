@@ -10,8 +10,12 @@ swaps, ``Maximum`` routes.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+
+from .. import backend
 from ..backend import array_module
 from ..engine import Context, Function, Tensor, as_tensor, call
 from .broadcast import sum_to
@@ -176,6 +180,53 @@ class Abs(Function):
     def backward(ctx: Context, grad_out: Any) -> Any:
         (sign,) = ctx.saved_tensors
         return grad_out * sign
+
+
+def _erf(a: Any) -> Any:
+    """erf from SciPy (CuPy's cupyx.scipy) when installed, else math.erf per element."""
+    xp = array_module(a)
+    try:
+        if xp is np:
+            from scipy.special import erf
+        else:  # pragma: no cover - GPU only
+            from cupyx.scipy.special import erf
+        return erf(a)
+    except ImportError:
+        return xp.asarray(np.vectorize(math.erf, otypes=[a.dtype])(backend.to_numpy(a)))
+
+
+class Erf(Function):
+    """The error function; local gradient 2/sqrt(pi) * exp(-a^2). Used by exact GELU."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        ctx.save_for_backward(a)
+        return _erf(a)
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        (a,) = ctx.saved_tensors
+        return grad_out * (2 / math.sqrt(math.pi)) * call(Exp, -(a * a))
+
+
+class Softplus(Function):
+    """log(1 + exp(a)); local gradient sigmoid(a).
+
+    Fused for stability and for the kink: max(a, 0) + log1p(exp(-|a|)) never
+    overflows, but composed from relu and abs it would get gradient 0 instead of 1/2
+    at a = 0, where the two kinks cancel mathematically but not in autodiff.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        xp = array_module(a)
+        ctx.save_for_backward(a)
+        return xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a)))
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        (a,) = ctx.saved_tensors
+        return grad_out * call(Sigmoid, a)
 
 
 class Tanh(Function):
@@ -415,6 +466,26 @@ def tanh(a: Any) -> Tensor:
     array([0.], dtype=float32)
     """
     return Tanh.apply(_tensor_or_scalar(a))
+
+
+def erf(a: Any) -> Tensor:
+    """Elementwise error function (2/sqrt(pi) times the integral of exp(-t^2) from 0 to a).
+
+    >>> import chainrule as cr
+    >>> cr.erf(cr.Tensor([0.0])).numpy()
+    array([0.], dtype=float32)
+    """
+    return Erf.apply(_tensor_or_scalar(a))
+
+
+def softplus(a: Any) -> Tensor:
+    """Elementwise log(1 + exp(a)), computed stably; a smooth relu.
+
+    >>> import chainrule as cr
+    >>> round(cr.softplus(cr.Tensor(0.0)).item(), 4)
+    0.6931
+    """
+    return Softplus.apply(_tensor_or_scalar(a))
 
 
 def sigmoid(a: Any) -> Tensor:

@@ -1,0 +1,36 @@
+"""Neural networks: ``Module``, layers, and the stateless functions they call.
+
+>>> import chainrule as cr
+>>> net = cr.nn.Sequential(cr.nn.Linear(2, 100), cr.nn.ReLU(), cr.nn.Linear(100, 3))
+>>> scores = net(cr.Tensor([[0.1, 0.2]]))
+>>> loss = cr.nn.functional.cross_entropy(scores, [2]) + 1e-3 * cr.nn.functional.l2_penalty(net)
+>>> loss.backward()
+>>> net[0].weight.grad.shape
+(100, 2)
+"""
+
+from . import functional, init
+from .layers import (
+    GELU,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Embedding,
+    Flatten,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
+from .module import Module, Parameter, Sequential
+
+__all__ = [
+    "GELU", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Embedding", "Flatten",
+    "LayerNorm", "LeakyReLU", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential",
+    "Sigmoid", "Tanh", "functional", "init",
+]  # fmt: skip

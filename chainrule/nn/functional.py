@@ -1,0 +1,460 @@
+"""Stateless neural-network functions: layers, activations, losses and penalties.
+
+Everything here is composed from chainrule's primitives, so none of it has a backward
+of its own to get wrong. Images are (N, C, H, W) as in PyTorch; convolution and pooling
+work on a channels-last view inside (see ``chainrule.ops.window``) and hand back an
+(N, C, H, W) *view* of channels-last memory, so a stack of conv/relu/pool layers never
+pays for a layout change between layers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import ops, rng
+from ..backend import array_module
+from ..engine import Tensor, as_tensor
+from ..ops.window import Unfold
+
+# -- activations ---------------------------------------------------------------------
+
+relu = ops.relu
+sigmoid = ops.sigmoid
+tanh = ops.tanh
+softplus = ops.softplus
+softmax = ops.softmax
+log_softmax = ops.log_softmax
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else ``negative_slope * x`` (at 0 the gradient is the slope, as in PyTorch).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.leaky_relu(cr.Tensor([-2.0, 3.0]), 0.1).numpy()
+    array([-0.2,  3. ], dtype=float32)
+    """
+    x = as_tensor(x)
+    return ops.where(x > 0, x, x * negative_slope)
+
+
+def gelu(x: Any, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF; ``approximate="tanh"`` uses the tanh formula.
+
+    >>> import chainrule as cr
+    >>> round(cr.nn.functional.gelu(cr.Tensor(1.0)).item(), 4)
+    0.8413
+    """
+    x = as_tensor(x)
+    if approximate == "none":
+        return 0.5 * x * (1 + ops.erf(x * (1 / math.sqrt(2))))
+    if approximate == "tanh":
+        return 0.5 * x * (1 + ops.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+    raise ValueError(f"gelu: approximate={approximate!r}; expected 'none' or 'tanh'")
+
+
+# -- layers ----------------------------------------------------------------------------
+
+
+def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """The score function ``s = x W^T + b`` for a batch of row vectors x (N, in) -> (N, out).
+
+    ``weight`` is (out, in), as in PyTorch: row k is class k's template.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.linear(cr.Tensor([[1.0, 2.0]]), cr.Tensor([[1.0, 1.0]]), cr.Tensor([0.5])).numpy()
+    array([[3.5]], dtype=float32)
+    """
+    x = as_tensor(x)
+    if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:]:
+        raise ValueError(
+            f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}; "
+            f"expected the input's last axis to be {weight.shape[-1]}"
+        )
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def _pair(op: str, name: str, v: int | tuple[int, int], low: int) -> tuple[int, int]:
+    pair = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(pair) != 2 or any(not isinstance(p, (int, np.integer)) or p < low for p in pair):
+        raise ValueError(f"{op}: {name}={v!r}; expected an int >= {low} or a pair of them")
+    return (int(pair[0]), int(pair[1]))
+
+
+def _windows(op: str, x: Tensor, kernel: tuple, stride: tuple, padding: tuple, fill: float) -> Tensor:
+    """(N, C, H, W) -> (N, Ho, Wo, kh, kw, C) windows, channels last."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input has shape {x.shape}; expected 4 axes (N, C, H, W)")
+    h, w = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    if h < kernel[0] or w < kernel[1]:
+        raise ValueError(
+            f"{op}: input of shape {x.shape} with padding {padding} is smaller than the kernel "
+            f"{kernel}; expected height and width of at least the kernel's"
+        )
+    xh = x.permute(0, 2, 3, 1)  # (N, H, W, C): a free view when x came from a conv
+    if padding != (0, 0):
+        xh = ops.pad(xh, ((0, 0), (padding[0], padding[0]), (padding[1], padding[1]), (0, 0)), value=fill)
+    return Unfold.apply(xh, kernel=kernel, stride=stride)
+
+
+def conv2d(
+    x: Any,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> Tensor:
+    """2-D convolution (cross-correlation, as every framework): (N, C, H, W) -> (N, O, Ho, Wo).
+
+    Computed as one matrix product: the windows of x (im2col, channels last) times the
+    filters flattened to rows. ``weight`` is (O, C, kh, kw).
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> x = cr.Tensor(np.ones((1, 1, 3, 3)))
+    >>> cr.nn.functional.conv2d(x, cr.Tensor(np.ones((1, 1, 2, 2)))).numpy()[0, 0]
+    array([[4., 4.],
+           [4., 4.]], dtype=float32)
+    """
+    x = as_tensor(x)
+    if weight.ndim != 4 or x.ndim != 4 or x.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"conv2d: input of shape {x.shape} does not fit weight of shape {weight.shape}; "
+            "expected input (N, C, H, W) and weight (O, C, kh, kw) with the same C"
+        )
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"conv2d: bias has shape {bias.shape}; expected ({weight.shape[0]},)")
+    o, c, kh, kw = weight.shape
+    stride, padding = _pair("conv2d", "stride", stride, 1), _pair("conv2d", "padding", padding, 0)
+    cols = _windows("conv2d", x, (kh, kw), stride, padding, 0.0)  # (N, Ho, Wo, kh, kw, C)
+    n, ho, wo = cols.shape[:3]
+    w_rows = weight.permute(0, 2, 3, 1).reshape(o, kh * kw * c)  # (O, kh*kw*C), same order as a window
+    out = cols.reshape(n * ho * wo, kh * kw * c) @ w_rows.T  # (N*Ho*Wo, O)
+    if bias is not None:
+        out = out + bias
+    return out.reshape(n, ho, wo, o).permute(0, 3, 1, 2)  # (N, O, Ho, Wo) view of NHWC memory
+
+
+def max_pool2d(
+    x: Any, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None, padding: int = 0
+) -> Tensor:
+    """Max over each window: a router, each window's gradient goes to its maximum.
+
+    ``stride`` defaults to the kernel size. Ties inside a window split the gradient evenly
+    (PyTorch routes it to the first maximum instead).
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> x = cr.Tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+    >>> cr.nn.functional.max_pool2d(x, 2).numpy()[0, 0]
+    array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+    """
+    x = as_tensor(x)
+    kernel = _pair("max_pool2d", "kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else _pair("max_pool2d", "stride", stride, 1)
+    padding = _pair("max_pool2d", "padding", padding, 0)
+    return _windows("max_pool2d", x, kernel, stride, padding, -np.inf).max(axis=(3, 4)).permute(0, 3, 1, 2)
+
+
+def avg_pool2d(
+    x: Any, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None, padding: int = 0
+) -> Tensor:
+    """Mean over each window (padding zeros count, as PyTorch's default).
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> cr.nn.functional.avg_pool2d(cr.Tensor(np.arange(4.0).reshape(1, 1, 2, 2)), 2).numpy().ravel()
+    array([1.5], dtype=float32)
+    """
+    x = as_tensor(x)
+    kernel = _pair("avg_pool2d", "kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else _pair("avg_pool2d", "stride", stride, 1)
+    padding = _pair("avg_pool2d", "padding", padding, 0)
+    return _windows("avg_pool2d", x, kernel, stride, padding, 0.0).mean(axis=(3, 4)).permute(0, 3, 1, 2)
+
+
+def _channel_shape(op: str, x: Tensor, c: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The axes batch norm averages over, and the shape its per-channel values broadcast as."""
+    if x.ndim not in (2, 3, 4) or x.shape[1] != c:
+        raise ValueError(f"{op}: input has shape {x.shape}; expected (N, {c}), (N, {c}, L) or (N, {c}, H, W)")
+    axes = (0,) + tuple(range(2, x.ndim))
+    return axes, (1, c) + (1,) * (x.ndim - 2)
+
+
+def batch_norm(
+    x: Any,
+    running_mean: Any,
+    running_var: Any,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize each channel by the batch's statistics (training) or the running ones (eval).
+
+    In training the running mean and variance (raw arrays) are updated in place, the
+    variance with Bessel's correction, as PyTorch does. Composed of primitives, so its
+    backward (the one derivations make long) is the chain rule through mean and var.
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> x = cr.Tensor([[1.0], [3.0]])
+    >>> out = cr.nn.functional.batch_norm(x, np.zeros(1), np.ones(1), training=True)
+    >>> np.round(out.numpy().ravel(), 3)
+    array([-1.,  1.], dtype=float32)
+    """
+    x = as_tensor(x)
+    c = running_mean.shape[0]
+    axes, shape = _channel_shape("batch_norm", x, c)
+    if training:
+        count = x.size // c
+        if count < 2:
+            raise ValueError(f"batch_norm: input of shape {x.shape} has one value per channel; expected more than 1 in training")
+        mean = x.mean(axis=axes, keepdims=True)
+        xc = x - mean
+        var = (xc * xc).mean(axis=axes, keepdims=True)  # biased, for normalizing
+        xhat = xc / ops.sqrt(var + eps)
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean.data.reshape(c).astype(running_mean.dtype)
+        running_var *= 1 - momentum
+        running_var += momentum * var.data.reshape(c).astype(running_var.dtype) * (count / (count - 1))
+    else:
+        xp = array_module(x.data)
+        inv_std = 1 / xp.sqrt(running_var.reshape(shape) + eps)
+        xhat = (x - running_mean.reshape(shape).astype(x.dtype)) * inv_std.astype(x.dtype)
+    if weight is not None:
+        xhat = xhat * weight.reshape(shape)
+    if bias is not None:
+        xhat = xhat + bias.reshape(shape)
+    return xhat
+
+
+def layer_norm(
+    x: Any,
+    normalized_shape: tuple[int, ...],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize each example over its last ``len(normalized_shape)`` axes.
+
+    >>> import chainrule as cr
+    >>> out = cr.nn.functional.layer_norm(cr.Tensor([[1.0, 3.0]]), (2,))
+    >>> [round(v, 3) for v in out.numpy().ravel().tolist()]
+    [-1.0, 1.0]
+    """
+    x = as_tensor(x)
+    k = len(normalized_shape)
+    if tuple(x.shape[x.ndim - k :]) != tuple(normalized_shape) or k == 0:
+        raise ValueError(f"layer_norm: input has shape {x.shape}; expected it to end in {tuple(normalized_shape)}")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    out = xc / ops.sqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
+    """Inverted dropout: zero each entry with probability p and scale the rest by 1/(1-p).
+
+    The scaling happens at training time, so evaluation is the identity. The mask comes
+    from chainrule's generator (``chainrule.manual_seed``).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.dropout(cr.Tensor([1.0, 2.0]), 0.5, training=False).numpy()
+    array([1., 2.], dtype=float32)
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p={p}; expected 0 <= p < 1")
+    x = as_tensor(x)
+    if not training or p == 0:
+        return x
+    keep = rng.generator().random(x.shape) >= p
+    mask = array_module(x.data).asarray(keep.astype(x.dtype) / np.asarray(1 - p, dtype=x.dtype))
+    return x * mask
+
+
+def embedding(indices: Any, weight: Tensor) -> Tensor:
+    """Rows of ``weight`` picked by integer ``indices`` (any shape): (..., dim).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.embedding([2, 0], cr.Tensor([[0.0], [1.0], [2.0]])).numpy()
+    array([[2.],
+           [0.]], dtype=float32)
+    """
+    idx = _int_array("embedding", indices)
+    if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
+        raise IndexError(
+            f"embedding: indices range over [{int(idx.min())}, {int(idx.max())}]; expected 0 <= index < {weight.shape[0]}"
+        )
+    return weight[idx]
+
+
+# -- losses ----------------------------------------------------------------------------
+
+
+def _int_array(op: str, y: Any) -> Any:
+    data = y.data if isinstance(y, Tensor) else y
+    xp = array_module(data)
+    arr = xp.asarray(data)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{op}: labels have dtype {arr.dtype}; expected integers")
+    return arr
+
+
+def _labels(op: str, scores: Tensor, y: Any) -> Any:
+    """Check (N, K) scores against N integer labels in [0, K)."""
+    labels = _int_array(op, y)
+    if scores.ndim != 2 or labels.shape != scores.shape[:1]:
+        raise ValueError(
+            f"{op}: scores of shape {scores.shape} and labels of shape {labels.shape}; "
+            "expected scores (N, K) and labels (N,)"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
+        raise ValueError(
+            f"{op}: labels range over [{int(labels.min())}, {int(labels.max())}]; "
+            f"expected classes 0..{scores.shape[1] - 1}"
+        )
+    return labels
+
+
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction={reduction!r}; expected 'mean', 'sum' or 'none'")
+
+
+def _reduce(op: str, losses: Tensor, reduction: str) -> Tensor:
+    _check_reduction(op, reduction)
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    return losses
+
+
+def svm_loss(scores: Any, y: Any, delta: float = 1.0, reduction: str = "mean") -> Tensor:
+    """The lecture's multiclass SVM (hinge) loss: L_i = sum_{j != y_i} max(0, s_j - s_{y_i} + delta).
+
+    Averaged over the batch. (PyTorch's ``multi_margin_loss`` also divides by the number
+    of classes.) At a margin of exactly 0 the hinge passes no gradient.
+
+    >>> import chainrule as cr
+    >>> s = cr.Tensor([[3.2, 5.1, -1.7]])   # the lecture's cat image
+    >>> round(cr.nn.functional.svm_loss(s, [0]).item(), 2)
+    2.9
+    """
+    scores = as_tensor(scores)
+    labels = _labels("svm_loss", scores, y)
+    xp = array_module(scores.data)
+    rows = xp.arange(scores.shape[0])
+    correct = scores[rows, labels].reshape(-1, 1)  # (N, 1): s_{y_i}
+    others = xp.ones(scores.shape, dtype=scores.dtype)
+    others[rows, labels] = 0  # j != y_i
+    margins = ops.relu(scores - correct + delta) * others  # (N, K)
+    return _reduce("svm_loss", margins.sum(axis=1), reduction)
+
+
+def cross_entropy(scores: Any, y: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy from raw scores: L_i = -log(exp(s_{y_i}) / sum_j exp(s_j)).
+
+    Stable: the fused log-softmax shifts by the max, so large scores do not overflow.
+
+    >>> import chainrule as cr
+    >>> round(cr.nn.functional.cross_entropy(cr.Tensor([[0.0, 0.0]]), [1]).item(), 4)
+    0.6931
+    """
+    scores = as_tensor(scores)
+    labels = _labels("cross_entropy", scores, y)
+    _check_reduction("cross_entropy", reduction)
+    return nll_loss(ops.log_softmax(scores, axis=1), labels, reduction)
+
+
+def nll_loss(log_probs: Any, y: Any, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of the labels under (N, K) log-probabilities.
+
+    >>> import chainrule as cr
+    >>> import math
+    >>> round(cr.nn.functional.nll_loss(cr.Tensor([[math.log(0.25), math.log(0.75)]]), [1]).item(), 4)
+    0.2877
+    """
+    log_probs = as_tensor(log_probs)
+    labels = _labels("nll_loss", log_probs, y)
+    rows = array_module(log_probs.data).arange(log_probs.shape[0])
+    return _reduce("nll_loss", -log_probs[rows, labels], reduction)
+
+
+def _same_shape(op: str, a: Tensor, b: Tensor) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{op}: input of shape {a.shape} and target of shape {b.shape}; expected equal shapes")
+
+
+def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.mse_loss(cr.Tensor([1.0, 3.0]), cr.Tensor([0.0, 1.0])).item()
+    2.5
+    """
+    pred, target = as_tensor(pred), as_tensor(target)
+    _same_shape("mse_loss", pred, target)
+    d = pred - target
+    return _reduce("mse_loss", d * d, reduction)
+
+
+def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """-[t log sigmoid(z) + (1-t) log(1 - sigmoid(z))], computed as softplus(z) - t z.
+
+    >>> import chainrule as cr
+    >>> round(cr.nn.functional.binary_cross_entropy_with_logits(cr.Tensor([0.0]), cr.Tensor([1.0])).item(), 4)
+    0.6931
+    """
+    logits, target = as_tensor(logits), as_tensor(target)
+    _same_shape("binary_cross_entropy_with_logits", logits, target)
+    return _reduce("binary_cross_entropy_with_logits", ops.softplus(logits) - target * logits, reduction)
+
+
+# -- regularization ----------------------------------------------------------------------
+
+
+def _penalized(params: Any, include_bias: bool) -> list[Tensor]:
+    if hasattr(params, "parameters"):
+        params = params.parameters()
+    ps = [p for p in params if include_bias or p.ndim >= 2]
+    if not ps:
+        raise ValueError("regularization: no weights to penalize; expected parameters with 2 or more axes")
+    return ps
+
+
+def l2_penalty(params: Any, include_bias: bool = False) -> Tensor:
+    """R(W) = sum_k W_k^2 over the weights of a module (or an iterable of tensors).
+
+    Weights are the parameters with two or more axes (matrices, conv filters): biases
+    and normalization scales are left out unless ``include_bias=True``, as the course
+    notes do. Add ``lam * l2_penalty(model)`` to the data loss; its gradient 2*lam*W
+    then flows through the graph like any other.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.l2_penalty([cr.Tensor([[1.0, 2.0]]), cr.Tensor([5.0])]).item()
+    5.0
+    """
+    return ops.stack([(p * p).sum() for p in _penalized(params, include_bias)]).sum()
+
+
+def l1_penalty(params: Any, include_bias: bool = False) -> Tensor:
+    """R(W) = sum_k |W_k| over the weights (as ``l2_penalty`` chooses them).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.l1_penalty([cr.Tensor([[1.0, -2.0]])]).item()
+    3.0
+    """
+    return ops.stack([ops.abs(p).sum() for p in _penalized(params, include_bias)]).sum()
