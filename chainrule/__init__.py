@@ -9,7 +9,7 @@
 (0.73, [-0.2, -0.39, 0.2])
 """
 
-from . import backend, nn, ops, rng
+from . import backend, nn, ops, optim, rng
 from .engine import Context, Function, Tensor, as_tensor, enable_grad, grad, is_grad_enabled, no_grad
 from .gradcheck import (
     GradcheckError,
@@ -65,7 +65,7 @@ __all__ = [
     "backend", "clip", "concatenate", "div", "enable_grad", "erf", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
     "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
-    "ops", "pad", "permute", "pow", "relu", "reshape", "rng", "sigmoid", "softmax", "softplus", "sqrt",
+    "ops", "optim", "pad", "permute", "pow", "relu", "reshape", "rng", "sigmoid", "softmax", "softplus", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "value_and_grad",
     "where",
 ]  # fmt: skip
