@@ -9,7 +9,7 @@
 (0.73, [-0.2, -0.39, 0.2])
 """
 
-from . import backend, nn, ops, optim, rng
+from . import backend, data, nn, ops, optim, rng
 from .engine import Context, Function, Tensor, as_tensor, enable_grad, grad, is_grad_enabled, no_grad
 from .gradcheck import (
     GradcheckError,
@@ -62,7 +62,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "as_tensor",
-    "backend", "clip", "concatenate", "div", "enable_grad", "erf", "exp", "expand", "flatten",
+    "backend", "clip", "data", "concatenate", "div", "enable_grad", "erf", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
     "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
     "ops", "optim", "pad", "permute", "pow", "relu", "reshape", "rng", "sigmoid", "softmax", "softplus", "sqrt",
