@@ -57,6 +57,7 @@ from .ops import (
     where,
 )
 from .rng import manual_seed
+from .serialization import load, load_checkpoint, load_metadata, save, save_checkpoint
 
 __version__ = "0.1.0"
 
@@ -64,8 +65,8 @@ __all__ = [
     "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "as_tensor",
     "backend", "clip", "data", "concatenate", "div", "enable_grad", "erf", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
-    "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
-    "ops", "optim", "pad", "permute", "pow", "relu", "reshape", "rng", "sigmoid", "softmax", "softplus", "sqrt",
+    "load", "load_checkpoint", "load_metadata", "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
+    "ops", "optim", "pad", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "value_and_grad",
     "where",
 ]  # fmt: skip

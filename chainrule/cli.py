@@ -1,22 +1,157 @@
-"""The ``chainrule`` command line: ``chainrule tour`` (also ``python -m chainrule tour``)."""
+"""The ``chainrule`` command line (also ``python -m chainrule``).
+
+- ``chainrule tour``: the lecture's examples, backward pass narrated gate by gate.
+- ``chainrule train``: train a model on a data set, writing metrics, curves and weights.
+- ``chainrule evaluate``: accuracy and confusion matrix of saved weights.
+
+Bad arguments get one line on stderr and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import NoReturn
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive(kind: type) -> object:
+    def parse(text: str) -> float | int:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"{text} must be > 0")
+        return v
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _non_negative(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return v
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .train import MODELS, OPTIMIZERS
+
+    parser = _Parser(prog="chainrule", description="Computational graphs and backpropagation.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("tour", help="walk through the lecture's examples, backward pass narrated gate by gate")
+
+    t = sub.add_parser("train", help="train a model; writes metrics.csv, curves.png, weights and a checkpoint")
+    t.add_argument("--model", choices=MODELS, default="mlp")
+    t.add_argument("--data", default="spiral", help="spiral, digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR")
+    t.add_argument("--epochs", type=_positive(int), default=10)
+    t.add_argument("--batch-size", type=_positive(int), default=64)
+    t.add_argument("--lr", type=_positive(float), default=0.1, help="learning rate (step size)")
+    t.add_argument("--reg", type=_non_negative, default=1e-3, help="L2 strength lambda in L = data loss + lambda * sum W^2")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
+    t.add_argument("--hidden", type=_positive(int), default=100, help="hidden units of the mlp")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="out/train", help="folder for the run's files")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+
+    e = sub.add_parser("evaluate", help="accuracy and confusion matrix of saved weights on a data set's test split")
+    e.add_argument("--weights", required=True)
+    e.add_argument("--data", default=None, help="as for train; defaults to the data the weights were trained on")
+    return parser
+
+
+def _check_data(spec: str) -> str | None:
+    kind, _, folder = spec.partition(":")
+    if kind in ("mnist", "fashion-mnist", "cifar10"):
+        if not folder:
+            return f"--data {spec}: expected {kind}:DIR, the folder holding the files"
+        if not Path(folder).is_dir():
+            return f"--data {spec}: no such folder {folder}"
+    elif kind not in ("spiral", "digits") or folder:
+        return f"--data {spec!r}: expected spiral, digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR"
+    return None
+
+
+def _fail(parser: argparse.ArgumentParser, command: str, message: str) -> int:
+    print(f"{parser.prog} {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .train import Config, fit
+
+    problem = _check_data(args.data)
+    if problem:
+        return _fail(parser, "train", problem)
+    if args.model == "cnn" and args.data == "spiral":
+        return _fail(parser, "train", "--model cnn needs images; spiral is 2-D points (use digits, mnist:DIR, ...)")
+    config = Config(model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    reg=args.reg, optimizer=args.optimizer, seed=args.seed, hidden=args.hidden)  # fmt: skip
+    try:
+        fit(config, out=args.out, resume=args.resume, log=sys.stdout)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        return _fail(parser, "train", str(e))
+    return 0
+
+
+def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .serialization import load, load_metadata
+    from .train import build_model, confusion_matrix, evaluate, load_data, loss_function
+
+    try:
+        meta = load_metadata(args.weights)
+        cfg = meta.get("config")
+        if cfg is None:
+            return _fail(parser, "evaluate", f"{args.weights}: no model description; expected weights written by chainrule train")
+        spec = args.data or cfg["data"]
+        problem = _check_data(spec)
+        if problem:
+            return _fail(parser, "evaluate", problem)
+        model = build_model(cfg["model"], tuple(meta["input_shape"]), meta["num_classes"], cfg["hidden"])
+        load(args.weights, model)
+        test = load_data(spec, cfg["seed"]).test
+        if tuple(test.x.shape[1:]) != tuple(meta["input_shape"]):
+            return _fail(parser, "evaluate", f"{spec} has inputs of shape {test.x.shape[1:]}; the weights expect {tuple(meta['input_shape'])}")
+        loss, acc, pred = evaluate(model, test, loss_function(cfg["model"]))
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        return _fail(parser, "evaluate", str(e))
+    k = meta["num_classes"]
+    cm = confusion_matrix(test.y, pred, k)
+    print(f"{cfg['model']} on {spec} (test split, {len(test)} examples): accuracy {acc:.2%}, data loss {loss:.4f}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(3, len(str(int(cm.max()))) + 1)
+    print("     " + "".join(f"{j:>{width}}" for j in range(k)))
+    for i in range(k):
+        print(f"{i:>4} " + "".join(f"{int(v):>{width}}" for v in cm[i]))
+    per_class = np.diag(cm) / np.maximum(cm.sum(axis=1), 1)
+    print("per-class accuracy: " + ", ".join(f"{i}: {a:.0%}" for i, a in enumerate(per_class)))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for bad arguments, as argparse does)."""
-    parser = argparse.ArgumentParser(prog="chainrule", description="Computational graphs and backpropagation.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("tour", help="walk through the lecture's examples, backward pass narrated gate by gate")
+    """Entry point; returns the exit status (2 for bad arguments)."""
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "tour":
         from . import tour
 
         tour.run(sys.stdout)
-    return 0
+        return 0
+    if args.command == "train":
+        return _train(parser, args)
+    return _evaluate(parser, args)
 
 
 if __name__ == "__main__":

@@ -251,8 +251,10 @@ def _cifar_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             batch = _PlainUnpickler(f, path).load()
-    except RefusedPickle:
-        raise
+    except RefusedPickle as e:
+        if str(path) in str(e):
+            raise
+        raise RefusedPickle(f"{path}: {e}") from e
     except Exception as e:  # a truncated pickle raises EOFError, UnpicklingError, ValueError, ...
         raise ValueError(f"{path}: not a readable CIFAR-10 python batch ({type(e).__name__}: {e})") from e
     if not isinstance(batch, dict):

@@ -1,0 +1,135 @@
+"""Saving weights and checkpoints as safetensors: plain arrays and a JSON header, never a pickle.
+
+Every file is written atomically (a temporary file in the same folder, flushed, then
+renamed over the target), so an interrupted save leaves the previous file intact.
+A checkpoint is one safetensors file: the model's arrays under ``model.``, the
+optimizer's under ``optim.<i>.``, and in its metadata (JSON strings) the epoch, the
+optimizer's hyperparameters and step counts, the scheduler, and chainrule's RNG state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import rng
+from .nn.module import Module
+
+
+def atomic_write(path: str | os.PathLike, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _encode(arrays: dict[str, Any], metadata: dict[str, str]) -> bytes:
+    from safetensors.numpy import save
+
+    return save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata)
+
+
+def _read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable safetensors file ({e})") from e
+
+
+def save(obj: Module | dict[str, Any], path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
+    """Write a module's weights (its ``state_dict``) or a dict of arrays as safetensors.
+
+    ``metadata`` values are stored as JSON text in the file's header.
+
+    >>> import chainrule as cr, tempfile, os
+    >>> net = cr.nn.Linear(2, 3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+    >>> cr.save(net, path, metadata={"model": "linear"})
+    >>> other = cr.load(path, cr.nn.Linear(2, 3))
+    >>> bool((other.weight.numpy() == net.weight.numpy()).all()), cr.load_metadata(path)["model"]
+    (True, 'linear')
+    """
+    arrays = obj.state_dict() if isinstance(obj, Module) else obj
+    atomic_write(path, _encode(arrays, {k: json.dumps(v) for k, v in (metadata or {}).items()}))
+
+
+def load(path: str | os.PathLike, module: Module | None = None) -> Any:
+    """Read a safetensors file: into ``module`` (returned) or as a dict of arrays."""
+    arrays, _ = _read(path)
+    if module is None:
+        return arrays
+    try:
+        module.load_state_dict(arrays)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+    return module
+
+
+def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata ``save`` stored, decoded from JSON."""
+    _, meta = _read(path)
+    try:
+        return {k: json.loads(v) for k, v in meta.items()}
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: metadata is not JSON ({e})") from e
+
+
+def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = None, epoch: int = 0,
+                    scheduler: Any = None, extra: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """Everything a run needs to continue exactly: weights, optimizer state, epoch, RNG state."""
+    arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
+    meta: dict[str, Any] = {"format": "chainrule-checkpoint", "epoch": epoch, "rng": rng.get_state(), "extra": extra or {}}
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        meta["optimizer"] = {"type": type(optimizer).__name__, "hyper": sd["hyper"], "counts": []}
+        for i, state in enumerate(sd["state"]):
+            meta["optimizer"]["counts"].append({k: v for k, v in state.items() if not hasattr(v, "shape")})
+            arrays.update({f"optim.{i}.{k}": v for k, v in state.items() if hasattr(v, "shape")})
+    if scheduler is not None:
+        meta["scheduler"] = scheduler.state_dict()
+    atomic_write(path, _encode(arrays, {k: json.dumps(v) for k, v in meta.items()}))
+
+
+def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = None, scheduler: Any = None) -> dict[str, Any]:
+    """Restore a ``save_checkpoint`` file into the given objects; returns its epoch and extra."""
+    arrays, raw = _read(path)
+    meta = {k: json.loads(v) for k, v in raw.items()}
+    if meta.get("format") != "chainrule-checkpoint":
+        raise ValueError(f"{path}: not a chainrule checkpoint (no format tag); expected a file from save_checkpoint")
+    try:
+        model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
+        if optimizer is not None:
+            if "optimizer" not in meta or meta["optimizer"]["type"] != type(optimizer).__name__:
+                found = meta.get("optimizer", {}).get("type")
+                raise ValueError(f"optimizer is {type(optimizer).__name__}, the checkpoint holds {found}")
+            states = [dict(c) for c in meta["optimizer"]["counts"]]
+            for k, v in arrays.items():
+                if k.startswith("optim."):
+                    _, i, name = k.split(".", 2)
+                    states[int(i)][name] = v
+            optimizer.load_state_dict({"hyper": meta["optimizer"]["hyper"], "state": states})
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+    if scheduler is not None and "scheduler" in meta:
+        scheduler.load_state_dict(meta["scheduler"])
+    rng.set_state(meta["rng"])
+    return {"epoch": meta["epoch"], "extra": meta["extra"]}

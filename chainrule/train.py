@@ -1,0 +1,278 @@
+"""Training: the models and data the ``chainrule train`` command knows, and the loop itself.
+
+The loop is the lecture's, minibatched: for each batch, forward to the full loss
+``L = (1/N) sum_i L_i + reg * sum W^2``, backward, one optimizer step. Each epoch ends
+with a validation pass, a row in ``metrics.csv`` and a checkpoint, so ``resume`` can
+continue an interrupted run to exactly the weights an uninterrupted one reaches.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from . import data, nn, optim, rng
+from .engine import Tensor, no_grad
+from .nn import functional as F
+from .serialization import atomic_write, load_checkpoint, load_metadata, save, save_checkpoint
+
+MODELS = ("linear-svm", "linear-softmax", "mlp", "cnn")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+
+
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, hidden: int = 100) -> nn.Module:
+    """One of ``MODELS`` for inputs of ``input_shape`` (one example's shape).
+
+    >>> build_model("mlp", (2,), 3)
+    Sequential(
+      (0): Flatten()
+      (1): Linear(2, 100)
+      (2): ReLU()
+      (3): Linear(100, 3)
+    )
+    """
+    d = int(np.prod(input_shape))
+    if name in ("linear-svm", "linear-softmax"):
+        return nn.Sequential(nn.Flatten(), nn.Linear(d, num_classes))
+    if name == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+    if name == "cnn":
+        if len(input_shape) != 3 or min(input_shape[1:]) < 4:
+            raise ValueError(f"cnn: inputs of shape {tuple(input_shape)}; expected images (C, H, W) of at least 4x4")
+        c, h, w = input_shape
+        return nn.Sequential(
+            nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * (h // 4) * (w // 4), 128), nn.ReLU(), nn.Linear(128, num_classes),
+        )  # fmt: skip
+    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+
+
+def loss_function(model_name: str) -> Callable[[Tensor, Any], Tensor]:
+    """The data loss: the multiclass SVM for ``linear-svm``, softmax cross-entropy otherwise."""
+    return F.svm_loss if model_name == "linear-svm" else F.cross_entropy
+
+
+def load_data(spec: str, seed: int = 0) -> data.Splits:
+    """``spiral``, ``digits``, ``mnist:DIR``, ``fashion-mnist:DIR`` or ``cifar10:DIR``.
+
+    The spiral's validation set is a second draw of the same spiral (another seed).
+    """
+    kind, _, folder = spec.partition(":")
+    if kind == "spiral" and not folder:
+        return data.Splits(data.ArrayDataset(*data.spiral(seed=seed)), data.ArrayDataset(*data.spiral(seed=seed + 1)))
+    if kind == "digits" and not folder:
+        return data.load_digits(seed=seed)
+    if kind in ("mnist", "fashion-mnist") and folder:
+        return data.load_mnist(folder)
+    if kind == "cifar10" and folder:
+        return data.load_cifar10(folder)
+    raise ValueError(f"unknown data {spec!r}; expected spiral, digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR")
+
+
+def make_optimizer(name: str, params: list, lr: float) -> optim.Optimizer:
+    """``sgd`` is the lecture's vanilla update; ``momentum``/``nesterov`` are SGD with 0.9."""
+    if name == "sgd":
+        return optim.SGD(params, lr=lr)
+    if name in ("momentum", "nesterov"):
+        return optim.SGD(params, lr=lr, momentum=0.9, nesterov=name == "nesterov")
+    classes = {"adagrad": optim.AdaGrad, "rmsprop": optim.RMSProp, "adam": optim.Adam, "adamw": optim.AdamW}
+    if name not in classes:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    return classes[name](params, lr=lr)
+
+
+@no_grad()
+def evaluate(model: nn.Module, dataset: data.ArrayDataset, loss_fn: Callable | None = None,
+             batch_size: int = 500) -> tuple[float, float, np.ndarray]:  # fmt: skip
+    """(mean data loss, accuracy, predicted classes) in eval mode; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    losses, preds = [], []
+    for x, y in data.DataLoader(dataset, batch_size=batch_size, seed=0):
+        scores = model(x)
+        if loss_fn is not None:
+            losses.append(loss_fn(scores, y).item() * len(y))
+        preds.append(np.argmax(scores.numpy(), axis=1))
+    model.train(was_training)
+    pred = np.concatenate(preds)
+    loss = sum(losses) / len(dataset) if loss_fn is not None else float("nan")
+    return loss, float(np.mean(pred == dataset.y)), pred
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts: row = true class, column = predicted class.
+
+    >>> confusion_matrix(np.array([0, 1, 1]), np.array([0, 0, 1]), 2).tolist()
+    [[1, 0], [1, 1]]
+    """
+    m = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(m, (y_true, y_pred), 1)
+    return m
+
+
+@dataclass
+class Config:
+    """Everything that defines a run (saved with the weights, checked on resume)."""
+
+    model: str = "mlp"
+    data: str = "spiral"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.1
+    reg: float = 1e-3
+    optimizer: str = "sgd"
+    seed: int = 0
+    hidden: int = 100
+
+
+@dataclass
+class Run:
+    model: nn.Module
+    history: list[dict[str, float]] = field(default_factory=list)
+    config: Config = field(default_factory=Config)
+
+
+_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "examples_per_s")
+
+
+def _progress(loader: data.DataLoader, desc: str, enabled: bool | None) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(loader, desc=desc, leave=False, disable=None if enabled is None else not enabled, unit="batch")
+
+
+def fit(config: Config, out: str | Path | None = None, resume: bool = False, log: TextIO | None = None,
+        progress: bool | None = None, splits: data.Splits | None = None) -> Run:  # fmt: skip
+    """Train as ``config`` says; with ``out``, write metrics, checkpoints, weights and curves there.
+
+    >>> run = fit(Config(model="linear-softmax", data="spiral", epochs=2, batch_size=300, lr=1.0), log=io.StringIO())
+    >>> [round(h["train_acc"], 2) > 0.3 for h in run.history]
+    [True, True]
+    """
+    log = log if log is not None else io.StringIO()
+    splits = splits or load_data(config.data, config.seed)
+    train_set, val_set = splits
+    num_classes = max(train_set.num_classes, val_set.num_classes)
+    rng.manual_seed(config.seed)
+    model = build_model(config.model, train_set.x.shape[1:], num_classes, config.hidden)
+    opt = make_optimizer(config.optimizer, model.parameters(), config.lr)
+    loss_fn = loss_function(config.model)
+    loader = data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    run = Run(model, [], config)
+    out = Path(out) if out is not None else None
+    start = 0
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt = out / "checkpoint.safetensors"
+        if resume and ckpt.is_file():
+            saved = load_metadata(ckpt).get("extra", {}).get("config", {})
+            mine = asdict(config)
+            differ = sorted(k for k in mine if k != "epochs" and saved.get(k) != mine[k])
+            if differ:
+                raise ValueError(
+                    f"{ckpt}: was written by a run with other settings ({', '.join(f'{k}={saved.get(k)!r}' for k in differ)}); "
+                    "resume needs the same ones (only --epochs may change)"
+                )
+            state = load_checkpoint(ckpt, model, opt)
+            start, run.history = state["epoch"], state["extra"].get("history", [])
+            print(f"resuming from epoch {start} ({ckpt})", file=log)
+        elif resume:
+            print(f"no checkpoint in {out}; starting from scratch", file=log)
+
+    penalized = [p for p in model.parameters() if p.ndim >= 2]
+    for epoch in range(start, config.epochs):
+        loader.set_epoch(epoch)
+        model.train()
+        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        bar = _progress(loader, f"epoch {epoch + 1}/{config.epochs}", progress)
+        for x, y in bar:
+            scores = model(x)
+            loss = loss_fn(scores, y)
+            full = loss + config.reg * F.l2_penalty(penalized) if config.reg else loss
+            opt.zero_grad()
+            full.backward()
+            opt.step()
+            n = len(y)
+            seen += n
+            loss_sum += loss.item() * n
+            correct += int((np.argmax(scores.numpy(), axis=1) == y.numpy()).sum())
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.1%}",
+                            ex_s=f"{seen / (time.perf_counter() - t0):.0f}", refresh=False)  # fmt: skip
+        bar.close()
+        speed = seen / (time.perf_counter() - t0)
+        val_loss, val_acc, _ = evaluate(model, val_set, loss_fn)
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen, "val_loss": val_loss,
+               "val_acc": val_acc, "lr": opt.lr, "examples_per_s": speed}  # fmt: skip
+        run.history.append(row)
+        print(f"epoch {epoch + 1}/{config.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.1%}  "
+              f"val loss {val_loss:.4f} acc {val_acc:.1%}  {speed:,.0f} examples/s", file=log)  # fmt: skip
+        if out is not None:
+            _write_csv(out / "metrics.csv", run.history)
+            save_checkpoint(out / "checkpoint.safetensors", model, opt, epoch + 1,
+                            extra={"config": asdict(config), "history": run.history})  # fmt: skip
+    if out is not None:
+        _finish(run, out, train_set, log)
+    return run
+
+
+def _write_csv(path: Path, history: list[dict[str, float]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=_COLUMNS)
+    w.writeheader()
+    w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()} for row in history)
+    atomic_write(path, buf.getvalue().encode())
+
+
+def weights_metadata(run: Run, input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
+    return {"config": asdict(run.config), "input_shape": list(input_shape), "num_classes": num_classes}
+
+
+def _finish(run: Run, out: Path, train_set: data.ArrayDataset, log: TextIO) -> None:
+    num_classes = run.model.parameters()[-1].shape[0]
+    save(run.model, out / "weights.safetensors", metadata=weights_metadata(run, train_set.x.shape[1:], num_classes))
+    plotted = plot_curves(run.history, out / "curves.png")
+    last = run.history[-1] if run.history else {}
+    summary = {"config": asdict(run.config), "final": last, "epochs_run": len(run.history),
+               "files": ["metrics.csv", "checkpoint.safetensors", "weights.safetensors"] + (["curves.png"] if plotted else [])}  # fmt: skip
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2).encode())
+    if last:
+        print(f"done: {run.config.model} on {run.config.data}, {len(run.history)} epochs, train acc "
+              f"{last['train_acc']:.1%}, val acc {last['val_acc']:.1%}; wrote {', '.join(summary['files'])} to {out}", file=log)  # fmt: skip
+    if not plotted:
+        print("curves.png skipped: matplotlib is not installed (pip install 'chainrule[plot]')", file=log)
+
+
+def plot_curves(history: list[dict[str, float]], path: str | Path) -> bool:
+    """Loss and accuracy per epoch, train and validation, as a PNG. False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        ax1.plot(epochs, [h[key] for h in history], marker="o", label=label)
+    for key, label in (("train_acc", "train"), ("val_acc", "validation")):
+        ax2.plot(epochs, [h[key] for h in history], marker="o", label=label)
+    ax1.set(title="data loss", xlabel="epoch")
+    ax2.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
+    ax1.legend()
+    ax2.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return True

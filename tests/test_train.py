@@ -1,0 +1,133 @@
+"""Training results the issue promises (fixed seeds), the train/evaluate commands, and resume."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.cli import main
+from chainrule.train import Config, fit
+
+
+def final(config: Config) -> dict:
+    return fit(config, log=io.StringIO(), progress=False).history[-1]
+
+
+def test_spiral_linear_softmax_is_about_half_right():
+    # the course notes' case study: a linear classifier reaches about 49% on the spiral
+    h = final(Config(model="linear-softmax", data="spiral", epochs=200, batch_size=300, lr=1.0, reg=1e-3))
+    assert 0.45 <= h["train_acc"] <= 0.56
+
+
+def test_spiral_two_layer_net():
+    # the course's recipe: 100 hidden ReLUs, full batch, step size 1, lambda 1e-3
+    h = final(Config(model="mlp", data="spiral", epochs=2000, batch_size=300, lr=1.0, reg=1e-3))
+    assert h["train_acc"] >= 0.96
+
+
+@pytest.fixture(scope="module")
+def digits():
+    pytest.importorskip("sklearn", reason="scikit-learn (the data extra) provides the digits")
+    return cr.data.load_digits()
+
+
+def test_digits_linear_svm(digits):
+    h = fit(Config(model="linear-svm", data="digits", epochs=20, batch_size=64, lr=0.05), log=io.StringIO(),
+            progress=False, splits=digits).history[-1]  # fmt: skip
+    assert h["val_acc"] >= 0.93
+
+
+def test_digits_mlp(digits):
+    h = fit(Config(model="mlp", data="digits", epochs=20, lr=0.05, optimizer="momentum", hidden=128),
+            log=io.StringIO(), progress=False, splits=digits).history[-1]  # fmt: skip
+    assert h["val_acc"] >= 0.96
+
+
+def test_digits_cnn(digits):
+    h = fit(Config(model="cnn", data="digits", epochs=10, lr=0.05, optimizer="momentum"), log=io.StringIO(),
+            progress=False, splits=digits).history[-1]  # fmt: skip
+    assert h["val_acc"] >= 0.97
+
+
+def test_train_command_writes_its_files_and_evaluate_reads_them(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mlp", "--data", "spiral", "--epochs", "3", "--batch-size", "100",
+                 "--lr", "0.5", "--out", str(out)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "epoch 3/3" in text and "val loss" in text and "examples/s" in text and "done: mlp on spiral" in text
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "examples_per_s"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs_run"] == 3 and summary["config"]["model"] == "mlp"
+    if _has("matplotlib"):
+        assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["evaluate", "--weights", str(out / "weights.safetensors")]) == 0
+    text = capsys.readouterr().out
+    assert f"accuracy {float(rows[-1]['val_acc']):.2%}" in text
+    assert "confusion matrix" in text and len([ln for ln in text.splitlines() if ln.startswith("   0 ")]) == 1
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def test_resume_ends_with_the_same_weights(tmp_path, capsys):
+    args = ["train", "--model", "mlp", "--data", "spiral", "--batch-size", "32", "--lr", "0.05", "--optimizer", "adam"]
+    assert main([*args, "--epochs", "4", "--out", str(tmp_path / "straight")]) == 0
+    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "split")]) == 0  # interrupted after epoch 2
+    assert main([*args, "--epochs", "4", "--out", str(tmp_path / "split"), "--resume"]) == 0
+    assert "resuming from epoch 2" in capsys.readouterr().out
+    a = cr.load(tmp_path / "straight" / "weights.safetensors")
+    b = cr.load(tmp_path / "split" / "weights.safetensors")
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
+    assert main([*args[:-2], "--optimizer", "sgd", "--epochs", "5", "--out", str(tmp_path / "split"), "--resume"]) == 2
+    assert "other settings (optimizer='adam')" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["train", "--model", "resnet"], ["invalid choice: 'resnet'"]),
+        (["train", "--lr", "0"], ["--lr", "must be > 0"]),
+        (["train", "--lr=-1e-3"], ["--lr", "must be > 0"]),
+        (["train", "--epochs", "two"], ["--epochs", "'two' is not a number"]),
+        (["train", "--reg", "-1"], ["--reg", "must be >= 0"]),
+        (["train", "--data", "mnist:/no/such/folder"], ["no such folder /no/such/folder"]),
+        (["train", "--data", "mnist"], ["expected mnist:DIR"]),
+        (["train", "--data", "imagenet"], ["'imagenet'", "expected spiral, digits"]),
+        (["train", "--model", "cnn", "--data", "spiral"], ["cnn needs images"]),
+        (["evaluate", "--weights", "/no/such.safetensors"], ["/no/such.safetensors: no such file"]),
+        (["evaluate"], ["--weights"]),
+    ],
+)
+def test_bad_arguments_get_one_line_and_status_2(argv, words, capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        raise SystemExit(main([*argv, *(["--out", str(tmp_path)] if argv[0] == "train" else [])]))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_mnist_folder_trains(tmp_path, capsys):
+    from test_data import write_mnist
+
+    write_mnist(tmp_path, n_train=40, n_test=10)
+    assert main(["train", "--model", "cnn", "--data", f"mnist:{tmp_path}", "--epochs", "1", "--batch-size", "20",
+                 "--out", str(tmp_path / "run")]) == 0  # fmt: skip
+    assert "epoch 1/1" in capsys.readouterr().out
