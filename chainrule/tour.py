@@ -258,6 +258,32 @@ def example_svm(steps: int = 10, step_size: float = 0.05) -> Example:
     )
 
 
+def example_spiral(epochs: int = 2000) -> Example:
+    """The course's case study: a linear classifier and a 2-layer ReLU net on the spiral."""
+    from .train import Config, fit
+
+    common = {"data": "spiral", "batch_size": 300, "lr": 1.0, "reg": 1e-3}  # full batch, step size 1
+    linear = fit(Config(model="linear-softmax", epochs=200, **common), progress=False).history
+    net = fit(Config(model="mlp", epochs=epochs, hidden=100, **common), progress=False).history
+    return Example(
+        "The spiral: a linear classifier against a 2-layer net (100 ReLUs), softmax loss + L2",
+        "scores = W2 max(0, W1 x + b1) + b2;  L = cross-entropy + 1e-3 (|W1|^2 + |W2|^2)",
+        {
+            "linear training accuracy": linear[-1]["train_acc"],
+            "net training accuracy": net[-1]["train_acc"],
+            "losses": [h["train_loss"] for h in net[:: max(1, epochs // 8)]] + [net[-1]["train_loss"]],
+        },
+        {},
+        output="L",
+        notes=[
+            f"linear classifier: {linear[-1]['train_acc']:.0%} training accuracy after 200 steps "
+            "(a line cannot separate the arms)",
+            f"2-layer net: {net[-1]['train_acc']:.0%} training accuracy, {net[-1]['val_acc']:.0%} on a fresh "
+            f"draw of the spiral, after {epochs} steps",
+        ],
+    )
+
+
 EXAMPLES = (
     example_add_mul,
     example_neuron_circuit,
@@ -266,6 +292,7 @@ EXAMPLES = (
     example_branch,
     example_vectorized,
     example_svm,
+    example_spiral,
 )
 
 

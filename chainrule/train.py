@@ -266,6 +266,10 @@ def plot_curves(history: list[dict[str, float]], path: str | Path) -> bool:
         ax1.plot(epochs, [h[key] for h in history], marker="o", label=label)
     for key, label in (("train_acc", "train"), ("val_acc", "validation")):
         ax2.plot(epochs, [h[key] for h in history], marker="o", label=label)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.set(title="data loss", xlabel="epoch")
     ax2.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
     ax1.legend()

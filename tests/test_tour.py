@@ -78,3 +78,10 @@ def test_tour_prints_upstream_times_local():
 def test_python_m_chainrule_tour():
     res = subprocess.run([sys.executable, "-m", "chainrule", "tour"], capture_output=True, text=True, check=True)
     assert "Worked example 1" in res.stdout and "gradient descent" in res.stdout
+
+
+def test_spiral_in_the_tour():
+    ex = tour.example_spiral(epochs=1000)
+    assert 0.45 <= ex.values["linear training accuracy"] <= 0.56
+    assert ex.values["net training accuracy"] >= 0.95
+    assert ex.values["losses"][-1] < ex.values["losses"][0] / 4
