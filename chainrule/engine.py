@@ -582,16 +582,21 @@ def _run_backward(
             elif leaf.grad is not None:
                 leaf.grad = Tensor._make(leaf.grad.data + g)  # gradients accumulate
             else:
-                # .grad must own writable memory of the leaf's dtype: ``g`` may be shared
-                # with another leaf (an add gate hands the same gradient to both inputs),
-                # be a view, a read-only broadcast view, or a NumPy scalar
+                # .grad must own writable memory of the leaf's dtype: ``g`` may share its
+                # memory with another leaf's (an add gate hands the same gradient to both
+                # inputs; a reshape hands on a view), with the seed, be a read-only
+                # broadcast view, or a NumPy scalar. Memory is tracked by its root array,
+                # so a fresh temporary (or a view of one) is taken without a copy.
                 if isinstance(g, np.generic):
                     g = np.asarray(g)  # a fresh 0-d array of its own
-                elif g.base is not None or id(g) in owned:
-                    g = g.copy()
+                root = g
+                while root.base is not None:
+                    root = root.base
+                if id(root) in owned or not getattr(g.flags, "writeable", True):
+                    g = root = g.copy()
                 if g.dtype != leaf.data.dtype:
-                    g = g.astype(leaf.data.dtype)
-                owned.add(id(g))
+                    g = root = g.astype(leaf.data.dtype)
+                owned.add(id(root))
                 leaf.grad = Tensor._make(g)
     finally:
         _grad_enabled = saved_mode

@@ -17,6 +17,7 @@ import numpy as np
 from .. import ops, rng
 from ..backend import array_module
 from ..engine import Tensor, as_tensor
+from ..ops.fused import CrossEntropy, Linear
 from ..ops.window import Unfold
 
 # -- activations ---------------------------------------------------------------------
@@ -73,7 +74,9 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}; "
             f"expected the input's last axis to be {weight.shape[-1]}"
         )
-    out = x @ weight.T
+    if x.ndim == 2 and (bias is None or bias.shape == weight.shape[:1]):
+        return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
+    out = x @ weight.T  # other shapes (a single vector, extra batch axes): composed
     return out if bias is None else out + bias
 
 
@@ -376,7 +379,7 @@ def cross_entropy(scores: Any, y: Any, reduction: str = "mean") -> Tensor:
     scores = as_tensor(scores)
     labels = _labels("cross_entropy", scores, y)
     _check_reduction("cross_entropy", reduction)
-    return nll_loss(ops.log_softmax(scores, axis=1), labels, reduction)
+    return CrossEntropy.apply(scores, labels=labels, reduction=reduction)
 
 
 def nll_loss(log_probs: Any, y: Any, reduction: str = "mean") -> Tensor:

@@ -7,6 +7,7 @@ Primitives (each a ``Function`` with its own backward):
 - reductions: Sum, Max; Softmax and LogSoftmax (fused for stability)
 - shape: Reshape, Permute, Expand, Concatenate, Pad, GetItem, IndexAdd
 - windows: Unfold (im2col on channels-last images) and its adjoint Fold (fused for speed)
+- fused layers (for speed): Linear (x W^T + b) and CrossEntropy (log-softmax + pick + mean)
 - linear algebra: MatMul
 
 Composed from those, so they need no backward of their own: minimum, min, mean,

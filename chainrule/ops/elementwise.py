@@ -272,13 +272,14 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
-        ctx.save_for_backward((a > 0).astype(a.dtype))
-        return array_module(a).maximum(a, 0)
+        out = array_module(a).maximum(a, 0)
+        ctx.save_for_backward(out)  # the output, not a mask: it is kept alive anyway, a mask is extra memory
+        return out
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> Any:
-        (mask,) = ctx.saved_tensors
-        return grad_out * mask
+        (out,) = ctx.saved_tensors
+        return grad_out * (out > 0)
 
 
 class Maximum(Function):

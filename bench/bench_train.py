@@ -1,0 +1,265 @@
+"""One training step (forward, backward, SGD update, float32): chainrule vs PyTorch vs hand-written NumPy.
+
+(a) MLP 784-512-512-10 on a batch of 128;
+(b) CNN on 3x32x32 inputs, batch 64: conv3x3(32)-relu-maxpool2-conv3x3(64)-relu-maxpool2-
+    linear(256)-relu-linear(10), convolutions padded to keep the size.
+
+Each (library, model) pair runs in a fresh subprocess, so its peak memory can be read
+from the OS: the growth of peak RSS over the RSS just before the first step (weights and
+data are already allocated then, so this is what the steps themselves take). Times are the
+median of the timed steps after warm-up. Goals: MLP <= 0.9x PyTorch and <= 1.05x NumPy;
+CNN <= 1.0x PyTorch; peak memory <= 1.2x PyTorch's. Run: ``make bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+LR = 0.01
+F32 = np.float32
+
+
+def data(kind: str):
+    g = np.random.default_rng(0)
+    if kind == "mlp":
+        return g.standard_normal((128, 784)).astype(F32), g.integers(0, 10, 128)
+    return g.standard_normal((64, 3, 32, 32)).astype(F32), g.integers(0, 10, 64)
+
+
+def he(g, shape, fan_in):
+    return (g.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(F32)
+
+
+# -- chainrule -------------------------------------------------------------------------------
+
+
+def chainrule_step(kind: str):
+    import chainrule as cr
+    from chainrule import nn
+
+    cr.manual_seed(0)
+    if kind == "mlp":
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    else:
+        model = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 8 * 8, 256), nn.ReLU(), nn.Linear(256, 10),
+        )  # fmt: skip
+    opt = cr.optim.SGD(model.parameters(), lr=LR)
+    xs, ys = data(kind)
+    x, y = cr.Tensor(xs), cr.Tensor(ys)
+
+    def step():
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+# -- PyTorch ---------------------------------------------------------------------------------
+
+
+def torch_step(kind: str):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    if kind == "mlp":
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    else:
+        model = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 8 * 8, 256), nn.ReLU(), nn.Linear(256, 10),
+        )  # fmt: skip
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    xs, ys = data(kind)
+    x, y = torch.from_numpy(xs), torch.from_numpy(ys)
+
+    def step():
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+# -- NumPy by hand -------------------------------------------------------------------------
+
+
+def softmax_grad(s, y):
+    """d(mean cross-entropy)/d(scores)."""
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1
+    return p / len(y)
+
+
+def numpy_mlp():
+    g = np.random.default_rng(0)
+    W1, W2, W3 = he(g, (784, 512), 784), he(g, (512, 512), 512), he(g, (512, 10), 512)
+    b1, b2, b3 = np.zeros(512, F32), np.zeros(512, F32), np.zeros(10, F32)
+    x, y = data("mlp")
+
+    def step():
+        h1 = x @ W1 + b1
+        a1 = np.maximum(h1, 0)
+        h2 = a1 @ W2 + b2
+        a2 = np.maximum(h2, 0)
+        s = a2 @ W3 + b3
+        ds = softmax_grad(s, y)
+        dW3, db3 = a2.T @ ds, ds.sum(0)
+        dh2 = (ds @ W3.T) * (h2 > 0)
+        dW2, db2 = a1.T @ dh2, dh2.sum(0)
+        dh1 = (dh2 @ W2.T) * (h1 > 0)
+        dW1, db1 = x.T @ dh1, dh1.sum(0)
+        for w, dw in ((W1, dW1), (W2, dW2), (W3, dW3), (b1, db1), (b2, db2), (b3, db3)):
+            w -= LR * dw
+
+    return step
+
+
+def windows(x, k):
+    """(N, H, W, C) -> (N, H-k+1, W-k+1, k, k, C) view."""
+    n, h, w, c = x.shape
+    s = x.strides
+    return np.lib.stride_tricks.as_strided(x, (n, h - k + 1, w - k + 1, k, k, c), (s[0], s[1], s[2], s[1], s[2], s[3]))
+
+
+def conv_fwd(x, w, b):
+    """Same-padded 3x3 conv on NHWC: im2col, then one matmul. w is (9*C, O)."""
+    n, h, wd, c = x.shape
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    cols = np.ascontiguousarray(windows(xp, 3)).reshape(n * h * wd, 9 * c)
+    return (cols @ w + b).reshape(n, h, wd, -1), cols
+
+
+def conv_bwd(dout, cols, w, x_shape):
+    n, h, wd, c = x_shape
+    d2 = dout.reshape(n * h * wd, -1)
+    dw, db = cols.T @ d2, d2.sum(0)
+    dcols = (d2 @ w.T).reshape(n, h, wd, 3, 3, c)
+    dxp = np.zeros((n, h + 2, wd + 2, c), F32)
+    for i in range(3):
+        for j in range(3):
+            dxp[:, i : i + h, j : j + wd] += dcols[:, :, :, i, j]
+    return dxp[:, 1:-1, 1:-1], dw, db
+
+
+def pool_fwd(a):
+    n, h, w, c = a.shape
+    blocks = a.reshape(n, h // 2, 2, w // 2, 2, c)
+    out = blocks.max(axis=(2, 4))
+    return out, blocks == out[:, :, None, :, None]
+
+
+def pool_bwd(dout, mask):
+    n, h2, _, w2, _, c = mask.shape
+    return (mask * dout[:, :, None, :, None]).reshape(n, h2 * 2, w2 * 2, c)
+
+
+def numpy_cnn():
+    g = np.random.default_rng(0)
+    K1, K2 = he(g, (27, 32), 27), he(g, (288, 64), 288)
+    W3, W4 = he(g, (4096, 256), 4096), he(g, (256, 10), 256)
+    c1, c2, b3, b4 = np.zeros(32, F32), np.zeros(64, F32), np.zeros(256, F32), np.zeros(10, F32)
+    xs, y = data("cnn")
+
+    def step():
+        x = np.ascontiguousarray(xs.transpose(0, 2, 3, 1))  # NHWC once
+        h1, cols1 = conv_fwd(x, K1, c1)
+        a1 = np.maximum(h1, 0)
+        p1, m1 = pool_fwd(a1)
+        h2, cols2 = conv_fwd(p1, K2, c2)
+        a2 = np.maximum(h2, 0)
+        p2, m2 = pool_fwd(a2)
+        f = p2.reshape(64, -1)
+        h3 = f @ W3 + b3
+        a3 = np.maximum(h3, 0)
+        s = a3 @ W4 + b4
+        ds = softmax_grad(s, y)
+        dW4, db4 = a3.T @ ds, ds.sum(0)
+        dh3 = (ds @ W4.T) * (h3 > 0)
+        dW3, db3 = f.T @ dh3, dh3.sum(0)
+        dp2 = (dh3 @ W3.T).reshape(p2.shape)
+        dh2 = pool_bwd(dp2, m2) * (h2 > 0)
+        dp1, dK2, dc2 = conv_bwd(dh2, cols2, K2, p1.shape)
+        dh1 = pool_bwd(dp1, m1) * (h1 > 0)
+        _, dK1, dc1 = conv_bwd(dh1, cols1, K1, x.shape)
+        for w, dw in ((K1, dK1), (K2, dK2), (W3, dW3), (W4, dW4), (c1, dc1), (c2, dc2), (b3, db3), (b4, db4)):
+            w -= LR * dw
+
+    return step
+
+
+# -- driver --------------------------------------------------------------------------------
+
+STEPS = {"chainrule": chainrule_step, "torch": torch_step, "numpy": lambda k: numpy_mlp() if k == "mlp" else numpy_cnn()}
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def one(lib: str, kind: str, steps: int) -> dict:
+    """Run in a subprocess: time ``steps`` steps after warm-up and measure the peak RSS growth."""
+    if lib == "torch":
+        import torch  # noqa: F401 - imported before the baseline, like numpy
+    step = STEPS[lib](kind)
+    before = rss_mib()
+    step()
+    step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"ms": statistics.median(times) * 1e3, "peak_mib": peak - before}
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--one":
+        print(json.dumps(one(sys.argv[2], sys.argv[3], 30 if sys.argv[3] == "mlp" else 12)))
+        return
+    try:
+        import torch
+
+        libs = ["chainrule", "torch", "numpy"]
+        threads = torch.get_num_threads()
+    except ImportError:
+        libs, threads = ["chainrule", "numpy"], None
+    print(f"One training step, float32. {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}"
+          + (f", PyTorch {torch.__version__} ({threads} threads)" if threads else ""))  # fmt: skip
+    print()
+    print("| step | chainrule | PyTorch | NumPy by hand | vs PyTorch | vs NumPy | peak MiB (ours / torch / numpy) | memory vs PyTorch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kind, label in (("mlp", "MLP 784-512-512-10, batch 128"), ("cnn", "CNN 3x32x32, batch 64")):
+        r = {}
+        for lib in libs:
+            out = subprocess.run([sys.executable, __file__, "--one", lib, kind], capture_output=True, text=True, check=True)
+            r[lib] = json.loads(out.stdout.strip().splitlines()[-1])
+        t = r.get("torch", {"ms": float("nan"), "peak_mib": float("nan")})
+        print(f"| {label} | {r['chainrule']['ms']:.2f} ms | {t['ms']:.2f} ms | {r['numpy']['ms']:.2f} ms | "
+              f"{r['chainrule']['ms'] / t['ms']:.2f}x | {r['chainrule']['ms'] / r['numpy']['ms']:.2f}x | "
+              f"{r['chainrule']['peak_mib']:.0f} / {t['peak_mib']:.0f} / {r['numpy']['peak_mib']:.0f} | "
+              f"{r['chainrule']['peak_mib'] / t['peak_mib']:.2f}x |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
