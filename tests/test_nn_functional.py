@@ -204,3 +204,22 @@ def test_bad_input_names_the_function_and_values(call, words):
         call()
     for w in words:
         assert w in str(e.value), (w, str(e.value))
+
+
+def test_convolution_in_batch_slices_matches(monkeypatch):
+    # the fused convolution makes its windows a slice of the batch at a time; force several
+    # slices (one example each) and check forward, gradients and second order again
+    from chainrule.ops.window import Convolution
+
+    monkeypatch.setattr(Convolution, "CHUNK", 1)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, 2, 1), lambda x, w, b: torch.nn.functional.conv2d(x, w, b, 2, 1),
+             r(3, 2, 5, 4), r(3, 2, 3, 3), r(3))  # fmt: skip
+
+
+def test_max_pool_ties_go_to_the_first_maximum():
+    x = cr.Tensor(np.array([[[[1.0, 3.0], [3.0, 3.0]]]]), requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[0.0, 1.0], [0.0, 0.0]])  # as PyTorch routes it
+    tx = torch.tensor(x.numpy(), requires_grad=True)
+    torch.nn.functional.max_pool2d(tx, 2).sum().backward()
+    np.testing.assert_array_equal(tx.grad.numpy(), x.grad.numpy())

@@ -18,7 +18,7 @@ from .. import ops, rng
 from ..backend import array_module
 from ..engine import Tensor, as_tensor
 from ..ops.fused import CrossEntropy, Linear
-from ..ops.window import Unfold
+from ..ops.window import Convolution, MaxPool, Unfold
 
 # -- activations ---------------------------------------------------------------------
 
@@ -89,6 +89,11 @@ def _pair(op: str, name: str, v: int | tuple[int, int], low: int) -> tuple[int, 
 
 def _windows(op: str, x: Tensor, kernel: tuple, stride: tuple, padding: tuple, fill: float) -> Tensor:
     """(N, C, H, W) -> (N, Ho, Wo, kh, kw, C) windows, channels last."""
+    return Unfold.apply(_channels_last(op, x, kernel, padding, fill), kernel=kernel, stride=stride)
+
+
+def _channels_last(op: str, x: Tensor, kernel: tuple, padding: tuple, fill: float) -> Tensor:
+    """(N, C, H, W) -> padded (N, H, W, C), checked against the kernel."""
     if x.ndim != 4:
         raise ValueError(f"{op}: input has shape {x.shape}; expected 4 axes (N, C, H, W)")
     h, w = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
@@ -100,7 +105,7 @@ def _windows(op: str, x: Tensor, kernel: tuple, stride: tuple, padding: tuple, f
     xh = x.permute(0, 2, 3, 1)  # (N, H, W, C): a free view when x came from a conv
     if padding != (0, 0):
         xh = ops.pad(xh, ((0, 0), (padding[0], padding[0]), (padding[1], padding[1]), (0, 0)), value=fill)
-    return Unfold.apply(xh, kernel=kernel, stride=stride)
+    return xh
 
 
 def conv2d(
@@ -113,7 +118,8 @@ def conv2d(
     """2-D convolution (cross-correlation, as every framework): (N, C, H, W) -> (N, O, Ho, Wo).
 
     Computed as one matrix product: the windows of x (im2col, channels last) times the
-    filters flattened to rows. ``weight`` is (O, C, kh, kw).
+    filters flattened to rows (see ``chainrule.ops.window.Convolution``). ``weight`` is
+    (O, C, kh, kw).
 
     >>> import chainrule as cr
     >>> import numpy as np
@@ -130,15 +136,11 @@ def conv2d(
         )
     if bias is not None and bias.shape != weight.shape[:1]:
         raise ValueError(f"conv2d: bias has shape {bias.shape}; expected ({weight.shape[0]},)")
-    o, c, kh, kw = weight.shape
     stride, padding = _pair("conv2d", "stride", stride, 1), _pair("conv2d", "padding", padding, 0)
-    cols = _windows("conv2d", x, (kh, kw), stride, padding, 0.0)  # (N, Ho, Wo, kh, kw, C)
-    n, ho, wo = cols.shape[:3]
-    w_rows = weight.permute(0, 2, 3, 1).reshape(o, kh * kw * c)  # (O, kh*kw*C), same order as a window
-    out = cols.reshape(n * ho * wo, kh * kw * c) @ w_rows.T  # (N*Ho*Wo, O)
-    if bias is not None:
-        out = out + bias
-    return out.reshape(n, ho, wo, o).permute(0, 3, 1, 2)  # (N, O, Ho, Wo) view of NHWC memory
+    _channels_last("conv2d", x, weight.shape[2:], padding, 0.0)  # checks the sizes
+    if bias is None:
+        return Convolution.apply(x, weight, stride=stride, padding=padding)
+    return Convolution.apply(x, weight, bias, stride=stride, padding=padding)
 
 
 def max_pool2d(
@@ -146,8 +148,9 @@ def max_pool2d(
 ) -> Tensor:
     """Max over each window: a router, each window's gradient goes to its maximum.
 
-    ``stride`` defaults to the kernel size. Ties inside a window split the gradient evenly
-    (PyTorch routes it to the first maximum instead).
+    ``stride`` defaults to the kernel size. On a tie inside a window the gradient goes to
+    the first maximum (in row-major window order), as in PyTorch. (The reductions
+    ``max``/``amax`` split it evenly instead, as PyTorch's do.)
 
     >>> import chainrule as cr
     >>> import numpy as np
@@ -160,7 +163,8 @@ def max_pool2d(
     kernel = _pair("max_pool2d", "kernel_size", kernel_size, 1)
     stride = kernel if stride is None else _pair("max_pool2d", "stride", stride, 1)
     padding = _pair("max_pool2d", "padding", padding, 0)
-    return _windows("max_pool2d", x, kernel, stride, padding, -np.inf).max(axis=(3, 4)).permute(0, 3, 1, 2)
+    xh = _channels_last("max_pool2d", x, kernel, padding, -np.inf)
+    return MaxPool.apply(xh, kernel=kernel, stride=stride).permute(0, 3, 1, 2)
 
 
 def avg_pool2d(

@@ -6,7 +6,9 @@ Primitives (each a ``Function`` with its own backward):
   Maximum, Where, Clip; Sigmoid and Softplus (fused for stability)
 - reductions: Sum, Max; Softmax and LogSoftmax (fused for stability)
 - shape: Reshape, Permute, Expand, Concatenate, Pad, GetItem, IndexAdd
-- windows: Unfold (im2col on channels-last images) and its adjoint Fold (fused for speed)
+- windows: Unfold (im2col on channels-last images) and its adjoint Fold (fused for speed);
+  MaxPool (a router over strided views) with its linear pair PoolScatter/PoolGather;
+  Convolution (fused for memory: it re-makes its windows in the backward)
 - fused layers (for speed): Linear (x W^T + b) and CrossEntropy (log-softmax + pick + mean)
 - linear algebra: MatMul
 

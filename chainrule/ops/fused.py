@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Context, Function, call
+from ..engine import Context, Function, Tensor, call
 from .reduce import LogSoftmax, Softmax
 
 
@@ -61,7 +61,7 @@ class CrossEntropy(Function):
     def backward(ctx: Context, grad_out: Any) -> Any:
         (s,) = ctx.saved_tensors
         n = s.shape[0]
-        xp = array_module(getattr(s, "data", s))
+        xp = array_module(s.data if isinstance(s, Tensor) else s)
         onehot = xp.zeros(s.shape, dtype=s.dtype)
         onehot[xp.arange(n), ctx.labels] = 1
         d = call(Softmax, s, axis=1) - onehot  # (N, K)

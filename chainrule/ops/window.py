@@ -1,7 +1,8 @@
-"""Sliding windows over images: ``Unfold`` (im2col) and its adjoint ``Fold`` (col2im).
+"""Sliding windows over images: ``Unfold`` (im2col) and its adjoint ``Fold`` (col2im), and
+max pooling's router ``MaxPool`` with its linear pair ``PoolScatter``/``PoolGather``.
 
-Convolution and pooling are composed from these two gates plus matmul and max/mean, so
-they need no backward of their own. The pair works on channels-last (N, H, W, C)
+``Convolution`` is fused (it re-makes its windows in the backward rather than keep
+them); average pooling is composed from Unfold and mean. The pair works on channels-last (N, H, W, C)
 arrays: each window row is then ``kh * kw`` runs of C contiguous numbers, and copying
 them out is about ten times faster than gathering the same windows from (N, C, H, W),
 where every number of a window sits in a different cache line. Unfold is a primitive
@@ -13,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Context, Function, call
+from ..engine import Context, Function, Tensor, call
+from .shape import Concatenate, Pad, Permute
 
 
 def _window_view(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
@@ -65,3 +67,181 @@ class Fold(Function):
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> Any:
         return call(Unfold, grad_out, kernel=ctx.kernel, stride=ctx.stride)
+
+
+def _offsets(shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int]) -> list[tuple]:
+    """For each kernel offset (i, j), the index of the (N, Ho, Wo, C) block of x it sees."""
+    _, h, w, _ = shape
+    (kh, kw), (sh, sw) = kernel, stride
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    return [
+        (slice(None), slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw), slice(None))
+        for i in range(kh)
+        for j in range(kw)
+    ]
+
+
+class MaxPool(Function):
+    """Max over each window of a channels-last (N, H, W, C) array: a router.
+
+    Each window's gradient goes to its first maximum (as PyTorch's max pooling does).
+    The max is taken over kh * kw strided views, with no window copied out. The routes
+    are found again in the backward from the saved input and output (the input is the
+    previous layer's output, kept alive anyway), as boolean masks: masked writes
+    (``np.where``, ``putmask``) run an order of magnitude slower here than a compare and
+    a multiply.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, *, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
+        xp = array_module(x)
+        blocks = _offsets(x.shape, kernel, stride)
+        out = x[blocks[0]].copy()
+        for block in blocks[1:]:
+            xp.maximum(out, x[block], out=out)
+        ctx.save_for_backward(x, out)
+        ctx.kernel, ctx.stride = kernel, stride
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        x, out = (v.data if isinstance(v, Tensor) else v for v in ctx.saved_tensors)  # routes are constants
+        taken = None
+        masks = []
+        for block in _offsets(x.shape, ctx.kernel, ctx.stride):
+            hit = x[block] == out
+            if taken is None:
+                taken = hit.copy()
+            else:
+                hit &= ~taken  # a tie: an earlier offset already has this window's gradient
+                taken |= hit
+            masks.append(hit)
+        return call(PoolScatter, grad_out, masks=masks, shape=x.shape, kernel=ctx.kernel, stride=ctx.stride)
+
+
+class PoolScatter(Function):
+    """(N, Ho, Wo, C) -> (N, H, W, C): each value added at the window offset its mask marks."""
+
+    @staticmethod
+    def forward(ctx: Context, g: Any, *, masks: list, shape: tuple, kernel: tuple, stride: tuple) -> Any:
+        ctx.route = (masks, kernel, stride)
+        xp = array_module(g)
+        (kh, kw), (sh, sw) = kernel, stride
+        _, h, w, _ = shape
+        ho, wo = g.shape[1:3]
+        if (kh, kw) == (sh, sw) and (h, w) == (ho * sh, wo * sw):
+            # the windows tile the input exactly: every entry is written once, in place
+            out = xp.empty(shape, dtype=g.dtype)
+            for block, mask in zip(_offsets(shape, kernel, stride), masks):
+                xp.multiply(g, mask, out=out[block])
+            return out
+        out = xp.zeros(shape, dtype=g.dtype)
+        for block, mask in zip(_offsets(shape, kernel, stride), masks):
+            out[block] += g * mask
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        masks, kernel, stride = ctx.route
+        return call(PoolGather, grad_out, masks=masks, kernel=kernel, stride=stride)
+
+
+class PoolGather(Function):
+    """(N, H, W, C) -> (N, Ho, Wo, C): each output reads x at the window offset its mask marks."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, *, masks: list, kernel: tuple, stride: tuple) -> Any:
+        ctx.route = (masks, x.shape, kernel, stride)
+        out = array_module(x).zeros(masks[0].shape, dtype=x.dtype)
+        for block, mask in zip(_offsets(x.shape, kernel, stride), masks):
+            out += x[block] * mask
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        masks, shape, kernel, stride = ctx.route
+        return call(PoolScatter, grad_out, masks=masks, shape=shape, kernel=kernel, stride=stride)
+
+
+class Convolution(Function):
+    """2-D convolution, (N, C, H, W) * (O, C, kh, kw) -> (N, O, Ho, Wo), as matrix products.
+
+    Fused for memory and speed. Forward: pad, copy the windows out channels-last
+    (im2col, ``Unfold``) and multiply by the filters as rows; the output is an NCHW view
+    of channels-last memory. The window copy is the largest array of the layer (9x its
+    input for 3x3), so it is made a slice of the batch at a time (``CHUNK`` numbers at
+    most) and never kept: the backward makes it again from the input, which the graph
+    keeps anyway. With the output gradient g as (N*Ho*Wo, O) rows:
+    dW = g^T cols, db = sum of g's rows, dx = Fold(g W) (col2im), cropped.
+    """
+
+    CHUNK = 1 << 20  # numbers per window copy: 4 MB in float32, about a core's L2+L3 share
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, w: Any, b: Any = None, *, stride: tuple[int, int], padding: tuple[int, int]) -> Any:
+        ctx.save_for_backward(x, w)
+        ctx.stride, ctx.padding = stride, padding
+        xp = _pad_nhwc(x, padding)  # (N, Hp, Wp, C)
+        o, _, kh, kw = w.shape
+        n, ho, wo = x.shape[0], (xp.shape[1] - kh) // stride[0] + 1, (xp.shape[2] - kw) // stride[1] + 1
+        rows = _filter_rows(w).T  # (kh*kw*C, O)
+        out = array_module(x).empty((n, ho, wo, o), dtype=x.dtype)
+        for part in _batch_parts(n, ho * wo * rows.shape[0], Convolution.CHUNK):
+            cols = call(Unfold, xp[part], kernel=(kh, kw), stride=stride)  # (n', Ho, Wo, kh, kw, C)
+            out[part] = (cols.reshape(-1, rows.shape[0]) @ rows).reshape(-1, ho, wo, o)
+        if b is not None:
+            out += b.astype(out.dtype, copy=False)
+        return out.transpose(0, 3, 1, 2)  # (N, O, Ho, Wo) view of NHWC memory
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> tuple:
+        x, w = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        (ph, pw), stride = ctx.padding, ctx.stride
+        n, c, h, wd = x.shape
+        o, _, kh, kw = w.shape
+        g = call(Permute, grad_out, axes=(0, 2, 3, 1))  # (N, Ho, Wo, O): free when grad_out is channels-last
+        ho, wo = g.shape[1:3]
+        k = kh * kw * c
+        xp = _pad_nhwc(x, ctx.padding) if needs[1] else None
+        w_rows = _filter_rows(w)  # (O, kh*kw*C)
+        gw = dxp = None
+        dx_parts = []
+        for part in _batch_parts(n, ho * wo * k, Convolution.CHUNK):
+            gp = g[part].reshape(-1, o)  # this slice's rows of the output gradient
+            if needs[1]:
+                cols = call(Unfold, xp[part], kernel=(kh, kw), stride=stride).reshape(-1, k)
+                gw_part = gp.T @ cols  # (O, kh*kw*C)
+                gw = gw_part if gw is None else gw + gw_part
+            if needs[0]:
+                dcols = (gp @ w_rows).reshape(-1, ho, wo, kh, kw, c)
+                shape = (dcols.shape[0], h + 2 * ph, wd + 2 * pw, c)
+                dx_parts.append(call(Fold, dcols, shape=shape, stride=stride))
+        if needs[1]:
+            gw = call(Permute, gw.reshape(o, kh, kw, c), axes=(0, 3, 1, 2))
+        gb = g.sum(axis=(0, 1, 2)) if len(needs) > 2 and needs[2] else None
+        gx = None
+        if needs[0]:
+            dxp = dx_parts[0] if len(dx_parts) == 1 else call(Concatenate, *dx_parts, axis=0)
+            gx = call(Permute, dxp[:, ph : ph + h, pw : pw + wd, :], axes=(0, 3, 1, 2))
+        return (gx, gw, gb)[: len(needs)]
+
+
+def _batch_parts(n: int, numbers_per_example: int, chunk: int) -> list[slice]:
+    """Slices of the batch axis with at most ``chunk`` window numbers each (one example at least)."""
+    step = max(1, chunk // max(1, numbers_per_example))
+    return [slice(i, min(n, i + step)) for i in range(0, n, step)]
+
+
+def _pad_nhwc(x: Any, padding: tuple[int, int]) -> Any:
+    """(N, C, H, W) -> zero-padded (N, H, W, C), on arrays or Tensors."""
+    xh = call(Permute, x, axes=(0, 2, 3, 1))
+    ph, pw = padding
+    if ph or pw:
+        xh = call(Pad, xh, widths=((0, 0), (ph, ph), (pw, pw), (0, 0)), value=0.0)
+    return xh
+
+
+def _filter_rows(w: Any) -> Any:
+    """(O, C, kh, kw) -> (O, kh*kw*C): each filter as one row, in a window's memory order."""
+    return call(Permute, w, axes=(0, 2, 3, 1)).reshape(w.shape[0], -1)
