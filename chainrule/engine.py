@@ -590,9 +590,13 @@ def _run_backward(
                 if isinstance(g, np.generic):
                     g = np.asarray(g)  # a fresh 0-d array of its own
                 root = g
-                while root.base is not None:
-                    root = root.base
-                if id(root) in owned or not getattr(g.flags, "writeable", True):
+                if g.base is None:  # the common case: a fresh array
+                    shared = id(g) in owned
+                else:
+                    while root.base is not None:
+                        root = root.base
+                    shared = id(root) in owned or not getattr(g.flags, "writeable", True)
+                if shared:
                     g = root = g.copy()
                 if g.dtype != leaf.data.dtype:
                     g = root = g.astype(leaf.data.dtype)

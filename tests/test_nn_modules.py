@@ -191,3 +191,28 @@ def test_repr_shows_the_tree():
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
     text = repr(net)
     assert "(0): Conv2d(1, 2, kernel_size=(3, 3)" in text and "(3): Linear(8, 2)" in text
+
+
+def test_training_steps_leave_no_graph_behind():
+    import gc
+
+    cr.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 2))
+    opt = cr.optim.Adam(net.parameters())
+    x, y = cr.Tensor(r(3, 1, 4, 4)), np.array([0, 1, 1])
+
+    def step():
+        loss = nn.functional.cross_entropy(net(x), y) + 1e-3 * nn.functional.l2_penalty(net)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def live() -> int:
+        gc.collect()
+        return sum(type(o) in (cr.Tensor, nn.Parameter) for o in gc.get_objects())
+
+    step()
+    before = live()
+    for _ in range(5):
+        step()
+    assert live() == before

@@ -78,7 +78,13 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    """Max over k x k windows (stride k unless given)."""
+    """Max over k x k windows (stride k unless given); gradients go to each window's first maximum.
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> cr.nn.MaxPool2d(2)(cr.Tensor(np.zeros((1, 3, 4, 4)))).shape
+    (1, 3, 2, 2)
+    """
 
     def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0) -> None:
         super().__init__()
@@ -132,7 +138,12 @@ class BatchNorm2d(_BatchNorm):
 
 
 class LayerNorm(Module):
-    """Normalize each example over its trailing ``normalized_shape`` axes, then scale and shift."""
+    """Normalize each example over its trailing ``normalized_shape`` axes, then scale and shift.
+
+    >>> import chainrule as cr
+    >>> cr.nn.LayerNorm(2)(cr.Tensor([[1.0, 3.0]])).numpy().round(3)
+    array([[-1.,  1.]], dtype=float32)
+    """
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5) -> None:
         super().__init__()
@@ -146,7 +157,12 @@ class LayerNorm(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout while training; the identity in eval mode."""
+    """Inverted dropout while training; the identity in eval mode.
+
+    >>> import chainrule as cr
+    >>> cr.nn.Dropout(0.5).eval()(cr.Tensor([1.0, 2.0])).numpy()
+    array([1., 2.], dtype=float32)
+    """
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
@@ -162,14 +178,25 @@ class Dropout(Module):
 
 
 class Flatten(Module):
-    """(N, ...) -> (N, rest): keeps the batch axis."""
+    """(N, ...) -> (N, rest): keeps the batch axis.
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> cr.nn.Flatten()(cr.Tensor(np.zeros((2, 3, 4)))).shape
+    (2, 12)
+    """
 
     def forward(self, x: Any) -> Tensor:
         return x.flatten(1)
 
 
 class Embedding(Module):
-    """A table of ``num`` vectors of size ``dim``, looked up by integer index; N(0, 1) init."""
+    """A table of ``num`` vectors of size ``dim``, looked up by integer index; N(0, 1) init.
+
+    >>> import chainrule as cr
+    >>> cr.nn.Embedding(10, 4)([[1, 2, 3]]).shape
+    (1, 3, 4)
+    """
 
     def __init__(self, num: int, dim: int) -> None:
         super().__init__()
@@ -180,11 +207,20 @@ class Embedding(Module):
 
 
 class ReLU(Module):
+    """max(0, x), elementwise.
+
+    >>> import chainrule as cr
+    >>> cr.nn.ReLU()(cr.Tensor([-1.0, 2.0])).numpy()
+    array([0., 2.], dtype=float32)
+    """
+
     def forward(self, x: Any) -> Tensor:
         return F.relu(x)
 
 
 class LeakyReLU(Module):
+    """x for x > 0, ``negative_slope * x`` otherwise."""
+
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = negative_slope
@@ -194,16 +230,22 @@ class LeakyReLU(Module):
 
 
 class Sigmoid(Module):
+    """1 / (1 + exp(-x)), elementwise (computed stably)."""
+
     def forward(self, x: Any) -> Tensor:
         return F.sigmoid(x)
 
 
 class Tanh(Module):
+    """tanh(x), elementwise."""
+
     def forward(self, x: Any) -> Tensor:
         return F.tanh(x)
 
 
 class GELU(Module):
+    """x * Phi(x) (``approximate="tanh"`` for the tanh formula)."""
+
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         self.approximate = approximate
