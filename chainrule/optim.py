@@ -22,7 +22,18 @@ __all__ = ["SGD", "AdaGrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialL
 class Optimizer:
     """Base class: holds the parameters, their per-parameter state, and the hyperparameters.
 
-    Subclasses list their hyperparameters in ``hyper`` and write ``_update(w, dw, state)``.
+    Subclasses list their hyperparameters in ``hyper`` and write ``_update(w, dw, state)``
+    (``state["step"]`` counts this parameter's updates, 1 on the first):
+
+    >>> import chainrule as cr
+    >>> class SignSGD(Optimizer):
+    ...     def __init__(self, params, lr=0.1):
+    ...         super().__init__(params, lr)
+    ...     def _update(self, w, dw, state):
+    ...         w -= self.lr * (dw > 0) - self.lr * (dw < 0)
+    >>> w = cr.Tensor([1.0, -1.0], requires_grad=True)
+    >>> opt = SignSGD([w]); (w * w).sum().backward(); opt.step(); w.numpy()
+    array([ 0.9, -0.9], dtype=float32)
     """
 
     hyper: tuple[str, ...] = ("lr",)
@@ -172,6 +183,14 @@ class Adam(Optimizer):
 
     ``weight_decay`` is added to the gradient (L2, as in the paper's setting); for
     decoupled decay use ``AdamW``.
+
+    >>> import chainrule as cr
+    >>> w = cr.Tensor([3.0], requires_grad=True)
+    >>> opt = Adam([w], lr=0.1)
+    >>> for _ in range(100):
+    ...     opt.zero_grad(); ((w - 1) ** 2).sum().backward(); opt.step()
+    >>> round(w.item(), 1)
+    1.0
     """
 
     hyper = ("betas", "eps", "weight_decay")
