@@ -9,8 +9,9 @@
 (0.73, [-0.2, -0.39, 0.2])
 """
 
-from . import backend, data, nn, ops, optim, rng
+from . import backend, data, nn, ops, optim, rng, viz
 from .engine import Context, Function, Tensor, as_tensor, enable_grad, grad, is_grad_enabled, no_grad
+from .explain import explain
 from .gradcheck import (
     GradcheckError,
     GradcheckResult,
@@ -63,10 +64,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "as_tensor",
-    "backend", "clip", "data", "concatenate", "div", "enable_grad", "erf", "exp", "expand", "flatten",
+    "backend", "clip", "data", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
     "load", "load_checkpoint", "load_metadata", "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
-    "ops", "optim", "pad", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",
+    "ops", "optim", "pad", "viz", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "value_and_grad",
     "where",
 ]  # fmt: skip

@@ -365,6 +365,15 @@ _RAW = (np.ndarray, np.generic)  # what a raw backward's gradients are, on the C
 # Every recorded gate gets a number that grows with time. A gate's inputs were all
 # made before it, so running pending gates newest-first is a topological order.
 _sequence = itertools.count()
+
+
+def sequence_mark() -> int:
+    """A number above every gate recorded so far and below every gate recorded later.
+
+    Tools use two marks to tell which gates a call recorded (``Module.__call__`` does,
+    so pictures can fold a module into one node).
+    """
+    return next(_sequence)
 _new = object.__new__
 
 

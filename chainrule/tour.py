@@ -14,23 +14,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import engine
-from .engine import Tensor, no_grad
+from .engine import Tensor
+from .explain import Step, fmt, format_step, trace
 from .gradcheck import numerical_gradient, value_and_grad
 from .ops import exp, maximum, sigmoid
-
-
-@dataclass
-class Step:
-    """One gate of a backward pass: its output, the upstream gradient, and per input
-    the local gradient and the downstream gradient (their product)."""
-
-    gate: str
-    output: str
-    upstream: Any
-    inputs: list[str]
-    local: list[Any]
-    downstream: list[Any]
 
 
 @dataclass
@@ -44,50 +31,9 @@ class Example:
     output: str = "f"  # the name of what is differentiated, for printing d<output>/d<input>
 
 
-def _label(t: Any) -> str:
-    if isinstance(t, Tensor):
-        return t.name or (f"<{t.op}>" if t.op else "const")
-    return repr(t)
-
-
-def _value(t: Any) -> Any:
-    data = t.data if isinstance(t, Tensor) else np.asarray(t)
-    return float(data) if data.size == 1 else data.copy()
-
-
-def traced_backward(out: Tensor) -> list[Step]:
-    """``out.backward()`` that also records every gate's upstream, local and downstream
-    gradient, in the order the chain rule visits them (reverse topological).
-
-    >>> import chainrule as cr
-    >>> x, y = cr.Tensor(3.0, requires_grad=True), cr.Tensor(-4.0, requires_grad=True)
-    >>> (step,) = traced_backward(x * y)
-    >>> step.gate, step.upstream, step.local, step.downstream
-    ('Mul', 1.0, [-4.0, 3.0], [-4.0, 3.0])
-    """
-    steps: list[Step] = []
-
-    def on_step(t: Tensor, upstream: Any, downstream: tuple) -> None:
-        # an ordinary backward: ``upstream`` and ``downstream`` are raw arrays
-        ctx = t._ctx
-        names, local, down = [], [], []
-        if np.size(upstream) == 1:
-            # the local gradient of a scalar gate: its backward with upstream 1
-            with no_grad():
-                unit = engine._call_backward(ctx, np.ones_like(upstream))
-        else:
-            unit = (None,) * len(downstream)
-        for a, needed, u, d in zip(ctx.inputs, ctx.needs_input_grad, unit, downstream):
-            if not needed or d is None:
-                continue
-            names.append(_label(a))
-            local.append(None if u is None else _value(u))
-            down.append(_value(d))
-        steps.append(Step(t.op or "", _label(t), _value(upstream), names, local, down))
-
-    seed = engine._seed_gradient(out, None, "backward")
-    engine._run_backward([out], [seed], False, False, accumulate=True, on_step=on_step)
-    return steps
+def trace_steps(out: Tensor) -> list[Step]:
+    """``out.backward()``, recording each gate's step (see ``chainrule.explain.trace``)."""
+    return trace(out).steps
 
 
 def _leaf(v: Any, name: str, dtype: str = "float64") -> Tensor:
@@ -111,7 +57,7 @@ def example_add_mul() -> Example:
     x, y, z = _leaf(-2.0, "x"), _leaf(5.0, "y"), _leaf(-4.0, "z")
     q = _named(x + y, "q")
     f = _named(q * z, "f")
-    steps = traced_backward(f)
+    steps = trace_steps(f)
     return Example(
         "Worked example 1: f(x, y, z) = (x + y) z",
         "q = x + y;  f = q * z",
@@ -137,7 +83,7 @@ def example_neuron_circuit() -> Example:
     e = _named(exp(neg), "exp(-dot)")
     den = _named(e + 1.0, "1+exp(-dot)")
     f = _named(1.0 / den, "f")
-    steps = traced_backward(f)
+    steps = trace_steps(f)
     return Example(
         "Worked example 2a: a sigmoid neuron as a circuit of gates",
         "f = 1 / (1 + exp(-(w0 x0 + w1 x1 + w2)))",
@@ -153,7 +99,7 @@ def example_neuron_sigmoid_gate() -> Example:
     dot = _named(w0 * x0 + w1 * x1 + w2, "dot")
     f = _named(sigmoid(dot), "f")
     s = f.item()
-    steps = traced_backward(f)
+    steps = trace_steps(f)
     return Example(
         "Worked example 2b: the same neuron with one sigmoid gate",
         "f = sigmoid(w0 x0 + w1 x1 + w2),  dsigma/dt = (1 - sigma) sigma",
@@ -172,7 +118,7 @@ def example_patterns() -> Example:
     m = _named(maximum(z, w), "max(z,w)")
     s = _named(xy + m, "sum")
     f = _named(s * 2.0, "f")
-    steps = traced_backward(f)
+    steps = trace_steps(f)
     return Example(
         "Patterns in backward flow",
         "f = 2 (x y + max(z, w)) at x=3, y=-4, z=2, w=-1",
@@ -189,7 +135,7 @@ def example_branch() -> Example:
     """A value used in several places: the gradients flowing back to it add up."""
     u = _leaf(3.0, "u")
     g = _named(_named(u * u, "u*u") + u, "g")
-    steps = traced_backward(g)
+    steps = trace_steps(g)
     return Example(
         "A branch sums its gradients",
         "g = u*u + u at u=3",
@@ -207,7 +153,7 @@ def example_vectorized() -> Example:
     x = _leaf([0.2, 0.4], "x")
     q = _named(W @ x, "q")
     f = _named(_named(q * q, "q*q").sum(), "f")
-    steps = traced_backward(f)
+    steps = trace_steps(f)
     qv = q.numpy()
     num_W = numerical_gradient(lambda w: ((w @ x.detach()) ** 2).sum(), W.numpy())
     return Example(
@@ -299,30 +245,6 @@ EXAMPLES = (
 # -- printing ---------------------------------------------------------------------------
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "?"
-    if isinstance(v, (float, int, np.floating)):
-        return f"{float(v):.4g}"
-    if isinstance(v, list):
-        return "[" + ", ".join(_fmt(u) for u in v) + "]"
-    arr = np.asarray(v)
-    if arr.size <= 6:
-        return np.array2string(arr, precision=3, separator=", ", suppress_small=True).replace("\n", "")
-    return f"<{arr.shape} |.|={np.linalg.norm(arr):.3g}>"
-
-
-def format_step(step: Step) -> str:
-    """One line per gate: 'upstream x local = downstream' for each input."""
-    parts = []
-    for name, loc, down in zip(step.inputs, step.local, step.downstream):
-        if loc is None:
-            parts.append(f"{name} <- {_fmt(down)}")
-        else:
-            parts.append(f"{name}: {_fmt(step.upstream)} x {_fmt(loc)} = {_fmt(down)}")
-    return f"  [{step.gate:>7}] {step.output:<14} " + ";  ".join(parts)
-
-
 def run(stream: TextIO | None = None) -> list[Example]:
     """Print the whole tour to ``stream`` (stdout by default); return the examples.
 
@@ -337,7 +259,7 @@ def run(stream: TextIO | None = None) -> list[Example]:
         ex = make()
         results.append(ex)
         print(f"\n== {ex.title}\n   {ex.formula}", file=out)
-        print("   forward: " + ", ".join(f"{k}={_fmt(v)}" for k, v in ex.values.items() if k != "losses"), file=out)
+        print("   forward: " + ", ".join(f"{k}={fmt(v)}" for k, v in ex.values.items() if k != "losses"), file=out)
         if ex.steps:
             print("   backward, gate by gate (upstream x local = downstream):", file=out)
             for st in ex.steps:
@@ -346,7 +268,7 @@ def run(stream: TextIO | None = None) -> list[Example]:
             if "error" in k:
                 print(f"   {k} (analytic vs numerical): {float(v):.2e}", file=out)
             else:
-                print(f"   d{ex.output}/d{k} = {_fmt(v)}", file=out)
+                print(f"   d{ex.output}/d{k} = {fmt(v)}", file=out)
         if "losses" in ex.values:
             ls = ex.values["losses"]
             print("   gradient descent (W += -step_size * dW): loss " + " -> ".join(f"{v:.3f}" for v in ls), file=out)

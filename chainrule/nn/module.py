@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module, to_numpy
-from ..engine import Tensor
+from ..engine import Tensor, sequence_mark
 
 
 class Parameter(Tensor):
@@ -62,7 +62,12 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}: a Module subclass must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        start = sequence_mark()
+        out = self.forward(*args, **kwargs)
+        if isinstance(out, Tensor) and out._ctx is not None:
+            # which gates this call recorded, so a picture can fold them into one node
+            out._ctx.__dict__.setdefault("modules", []).append((self, start, sequence_mark()))
+        return out
 
     # -- discovery -----------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:

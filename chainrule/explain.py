@@ -1,0 +1,203 @@
+"""The backward pass, narrated: ``trace(loss)`` runs it and records every gate's step;
+``explain(loss)`` returns the story as text.
+
+At each gate, in the order the chain rule visits them (reverse topological), a step holds
+the upstream gradient arriving at the gate's output, the gate's local gradient for each
+input (for scalars: the gate's backward run with upstream 1), and their product, the
+downstream gradient. Where a value feeds several gates, its gradient is the sum of what
+each sent back; the story shows that sum before the value's own gate runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from .engine import Tensor, no_grad
+
+# The lecture's patterns in backward flow, by gate.
+ROLES = {
+    "Add": "distributes: each input gets the upstream gradient unchanged",
+    "Sub": "distributes: the first input gets the upstream gradient, the second its negative",
+    "Mul": "swaps: each input gets the upstream gradient times the other input",
+    "Maximum": "routes: the larger input gets the whole upstream gradient",
+    "Max": "routes: the largest entry gets the upstream gradient",
+    "MaxPool": "routes: each window's maximum gets its gradient",
+    "Relu": "routes: the gradient passes where the input was positive",
+    "Sum": "copies: every summed entry gets the upstream gradient",
+    "Expand": "sums: the broadcast copies' gradients add up",
+}
+
+
+def role(gate: str) -> str:
+    """The gate's part in the backward flow, in the lecture's words ('' when it has no name)."""
+    return ROLES.get(gate, "")
+
+
+@dataclass
+class Step:
+    """One gate of a backward pass: its output, the upstream gradient, and per input the
+    local gradient (None for a tensor gate) and the downstream gradient."""
+
+    gate: str
+    output: str
+    upstream: Any
+    inputs: list[str]
+    local: list[Any]
+    downstream: list[Any]
+    node: int = -1  # the gate's sequence number: its id in pictures
+    output_id: int = 0
+    input_ids: list[int] = field(default_factory=list)
+    fork: list[Any] = field(default_factory=list)  # the parts the upstream gradient summed, if several
+
+
+@dataclass
+class Trace:
+    """A recorded backward pass: the steps, and the gradient every tensor received."""
+
+    output: Tensor
+    steps: list[Step]
+    grads: dict[int, Any]  # id(tensor) -> its total gradient (NumPy)
+    leaf_forks: dict[int, list[Any]]  # id(leaf) -> the parts of its gradient, when it had several
+
+    def text(self) -> str:
+        """The whole story, one block per gate, plain text."""
+        lines = [f"backward from {label(self.output)} = {fmt(value(self.output))}, seeded with 1:"]
+        for st in self.steps:
+            if len(st.fork) > 1:
+                lines.append(f"  {st.output} feeds {len(st.fork)} gates, so its gradient is the sum: "
+                             + " + ".join(fmt(p) for p in st.fork) + f" = {fmt(st.upstream)}")  # fmt: skip
+            lines.append(format_step(st))
+            if role(st.gate):
+                lines.append(f"  {'':>9}({st.gate} {role(st.gate)})")
+        names = {}
+        for st in self.steps:
+            names.update(zip(st.input_ids, st.inputs))
+        for key, parts in self.leaf_forks.items():
+            lines.append(f"  {names.get(key, 'a leaf')} feeds {len(parts)} gates, so its gradient is the sum: "
+                         + " + ".join(fmt(p) for p in parts) + f" = {fmt(self.grads[key])}")  # fmt: skip
+        return "\n".join(lines)
+
+
+def label(t: Any) -> str:
+    """A tensor's name, else ``<Op>`` for a computed one, ``const`` for an unnamed constant."""
+    if isinstance(t, Tensor):
+        return t.name or (f"<{t.op}>" if t.op else "const")
+    return repr(t)
+
+
+def value(t: Any) -> Any:
+    """A float for one-element values, else a NumPy copy."""
+    data = t.numpy() if isinstance(t, Tensor) else np.asarray(t)
+    return float(data.reshape(())) if data.size == 1 else np.array(data, copy=True)
+
+
+def fmt(v: Any) -> str:
+    """Numbers for scalars and small arrays, shape and norm for larger ones."""
+    if v is None:
+        return "?"
+    if isinstance(v, (float, int, np.floating)):
+        return f"{float(v):.4g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(fmt(u) for u in v) + "]"
+    arr = np.asarray(v)
+    if arr.size <= 6:
+        return np.array2string(arr, precision=3, separator=", ", suppress_small=True).replace("\n", "")
+    return f"<{arr.shape} |.|={np.linalg.norm(arr):.3g}>"
+
+
+def step_parts(step: Step) -> list[str]:
+    """Per input: 'name: upstream x local = downstream' (or 'name <- downstream' for tensor gates)."""
+    parts = []
+    for name, loc, down in zip(step.inputs, step.local, step.downstream):
+        if loc is None:
+            parts.append(f"{name} <- {fmt(down)}")
+        else:
+            parts.append(f"{name}: {fmt(step.upstream)} x {fmt(loc)} = {fmt(down)}")
+    return parts
+
+
+def format_step(step: Step) -> str:
+    """One line per gate: 'upstream x local = downstream' for each input."""
+    return f"  [{step.gate:>7}] {step.output:<14} " + ";  ".join(step_parts(step))
+
+
+def sentence(step: Step) -> str:
+    """One step as a sentence (the interactive page shows these)."""
+    text = f"{step.gate} gate, output {step.output}, upstream gradient {fmt(step.upstream)}. "
+    if len(step.fork) > 1:
+        text = (f"{step.output} feeds {len(step.fork)} gates, so its gradient is the sum "
+                + " + ".join(fmt(p) for p in step.fork) + f" = {fmt(step.upstream)}. " + text)  # fmt: skip
+    text += "Downstream (upstream x local): " + "; ".join(step_parts(step)) + "."
+    if role(step.gate):
+        text += f" {step.gate} {role(step.gate)}."
+    return text
+
+
+def trace(out: Tensor) -> Trace:
+    """Run ``out.backward()`` (leaves' ``.grad`` accumulate as usual) and record every step.
+
+    Unlike a plain ``backward()``, every tensor of the graph also keeps its gradient in
+    ``.grad`` afterwards (as if PyTorch's ``retain_grad`` were on everywhere), so pictures
+    can show the gradient on every wire.
+
+    >>> import chainrule as cr
+    >>> x, y = cr.Tensor(3.0, requires_grad=True), cr.Tensor(-4.0, requires_grad=True)
+    >>> (step,) = trace(x * y).steps
+    >>> step.gate, step.upstream, step.local, step.downstream
+    ('Mul', 1.0, [-4.0, 3.0], [-4.0, 3.0])
+    """
+    steps: list[Step] = []
+    arrived: dict[int, list[Any]] = {}  # id(tensor) -> gradients received, in order
+    tensors: dict[int, Tensor] = {id(out): out}
+
+    def on_step(t: Tensor, upstream: Any, downstream: tuple) -> None:
+        # an ordinary backward: ``upstream`` and ``downstream`` are raw arrays
+        ctx = t._ctx
+        names, local, down, ids = [], [], [], []
+        if np.size(upstream) == 1:
+            with no_grad():  # the local gradient of a scalar gate: its backward with upstream 1
+                unit = engine._call_backward(ctx, np.ones_like(upstream))
+        else:
+            unit = (None,) * len(downstream)
+        for a, needed, u, d in zip(ctx.inputs, ctx.needs_input_grad, unit, downstream):
+            if not needed or d is None:
+                continue
+            names.append(label(a))
+            local.append(None if u is None else value(u))
+            down.append(value(d))
+            ids.append(id(a))
+            tensors[id(a)] = a
+            arrived.setdefault(id(a), []).append(value(d))
+        t.grad = Tensor._make(np.array(upstream, copy=True))  # kept for pictures
+        parts = arrived.get(id(t), [])
+        steps.append(Step(t.op or "", label(t), value(upstream), names, local, down, ctx.seq, id(t), ids,
+                          parts if len(parts) > 1 else []))  # fmt: skip
+
+    seed = engine._seed_gradient(out, None, "backward")
+    engine._run_backward([out], [seed], False, False, accumulate=True, on_step=on_step)
+    grads = {k: value(t.grad) for k, t in tensors.items() if t.grad is not None}
+    leaf_forks = {k: parts for k, parts in arrived.items() if len(parts) > 1 and tensors[k]._ctx is None}
+    return Trace(out, steps, grads, leaf_forks)
+
+
+def explain(out: Tensor) -> str:
+    """Run the backward pass from ``out`` and tell it gate by gate, as plain text.
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor(-2.0, requires_grad=True, name="x")
+    >>> y = cr.Tensor(5.0, requires_grad=True, name="y")
+    >>> z = cr.Tensor(-4.0, requires_grad=True, name="z")
+    >>> q = x + y; q.name = "q"
+    >>> f = q * z; f.name = "f"
+    >>> print(explain(f))
+    backward from f = -12, seeded with 1:
+      [    Mul] f              q: 1 x -4 = -4;  z: 1 x 3 = 3
+               (Mul swaps: each input gets the upstream gradient times the other input)
+      [    Add] q              x: -4 x 1 = -4;  y: -4 x 1 = -4
+               (Add distributes: each input gets the upstream gradient unchanged)
+    """
+    return trace(out).text()

@@ -1,0 +1,220 @@
+"""A graph laid out in Python and drawn as SVG (no Graphviz), and the interactive page.
+
+Layout: a value or gate's column is its longest distance to the output (the output on the
+right, leaves on the left, as the lecture draws circuits); within a column, nodes are
+ordered by the mean position of their neighbours (a few barycenter sweeps).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from html import escape
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine import Tensor
+from ..explain import Trace, fmt, sentence, trace
+from ..serialization import atomic_write
+from .graph import SMALL, Graph, build_graph, describe
+from .render import GRAD_COLOR, VALUE_COLOR
+
+CHAR_W, LINE_H, GATE_R, COL_GAP, ROW_GAP = 6.6, 15, 24, 60, 18
+
+
+def _lines(node: Any) -> list[tuple[str, str]]:
+    """(css class, text) per line of a node's label."""
+    if node.kind == "value":
+        head = node.title or ""
+        if node.detail:
+            head = f"{head} ({node.detail})" if head else node.detail
+        out = [("head", head), ("value", node.value), ("grad", f"grad {node.grad}" if node.grad else "")]
+        if node.fork:
+            out.append(("note", "fork: gradients add"))
+        return out
+    if node.kind == "gate":
+        return [("head", node.title)] + ([("note", node.detail)] if node.detail else [])
+    return [("head", node.title)] + ([("note", node.detail)] if node.detail else [])
+
+
+def _size(node: Any) -> tuple[float, float]:
+    lines = _lines(node)
+    if node.kind == "gate":
+        w = max(2 * GATE_R, max(len(t) for _, t in lines) * CHAR_W * 0.9 + 12)
+        return w, max(2 * GATE_R, len(lines) * LINE_H + 10)
+    width = max([len(t) for _, t in lines] + [len("grad ") + 8]) * CHAR_W + 16
+    return width, len(lines) * LINE_H + 10
+
+
+def layout(graph: Graph) -> dict[str, tuple[float, float, float, float]]:
+    """Node id -> (x, y, width, height) of its box, left to right towards the output."""
+    succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    pred: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    for a, b in graph.edges:
+        succ[a].append(b)
+        pred[b].append(a)
+    rank: dict[str, int] = {}
+    order = list(graph.nodes)
+    for _ in range(len(order) + 1):  # longest path to the output, by relaxation (the graph is a DAG)
+        changed = False
+        for n in order:
+            r = 0 if not succ[n] else 1 + max(rank.get(s, 0) for s in succ[n])
+            if rank.get(n) != r:
+                rank[n], changed = r, True
+        if not changed:
+            break
+    top = max(rank.values(), default=0)
+    columns: list[list[str]] = [[] for _ in range(top + 1)]
+    for n in order:
+        columns[top - rank[n]].append(n)
+    pos = {n: float(i) for col in columns for i, n in enumerate(col)}
+    for _ in range(4):  # barycenter sweeps, both directions
+        for col in columns[1:] + columns[::-1]:
+            def key(n: str) -> float:
+                nbrs = pred[n] + succ[n]
+                return sum(pos[m] for m in nbrs) / len(nbrs) if nbrs else pos[n]
+
+            col.sort(key=key)
+            for i, n in enumerate(col):
+                pos[n] = float(i)
+    sizes = {n: _size(graph.nodes[n]) for n in order}
+    boxes: dict[str, tuple[float, float, float, float]] = {}
+    x = 10.0
+    heights = [sum(sizes[n][1] for n in col) + ROW_GAP * (len(col) - 1) for col in columns]
+    tallest = max(heights, default=0)
+    for col, h in zip(columns, heights):
+        width = max((sizes[n][0] for n in col), default=0)
+        y = 10 + (tallest - h) / 2
+        for n in col:
+            w, hh = sizes[n]
+            boxes[n] = (x + (width - w) / 2, y, w, hh)
+            y += hh + ROW_GAP
+        x += width + COL_GAP
+    return boxes
+
+
+def to_svg(graph: Graph, show_grads: bool = True) -> str:
+    """The graph as an SVG string (laid out here; no Graphviz). Values green, gradients red.
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor(3.0, requires_grad=True, name="x")
+    >>> y = x * x
+    >>> y.backward()
+    >>> svg = to_svg(build_graph(y))
+    >>> svg.startswith("<svg") and "grad 6" in svg
+    True
+    """
+    boxes = layout(graph)
+    width = max((x + w for x, _, w, _ in boxes.values()), default=100) + 10
+    height = max((y + h for _, y, _, h in boxes.values()), default=100) + 10
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{width:.0f}" height="{height:.0f}" '
+           f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#57606a"/></marker></defs>']  # fmt: skip
+    for a, b in graph.edges:
+        xa, ya, wa, ha = boxes[a]
+        xb, yb, _, hb = boxes[b]
+        x1, y1, x2, y2 = xa + wa, ya + ha / 2, xb, yb + hb / 2
+        mid = (x1 + x2) / 2
+        out.append(f'<path class="edge" d="M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}" '
+                   'fill="none" stroke="#8c959f" marker-end="url(#arrow)"/>')  # fmt: skip
+    for nid, node in graph.nodes.items():
+        x, y, w, h = boxes[nid]
+        attrs = f'class="node {node.kind}{" leaf" if node.leaf else ""}" id="{escape(nid)}"'
+        if node.kind == "value" and show_grads and node.grad_numbers is not None:
+            attrs += f" data-grad='{json.dumps(node.grad_numbers)}'"
+        out.append(f"<g {attrs}>")
+        if node.kind == "gate":
+            out.append(f'<ellipse cx="{x + w / 2:.1f}" cy="{y + h / 2:.1f}" rx="{w / 2:.1f}" ry="{h / 2:.1f}" '
+                       'fill="#ddf4ff" stroke="#0969da"/>')  # fmt: skip
+        else:
+            fill = {"group": "#fff8c5", "more": "#f6f8fa"}.get(node.kind, "#f6f8fa" if node.leaf else "#ffffff")
+            stroke_w = 2.5 if node.fork else 1
+            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="6" fill="{fill}" '
+                       f'stroke="#57606a" stroke-width="{stroke_w}"/>')  # fmt: skip
+        lines = _lines(node)
+        ty = y + h / 2 - (len(lines) - 1) * LINE_H / 2 + 4
+        for cls, text in lines:
+            if cls == "grad" and not show_grads:
+                text = ""
+            color = {"value": VALUE_COLOR, "grad": GRAD_COLOR, "note": "#57606a"}.get(cls, "#1f2328")
+            weight = ' font-weight="bold"' if cls == "head" else ""
+            size = ' font-size="10"' if cls == "note" else ""
+            out.append(f'<text class="{cls}" x="{x + w / 2:.1f}" y="{ty:.1f}" text-anchor="middle" fill="{color}"'
+                       f"{weight}{size}>{escape(text)}</text>")  # fmt: skip
+            ty += LINE_H
+        out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _grad_text(g: np.ndarray) -> tuple[str, list[float] | None]:
+    text = describe(g) if g.size > SMALL else fmt(float(g.reshape(())) if g.size == 1 else g)
+    return text, ([float(v) for v in g.ravel()] if g.size <= SMALL else None)
+
+
+def page_data(graph: Graph, tr: Trace) -> dict[str, Any]:
+    """Per step: the gate to highlight, the gradients it fills in, and its sentence."""
+    running: dict[int, np.ndarray] = {}
+    steps = []
+    for st in tr.steps:
+        updates: dict[str, Any] = {}
+        out_id = f"t{st.output_id}"
+        text, numbers = _grad_text(np.asarray(st.upstream, dtype=np.float64))
+        updates[out_id] = {"text": text, "numbers": numbers}
+        for key, d in zip(st.input_ids, st.downstream):
+            running[key] = running.get(key, 0) + np.asarray(d, dtype=np.float64)
+            text, numbers = _grad_text(np.asarray(running[key]))
+            updates[f"t{key}"] = {"text": text, "numbers": numbers}
+        gate = graph.owner.get(st.node, f"g{st.node}")
+        steps.append({"gate": gate, "sentence": sentence(st),
+                      "updates": {k: v for k, v in updates.items() if k in graph.nodes}})  # fmt: skip
+    return {"steps": steps, "intro": f"Forward pass done: {tr.output.name or 'the output'} = "
+                                     f"{describe(tr.output.numpy())}. Press Step to run the backward pass "
+                                     "one gate at a time, from the output back to the inputs."}  # fmt: skip
+
+
+def to_html(out: Tensor, path: str | os.PathLike, collapse: Any = None, max_nodes: int | None = 80,
+            title: str = "", tr: Trace | None = None) -> Path:  # fmt: skip
+    """Write one self-contained HTML page: the graph with its forward values, a Step button
+    and a slider that run the backward pass one gate at a time.
+
+    Runs the backward pass itself (through ``chainrule.explain.trace``), so call it
+    instead of ``backward()``, or pass ``tr=`` a trace already made. The page needs no
+    network and no Graphviz: its script ships inside the package.
+    """
+    if tr is None:
+        if out._ctx is not None and out._ctx._freed:
+            raise ValueError("to_html: backward() already ran through this graph; call to_html on a fresh graph "
+                             "(it runs the backward pass itself) or pass tr=chainrule.explain.trace(loss)")  # fmt: skip
+        tr = trace(out)
+    graph = build_graph(out, collapse, max_nodes, tr.grads)
+    data = page_data(graph, tr)
+    script = resources.files("chainrule.viz").joinpath("page.js").read_text()
+    style = resources.files("chainrule.viz").joinpath("page.css").read_text()
+    head = escape(title or f"Backpropagation through {out.name or 'a graph'}")
+    payload = json.dumps(data).replace("</", "<\\/")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{head}</title>
+<style>{style}</style></head>
+<body>
+<h1>{head}</h1>
+<p class="legend"><span class="v">green: forward value</span> &middot; <span class="g">red: gradient</span>
+&middot; circles are gates, boxes are values; a thick box feeds several gates (its gradients add)</p>
+<div class="controls">
+<button id="reset">Reset</button> <button id="back">Back</button> <button id="step">Step</button>
+<input id="slider" type="range" min="0" max="{len(data["steps"])}" value="0" step="1">
+<span id="counter"></span>
+</div>
+<div id="sentence" class="sentence"></div>
+<div class="canvas">{to_svg(graph, show_grads=False)}</div>
+<script id="steps" type="application/json">{payload}</script>
+<script>{script}</script>
+</body></html>
+"""
+    path = Path(path)
+    atomic_write(path, page.encode())
+    return path
