@@ -3,6 +3,9 @@
 - ``chainrule tour``: the lecture's examples, backward pass narrated gate by gate.
 - ``chainrule train``: train a model on a data set, writing metrics, curves and weights.
 - ``chainrule evaluate``: accuracy and confusion matrix of saved weights.
+- ``chainrule explain EXPR --at x=..``: the backward pass of an expression, gate by gate.
+- ``chainrule graph EXPR --at x=.. --out DIR``: its picture (DOT, SVG/PNG with Graphviz),
+  the interactive page and the explanation, as files.
 
 Bad arguments get one line on stderr and exit status 2, never a traceback.
 """
@@ -67,7 +70,48 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="accuracy and confusion matrix of saved weights on a data set's test split")
     e.add_argument("--weights", required=True)
     e.add_argument("--data", default=None, help="as for train; defaults to the data the weights were trained on")
+
+    for name, text in (("explain", "tell the backward pass of an expression, gate by gate"),
+                       ("graph", "write an expression's graph: DOT, SVG/PNG (with Graphviz), HTML page, explanation")):  # fmt: skip
+        g = sub.add_parser(name, help=text)
+        g.add_argument("expression", help='e.g. "(x + y) * z" (names, numbers, + - * / ** @ and functions like exp, sigmoid)')
+        g.add_argument("--at", required=True, help="values, e.g. x=-2,y=5,z=-4 (a name may take a list: w=[1,2])")
+        if name == "graph":
+            g.add_argument("--out", default="out/graph", help="folder for graph.dot, graph.svg, graph.png, graph.html, explanation.txt")
     return parser
+
+
+def _expression(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from . import viz
+    from .explain import trace
+    from .expr import ExpressionError, build, parse_values
+
+    try:
+        f, _ = build(args.expression, parse_values(args.at))
+        tr = trace(f)
+    except ExpressionError as e:
+        return _fail(parser, args.command, str(e))
+    text = tr.text()
+    print(f"f = {args.expression}  at  {args.at}")
+    print(text)
+    if args.command == "explain":
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from .serialization import atomic_write
+
+    atomic_write(out / "graph.dot", viz.to_dot(f, grads=tr.grads, title=args.expression).encode())
+    atomic_write(out / "explanation.txt", (text + "\n").encode())
+    viz.to_html(f, out / "graph.html", title=f"f = {args.expression}", tr=tr)
+    written = ["graph.dot", "graph.html", "explanation.txt"]
+    try:
+        for suffix in ("svg", "png"):
+            viz.render(f, out / f"graph.{suffix}", grads=tr.grads)
+            written.append(f"graph.{suffix}")
+    except viz.GraphvizNotFound as e:
+        print(f"graph.svg and graph.png skipped: {e}")
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
 
 
 def _check_data(spec: str) -> str | None:
@@ -151,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "train":
         return _train(parser, args)
+    if args.command in ("explain", "graph"):
+        return _expression(parser, args)
     return _evaluate(parser, args)
 
 

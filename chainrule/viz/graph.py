@@ -119,7 +119,7 @@ def build_graph(out: Tensor, collapse: Any = None, max_nodes: int | None = 80,
     graph = Graph()
     spans: list[tuple[int, int, Module, str]] = []  # (start, end, module, node id) of folded calls
     hidden: set[int] = set()  # ids of parameters shown inside a folded module
-    consumers: dict[str, set[str]] = {}
+    consumers: dict[str, int] = {}  # value node -> how many inputs of drawn gates it is
     budget = max_nodes if max_nodes is not None else float("inf")
     frontier: list[str] = []
 
@@ -185,12 +185,12 @@ def build_graph(out: Tensor, collapse: Any = None, max_nodes: int | None = 80,
                     continue
                 count += 1
                 a_node = graph.add(_value_node(a, grads))
-            graph.edge(a_node.id, target)
-            consumers.setdefault(a_node.id, set()).add(target)
+            graph.edges.append((a_node.id, target))  # once per use: x * x draws two wires
+            consumers[a_node.id] = consumers.get(a_node.id, 0) + 1
             queue.append((a, a_node.id))
     left_out = len(_all_gates(out) - visited)
-    for node_id, users in consumers.items():
-        graph.nodes[node_id].fork = len(users) > 1
+    for node_id, uses in consumers.items():
+        graph.nodes[node_id].fork = uses > 1
     if frontier:
         more = graph.add(GraphNode(id="more", kind="more", title=f"... {left_out} more gates",
                                    detail=f"raise max_nodes (now {max_nodes}) to see them"))  # fmt: skip
