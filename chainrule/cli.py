@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--reg", type=_non_negative, default=1e-3, help="L2 strength lambda in L = data loss + lambda * sum W^2")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
     t.add_argument("--hidden", type=_positive(int), default=100, help="hidden units of the mlp")
+    t.add_argument("--depth", type=_positive(int), default=1, help="hidden layers of the mlp")
+    t.add_argument("--activation", choices=("relu", "sigmoid", "tanh"), default="relu", help="the mlp's nonlinearity")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="out/train", help="folder for the run's files")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
@@ -140,7 +142,8 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.model == "cnn" and args.data == "spiral":
         return _fail(parser, "train", "--model cnn needs images; spiral is 2-D points (use digits, mnist:DIR, ...)")
     config = Config(model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    reg=args.reg, optimizer=args.optimizer, seed=args.seed, hidden=args.hidden)  # fmt: skip
+                    reg=args.reg, optimizer=args.optimizer, seed=args.seed, hidden=args.hidden, depth=args.depth,
+                    activation=args.activation)  # fmt: skip
     try:
         fit(config, out=args.out, resume=args.resume, log=sys.stdout)
     except (ValueError, FileNotFoundError, ImportError) as e:
@@ -163,7 +166,8 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         problem = _check_data(spec)
         if problem:
             return _fail(parser, "evaluate", problem)
-        model = build_model(cfg["model"], tuple(meta["input_shape"]), meta["num_classes"], cfg["hidden"])
+        model = build_model(cfg["model"], tuple(meta["input_shape"]), meta["num_classes"], cfg["hidden"],
+                            cfg.get("depth", 1), cfg.get("activation", "relu"))  # fmt: skip
         load(args.weights, model)
         test = load_data(spec, cfg["seed"]).test
         if tuple(test.x.shape[1:]) != tuple(meta["input_shape"]):

@@ -28,8 +28,15 @@ MODELS = ("linear-svm", "linear-softmax", "mlp", "cnn")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 
 
-def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, hidden: int = 100) -> nn.Module:
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, hidden: int = 100, depth: int = 1,
+                activation: str = "relu") -> nn.Module:  # fmt: skip
     """One of ``MODELS`` for inputs of ``input_shape`` (one example's shape).
+
+    The mlp has ``depth`` hidden layers of ``hidden`` units with ``activation`` (He
+    initialization for ReLU, Glorot for sigmoid and tanh).
 
     >>> build_model("mlp", (2,), 3)
     Sequential(
@@ -43,7 +50,13 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, hidde
     if name in ("linear-svm", "linear-softmax"):
         return nn.Sequential(nn.Flatten(), nn.Linear(d, num_classes))
     if name == "mlp":
-        return nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"mlp: activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+        how = "kaiming" if activation == "relu" else "xavier"
+        layers: list[nn.Module] = [nn.Flatten()]
+        for i in range(depth):
+            layers += [nn.Linear(d if i == 0 else hidden, hidden, init=how), ACTIVATIONS[activation]()]
+        return nn.Sequential(*layers, nn.Linear(hidden, num_classes, init=how))
     if name == "cnn":
         if len(input_shape) != 3 or min(input_shape[1:]) < 4:
             raise ValueError(f"cnn: inputs of shape {tuple(input_shape)}; expected images (C, H, W) of at least 4x4")
@@ -132,6 +145,8 @@ class Config:
     optimizer: str = "sgd"
     seed: int = 0
     hidden: int = 100
+    depth: int = 1
+    activation: str = "relu"
 
 
 @dataclass
@@ -163,7 +178,7 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
     train_set, val_set = splits
     num_classes = max(train_set.num_classes, val_set.num_classes)
     rng.manual_seed(config.seed)
-    model = build_model(config.model, train_set.x.shape[1:], num_classes, config.hidden)
+    model = build_model(config.model, train_set.x.shape[1:], num_classes, config.hidden, config.depth, config.activation)
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr)
     loss_fn = loss_function(config.model)
     loader = data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True, seed=config.seed)
@@ -189,10 +204,12 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
             print(f"no checkpoint in {out}; starting from scratch", file=log)
 
     penalized = [p for p in model.parameters() if p.ndim >= 2]
+    weights = [(name, p) for name, p in model.named_parameters() if p.ndim >= 2]  # one gradient norm per layer
     for epoch in range(start, config.epochs):
         loader.set_epoch(epoch)
         model.train()
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        norms = dict.fromkeys((name for name, _ in weights), 0.0)
         bar = _progress(loader, f"epoch {epoch + 1}/{config.epochs}", progress)
         for x, y in bar:
             scores = model(x)
@@ -200,6 +217,8 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
             full = loss + config.reg * F.l2_penalty(penalized) if config.reg else loss
             opt.zero_grad()
             full.backward()
+            for name, p in weights:  # |dL/dW| per layer: vanishing gradients show here
+                norms[name] += float(np.sqrt(np.vdot(p.grad.data, p.grad.data)))
             opt.step()
             n = len(y)
             seen += n
@@ -212,6 +231,7 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
         val_loss, val_acc, _ = evaluate(model, val_set, loss_fn)
         row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen, "val_loss": val_loss,
                "val_acc": val_acc, "lr": opt.lr, "examples_per_s": speed}  # fmt: skip
+        row.update({f"grad_norm/{name}": total / len(loader) for name, total in norms.items()})
         run.history.append(row)
         print(f"epoch {epoch + 1}/{config.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.1%}  "
               f"val loss {val_loss:.4f} acc {val_acc:.1%}  {speed:,.0f} examples/s", file=log)  # fmt: skip
@@ -226,7 +246,7 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
 
 def _write_csv(path: Path, history: list[dict[str, float]]) -> None:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=_COLUMNS)
+    w = csv.DictWriter(buf, fieldnames=list(history[0]) if history else list(_COLUMNS))
     w.writeheader()
     w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()} for row in history)
     atomic_write(path, buf.getvalue().encode())
@@ -240,24 +260,30 @@ def _finish(run: Run, out: Path, train_set: data.ArrayDataset, log: TextIO) -> N
     num_classes = run.model.parameters()[-1].shape[0]
     save(run.model, out / "weights.safetensors", metadata=weights_metadata(run, train_set.x.shape[1:], num_classes))
     plotted = plot_curves(run.history, out / "curves.png")
+    if plotted:
+        plot_grad_norms({run.config.model: run.history}, out / "grad_norms.png")
+        files = ["curves.png", "grad_norms.png"]
+        if run.config.model.startswith("linear") and len(train_set.x.shape) == 4:
+            plot_templates(run.model, train_set.x.shape[1:], out / "templates.png")
+            files.append("templates.png")
+    else:
+        files = []
     last = run.history[-1] if run.history else {}
     summary = {"config": asdict(run.config), "final": last, "epochs_run": len(run.history),
-               "files": ["metrics.csv", "checkpoint.safetensors", "weights.safetensors"] + (["curves.png"] if plotted else [])}  # fmt: skip
+               "files": ["metrics.csv", "checkpoint.safetensors", "weights.safetensors", *files]}  # fmt: skip
     atomic_write(out / "summary.json", json.dumps(summary, indent=2).encode())
     if last:
         print(f"done: {run.config.model} on {run.config.data}, {len(run.history)} epochs, train acc "
               f"{last['train_acc']:.1%}, val acc {last['val_acc']:.1%}; wrote {', '.join(summary['files'])} to {out}", file=log)  # fmt: skip
     if not plotted:
-        print("curves.png skipped: matplotlib is not installed (pip install 'chainrule[plot]')", file=log)
+        print("curves.png, grad_norms.png and templates.png skipped: matplotlib is not installed "
+              "(pip install 'chainrule[plot]')", file=log)
 
 
 def plot_curves(history: list[dict[str, float]], path: str | Path) -> bool:
     """Loss and accuracy per epoch, train and validation, as a PNG. False without matplotlib."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = _pyplot()
     except ImportError:
         return False
     epochs = [h["epoch"] for h in history]
@@ -275,8 +301,63 @@ def plot_curves(history: list[dict[str, float]], path: str | Path) -> bool:
     ax1.legend()
     ax2.legend()
     fig.tight_layout()
+    _save(fig, path)
+    return True
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
+    _pyplot().close(fig)
     atomic_write(path, buf.getvalue())
-    return True
+
+
+def plot_grad_norms(histories: dict[str, list[dict[str, float]]], path: str | Path) -> None:
+    """Per-layer gradient norm |dL/dW| over training, one panel per run, log scale.
+
+    Side by side, a deep sigmoid MLP and a ReLU one show vanishing gradients: the sigmoid
+    net's first layers get gradients orders of magnitude smaller than its last.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(histories), figsize=(4.5 * len(histories), 3.5), squeeze=False, sharey=True)
+    for ax, (title, history) in zip(axes[0], histories.items()):
+        keys = [k for k in history[0] if k.startswith("grad_norm/")] if history else []
+        for i, k in enumerate(keys):
+            ax.plot([h["epoch"] for h in history], [h[k] for h in history], marker=".",
+                    label=f"layer {i + 1} ({k.split('/', 1)[1]})")  # fmt: skip
+        ax.set(title=title, xlabel="epoch", yscale="log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("mean |dL/dW| per batch")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_templates(model: nn.Module, input_shape: tuple[int, ...], path: str | Path) -> None:
+    """A linear classifier's weights, one row per class, drawn as images: the learned templates."""
+    plt = _pyplot()
+    weight = next(p for p in model.parameters() if p.ndim == 2).numpy()  # (K, C*H*W)
+    k = weight.shape[0]
+    fig, axes = plt.subplots(1, k, figsize=(1.3 * k, 1.6), squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        img = weight[j].reshape(input_shape)  # (C, H, W)
+        img = (img - img.min()) / (img.max() - img.min() + 1e-12)  # each template stretched to [0, 1]
+        if input_shape[0] == 1:
+            ax.imshow(img[0], cmap="gray")
+        else:
+            ax.imshow(np.moveaxis(img[:3], 0, -1))
+        ax.set_title(str(j), fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    _save(fig, path)

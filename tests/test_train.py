@@ -62,7 +62,8 @@ def test_train_command_writes_its_files_and_evaluate_reads_them(tmp_path, capsys
     assert "epoch 3/3" in text and "val loss" in text and "examples/s" in text and "done: mlp on spiral" in text
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
-    assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "examples_per_s"}
+    assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "examples_per_s",
+                            "grad_norm/1.weight", "grad_norm/3.weight"}  # one gradient norm per layer
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs_run"] == 3 and summary["config"]["model"] == "mlp"
     if _has("matplotlib"):
@@ -131,3 +132,24 @@ def test_mnist_folder_trains(tmp_path, capsys):
     assert main(["train", "--model", "cnn", "--data", f"mnist:{tmp_path}", "--epochs", "1", "--batch-size", "20",
                  "--out", str(tmp_path / "run")]) == 0  # fmt: skip
     assert "epoch 1/1" in capsys.readouterr().out
+
+
+def test_gradient_norms_show_vanishing_gradients_in_a_deep_sigmoid_net():
+    def first_over_last(activation: str) -> float:
+        h = final(Config(model="mlp", data="spiral", depth=6, hidden=50, activation=activation, epochs=3,
+                         batch_size=30, lr=0.1))  # fmt: skip
+        norms = [v for k, v in h.items() if k.startswith("grad_norm/")]
+        assert len(norms) == 7  # six hidden layers and the output layer
+        return norms[0] / norms[-1]
+
+    sigmoid, relu = first_over_last("sigmoid"), first_over_last("relu")
+    assert sigmoid < 0.02 and relu > 5 * sigmoid  # the sigmoid net's first layer hardly learns
+
+
+def test_linear_training_draws_templates(tmp_path, digits):
+    pytest.importorskip("matplotlib", reason="the plot extra draws the pictures")
+    out = tmp_path / "lin"
+    assert main(["train", "--model", "linear-svm", "--data", "digits", "--epochs", "2", "--out", str(out)]) == 0
+    for name in ("curves.png", "grad_norms.png", "templates.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG", name
+    assert "grad_norm/1.weight" in (out / "metrics.csv").read_text().splitlines()[0]
