@@ -11,9 +11,9 @@ STAMP := $(VENV)/.installed-dev
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# the demo needs chainrule and NumPy only
+# the demo needs chainrule, NumPy and matplotlib (the report's figures)
 $(BASE): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[plot]'
 	touch $(BASE)
 
 # torch==2.13.0 is pinned in the dev extra: an unpinned torch pulls a multi-GB CUDA build
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(BASE) $(STAMP)
 
 demo: $(BASE)
-	$(PY) -m chainrule tour
+	$(PY) -m chainrule tour --report out/tour.html
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

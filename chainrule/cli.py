@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="chainrule", description="Computational graphs and backpropagation.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("tour", help="walk through the lecture's examples, backward pass narrated gate by gate")
+    tour = sub.add_parser("tour", help="walk through the lecture's examples, backward pass narrated gate by gate")
+    tour.add_argument("--report", default=None, help="also write the tour as one HTML page, e.g. out/tour.html")
 
     t = sub.add_parser("train", help="train a model; writes metrics.csv, curves.png, weights and a checkpoint")
     t.add_argument("--model", choices=MODELS, default="mlp")
@@ -195,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "tour":
         from . import tour
 
-        tour.run(sys.stdout)
+        examples = tour.run(sys.stdout)
+        if args.report:
+            from .report import write_report
+
+            print(f"\nwrote {write_report(examples, args.report)}")
         return 0
     if args.command == "train":
         return _train(parser, args)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .engine import Tensor
 from .explain import Step, fmt, format_step, trace
-from .gradcheck import numerical_gradient, value_and_grad
+from .gradcheck import GradcheckResult, gradcheck, numerical_gradient, value_and_grad
 from .ops import exp, maximum, sigmoid
 
 
@@ -29,11 +29,19 @@ class Example:
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     output: str = "f"  # the name of what is differentiated, for printing d<output>/d<input>
+    graph: Tensor | None = None  # the output, its graph traced (every wire keeps its gradient)
+    check: GradcheckResult | None = None  # analytic against numerical gradients, in float64
+    extra: dict[str, Any] = field(default_factory=dict)  # what the report draws (trained runs, histories)
 
 
 def trace_steps(out: Tensor) -> list[Step]:
     """``out.backward()``, recording each gate's step (see ``chainrule.explain.trace``)."""
     return trace(out).steps
+
+
+def _check(fn: Any, *values: Any) -> GradcheckResult:
+    """The example's function checked against the numerical gradient (centered, float64)."""
+    return gradcheck(fn, *values, raise_exception=False)
 
 
 def _leaf(v: Any, name: str, dtype: str = "float64") -> Tensor:
@@ -66,7 +74,16 @@ def example_add_mul() -> Example:
         steps,
         ["add gate: distributes the upstream gradient (-4) to x and y",
          "mul gate: swaps - z gets q (3), q gets z (-4)"],
+        graph=f,
+        check=_check(lambda x, y, z: (x + y) * z, -2.0, 5.0, -4.0),
     )
+
+
+NEURON_AT = (2.0, -1.0, -3.0, -2.0, -3.0)  # w0, x0, w1, x1, w2
+
+
+def _neuron(w0: Any, x0: Any, w1: Any, x1: Any, w2: Any) -> Tensor:
+    return 1.0 / (1.0 + exp(-(w0 * x0 + w1 * x1 + w2)))
 
 
 def _neuron_inputs() -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -90,6 +107,8 @@ def example_neuron_circuit() -> Example:
         {"w": [2.0, -3.0, -3.0], "x": [-1.0, -2.0], "f": f.item()},
         {"w": [w0.grad.item(), w1.grad.item(), w2.grad.item()], "x": [x0.grad.item(), x1.grad.item()]},
         steps,
+        graph=f,
+        check=_check(_neuron, *NEURON_AT),
     )
 
 
@@ -108,6 +127,8 @@ def example_neuron_sigmoid_gate() -> Example:
         steps[:1],
         [f"the sigmoid gate's local gradient (1 - {s:.2f}) * {s:.2f} = {(1 - s) * s:.2f} "
          "replaces the four gates -1, exp, +1 and 1/x"],
+        graph=f,
+        check=_check(lambda w0, x0, w1, x1, w2: sigmoid(w0 * x0 + w1 * x1 + w2), *NEURON_AT),
     )
 
 
@@ -128,6 +149,8 @@ def example_patterns() -> Example:
         ["add gate distributes: both x*y and max(z,w) get 2",
          "max gate routes: z (the larger) gets all 2, w gets 0",
          "mul gate swaps: x gets y * 2 = -8, y gets x * 2 = 6"],
+        graph=f,
+        check=_check(lambda x, y, z, w: (x * y + maximum(z, w)) * 2.0, 3.0, -4.0, 2.0, -1.0),
     )
 
 
@@ -144,6 +167,8 @@ def example_branch() -> Example:
         steps,
         ["u is used three times: dg/du = 3 + 3 + 1 = 7"],
         output="g",
+        graph=g,
+        check=_check(lambda u: u * u + u, 3.0),
     )
 
 
@@ -163,6 +188,8 @@ def example_vectorized() -> Example:
         {"W": W.grad.numpy(), "x": x.grad.numpy(), "W (by formula)": 2 * np.outer(qv, x.numpy()),
          "W (numerical)": num_W},
         steps,
+        graph=f,
+        check=_check(lambda W, x: ((W @ x) ** 2).sum(), np.array([[0.1, 0.5], [-0.3, 0.8]]), np.array([0.2, 0.4])),
     )
 
 
@@ -195,12 +222,17 @@ def example_svm(steps: int = 10, step_size: float = 0.05) -> Example:
         loss, weights_grad = evaluate_gradient((X, y), W)
         W += -step_size * weights_grad  # the lecture's vanilla update
         losses.append(evaluate_gradient((X, y), W)[0])
+    W0 = _leaf(rng.standard_normal((c, d)) * 0.5, "W")
+    L = _named(svm_loss(W0, X, y, reg), "L")
+    trace(L)  # the graph of the full loss, every wire with its gradient, for pictures
     return Example(
         "Linear classifier: s = W x, multiclass SVM loss + L2, gradient descent",
         "L = (1/N) sum_i sum_{j != y_i} max(0, s_j - s_{y_i} + 1) + lambda sum W^2",
         {"N": n, "D": d, "C": c, "lambda": reg, "losses": losses},
         {"W (analytic)": dW, "W (numerical)": num, "max relative error": rel},
         output="L",
+        graph=L,
+        check=_check(lambda w: svm_loss(w, X, y, reg), W0.numpy()),
     )
 
 
@@ -209,8 +241,9 @@ def example_spiral(epochs: int = 2000) -> Example:
     from .train import Config, fit
 
     common = {"data": "spiral", "batch_size": 300, "lr": 1.0, "reg": 1e-3}  # full batch, step size 1
-    linear = fit(Config(model="linear-softmax", epochs=200, **common), progress=False).history
-    net = fit(Config(model="mlp", epochs=epochs, hidden=100, **common), progress=False).history
+    linear_run = fit(Config(model="linear-softmax", epochs=200, **common), progress=False)
+    net_run = fit(Config(model="mlp", epochs=epochs, hidden=100, **common), progress=False)
+    linear, net = linear_run.history, net_run.history
     return Example(
         "The spiral: a linear classifier against a 2-layer net (100 ReLUs), softmax loss + L2",
         "scores = W2 max(0, W1 x + b1) + b2;  L = cross-entropy + 1e-3 (|W1|^2 + |W2|^2)",
@@ -227,6 +260,31 @@ def example_spiral(epochs: int = 2000) -> Example:
             f"2-layer net: {net[-1]['train_acc']:.0%} training accuracy, {net[-1]['val_acc']:.0%} on a fresh "
             f"draw of the spiral, after {epochs} steps",
         ],
+        extra={"runs": {"linear classifier": linear_run, "2-layer net": net_run}},
+    )
+
+
+def example_vanishing(epochs: int = 10) -> Example:
+    """Why ReLU: the per-layer gradient norms of a deep sigmoid net and a deep ReLU net."""
+    from .train import Config, fit
+
+    runs = {}
+    for act in ("sigmoid", "relu"):
+        cfg = Config(model="mlp", data="spiral", depth=6, hidden=50, activation=act, epochs=epochs, batch_size=30, lr=0.1)
+        runs[f"6 hidden layers, {act}"] = fit(cfg, progress=False)
+    ratios = {}
+    for name, run in runs.items():
+        norms = [v for k, v in run.history[-1].items() if k.startswith("grad_norm/")]
+        ratios[name] = norms[0] / norms[-1]
+    sig, rel = ratios.values()
+    return Example(
+        "Vanishing gradients: a deep sigmoid net against a deep ReLU net",
+        "|dL/dW| per layer, first over last: sigmoid's local gradient is at most 1/4, and the chain multiplies them",
+        {"first/last layer, sigmoid": sig, "first/last layer, relu": rel},
+        {},
+        output="L",
+        notes=[f"sigmoid: the first layer's gradient is {sig:.1e} of the last one's; relu: {rel:.2g}"],
+        extra={"histories": {name: run.history for name, run in runs.items()}},
     )
 
 
@@ -239,6 +297,7 @@ EXAMPLES = (
     example_vectorized,
     example_svm,
     example_spiral,
+    example_vanishing,
 )
 
 
@@ -272,6 +331,10 @@ def run(stream: TextIO | None = None) -> list[Example]:
         if "losses" in ex.values:
             ls = ex.values["losses"]
             print("   gradient descent (W += -step_size * dW): loss " + " -> ".join(f"{v:.3f}" for v in ls), file=out)
+        if ex.check is not None:
+            verdict = "passed" if ex.check.passed else "FAILED"
+            print(f"   gradient check (centered numerical gradient, float64): {verdict}, max relative error "
+                  f"{ex.check.max_rel_error:.1e}", file=out)  # fmt: skip
         for note in ex.notes:
             print(f"   * {note}", file=out)
     return results

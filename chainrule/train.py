@@ -322,11 +322,16 @@ def _save(fig: Any, path: str | Path) -> None:
 
 
 def plot_grad_norms(histories: dict[str, list[dict[str, float]]], path: str | Path) -> None:
-    """Per-layer gradient norm |dL/dW| over training, one panel per run, log scale.
+    """Per-layer gradient norm |dL/dW| over training, one panel per run, log scale, as a PNG.
 
     Side by side, a deep sigmoid MLP and a ReLU one show vanishing gradients: the sigmoid
     net's first layers get gradients orders of magnitude smaller than its last.
     """
+    _save(grad_norms_figure(histories), path)
+
+
+def grad_norms_figure(histories: dict[str, list[dict[str, float]]]) -> Any:
+    """The figure ``plot_grad_norms`` saves."""
     from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
@@ -341,7 +346,7 @@ def plot_grad_norms(histories: dict[str, list[dict[str, float]]], path: str | Pa
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("mean |dL/dW| per batch")
     fig.tight_layout()
-    _save(fig, path)
+    return fig
 
 
 def plot_templates(model: nn.Module, input_shape: tuple[int, ...], path: str | Path) -> None:

@@ -85,3 +85,44 @@ def test_spiral_in_the_tour():
     assert 0.45 <= ex.values["linear training accuracy"] <= 0.56
     assert ex.values["net training accuracy"] >= 0.95
     assert ex.values["losses"][-1] < ex.values["losses"][0] / 4
+
+
+def test_the_report_shows_the_engines_numbers(tmp_path):
+    import json
+    import re
+
+    from chainrule.report import write_report
+    from chainrule.viz import build_graph
+
+    examples = [make() for make in tour.EXAMPLES[:-2]] + [tour.example_spiral(epochs=300), tour.example_vanishing(epochs=2)]
+    page = write_report(examples, tmp_path / "tour.html").read_text()
+    for ex in examples:
+        assert ex.title.split(":")[0] in page
+    shown = [json.loads(m) for m in re.findall(r"data-grad='(\[[^']*\])'", page)]
+    expected = []
+    for ex in examples:
+        if ex.graph is not None:
+            expected += [n.grad_numbers for n in build_graph(ex.graph, max_nodes=40).nodes.values() if n.grad_numbers]
+    assert shown == expected and [-4.0] in shown and [3.0] in shown  # (x + y) z: dx = -4, dz = 3
+    checks = [ex.check for ex in examples if ex.check is not None]
+    assert len(checks) == 7 and all(c.passed for c in checks)
+    assert page.count('<span class="pass">passed</span>') == 7
+    if _has_matplotlib():
+        assert page.count("data:image/png;base64,") == 3  # boundaries, loss curves, gradient norms
+    acc = examples[-2].values["net training accuracy"]
+    assert f"2-layer net: {acc:.0%} training accuracy" in page
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_tour_command_writes_the_report(tmp_path, capsys):
+    from chainrule.cli import main
+
+    assert main(["tour", "--report", str(tmp_path / "tour.html")]) == 0
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "tour.html").stat().st_size > 10_000

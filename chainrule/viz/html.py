@@ -43,7 +43,7 @@ def _lines(node: Any) -> list[tuple[str, str]]:
 def _size(node: Any) -> tuple[float, float]:
     lines = _lines(node)
     if node.kind == "gate":
-        w = max(2 * GATE_R, max(len(t) for _, t in lines) * CHAR_W * 0.9 + 12)
+        w = max(2 * GATE_R, max(len(t) for _, t in lines) * CHAR_W + 18)
         return w, max(2 * GATE_R, len(lines) * LINE_H + 10)
     width = max([len(t) for _, t in lines] + [len("grad ") + 8]) * CHAR_W + 16
     return width, len(lines) * LINE_H + 10
