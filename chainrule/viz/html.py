@@ -30,7 +30,7 @@ def _lines(node: Any) -> list[tuple[str, str]]:
     if node.kind == "value":
         head = node.title or ""
         if node.detail:
-            head = f"{head} ({node.detail})" if head else node.detail
+            head = f"{head} ({node.detail})" if head else (node.detail if node.detail == "scalar" else f"shape {node.detail}")
         out = [("head", head), ("value", node.value), ("grad", f"grad {node.grad}" if node.grad else "")]
         if node.fork:
             out.append(("note", "fork: gradients add"))

@@ -31,7 +31,7 @@ def _label(node: Any) -> str:
     if node.kind == "value":
         head = node.title or ""
         if node.detail:
-            head = f"{head} ({node.detail})" if head else node.detail
+            head = f"{head} ({node.detail})" if head else (node.detail if node.detail == "scalar" else f"shape {node.detail}")
         rows.append(f"<B>{_html(head)}</B>" if node.title else _html(head))
         rows.append(f'<FONT COLOR="{VALUE_COLOR}">{_html(node.value)}</FONT>')
         if node.grad:
