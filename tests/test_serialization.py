@@ -102,3 +102,14 @@ def test_checkpoint_checks_the_optimizer(tmp_path):
     cr.save(m, tmp_path / "w.safetensors")
     with pytest.raises(ValueError, match="not a chainrule checkpoint"):
         cr.load_checkpoint(tmp_path / "w.safetensors", m)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    path = tmp_path / "w.safetensors"
+    cr.save({"x": np.ones(1, dtype=np.float32)}, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    os.chmod(path, 0o640)
+    cr.save({"x": np.zeros(1, dtype=np.float32)}, path)
+    assert path.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its permissions
