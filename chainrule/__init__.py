@@ -11,7 +11,7 @@
 
 from . import backend, data, nn, ops, optim, rng, viz
 from .engine import Context, Function, Tensor, as_tensor, enable_grad, grad, is_grad_enabled, no_grad
-from .explain import explain
+from .explainer import explain
 from .gradcheck import (
     GradcheckError,
     GradcheckResult,

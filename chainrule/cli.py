@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _expression(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from . import viz
-    from .explain import trace
+    from .explainer import trace
     from .expr import ExpressionError, build, parse_values
 
     try:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Tensor, no_grad
-from .explain import fmt, format_step, role
+from .explainer import fmt, format_step, role
 from .serialization import atomic_write
 from .viz.graph import build_graph
 from .viz.html import to_svg

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .engine import Tensor
-from .explain import Step, fmt, format_step, trace
+from .explainer import Step, fmt, format_step, trace
 from .gradcheck import GradcheckResult, gradcheck, numerical_gradient, value_and_grad
 from .ops import exp, maximum, sigmoid
 
@@ -35,7 +35,7 @@ class Example:
 
 
 def trace_steps(out: Tensor) -> list[Step]:
-    """``out.backward()``, recording each gate's step (see ``chainrule.explain.trace``)."""
+    """``out.backward()``, recording each gate's step (see ``chainrule.explainer.trace``)."""
     return trace(out).steps
 
 

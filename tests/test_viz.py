@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 import chainrule as cr
 from chainrule import nn, viz
 from chainrule.cli import main
-from chainrule.explain import trace
+from chainrule.explainer import trace
 from chainrule.expr import ExpressionError, build, parse_values
 
 
@@ -203,7 +204,9 @@ def test_page_steps_to_the_engines_gradients(tmp_path):
         assert errors == []
         browser.find_element("id", "slider").send_keys("\ue012")  # the left arrow key: one step back
         assert body.get_attribute("data-step") == "2"
-        shot = tmp_path / "neuron-page.png"
+        # a screenshot for the docs, in the ignored out/ folder (docs/graph-page.png is one of these)
+        shot = Path(__file__).resolve().parent.parent / "out" / "screenshots" / "neuron-page.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:4] == b"\x89PNG"
     finally:
         browser.quit()

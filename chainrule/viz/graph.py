@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor
-from ..explain import fmt, label, role
+from ..explainer import fmt, label, role
 
 SMALL = 6  # values with at most this many entries are shown in full
 
@@ -101,7 +101,7 @@ def build_graph(out: Tensor, collapse: Any = None, max_nodes: int | None = 80,
 
     ``collapse``: module calls to show as one node each. ``max_nodes``: keep the nodes
     nearest the output, and one summary node for the rest. ``grads``: gradients by
-    ``id(tensor)`` (from ``chainrule.explain.trace``); otherwise each tensor's ``.grad``.
+    ``id(tensor)`` (from ``chainrule.explainer.trace``); otherwise each tensor's ``.grad``.
 
     >>> import chainrule as cr
     >>> x = cr.Tensor(2.0, requires_grad=True, name="x")

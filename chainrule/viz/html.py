@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor
-from ..explain import Trace, fmt, sentence, trace
+from ..explainer import Trace, fmt, sentence, trace
 from ..serialization import atomic_write
 from .graph import SMALL, Graph, build_graph, describe
 from .render import GRAD_COLOR, VALUE_COLOR
@@ -182,14 +182,14 @@ def to_html(out: Tensor, path: str | os.PathLike, collapse: Any = None, max_node
     """Write one self-contained HTML page: the graph with its forward values, a Step button
     and a slider that run the backward pass one gate at a time.
 
-    Runs the backward pass itself (through ``chainrule.explain.trace``), so call it
+    Runs the backward pass itself (through ``chainrule.explainer.trace``), so call it
     instead of ``backward()``, or pass ``tr=`` a trace already made. The page needs no
     network and no Graphviz: its script ships inside the package.
     """
     if tr is None:
         if out._ctx is not None and out._ctx._freed:
             raise ValueError("to_html: backward() already ran through this graph; call to_html on a fresh graph "
-                             "(it runs the backward pass itself) or pass tr=chainrule.explain.trace(loss)")  # fmt: skip
+                             "(it runs the backward pass itself) or pass tr=chainrule.explainer.trace(loss)")  # fmt: skip
         tr = trace(out)
     graph = build_graph(out, collapse, max_nodes, tr.grads)
     data = page_data(graph, tr)

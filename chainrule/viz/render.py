@@ -72,8 +72,9 @@ def to_dot(out: Tensor, collapse: Any = None, max_nodes: int | None = 80, grads:
     """Graphviz DOT text for the graph behind ``out`` (a pure function: nothing is run or written).
 
     Values show their forward value (green) and, once backward has run, their gradient
-    (red); gates show their op and role. See ``build_graph`` for ``collapse``,
-    ``max_nodes`` and ``grads``.
+    (red); gates show their op and role. After a plain ``backward()`` only leaves keep a
+    gradient (as in PyTorch); after ``chainrule.explainer.trace(loss)`` (or ``explain``) every
+    value does. See ``build_graph`` for ``collapse``, ``max_nodes`` and ``grads``.
 
     >>> import chainrule as cr
     >>> x = cr.Tensor(-2.0, requires_grad=True, name="x")
