@@ -140,8 +140,8 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     problem = _check_data(args.data)
     if problem:
         return _fail(parser, "train", problem)
-    if args.model == "cnn" and args.data == "spiral":
-        return _fail(parser, "train", "--model cnn needs images; spiral is 2-D points (use digits, mnist:DIR, ...)")
+    if args.model in ("cnn", "alexnet-cifar") and args.data == "spiral":
+        return _fail(parser, "train", f"--model {args.model} needs images; spiral is 2-D points (use digits, mnist:DIR, ...)")
     config = Config(model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     reg=args.reg, optimizer=args.optimizer, seed=args.seed, hidden=args.hidden, depth=args.depth,
                     activation=args.activation)  # fmt: skip

@@ -24,7 +24,7 @@ from .engine import Tensor, no_grad
 from .nn import functional as F
 from .serialization import atomic_write, load_checkpoint, load_metadata, save, save_checkpoint
 
-MODELS = ("linear-svm", "linear-softmax", "mlp", "cnn")
+MODELS = ("linear-svm", "linear-softmax", "mlp", "cnn", "alexnet-cifar")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 
 
@@ -66,6 +66,12 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, hidde
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(32 * (h // 4) * (w // 4), 128), nn.ReLU(), nn.Linear(128, num_classes),
         )  # fmt: skip
+    if name == "alexnet-cifar":
+        if len(input_shape) != 3:
+            raise ValueError(f"alexnet-cifar: inputs of shape {tuple(input_shape)}; expected images (C, H, W)")
+        from .models import AlexNetCifar
+
+        return AlexNetCifar(num_classes, in_channels=input_shape[0])
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
 
 

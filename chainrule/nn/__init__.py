@@ -12,6 +12,7 @@
 from . import functional, init
 from .layers import (
     GELU,
+    AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -28,9 +29,10 @@ from .layers import (
     Tanh,
 )
 from .module import Module, Parameter, Sequential
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
-    "GELU", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Embedding", "Flatten",
+    "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Embedding", "Flatten",
     "LayerNorm", "LeakyReLU", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential",
-    "Sigmoid", "Tanh", "functional", "init",
+    "Sigmoid", "Tanh", "functional", "init", "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell",
 ]  # fmt: skip

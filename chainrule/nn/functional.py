@@ -184,6 +184,36 @@ def avg_pool2d(
     return _windows("avg_pool2d", x, kernel, stride, padding, 0.0).mean(axis=(3, 4)).permute(0, 3, 1, 2)
 
 
+def adaptive_avg_pool2d(x: Any, output_size: int | tuple[int, int]) -> Tensor:
+    """Average over a grid of ``output_size`` bins covering the image, whatever its size.
+
+    Bin i along an axis of length L spans [floor(i L / n), ceil((i + 1) L / n)), as in
+    PyTorch. When the size divides evenly this is ``avg_pool2d``; otherwise each bin is a
+    slice and a mean (composed).
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> cr.nn.functional.adaptive_avg_pool2d(cr.Tensor(np.arange(16.0).reshape(1, 1, 4, 4)), 2).numpy()[0, 0]
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]], dtype=float32)
+    """
+    x = as_tensor(x)
+    oh, ow = _pair("adaptive_avg_pool2d", "output_size", output_size, 1)
+    if x.ndim != 4:
+        raise ValueError(f"adaptive_avg_pool2d: input has shape {x.shape}; expected 4 axes (N, C, H, W)")
+    h, w = x.shape[2:]
+    if h % oh == 0 and w % ow == 0:
+        if (h, w) == (oh, ow):
+            return x
+        return avg_pool2d(x, (h // oh, w // ow))
+    rows = []
+    for i in range(oh):
+        r0, r1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+        cols = [x[:, :, r0:r1, (j * w) // ow : -((-(j + 1) * w) // ow)].mean(axis=(2, 3)) for j in range(ow)]
+        rows.append(ops.stack(cols, axis=-1))  # (N, C, ow)
+    return ops.stack(rows, axis=-2)  # (N, C, oh, ow)
+
+
 def _channel_shape(op: str, x: Tensor, c: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The axes batch norm averages over, and the shape its per-channel values broadcast as."""
     if x.ndim not in (2, 3, 4) or x.shape[1] != c:

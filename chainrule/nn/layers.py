@@ -104,6 +104,20 @@ class AvgPool2d(MaxPool2d):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
+class AdaptiveAvgPool2d(Module):
+    """Average into an ``output_size`` grid of bins, whatever the input's height and width."""
+
+    def __init__(self, output_size: int | tuple[int, int]) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Any) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
 class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True) -> None:
         super().__init__()

@@ -247,17 +247,22 @@ class Tanh(Function):
 class Sigmoid(Function):
     """The lecture's sigmoid gate: s = 1 / (1 + exp(-a)), local gradient (1 - s) s.
 
-    Fused (rather than composed of exp, add and reciprocal) for stability: it never
-    evaluates exp of a large positive number.
+    Fused (rather than composed of exp, add and reciprocal) for stability and speed: for
+    very negative a, exp(-a) overflows to inf and 1 / (1 + inf) is exactly 0, the right
+    limit, so the overflow warning is silenced rather than avoided with a second branch
+    (four in-place passes instead of eight).
     """
 
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
         xp = array_module(a)
-        e = xp.exp(-xp.abs(a))  # in (0, 1]: no overflow for either sign
-        out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
-        if out.dtype != getattr(a, "dtype", out.dtype):
-            out = out.astype(a.dtype)
+        out = xp.asarray(xp.negative(a))  # a 0-d input gives a NumPy scalar: make it an array
+        if out.dtype.kind != "f":
+            out = out.astype(np.float64)
+        with np.errstate(over="ignore"):
+            xp.exp(out, out=out)
+        out += 1
+        xp.reciprocal(out, out=out)
         ctx.save_for_backward(out)
         return out
 
