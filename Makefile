@@ -34,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_train.py
+	$(PY) bench/bench_graphs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

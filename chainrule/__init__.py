@@ -9,7 +9,7 @@
 (0.73, [-0.2, -0.39, 0.2])
 """
 
-from . import backend, data, nn, ops, optim, rng, viz
+from . import backend, data, models, nn, ntm, ops, optim, rng, viz
 from .engine import Context, Function, Tensor, as_tensor, enable_grad, grad, is_grad_enabled, no_grad
 from .explainer import explain
 from .gradcheck import (
@@ -64,7 +64,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "as_tensor",
-    "backend", "clip", "data", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
+    "backend", "clip", "data", "models", "ntm", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
     "load", "load_checkpoint", "load_metadata", "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
     "ops", "optim", "pad", "viz", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",

@@ -56,11 +56,16 @@ def _parser() -> argparse.ArgumentParser:
     tour.add_argument("--report", default=None, help="also write the tour as one HTML page, e.g. out/tour.html")
 
     t = sub.add_parser("train", help="train a model; writes metrics.csv, curves.png, weights and a checkpoint")
-    t.add_argument("--model", choices=MODELS, default="mlp")
+    t.add_argument("--model", choices=(*MODELS, "ntm", "lstm"), default="mlp",
+                   help="ntm and lstm are for --task copy")  # fmt: skip
+    t.add_argument("--task", choices=("classify", "copy"), default="classify",
+                   help="copy: the NTM copy task (random 8-bit sequences, lengths 1-20)")  # fmt: skip
+    t.add_argument("--minutes", type=_positive(float), default=30.0, help="copy task: training time limit")
+    t.add_argument("--steps", type=_positive(int), default=None, help="copy task: step limit")
     t.add_argument("--data", default="spiral", help="spiral, digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR")
     t.add_argument("--epochs", type=_positive(int), default=10)
-    t.add_argument("--batch-size", type=_positive(int), default=64)
-    t.add_argument("--lr", type=_positive(float), default=0.1, help="learning rate (step size)")
+    t.add_argument("--batch-size", type=_positive(int), default=None, help="64 (classify) or 16 (copy)")
+    t.add_argument("--lr", type=_positive(float), default=None, help="learning rate (step size): 0.1 (classify) or 1e-3 (copy)")
     t.add_argument("--reg", type=_non_negative, default=1e-3, help="L2 strength lambda in L = data loss + lambda * sum W^2")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
     t.add_argument("--hidden", type=_positive(int), default=100, help="hidden units of the mlp")
@@ -137,6 +142,10 @@ def _fail(parser: argparse.ArgumentParser, command: str, message: str) -> int:
 def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .train import Config, fit
 
+    if args.task == "copy" or args.model in ("ntm", "lstm"):
+        return _train_copy(parser, args)
+    args.batch_size = args.batch_size or 64
+    args.lr = args.lr or 0.1
     problem = _check_data(args.data)
     if problem:
         return _fail(parser, "train", problem)
@@ -149,6 +158,16 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         fit(config, out=args.out, resume=args.resume, log=sys.stdout)
     except (ValueError, FileNotFoundError, ImportError) as e:
         return _fail(parser, "train", str(e))
+    return 0
+
+
+def _train_copy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .ntm import train_copy
+
+    if args.task != "copy" or args.model not in ("ntm", "lstm"):
+        return _fail(parser, "train", "the copy task trains --model ntm or --model lstm, with --task copy")
+    train_copy(args.model, minutes=args.minutes, steps=args.steps, batch=args.batch_size or 16, lr=args.lr or 1e-3,
+               seed=args.seed, out=args.out, log=sys.stdout)  # fmt: skip
     return 0
 
 

@@ -14,6 +14,9 @@ from typing import Any
 
 from . import nn
 from .engine import Tensor
+from .ntm import NTM, LSTMBaseline
+
+__all__ = ["NTM", "AlexNet", "AlexNetCifar", "LSTMBaseline", "alexnet"]
 
 
 class AlexNet(nn.Module):

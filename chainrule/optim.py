@@ -16,7 +16,7 @@ from .backend import array_module, to_numpy
 from .engine import Tensor, no_grad
 
 __all__ = ["SGD", "AdaGrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
-           "Optimizer", "RMSProp", "StepLR"]  # fmt: skip
+           "Optimizer", "RMSProp", "StepLR", "clip_grad_norm"]  # fmt: skip
 
 
 class Optimizer:
@@ -233,6 +233,26 @@ class AdamW(Adam):
     def _decay(self, w: Any, dw: Any) -> Any:
         w *= 1 - self.lr * self.weight_decay
         return dw
+
+
+def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
+    """Scale all gradients down together so their joint norm is at most ``max_norm``.
+
+    Returns the norm before clipping. Recurrent nets (and the NTM) use it against the
+    occasional exploding gradient of backpropagation through time.
+
+    >>> import chainrule as cr
+    >>> w = cr.Tensor([3.0, 4.0], requires_grad=True)
+    >>> (w * w).sum().backward()          # gradient (6, 8), norm 10
+    >>> clip_grad_norm([w], 5.0), w.grad.numpy().tolist()
+    (10.0, [3.0, 4.0])
+    """
+    grads = [p.grad.data for p in (params.parameters() if hasattr(params, "parameters") else params) if p.grad is not None]
+    total = math.sqrt(sum(float((g * g).sum()) for g in grads))
+    if total > max_norm:
+        for g in grads:
+            g *= max_norm / (total + 1e-12)
+    return total
 
 
 # -- learning-rate schedules -------------------------------------------------------------

@@ -1,0 +1,171 @@
+"""Big graphs: an LSTM, AlexNet, the NTM, and memory over backpropagation through time.
+
+(a) LSTM forward + backward, input 128, hidden 256, sequence 32, batch 32 (float32), against
+    PyTorch's ``nn.LSTM`` on the same sizes. Goal: <= 1.2x PyTorch.
+(b) AlexNet (224x224, batch 2) forward + backward: time and peak memory, against PyTorch.
+(c) The NTM (memory 128 x 20, LSTM controller 100) on one length-20 copy episode: forward +
+    backward, ours alone (PyTorch has no NTM), per time step.
+(d) BPTT memory: peak memory of an LSTM's forward + backward at sequence lengths 50, 100,
+    200, 400: it should grow linearly.
+
+Each case runs in its own process (peak memory = VmHWM growth over the RSS before the
+first step, with glibc's mmap threshold fixed, as in bench_train.py). Run: ``make bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+F32 = np.float32
+
+
+def lstm_case(lib: str, seq: int = 32):
+    x = np.random.default_rng(0).standard_normal((seq, 32, 128)).astype(F32)
+    if lib == "torch":
+        import torch
+
+        torch.manual_seed(0)
+        lstm, xt = torch.nn.LSTM(128, 256), torch.from_numpy(x)
+
+        def step():
+            out, _ = lstm(xt)
+            out.sum().backward()
+
+        return step
+    import chainrule as cr
+
+    cr.manual_seed(0)
+    lstm, xc = cr.nn.LSTM(128, 256), cr.Tensor(x)
+
+    def step():
+        out, _ = lstm(xc)
+        out.sum().backward()
+
+    return step
+
+
+def alexnet_case(lib: str):
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(F32)
+    if lib == "torch":
+        import torch
+
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+        from test_models import torch_alexnet
+
+        torch.manual_seed(0)
+        net, xt = torch_alexnet().eval(), torch.from_numpy(x)
+
+        def step():
+            net(xt).sum().backward()
+
+        return step
+    import chainrule as cr
+    from chainrule.models import alexnet
+
+    cr.manual_seed(0)
+    net, xc = alexnet().eval(), cr.Tensor(x)
+
+    def step():
+        net(xc).sum().backward()
+
+    return step
+
+
+def ntm_case(lib: str):
+    from chainrule import ntm
+
+    model = ntm.build("ntm")
+    x, y = ntm.copy_batch(1, 20, generator=np.random.default_rng(0))
+
+    def step():
+        loss, _ = ntm.copy_loss(model, x, y)
+        loss.backward()
+
+    return step
+
+
+CASES = {"lstm": lstm_case, "alexnet": alexnet_case, "ntm": ntm_case}
+
+
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(field)
+
+
+def one(case: str, lib: str, arg: int, repeats: int) -> dict:
+    if lib == "torch":
+        import torch  # noqa: F401 - before the baseline
+    step = CASES[case](lib, arg) if case == "lstm" else CASES[case](lib)
+    before = _status_mib("VmRSS")
+    step()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return {"ms": statistics.median(times) * 1e3, "peak_mib": _status_mib("VmHWM") - before}
+
+
+def run(case: str, lib: str, arg: int = 32, repeats: int = 5, memory: bool = False) -> dict:
+    env = {**os.environ, **({"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)} if memory else {})}
+    out = subprocess.run([sys.executable, __file__, "--one", case, lib, str(arg), str(repeats)], capture_output=True,
+                         text=True, check=True, env=env)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def best(case: str, lib: str, arg: int = 32, repeats: int = 5, rounds: int = 3) -> dict:
+    times = [run(case, lib, arg, repeats)["ms"] for _ in range(rounds)]
+    return {"ms": min(times), "peak_mib": run(case, lib, arg, 2, memory=True)["peak_mib"]}
+
+
+def main() -> None:
+    if len(sys.argv) == 6 and sys.argv[1] == "--one":
+        print(json.dumps(one(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
+        return
+    try:
+        import torch
+
+        have_torch = True
+        threads = torch.get_num_threads()
+    except ImportError:
+        have_torch, threads = False, None
+    print(f"Big graphs. {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy "
+          f"{np.__version__}" + (f", PyTorch {torch.__version__} ({threads} threads)" if have_torch else ""))  # fmt: skip
+    print()
+    print("| case | chainrule | PyTorch | vs PyTorch | peak MiB (ours / torch) |")
+    print("|---|---|---|---|---|")
+    for case, label, repeats in (("lstm", "LSTM 128->256, seq 32, batch 32, fwd+bwd", 10),
+                                 ("alexnet", "AlexNet 224x224, batch 2, fwd+bwd", 3)):  # fmt: skip
+        ours = best(case, "chainrule", repeats=repeats)
+        theirs = best(case, "torch", repeats=repeats) if have_torch else {"ms": float("nan"), "peak_mib": float("nan")}
+        print(f"| {label} | {ours['ms']:.1f} ms | {theirs['ms']:.1f} ms | {ours['ms'] / theirs['ms']:.2f}x | "
+              f"{ours['peak_mib']:.0f} / {theirs['peak_mib']:.0f} |")  # fmt: skip
+    n = best("ntm", "chainrule", repeats=5)
+    print(f"| NTM copy episode, length 20 (41 steps), fwd+bwd | {n['ms']:.0f} ms ({n['ms'] / 41:.1f} ms per step) | - | - | "
+          f"{n['peak_mib']:.0f} / - |")  # fmt: skip
+    print()
+    print("BPTT memory, LSTM 128->256, batch 32, forward + backward (peak MiB over the steps):")
+    print("| sequence length | 50 | 100 | 200 | 400 |")
+    print("|---|---|---|---|---|")
+    peaks = [run("lstm", "chainrule", t, 1, memory=True)["peak_mib"] for t in (50, 100, 200, 400)]
+    print("| chainrule | " + " | ".join(f"{p:.0f}" for p in peaks) + " |")
+    if have_torch:
+        peaks = [run("lstm", "torch", t, 1, memory=True)["peak_mib"] for t in (50, 100, 200, 400)]
+        print("| PyTorch | " + " | ".join(f"{p:.0f}" for p in peaks) + " |")
+
+
+if __name__ == "__main__":
+    main()

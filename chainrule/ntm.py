@@ -1,0 +1,400 @@
+"""The Neural Turing Machine (Graves, Wayne and Danihelka, 2014), built from chainrule ops.
+
+A controller (an LSTM, or a feed-forward layer) reads and writes an N x M memory through
+heads whose addressing is differentiable end to end, so the whole machine is one big
+computational graph and backpropagation trains it:
+
+1. content:        w_c = softmax(beta * cosine(k, M[i]))          (key k, strength beta > 0)
+2. interpolation:  w_g = g * w_c + (1 - g) * w_prev               (gate g in (0, 1))
+3. shift:          w~[i] = sum_j w_g[j] * s[(i - j) mod N]          (s over offsets -1, 0, +1)
+4. sharpening:     w = w~^gamma / sum_i w~[i]^gamma                (gamma >= 1)
+
+A read returns r = sum_i w[i] M[i]; a write erases then adds: M[i] <- M[i] (1 - w[i] e) + w[i] a.
+Each step is a function of chainrule ops (no gate of its own), and each is gradchecked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import nn, ops, rng
+from .engine import Tensor, as_tensor
+from .nn import functional as F
+
+EPS = 1e-8
+
+
+# -- addressing, one function per step of the paper -------------------------------------------
+
+
+def cosine_similarity(key: Tensor, memory: Tensor) -> Tensor:
+    """(B, M) key against (B, N, M) memory rows -> (B, N) cosines.
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> m = cr.Tensor(np.array([[[1.0, 0.0], [0.0, 2.0]]]))
+    >>> cosine_similarity(cr.Tensor([[3.0, 0.0]]), m).numpy().round(3)
+    array([[1., 0.]], dtype=float32)
+    """
+    dot = (memory @ key.unsqueeze(-1)).squeeze(-1)  # (B, N)
+    norms = ops.sqrt((memory * memory).sum(axis=-1) + EPS) * ops.sqrt((key * key).sum(axis=-1, keepdims=True) + EPS)
+    return dot / norms
+
+
+def content_weights(key: Tensor, beta: Tensor, memory: Tensor) -> Tensor:
+    """w_c = softmax(beta * cosine(k, M)): beta (B, 1) sharpens the focus on similar rows."""
+    return ops.softmax(beta * cosine_similarity(key, memory), axis=-1)
+
+
+def interpolate(w_content: Tensor, w_prev: Tensor, gate: Tensor) -> Tensor:
+    """w_g = g w_c + (1 - g) w_prev: the gate (B, 1) chooses content or the previous location."""
+    return gate * w_content + (1 - gate) * w_prev
+
+
+def roll(w: Tensor, shift: int) -> Tensor:
+    """w rolled by ``shift`` places along the last axis (circularly), as a differentiable op."""
+    n = w.shape[-1]
+    k = shift % n
+    if k == 0:
+        return w
+    return ops.concatenate([w[..., n - k :], w[..., : n - k]], axis=-1)
+
+
+def shift(w: Tensor, s: Tensor) -> Tensor:
+    """Circular convolution of w (B, N) with the shift weighting s (B, 3) over offsets -1, 0, +1.
+
+    >>> import chainrule as cr
+    >>> w = cr.Tensor([[0.0, 1.0, 0.0, 0.0]])
+    >>> shift(w, cr.Tensor([[0.0, 0.0, 1.0]])).numpy()   # all weight on +1: move right
+    array([[0., 0., 1., 0.]], dtype=float32)
+    """
+    width = s.shape[-1] // 2
+    return ops.stack([roll(w, o) * s[:, o + width : o + width + 1] for o in range(-width, width + 1)]).sum(axis=0)
+
+
+def sharpen(w: Tensor, gamma: Tensor) -> Tensor:
+    """w^gamma / sum w^gamma: gamma (B, 1) >= 1 undoes the blur that shifting causes."""
+    p = (w + EPS) ** gamma
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def address(memory: Tensor, w_prev: Tensor, key: Tensor, beta: Tensor, gate: Tensor, s: Tensor, gamma: Tensor) -> Tensor:
+    """The four steps in order: content, interpolation, shift, sharpening -> (B, N)."""
+    return sharpen(shift(interpolate(content_weights(key, beta, memory), w_prev, gate), s), gamma)
+
+
+def read(memory: Tensor, w: Tensor) -> Tensor:
+    """r = sum_i w[i] M[i]: (B, N) weights over (B, N, M) memory -> (B, M)."""
+    return (w.unsqueeze(1) @ memory).squeeze(1)
+
+
+def write(memory: Tensor, w: Tensor, erase: Tensor, add: Tensor) -> Tensor:
+    """M[i] (1 - w[i] e) + w[i] a, with e in (0, 1) and a (B, M): erase, then add."""
+    wc = w.unsqueeze(-1)  # (B, N, 1)
+    return memory * (1 - wc * erase.unsqueeze(1)) + wc * add.unsqueeze(1)
+
+
+# -- the machine ------------------------------------------------------------------------------
+
+
+class Head(nn.Module):
+    """Maps the controller's output to one head's addressing parameters (and, for a write
+    head, its erase and add vectors)."""
+
+    def __init__(self, controller_size: int, memory_width: int, write: bool, shifts: int = 3) -> None:
+        super().__init__()
+        self.m, self.is_write, self.shifts = memory_width, write, shifts
+        sizes = [memory_width, 1, 1, shifts, 1] + ([memory_width, memory_width] if write else [])
+        self.splits = np.cumsum([0, *sizes]).tolist()
+        self.fc = nn.Linear(controller_size, sum(sizes), init="xavier")
+
+    def forward(self, h: Tensor) -> dict[str, Tensor]:
+        p = self.fc(h)
+        part = [p[:, a:b] for a, b in zip(self.splits[:-1], self.splits[1:])]
+        out = {
+            "key": ops.tanh(part[0]),
+            "beta": ops.softplus(part[1]),  # > 0
+            "gate": ops.sigmoid(part[2]),  # (0, 1)
+            "shift": ops.softmax(part[3], axis=-1),  # a distribution over -1, 0, +1
+            "gamma": 1 + ops.softplus(part[4]),  # >= 1
+        }
+        if self.is_write:
+            out["erase"] = ops.sigmoid(part[5])
+            out["add"] = ops.tanh(part[6])
+        return out
+
+
+@dataclass
+class State:
+    memory: Tensor  # (B, N, M)
+    read_weights: list[Tensor]  # per read head, (B, N)
+    write_weights: list[Tensor]
+    reads: list[Tensor]  # per read head, (B, M)
+    controller: Any  # (h, c) for an LSTM, None for feed-forward
+
+
+class NTM(nn.Module):
+    """A Neural Turing Machine: controller + memory + read and write heads.
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> ntm = NTM(input_size=9, output_size=8, memory_size=16, memory_width=6, controller_size=20)
+    >>> ntm(cr.Tensor(np.zeros((5, 2, 9)))).shape     # (time, batch, features) in, logits out
+    (5, 2, 8)
+    """
+
+    def __init__(self, input_size: int, output_size: int, memory_size: int = 128, memory_width: int = 20,
+                 controller_size: int = 100, controller: str = "lstm", read_heads: int = 1,
+                 write_heads: int = 1) -> None:  # fmt: skip
+        super().__init__()
+        if controller not in ("lstm", "feedforward"):
+            raise ValueError(f"NTM: controller={controller!r}; expected 'lstm' or 'feedforward'")
+        self.n, self.m, self.kind = memory_size, memory_width, controller
+        controller_in = input_size + read_heads * memory_width
+        if controller == "lstm":
+            self.controller = nn.LSTMCell(controller_in, controller_size)
+        else:
+            self.controller = nn.Linear(controller_in, controller_size, init="xavier")
+        self.read_heads = [Head(controller_size, memory_width, write=False) for _ in range(read_heads)]
+        self.write_heads = [Head(controller_size, memory_width, write=True) for _ in range(write_heads)]
+        self.out = nn.Linear(controller_size + read_heads * memory_width, output_size, init="xavier")
+        # small learned starting points (as in common implementations): memory bias and first reads
+        self.memory_bias = nn.Parameter(np.full((memory_size, memory_width), 1e-6))
+        self.read_bias = nn.Parameter(rng.generator().normal(0, 0.01, (read_heads, memory_width)))
+
+    def initial_state(self, batch: int, dtype: Any = np.float32) -> State:
+        ones = Tensor(np.ones((batch, 1, 1), dtype=dtype))
+        memory = ones * self.memory_bias  # (B, N, M)
+        focus = np.zeros((batch, self.n), dtype=dtype)
+        focus[:, 0] = 1.0  # every head starts at row 0
+        rows = Tensor(np.ones((batch, 1), dtype=dtype))
+        reads = [rows * self.read_bias[i] for i in range(len(self.read_heads))]
+        controller = None
+        if self.kind == "lstm":
+            hs = self.controller.hidden_size
+            controller = (Tensor(np.zeros((batch, hs), dtype=dtype)), Tensor(np.zeros((batch, hs), dtype=dtype)))
+        return State(memory, [Tensor(focus) for _ in self.read_heads], [Tensor(focus) for _ in self.write_heads],
+                     reads, controller)  # fmt: skip
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One time step: read what the last step addressed, think, write, read again, output."""
+        inp = ops.concatenate([x, *state.reads], axis=-1)
+        if self.kind == "lstm":
+            h, c = self.controller(inp, state.controller)
+            ctrl = (h, c)
+        else:
+            h, ctrl = ops.tanh(self.controller(inp)), None
+        memory = state.memory
+        write_ws = []
+        for head, w_prev in zip(self.write_heads, state.write_weights):
+            p = head(h)
+            w = address(memory, w_prev, p["key"], p["beta"], p["gate"], p["shift"], p["gamma"])
+            memory = write(memory, w, p["erase"], p["add"])
+            write_ws.append(w)
+        read_ws, reads = [], []
+        for head, w_prev in zip(self.read_heads, state.read_weights):
+            p = head(h)
+            w = address(memory, w_prev, p["key"], p["beta"], p["gate"], p["shift"], p["gamma"])
+            read_ws.append(w)
+            reads.append(read(memory, w))
+        y = self.out(ops.concatenate([h, *reads], axis=-1))
+        return y, State(memory, read_ws, write_ws, reads, ctrl)
+
+    def forward(self, x: Any, record: list | None = None) -> Tensor:
+        """(T, B, input) -> (T, B, output) logits. ``record`` collects each step's State."""
+        x = as_tensor(x)
+        if x.ndim != 3:
+            raise ValueError(f"NTM: input has shape {x.shape}; expected (time, batch, features)")
+        state = self.initial_state(x.shape[1], x.dtype)
+        outs = []
+        for t in range(x.shape[0]):
+            y, state = self.step(x[t], state)
+            outs.append(y)
+            if record is not None:
+                record.append(state)
+        return ops.stack(outs)
+
+
+class LSTMBaseline(nn.Module):
+    """The copy task's baseline: an LSTM (layers x hidden) and a linear read-out."""
+
+    def __init__(self, input_size: int, output_size: int, hidden_size: int = 256, num_layers: int = 3) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers)
+        self.out = nn.Linear(hidden_size, output_size, init="xavier")
+
+    def forward(self, x: Any, record: list | None = None) -> Tensor:
+        out, _ = self.lstm(x)
+        t, b, h = out.shape
+        return self.out(out.reshape(t * b, h)).reshape(t, b, -1)
+
+
+# -- the copy task -----------------------------------------------------------------------------
+
+
+def copy_batch(batch: int, length: int, bits: int = 8, generator: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (2L + 1, B, bits + 1) and targets (L, B, bits) of the copy task.
+
+    L random bit vectors are shown, then a delimiter (the extra channel), then L empty steps
+    during which the machine must reproduce the vectors in order.
+
+    >>> x, y = copy_batch(2, 3)
+    >>> x.shape, y.shape, x[3, :, -1].tolist()
+    ((7, 2, 9), (3, 2, 8), [1.0, 1.0])
+    """
+    g = generator if generator is not None else rng.generator()
+    seq = g.integers(0, 2, (length, batch, bits)).astype(np.float32)
+    x = np.zeros((2 * length + 1, batch, bits + 1), dtype=np.float32)
+    x[:length, :, :bits] = seq
+    x[length, :, bits] = 1.0  # the delimiter
+    return x, seq
+
+
+def copy_loss(model: nn.Module, x: np.ndarray, target: np.ndarray, record: list | None = None) -> tuple[Tensor, float]:
+    """BCE over the answer steps, and the bit error per sequence (wrong bits, averaged over the batch)."""
+    length = target.shape[0]
+    logits = model(Tensor(x), record)[-length:]  # the answer steps
+    loss = F.binary_cross_entropy_with_logits(logits, Tensor(target))
+    wrong = ((logits.numpy() > 0) != (target > 0.5)).sum(axis=(0, 2))
+    return loss, float(wrong.mean())
+
+
+def bit_error(model: nn.Module, length: int, batch: int = 32, seed: int = 1) -> float:
+    """Mean wrong bits per sequence at ``length``, on fresh random sequences."""
+    from .engine import no_grad
+
+    with no_grad():
+        x, y = copy_batch(batch, length, generator=np.random.default_rng(seed))
+        return copy_loss(model, x, y)[1]
+
+
+def param_count(model: nn.Module) -> int:
+    return sum(p.size for p in model.parameters())
+
+
+def build(model: str, bits: int = 8, seed: int = 0) -> nn.Module:
+    """``ntm`` (LSTM controller of 100, memory 128 x 20, one read and one write head, as in the
+    paper) or ``lstm`` (the baseline: 3 layers of 256)."""
+    rng.manual_seed(seed)
+    if model == "ntm":
+        return NTM(bits + 1, bits)
+    if model == "lstm":
+        return LSTMBaseline(bits + 1, bits)
+    raise ValueError(f"copy task: model {model!r}; expected 'ntm' or 'lstm'")
+
+
+def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None = None, batch: int = 16,
+               lr: float = 1e-3, max_length: int = 20, seed: int = 0, out: Any = None, log: Any = None,
+               progress: bool | None = None, clip: float = 10.0) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
+    """Train on the copy task (lengths 1..max_length) for ``minutes`` or ``steps``, whichever ends first.
+
+    Adam with gradient-norm clipping. With ``out``, writes metrics.csv, curve.png,
+    memory.png (for the NTM), the model (safetensors) and summary.json.
+    """
+    import io
+    import json
+    import time
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from .optim import Adam, clip_grad_norm
+    from .serialization import atomic_write, save
+
+    log = log if log is not None else io.StringIO()
+    model = build(model_name, seed=seed)
+    opt = Adam(model.parameters(), lr=lr)
+    g = np.random.default_rng(seed)
+    history: list[dict[str, float]] = []
+    start = time.perf_counter()
+    total = steps if steps is not None else 10**9
+    bar = tqdm(total=steps, desc=f"copy task, {model_name}", disable=None if progress is None else not progress, unit="step")
+    loss_avg = bits_avg = None
+    step = 0
+    while step < total and time.perf_counter() - start < minutes * 60:
+        length = int(g.integers(1, max_length + 1))
+        x, y = copy_batch(batch, length, generator=g)
+        loss, bits = copy_loss(model, x, y)
+        opt.zero_grad()
+        loss.backward()
+        clip_grad_norm(model.parameters(), clip)
+        opt.step()
+        step += 1
+        loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        bits_avg = bits if bits_avg is None else 0.98 * bits_avg + 0.02 * bits
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_avg:.4f}", bits=f"{bits_avg:.2f}", refresh=False)
+        if step % 100 == 0:
+            row = {"step": step, "sequences": step * batch, "seconds": time.perf_counter() - start, "loss": loss_avg,
+                   "bit_error": bits_avg}  # fmt: skip
+            history.append(row)
+            print(f"step {step}  {row['sequences']} sequences  {row['seconds']:.0f} s  loss {loss_avg:.4f}  "
+                  f"bit error {bits_avg:.2f} per sequence", file=log)  # fmt: skip
+    bar.close()
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        import csv
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=["step", "sequences", "seconds", "loss", "bit_error"])
+        w.writeheader()
+        w.writerows(history)
+        atomic_write(out / "metrics.csv", buf.getvalue().encode())
+        save(model, out / f"{model_name}.safetensors", metadata={"task": "copy", "model": model_name, "steps": step})
+        summary = {"model": model_name, "parameters": param_count(model), "steps": step, "sequences": step * batch,
+                   "seconds": time.perf_counter() - start,
+                   "bit_error": {str(n): bit_error(model, n) for n in (10, 20, 30, 50)}}  # fmt: skip
+        atomic_write(out / "summary.json", json.dumps(summary, indent=2).encode())
+        print("bit error per sequence at lengths 10/20/30/50: "
+              + " / ".join(f"{v:.2f}" for v in summary["bit_error"].values()), file=log)  # fmt: skip
+        plot_copy(history, model, model_name, out)
+    return model, history
+
+
+def plot_copy(history: list[dict[str, float]], model: nn.Module, model_name: str, out: Any) -> bool:
+    """curve.png (bit error over sequences seen) and, for the NTM, memory.png: the write and
+    read weightings over time for one length-10 episode, the classic NTM picture."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    import io
+
+    from .engine import no_grad
+    from .serialization import atomic_write
+
+    def save_fig(fig: Any, name: str) -> None:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        atomic_write(out / name, buf.getvalue())
+
+    if history:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot([h["sequences"] for h in history], [h["bit_error"] for h in history])
+        ax.set(xlabel="sequences seen", ylabel="bit error per sequence", yscale="log", title=f"copy task, {model_name}")
+        fig.tight_layout()
+        save_fig(fig, "curve.png")
+    if isinstance(model, NTM):
+        record: list[State] = []
+        with no_grad():
+            x, y = copy_batch(1, 10, generator=np.random.default_rng(3))
+            copy_loss(model, x, y, record)
+        writes = np.stack([s.write_weights[0].numpy()[0] for s in record], axis=1)  # (N, T)
+        reads = np.stack([s.read_weights[0].numpy()[0] for s in record], axis=1)
+        rows = max(16, int(max(writes.argmax(axis=0).max(), reads.argmax(axis=0).max())) + 4)
+        fig, axes = plt.subplots(1, 2, figsize=(8, 4), sharey=True)
+        for ax, w, title in ((axes[0], writes, "write weighting"), (axes[1], reads, "read weighting")):
+            ax.imshow(w[:rows], aspect="auto", cmap="gray_r", interpolation="nearest")
+            ax.set(title=title, xlabel="time step")
+        axes[0].set_ylabel("memory row")
+        fig.tight_layout()
+        save_fig(fig, "memory.png")
+    return True
