@@ -89,3 +89,20 @@ def test_lstm_baseline_and_errors():
     with pytest.raises(ValueError, match="controller='rnn'"):
         ntm.NTM(9, 8, controller="rnn")
     assert ntm.NTM(9, 8, memory_size=8, controller="feedforward")(cr.Tensor(np.zeros((2, 1, 9)))).shape == (2, 1, 8)
+
+
+def test_train_command_runs_the_copy_task(tmp_path, capsys):
+    from chainrule.cli import main
+
+    assert main(["train", "--model", "ntm", "--task", "copy", "--steps", "10", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "step 10 " in out and "bit error per sequence at lengths 10/20/30/50" in out
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"metrics.csv", "ntm.safetensors", "summary.json"} <= names
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert {"curve.png", "memory.png"} <= names
+    assert main(["train", "--model", "mlp", "--task", "copy"]) == 2
+    assert "the copy task trains --model ntm or --model lstm" in capsys.readouterr().err
