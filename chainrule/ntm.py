@@ -383,7 +383,9 @@ def plot_copy(history: list[dict[str, float]], model: nn.Module, model_name: str
     if history:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot([h["sequences"] for h in history], [h["bit_error"] for h in history])
-        ax.set(xlabel="sequences seen", ylabel="bit error per sequence", yscale="log", title=f"copy task, {model_name}")
+        ax.set(xlabel="sequences seen", ylabel="bit error per sequence (moving average)", yscale="log",
+               title=f"copy task, {model_name}")  # fmt: skip
+        ax.set_ylim(bottom=1e-3)  # below a thousandth of a bit the average is just decaying
         fig.tight_layout()
         save_fig(fig, "curve.png")
     if isinstance(model, NTM):
