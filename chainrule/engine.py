@@ -518,6 +518,7 @@ def _run_backward(
     found: dict[int, Any] = {}
     arrivals = []
     owned = set()  # arrays a leaf's .grad may not take as its own
+    summed: set[int] = set()  # tensors whose gradient is already a sum this pass made
     for r, s in zip(roots, seeds):
         if raw:
             s = s.data if isinstance(s, Tensor) else s
@@ -535,7 +536,16 @@ def _run_backward(
             for a, ga in arrivals:
                 key = id(a)
                 if key in grads:
-                    grads[key] = grads[key] + ga  # a fork: the gradients of all uses add up
+                    # a fork: the gradients of all uses add up. The first sum is a fresh array
+                    # of ours, so later ones can go into it in place (a weight used at every
+                    # step of a sequence would otherwise make a new array per step)
+                    total = grads[key]
+                    if raw and key in summed and total.dtype == ga.dtype:
+                        total += ga
+                        grads[key] = total  # a 0-d sum is a NumPy scalar: += rebinds it
+                    else:
+                        grads[key] = total + ga
+                        summed.add(key)
                 else:
                     grads[key] = ga
                     if a._ctx is None:

@@ -303,3 +303,28 @@ def test_engine_module_knows_no_op():
     assert "Mul" in gates
     for name in gates:
         assert f"{name}." not in source and f"{name}(" not in source, name
+
+
+def test_fork_sums_in_place_never_touch_a_shared_gradient():
+    # the engine adds a fork's later gradients into its own first sum in place; a gradient
+    # that an add gate handed to two inputs must stay intact for the other one
+    a = cr.Tensor([1.0, 2.0], requires_grad=True)
+    b = cr.Tensor([3.0, 4.0], requires_grad=True)
+    s = a + b  # hands the same gradient array to a and b
+    (s * 1.0 + a * 2.0 + a * 3.0 + a * 4.0).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [10.0, 10.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
+    w = cr.Tensor(np.ones((3, 3)), requires_grad=True)
+    h = cr.Tensor(np.ones(3))
+    for _ in range(20):  # a weight used at every step of a sequence
+        h = (w @ h).tanh()
+    h.sum().backward()
+    num = cr.numerical_gradient(lambda w_: _unrolled(w_, 20), np.ones((3, 3)))
+    np.testing.assert_allclose(w.grad.numpy(), num, rtol=1e-4, atol=1e-6)
+
+
+def _unrolled(w, steps):
+    h = cr.Tensor(np.ones(3), dtype="float64")
+    for _ in range(steps):
+        h = (cr.Tensor(w, dtype="float64") @ h).tanh()
+    return h.sum()
