@@ -197,7 +197,8 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
         if resume and ckpt.is_file():
             saved = load_metadata(ckpt).get("extra", {}).get("config", {})
             mine = asdict(config)
-            differ = sorted(k for k in mine if k != "epochs" and saved.get(k) != mine[k])
+            defaults = asdict(Config())  # settings a checkpoint predates take their defaults
+            differ = sorted(k for k in mine if k != "epochs" and saved.get(k, defaults[k]) != mine[k])
             if differ:
                 raise ValueError(
                     f"{ckpt}: was written by a run with other settings ({', '.join(f'{k}={saved.get(k)!r}' for k in differ)}); "
