@@ -306,7 +306,7 @@ def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None
     from tqdm.auto import tqdm
 
     from .optim import Adam, clip_grad_norm
-    from .serialization import atomic_write, save
+    from .serialization import atomic_write, save, write_csv
 
     log = log if log is not None else io.StringIO()
     model = build(model_name, seed=seed)
@@ -341,13 +341,7 @@ def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        import csv
-
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=["step", "sequences", "seconds", "loss", "bit_error"])
-        w.writeheader()
-        w.writerows(history)
-        atomic_write(out / "metrics.csv", buf.getvalue().encode())
+        write_csv(out / "metrics.csv", history, ["step", "sequences", "seconds", "loss", "bit_error"])
         save(model, out / f"{model_name}.safetensors", metadata={"task": "copy", "model": model_name, "steps": step})
         summary = {"model": model_name, "parameters": param_count(model), "steps": step, "sequences": step * batch,
                    "seconds": time.perf_counter() - start,
@@ -362,23 +356,12 @@ def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None
 def plot_copy(history: list[dict[str, float]], model: nn.Module, model_name: str, out: Any) -> bool:
     """curve.png (bit error over sequences seen) and, for the NTM, memory.png: the write and
     read weightings over time for one length-10 episode, the classic NTM picture."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    import io
-
     from .engine import no_grad
-    from .serialization import atomic_write
+    from .figures import pyplot, save_png
 
-    def save_fig(fig: Any, name: str) -> None:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        atomic_write(out / name, buf.getvalue())
+    plt = pyplot()
+    if plt is None:
+        return False
 
     if history:
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -387,7 +370,7 @@ def plot_copy(history: list[dict[str, float]], model: nn.Module, model_name: str
                title=f"copy task, {model_name}")  # fmt: skip
         ax.set_ylim(bottom=1e-3)  # below a thousandth of a bit the average is just decaying
         fig.tight_layout()
-        save_fig(fig, "curve.png")
+        save_png(fig, out / "curve.png")
     if isinstance(model, NTM):
         record: list[State] = []
         with no_grad():
@@ -402,5 +385,5 @@ def plot_copy(history: list[dict[str, float]], model: nn.Module, model_name: str
             ax.set(title=title, xlabel="time step")
         axes[0].set_ylabel("memory row")
         fig.tight_layout()
-        save_fig(fig, "memory.png")
+        save_png(fig, out / "memory.png")
     return True

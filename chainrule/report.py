@@ -10,7 +10,6 @@ matplotlib the report says so and keeps everything else.
 from __future__ import annotations
 
 import base64
-import io
 import os
 from html import escape
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from .engine import Tensor, no_grad
 from .explainer import fmt, format_step, role
+from .figures import INSTALL, png_bytes, pyplot
 from .serialization import atomic_write
 from .viz.graph import build_graph
 from .viz.html import to_svg
@@ -37,30 +37,15 @@ table { border-collapse: collapse; } td, th { padding: 0.2em 0.8em; border-botto
 
 
 def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return '<img alt="figure" src="data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode() + '">'
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    return plt
+    data = base64.b64encode(png_bytes(fig, dpi=90)).decode()
+    return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
 
 def decision_boundaries(runs: dict[str, Any]) -> str | None:
     """Each trained spiral classifier's regions over the plane, with the training points."""
     from .data import spiral
 
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return None
     x, y = spiral()
@@ -81,7 +66,7 @@ def decision_boundaries(runs: dict[str, Any]) -> str | None:
 
 
 def _curves(runs: dict[str, Any]) -> str | None:
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -94,7 +79,7 @@ def _curves(runs: dict[str, Any]) -> str | None:
 
 
 def _grad_norms(histories: dict[str, list[dict[str, float]]]) -> str | None:
-    if _pyplot() is None:
+    if pyplot() is None:
         return None
     from .train import grad_norms_figure
 
@@ -141,14 +126,14 @@ def _example(ex: Any) -> str:
         fig = decision_boundaries(runs)
         curves = _curves(runs)
         if fig is None:
-            parts.append("<p><em>Figures skipped: matplotlib is not installed (pip install 'chainrule[plot]').</em></p>")
+            parts.append(f"<p><em>Figures skipped: {INSTALL}.</em></p>")
         else:
             parts.append(f'<div class="figure">{fig}</div><div class="figure">{curves}</div>')
     histories = ex.extra.get("histories")
     if histories:
         fig = _grad_norms(histories)
         parts.append(f'<div class="figure">{fig}</div>' if fig else
-                     "<p><em>Figure skipped: matplotlib is not installed.</em></p>")  # fmt: skip
+                     f"<p><em>Figure skipped: {INSTALL}.</em></p>")  # fmt: skip
     return "\n".join(parts)
 
 

@@ -9,6 +9,8 @@ optimizer's hyperparameters and step counts, the scheduler, and chainrule's RNG 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -35,6 +37,15 @@ def atomic_write(path: str | os.PathLike, payload: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]], fieldnames: list[str]) -> None:
+    """Rows (dicts) under a header line, as CSV, written atomically."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fieldnames)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(path, buf.getvalue().encode())
 
 
 def _mode(path: Path) -> int:

@@ -8,7 +8,6 @@ continue an interrupted run to exactly the weights an uninterrupted one reaches.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import time
@@ -21,8 +20,9 @@ import numpy as np
 
 from . import data, nn, optim, rng
 from .engine import Tensor, no_grad
+from .figures import INSTALL, pyplot, require_pyplot, save_png
 from .nn import functional as F
-from .serialization import atomic_write, load_checkpoint, load_metadata, save, save_checkpoint
+from .serialization import atomic_write, load_checkpoint, load_metadata, save, save_checkpoint, write_csv
 
 MODELS = ("linear-svm", "linear-softmax", "mlp", "cnn", "alexnet-cifar")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
@@ -252,11 +252,8 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
 
 
 def _write_csv(path: Path, history: list[dict[str, float]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(history[0]) if history else list(_COLUMNS))
-    w.writeheader()
-    w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()} for row in history)
-    atomic_write(path, buf.getvalue().encode())
+    rows = [{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()} for row in history]
+    write_csv(path, rows, list(history[0]) if history else list(_COLUMNS))
 
 
 def weights_metadata(run: Run, input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
@@ -283,15 +280,13 @@ def _finish(run: Run, out: Path, train_set: data.ArrayDataset, log: TextIO) -> N
         print(f"done: {run.config.model} on {run.config.data}, {len(run.history)} epochs, train acc "
               f"{last['train_acc']:.1%}, val acc {last['val_acc']:.1%}; wrote {', '.join(summary['files'])} to {out}", file=log)  # fmt: skip
     if not plotted:
-        print("curves.png, grad_norms.png and templates.png skipped: matplotlib is not installed "
-              "(pip install 'chainrule[plot]')", file=log)
+        print(f"curves.png, grad_norms.png and templates.png skipped: {INSTALL}", file=log)
 
 
 def plot_curves(history: list[dict[str, float]], path: str | Path) -> bool:
     """Loss and accuracy per epoch, train and validation, as a PNG. False without matplotlib."""
-    try:
-        plt = _pyplot()
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -308,24 +303,8 @@ def plot_curves(history: list[dict[str, float]], path: str | Path) -> bool:
     ax1.legend()
     ax2.legend()
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     return True
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: str | Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    _pyplot().close(fig)
-    atomic_write(path, buf.getvalue())
 
 
 def plot_grad_norms(histories: dict[str, list[dict[str, float]]], path: str | Path) -> None:
@@ -334,14 +313,14 @@ def plot_grad_norms(histories: dict[str, list[dict[str, float]]], path: str | Pa
     Side by side, a deep sigmoid MLP and a ReLU one show vanishing gradients: the sigmoid
     net's first layers get gradients orders of magnitude smaller than its last.
     """
-    _save(grad_norms_figure(histories), path)
+    save_png(grad_norms_figure(histories), path)
 
 
 def grad_norms_figure(histories: dict[str, list[dict[str, float]]]) -> Any:
     """The figure ``plot_grad_norms`` saves."""
     from matplotlib.ticker import MaxNLocator
 
-    plt = _pyplot()
+    plt = require_pyplot()
     fig, axes = plt.subplots(1, len(histories), figsize=(4.5 * len(histories), 3.5), squeeze=False, sharey=True)
     for ax, (title, history) in zip(axes[0], histories.items()):
         keys = [k for k in history[0] if k.startswith("grad_norm/")] if history else []
@@ -358,7 +337,7 @@ def grad_norms_figure(histories: dict[str, list[dict[str, float]]]) -> Any:
 
 def plot_templates(model: nn.Module, input_shape: tuple[int, ...], path: str | Path) -> None:
     """A linear classifier's weights, one row per class, drawn as images: the learned templates."""
-    plt = _pyplot()
+    plt = require_pyplot()
     weight = next(p for p in model.parameters() if p.ndim == 2).numpy()  # (K, C*H*W)
     k = weight.shape[0]
     fig, axes = plt.subplots(1, k, figsize=(1.3 * k, 1.6), squeeze=False)
@@ -372,4 +351,4 @@ def plot_templates(model: nn.Module, input_shape: tuple[int, ...], path: str | P
         ax.set_title(str(j), fontsize=9)
         ax.axis("off")
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
