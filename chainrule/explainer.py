@@ -68,17 +68,13 @@ class Trace:
         lines = [f"backward from {label(self.output)} = {fmt(value(self.output))}, seeded with 1:"]
         for st in self.steps:
             if len(st.fork) > 1:
-                lines.append(f"  {st.output} feeds {len(st.fork)} gates, so its gradient is the sum: "
-                             + " + ".join(fmt(p) for p in st.fork) + f" = {fmt(st.upstream)}")  # fmt: skip
-            lines.append(format_step(st))
-            if role(st.gate):
-                lines.append(f"  {'':>9}({st.gate} {role(st.gate)})")
+                lines.append("  " + fork_text(st.output, st.fork, st.upstream))
+            lines += step_lines(st)
         names = {}
         for st in self.steps:
             names.update(zip(st.input_ids, st.inputs))
         for key, parts in self.leaf_forks.items():
-            lines.append(f"  {names.get(key, 'a leaf')} feeds {len(parts)} gates, so its gradient is the sum: "
-                         + " + ".join(fmt(p) for p in parts) + f" = {fmt(self.grads[key])}")  # fmt: skip
+            lines.append("  " + fork_text(names.get(key, "a leaf"), parts, self.grads[key]))
         return "\n".join(lines)
 
 
@@ -125,12 +121,25 @@ def format_step(step: Step) -> str:
     return f"  [{step.gate:>7}] {step.output:<14} " + ";  ".join(step_parts(step))
 
 
+def step_lines(step: Step) -> list[str]:
+    """``format_step``'s line, and under it the gate's part in the backward flow, if it has a name."""
+    lines = [format_step(step)]
+    if role(step.gate):
+        lines.append(f"  {'':>9}({step.gate} {role(step.gate)})")
+    return lines
+
+
+def fork_text(name: str, parts: list[Any], total: Any) -> str:
+    """'x feeds 3 gates, so its gradient is the sum: a + b + c = total'."""
+    return (f"{name} feeds {len(parts)} gates, so its gradient is the sum: "
+            + " + ".join(fmt(p) for p in parts) + f" = {fmt(total)}")  # fmt: skip
+
+
 def sentence(step: Step) -> str:
     """One step as a sentence (the interactive page shows these)."""
     text = f"{step.gate} gate, output {step.output}, upstream gradient {fmt(step.upstream)}. "
     if len(step.fork) > 1:
-        text = (f"{step.output} feeds {len(step.fork)} gates, so its gradient is the sum "
-                + " + ".join(fmt(p) for p in step.fork) + f" = {fmt(step.upstream)}. " + text)  # fmt: skip
+        text = fork_text(step.output, step.fork, step.upstream) + ". " + text
     text += "Downstream (upstream x local): " + "; ".join(step_parts(step)) + "."
     if role(step.gate):
         text += f" {step.gate} {role(step.gate)}."

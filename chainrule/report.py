@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Tensor, no_grad
-from .explainer import fmt, format_step, role
+from .explainer import fmt, step_lines
 from .figures import INSTALL, png_bytes, pyplot
 from .serialization import atomic_write
 from .viz.graph import build_graph
@@ -99,11 +99,7 @@ def _example(ex: Any) -> str:
                      '<span class="g">red: gradients</span> (every wire, after the backward pass)</p>')  # fmt: skip
         parts.append(f'<div class="canvas">{to_svg(build_graph(ex.graph, max_nodes=40))}</div>')
     if ex.steps:
-        lines = []
-        for st in ex.steps:
-            lines.append(format_step(st))
-            if role(st.gate):
-                lines.append(f"  {'':>9}({st.gate} {role(st.gate)})")
+        lines = [line for st in ex.steps for line in step_lines(st)]
         parts.append("<p>The backward pass, gate by gate (upstream x local = downstream):</p>")
         parts.append(f"<pre>{escape(chr(10).join(lines))}</pre>")
     if ex.values:

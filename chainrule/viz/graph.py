@@ -31,6 +31,14 @@ class GraphNode:
     tensor_id: int = 0  # id() of the Tensor behind a value node
     seq: int = -1  # the gate's sequence number
 
+    def heading(self) -> str:
+        """A value's first line: its name and shape ('x (3)'), or just the shape."""
+        if self.kind != "value" or not self.detail:
+            return self.title
+        if self.title:
+            return f"{self.title} ({self.detail})"
+        return self.detail if self.detail == "scalar" else f"shape {self.detail}"
+
 
 @dataclass
 class Graph:
@@ -80,9 +88,15 @@ def _value_node(t: Any, grads: dict[int, Any] | None) -> GraphNode:
         tensor_id=id(t),
     )
     if g is not None:
-        node.grad = describe(g) if g.size > SMALL else fmt(float(g) if g.size == 1 else g)
-        node.grad_numbers = [float(v) for v in g.ravel()] if g.size <= SMALL else None
+        node.grad, node.grad_numbers = grad_label(g)
     return node
+
+
+def grad_label(g: Any) -> tuple[str, list[float] | None]:
+    """A gradient as shown on a wire, and its entries when small enough to show in full."""
+    g = np.asarray(g)
+    text = describe(g) if g.size > SMALL else fmt(float(g.reshape(())) if g.size == 1 else g)
+    return text, ([float(v) for v in g.ravel()] if g.size <= SMALL else None)
 
 
 def _collapser(collapse: Any) -> Callable[[Any], bool]:
@@ -132,8 +146,7 @@ def build_graph(out: Tensor, collapse: Any = None, max_nodes: int | None = 80,
     def register(ctx: Any) -> tuple | None:
         for module, start, end in reversed(ctx.__dict__.get("modules", ())):  # outermost first
             if folds(module) and start < ctx.seq < end:
-                params = [p for p in module.parameters()]
-                hidden.update(id(p) for p in params)
+                hidden.update(id(p) for p in module.parameters())
                 detail = ", ".join(f"{n} {_shape(p)}" for n, p in module.named_parameters())
                 node = graph.add(GraphNode(id=f"m{ctx.seq}", kind="group", title=repr(module).split("\n")[0],
                                            detail=detail, seq=ctx.seq))  # fmt: skip

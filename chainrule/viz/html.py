@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor
-from ..explainer import Trace, fmt, sentence, trace
+from ..explainer import Trace, sentence, trace
 from ..serialization import atomic_write
-from .graph import SMALL, Graph, build_graph, describe
+from .graph import Graph, build_graph, describe, grad_label
 from .render import GRAD_COLOR, VALUE_COLOR
 
 CHAR_W, LINE_H, GATE_R, COL_GAP, ROW_GAP = 6.6, 15, 24, 60, 18
@@ -28,15 +28,10 @@ CHAR_W, LINE_H, GATE_R, COL_GAP, ROW_GAP = 6.6, 15, 24, 60, 18
 def _lines(node: Any) -> list[tuple[str, str]]:
     """(css class, text) per line of a node's label."""
     if node.kind == "value":
-        head = node.title or ""
-        if node.detail:
-            head = f"{head} ({node.detail})" if head else (node.detail if node.detail == "scalar" else f"shape {node.detail}")
-        out = [("head", head), ("value", node.value), ("grad", f"grad {node.grad}" if node.grad else "")]
+        out = [("head", node.heading()), ("value", node.value), ("grad", f"grad {node.grad}" if node.grad else "")]
         if node.fork:
             out.append(("note", "fork: gradients add"))
         return out
-    if node.kind == "gate":
-        return [("head", node.title)] + ([("note", node.detail)] if node.detail else [])
     return [("head", node.title)] + ([("note", node.detail)] if node.detail else [])
 
 
@@ -151,11 +146,6 @@ def to_svg(graph: Graph, show_grads: bool = True) -> str:
     return "\n".join(out)
 
 
-def _grad_text(g: np.ndarray) -> tuple[str, list[float] | None]:
-    text = describe(g) if g.size > SMALL else fmt(float(g.reshape(())) if g.size == 1 else g)
-    return text, ([float(v) for v in g.ravel()] if g.size <= SMALL else None)
-
-
 def page_data(graph: Graph, tr: Trace) -> dict[str, Any]:
     """Per step: the gate to highlight, the gradients it fills in, and its sentence."""
     running: dict[int, np.ndarray] = {}
@@ -163,11 +153,11 @@ def page_data(graph: Graph, tr: Trace) -> dict[str, Any]:
     for st in tr.steps:
         updates: dict[str, Any] = {}
         out_id = f"t{st.output_id}"
-        text, numbers = _grad_text(np.asarray(st.upstream, dtype=np.float64))
+        text, numbers = grad_label(np.asarray(st.upstream, dtype=np.float64))
         updates[out_id] = {"text": text, "numbers": numbers}
         for key, d in zip(st.input_ids, st.downstream):
             running[key] = running.get(key, 0) + np.asarray(d, dtype=np.float64)
-            text, numbers = _grad_text(np.asarray(running[key]))
+            text, numbers = grad_label(running[key])
             updates[f"t{key}"] = {"text": text, "numbers": numbers}
         gate = graph.owner.get(st.node, f"g{st.node}")
         steps.append({"gate": gate, "sentence": sentence(st),

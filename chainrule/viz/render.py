@@ -29,10 +29,8 @@ def _html(text: str) -> str:
 def _label(node: Any) -> str:
     rows = []
     if node.kind == "value":
-        head = node.title or ""
-        if node.detail:
-            head = f"{head} ({node.detail})" if head else (node.detail if node.detail == "scalar" else f"shape {node.detail}")
-        rows.append(f"<B>{_html(head)}</B>" if node.title else _html(head))
+        head = _html(node.heading())
+        rows.append(f"<B>{head}</B>" if node.title else head)
         rows.append(f'<FONT COLOR="{VALUE_COLOR}">{_html(node.value)}</FONT>')
         if node.grad:
             rows.append(f'<FONT COLOR="{GRAD_COLOR}">grad {_html(node.grad)}</FONT>')
