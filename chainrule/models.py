@@ -19,7 +19,18 @@ from .ntm import NTM, LSTMBaseline
 __all__ = ["NTM", "AlexNet", "AlexNetCifar", "LSTMBaseline", "alexnet"]
 
 
-class AlexNet(nn.Module):
+class _FeaturesPoolClassifier(nn.Module):
+    """AlexNet's shape: convolutional features, adaptive average pooling, a classifier."""
+
+    features: nn.Sequential
+    avgpool: nn.AdaptiveAvgPool2d
+    classifier: nn.Sequential
+
+    def forward(self, x: Any) -> Tensor:
+        return self.classifier(self.avgpool(self.features(x)).flatten(1))
+
+
+class AlexNet(_FeaturesPoolClassifier):
     """Single-tower AlexNet for 224x224 RGB images.
 
     >>> import chainrule as cr
@@ -43,16 +54,13 @@ class AlexNet(nn.Module):
             nn.Linear(4096, num_classes),
         )  # fmt: skip
 
-    def forward(self, x: Any) -> Tensor:
-        return self.classifier(self.avgpool(self.features(x)).flatten(1))
-
 
 def alexnet(num_classes: int = 1000) -> AlexNet:
     """AlexNet as torchvision lays it out (see the module docstring)."""
     return AlexNet(num_classes)
 
 
-class AlexNetCifar(nn.Module):
+class AlexNetCifar(_FeaturesPoolClassifier):
     """AlexNet's shape scaled to small images (CIFAR's 32x32, or digits' 8x8).
 
     Five 3x3 convolutions (64, 192, 384, 256, 256 channels) with three 2x2 max-pools,
@@ -79,6 +87,3 @@ class AlexNetCifar(nn.Module):
             nn.Dropout(dropout), nn.Linear(1024, 1024), nn.ReLU(),
             nn.Linear(1024, num_classes),
         )  # fmt: skip
-
-    def forward(self, x: Any) -> Tensor:
-        return self.classifier(self.avgpool(self.features(x)).flatten(1))

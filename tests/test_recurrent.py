@@ -30,20 +30,19 @@ def pair(ours_cls, theirs_name, *args, **kwargs):
     return ours, names, shapes, theirs_call
 
 
+def leaves(outs, kind):
+    """The tensors in a module's result: a tensor, (out, h) or (out, (h, c))."""
+    if isinstance(outs, kind):
+        return [outs]
+    return [t for part in outs for t in leaves(part, kind)]
+
+
 def flat_ours(outs):
-    parts = [outs] if isinstance(outs, cr.Tensor) else list(outs)
-    flat = []
-    for p in parts:
-        flat += [p] if isinstance(p, cr.Tensor) else list(p)
-    return cr.concatenate([t.reshape(-1) for t in flat])
+    return cr.concatenate([t.reshape(-1) for t in leaves(outs, cr.Tensor)])
 
 
 def flat_theirs(outs):
-    parts = [outs] if isinstance(outs, torch.Tensor) else list(outs)
-    flat = []
-    for p in parts:
-        flat += [p] if isinstance(p, torch.Tensor) else list(p)
-    return torch.cat([t.reshape(-1) for t in flat])
+    return torch.cat([t.reshape(-1) for t in leaves(outs, torch.Tensor)])
 
 
 def set_params(module, names, params):

@@ -182,6 +182,19 @@ class _Recurrent(Module):
         steps = x.shape[1] if self.batch_first else x.shape[0]
         return [x[:, t] if self.batch_first else x[t] for t in range(steps)]
 
+    def _unroll(self, x: Any, h0: Any, cell: Any) -> tuple[Tensor, Tensor]:
+        """Every layer of a one-state cell (RNN, GRU) over the sequence: (output, h_n)."""
+        seq = self._steps(x)
+        hs = self._initial(as_tensor(x), h0, "h0")
+        for k in range(self.num_layers):
+            w = self._weights(k)
+            h, outs = hs[k], []
+            for xt in seq:
+                h = cell(xt, h, w)
+                outs.append(h)
+            hs[k], seq = h, outs
+        return self._stack(seq), ops.stack(hs)
+
     def _stack(self, outputs: list[Tensor]) -> Tensor:
         return ops.stack(outputs, axis=1 if self.batch_first else 0)
 
@@ -200,16 +213,7 @@ class RNN(_Recurrent):
     """
 
     def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
-        seq = self._steps(x)
-        hs = self._initial(as_tensor(x), h0, "h0")
-        for k in range(self.num_layers):
-            w = self._weights(k)
-            h, outs = hs[k], []
-            for xt in seq:
-                h = rnn_cell(xt, h, *w, self.nonlinearity)
-                outs.append(h)
-            hs[k], seq = h, outs
-        return self._stack(seq), ops.stack(hs)
+        return self._unroll(x, h0, lambda xt, h, w: rnn_cell(xt, h, *w, self.nonlinearity))
 
 
 class LSTM(_Recurrent):
@@ -244,13 +248,4 @@ class GRU(_Recurrent):
     kind = "gru"
 
     def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
-        seq = self._steps(x)
-        hs = self._initial(as_tensor(x), h0, "h0")
-        for k in range(self.num_layers):
-            w = self._weights(k)
-            h, outs = hs[k], []
-            for xt in seq:
-                h = gru_cell(xt, h, *w)
-                outs.append(h)
-            hs[k], seq = h, outs
-        return self._stack(seq), ops.stack(hs)
+        return self._unroll(x, h0, lambda xt, h, w: gru_cell(xt, h, *w))
