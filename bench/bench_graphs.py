@@ -17,36 +17,22 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
+from bench_train import library, measure  # this folder: the same measuring and the same models' API
 
 F32 = np.float32
 
 
 def lstm_case(lib: str, seq: int = 32):
-    x = np.random.default_rng(0).standard_normal((seq, 32, 128)).astype(F32)
-    if lib == "torch":
-        import torch
-
-        torch.manual_seed(0)
-        lstm, xt = torch.nn.LSTM(128, 256), torch.from_numpy(x)
-
-        def step():
-            out, _ = lstm(xt)
-            out.sum().backward()
-
-        return step
-    import chainrule as cr
-
-    cr.manual_seed(0)
-    lstm, xc = cr.nn.LSTM(128, 256), cr.Tensor(x)
+    nn, _, tensor, seed = library(lib)
+    seed(0)
+    lstm, x = nn.LSTM(128, 256), tensor(np.random.default_rng(0).standard_normal((seq, 32, 128)).astype(F32))
 
     def step():
-        out, _ = lstm(xc)
+        out, _ = lstm(x)
         out.sum().backward()
 
     return step
@@ -95,28 +81,11 @@ def ntm_case(lib: str):
 CASES = {"lstm": lstm_case, "alexnet": alexnet_case, "ntm": ntm_case}
 
 
-def _status_mib(field: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(field)
-
-
 def one(case: str, lib: str, arg: int, repeats: int) -> dict:
     if lib == "torch":
         import torch  # noqa: F401 - before the baseline
     step = CASES[case](lib, arg) if case == "lstm" else CASES[case](lib)
-    before = _status_mib("VmRSS")
-    step()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return {"ms": statistics.median(times) * 1e3, "peak_mib": _status_mib("VmHWM") - before}
+    return measure(step, repeats, warmup=1)
 
 
 def run(case: str, lib: str, arg: int = 32, repeats: int = 5, memory: bool = False) -> dict:

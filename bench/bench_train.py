@@ -39,14 +39,23 @@ def he(g, shape, fan_in):
     return (g.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(F32)
 
 
-# -- chainrule -------------------------------------------------------------------------------
+# -- chainrule and PyTorch: the same code on each library --------------------------------
 
 
-def chainrule_step(kind: str):
+def library(lib: str):
+    """(nn, optim, array -> tensor, seed) of chainrule or PyTorch: their APIs match for these models."""
+    if lib == "torch":
+        import torch
+
+        return torch.nn, torch.optim, torch.from_numpy, torch.manual_seed
     import chainrule as cr
-    from chainrule import nn
 
-    cr.manual_seed(0)
+    return cr.nn, cr.optim, cr.Tensor, cr.manual_seed
+
+
+def framework_step(lib: str, kind: str):
+    nn, optim, tensor, seed = library(lib)
+    seed(0)
     if kind == "mlp":
         model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
     else:
@@ -55,38 +64,9 @@ def chainrule_step(kind: str):
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(64 * 8 * 8, 256), nn.ReLU(), nn.Linear(256, 10),
         )  # fmt: skip
-    opt = cr.optim.SGD(model.parameters(), lr=LR)
+    opt = optim.SGD(model.parameters(), lr=LR)
     xs, ys = data(kind)
-    x, y = cr.Tensor(xs), cr.Tensor(ys)
-
-    def step():
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-# -- PyTorch ---------------------------------------------------------------------------------
-
-
-def torch_step(kind: str):
-    import torch
-    from torch import nn
-
-    torch.manual_seed(0)
-    if kind == "mlp":
-        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
-    else:
-        model = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 8 * 8, 256), nn.ReLU(), nn.Linear(256, 10),
-        )  # fmt: skip
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    xs, ys = data(kind)
-    x, y = torch.from_numpy(xs), torch.from_numpy(ys)
+    x, y = tensor(xs), tensor(ys)
 
     def step():
         loss = nn.functional.cross_entropy(model(x), y)
@@ -207,10 +187,11 @@ def numpy_cnn():
 
 # -- driver --------------------------------------------------------------------------------
 
-STEPS = {"chainrule": chainrule_step, "torch": torch_step, "numpy": lambda k: numpy_mlp() if k == "mlp" else numpy_cnn()}
+STEPS = {"chainrule": lambda k: framework_step("chainrule", k), "torch": lambda k: framework_step("torch", k),
+         "numpy": lambda k: numpy_mlp() if k == "mlp" else numpy_cnn()}  # fmt: skip
 
 
-def _status_mib(field: str) -> float:
+def status_mib(field: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field + ":"):
@@ -228,10 +209,14 @@ def one(lib: str, kind: str, steps: int) -> dict:
     """
     if lib == "torch":
         import torch  # noqa: F401 - imported before the baseline, like numpy
-    step = STEPS[lib](kind)
-    before = _status_mib("VmRSS")
-    step()
-    step()
+    return measure(STEPS[lib](kind), steps, warmup=2)
+
+
+def measure(step, steps: int, warmup: int) -> dict:
+    """Median time of ``steps`` calls after ``warmup``, and the peak RSS growth over the RSS before the first."""
+    before = status_mib("VmRSS")
+    for _ in range(warmup):
+        step()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
     times = []
@@ -239,7 +224,7 @@ def one(lib: str, kind: str, steps: int) -> dict:
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    return {"ms": statistics.median(times) * 1e3, "peak_mib": _status_mib("VmHWM") - before}
+    return {"ms": statistics.median(times) * 1e3, "peak_mib": status_mib("VmHWM") - before}
 
 
 ROUNDS = 3
