@@ -374,6 +374,8 @@ def sequence_mark() -> int:
     so pictures can fold a module into one node).
     """
     return next(_sequence)
+
+
 _new = object.__new__
 
 

@@ -64,7 +64,9 @@ def _encode(arrays: dict[str, Any], metadata: dict[str, str]) -> bytes:
     return save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata)
 
 
-def _read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def _read(path: str | os.PathLike, arrays: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The file's arrays (skipped when ``arrays=False``: the header alone is read) and its
+    metadata, decoded from JSON."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
@@ -72,9 +74,14 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str
         raise FileNotFoundError(f"{path}: no such file")
     try:
         with safe_open(str(path), framework="numpy") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})  # noqa: SIM118
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if arrays else {}  # noqa: SIM118
+            meta = dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{path}: not a readable safetensors file ({e})") from e
+    try:
+        return tensors, {k: json.loads(v) for k, v in meta.items()}
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: metadata is not JSON ({e})") from e
 
 
 def save(obj: Module | dict[str, Any], path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
@@ -108,11 +115,7 @@ def load(path: str | os.PathLike, module: Module | None = None) -> Any:
 
 def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata ``save`` stored, decoded from JSON."""
-    _, meta = _read(path)
-    try:
-        return {k: json.loads(v) for k, v in meta.items()}
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: metadata is not JSON ({e})") from e
+    return _read(path, arrays=False)[1]
 
 
 def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = None, epoch: int = 0,
@@ -133,8 +136,7 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = Non
 
 def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = None, scheduler: Any = None) -> dict[str, Any]:
     """Restore a ``save_checkpoint`` file into the given objects; returns its epoch and extra."""
-    arrays, raw = _read(path)
-    meta = {k: json.loads(v) for k, v in raw.items()}
+    arrays, meta = _read(path)
     if meta.get("format") != "chainrule-checkpoint":
         raise ValueError(f"{path}: not a chainrule checkpoint (no format tag); expected a file from save_checkpoint")
     try:

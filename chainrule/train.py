@@ -201,7 +201,7 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
             differ = sorted(k for k in mine if k != "epochs" and saved.get(k, defaults[k]) != mine[k])
             if differ:
                 raise ValueError(
-                    f"{ckpt}: was written by a run with other settings ({', '.join(f'{k}={saved.get(k)!r}' for k in differ)}); "
+                    f"{ckpt}: was written by a run with other settings ({', '.join(f'{k}={saved.get(k, defaults[k])!r}' for k in differ)}); "
                     "resume needs the same ones (only --epochs may change)"
                 )
             state = load_checkpoint(ckpt, model, opt)
@@ -210,8 +210,8 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
         elif resume:
             print(f"no checkpoint in {out}; starting from scratch", file=log)
 
-    penalized = [p for p in model.parameters() if p.ndim >= 2]
     weights = [(name, p) for name, p in model.named_parameters() if p.ndim >= 2]  # one gradient norm per layer
+    penalized = [p for _, p in weights]  # what l2_penalty takes from a model: the weights, not the biases
     for epoch in range(start, config.epochs):
         loader.set_epoch(epoch)
         model.train()

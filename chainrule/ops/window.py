@@ -2,8 +2,9 @@
 max pooling's router ``MaxPool`` with its linear pair ``PoolScatter``/``PoolGather``.
 
 ``Convolution`` is fused (it re-makes its windows in the backward rather than keep
-them); average pooling is composed from Unfold and mean. The pair works on channels-last (N, H, W, C)
-arrays: each window row is then ``kh * kw`` runs of C contiguous numbers, and copying
+them); average pooling is composed from Unfold and mean. All of them work on
+channels-last (N, H, W, C) arrays: each window row is then ``kh * kw`` runs of C
+contiguous numbers, and copying
 them out is about ten times faster than gathering the same windows from (N, C, H, W),
 where every number of a window sits in a different cache line. Unfold is a primitive
 for speed (one strided copy instead of ``kh * kw`` slices and a concatenate).
@@ -181,13 +182,13 @@ class Convolution(Function):
     def forward(ctx: Context, x: Any, w: Any, b: Any = None, *, stride: tuple[int, int], padding: tuple[int, int]) -> Any:
         ctx.save_for_backward(x, w)
         ctx.stride, ctx.padding = stride, padding
-        xp = _pad_nhwc(x, padding)  # (N, Hp, Wp, C)
+        padded = _pad_nhwc(x, padding)  # (N, Hp, Wp, C)
         o, _, kh, kw = w.shape
-        n, ho, wo = x.shape[0], (xp.shape[1] - kh) // stride[0] + 1, (xp.shape[2] - kw) // stride[1] + 1
+        n, ho, wo = x.shape[0], (padded.shape[1] - kh) // stride[0] + 1, (padded.shape[2] - kw) // stride[1] + 1
         rows = _filter_rows(w).T  # (kh*kw*C, O)
         out = array_module(x).empty((n, ho, wo, o), dtype=x.dtype)
         for part in _batch_parts(n, ho * wo * rows.shape[0], Convolution.CHUNK):
-            cols = call(Unfold, xp[part], kernel=(kh, kw), stride=stride)  # (n', Ho, Wo, kh, kw, C)
+            cols = call(Unfold, padded[part], kernel=(kh, kw), stride=stride)  # (n', Ho, Wo, kh, kw, C)
             out[part] = (cols.reshape(-1, rows.shape[0]) @ rows).reshape(-1, ho, wo, o)
         if b is not None:
             out += b.astype(out.dtype, copy=False)
@@ -203,14 +204,14 @@ class Convolution(Function):
         g = call(Permute, grad_out, axes=(0, 2, 3, 1))  # (N, Ho, Wo, O): free when grad_out is channels-last
         ho, wo = g.shape[1:3]
         k = kh * kw * c
-        xp = _pad_nhwc(x, ctx.padding) if needs[1] else None
+        padded = _pad_nhwc(x, ctx.padding) if needs[1] else None
         w_rows = _filter_rows(w)  # (O, kh*kw*C)
-        gw = dxp = None
+        gw = None
         dx_parts = []
         for part in _batch_parts(n, ho * wo * k, Convolution.CHUNK):
             gp = g[part].reshape(-1, o)  # this slice's rows of the output gradient
             if needs[1]:
-                cols = call(Unfold, xp[part], kernel=(kh, kw), stride=stride).reshape(-1, k)
+                cols = call(Unfold, padded[part], kernel=(kh, kw), stride=stride).reshape(-1, k)
                 gw_part = gp.T @ cols  # (O, kh*kw*C)
                 gw = gw_part if gw is None else gw + gw_part
             if needs[0]:
