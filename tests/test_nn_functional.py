@@ -98,6 +98,8 @@ case("gelu", F.gelu, tF("gelu"), r(3, 4, scale=2.0))
 case("gelu-tanh", lambda x: F.gelu(x, "tanh"), lambda x: torch.nn.functional.gelu(x, approximate="tanh"), r(3, 4, scale=2.0))
 case("softplus", F.softplus, tF("softplus"), np.array([-30.0, -2.0, 0.0, 0.5, 30.0]))
 case("erf", cr.erf, lambda x: torch.erf(x), r(2, 3))
+case("erf-scalar", cr.erf, lambda x: torch.erf(x), np.array(0.3))
+case("softplus-scalar", F.softplus, tF("softplus"), np.array(-0.7))
 
 # -- losses ---------------------------------------------------------------------------------
 K = 3
