@@ -10,7 +10,18 @@
 """
 
 from . import backend, data, models, nn, ntm, ops, optim, rng, viz
-from .engine import Context, Function, Tensor, as_tensor, enable_grad, grad, is_grad_enabled, no_grad
+from .anomaly import AnomalyError
+from .engine import (
+    Context,
+    Function,
+    Tensor,
+    as_tensor,
+    detect_anomaly,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    no_grad,
+)
 from .explainer import explain
 from .gradcheck import (
     GradcheckError,
@@ -63,8 +74,8 @@ from .serialization import load, load_checkpoint, load_metadata, save, save_chec
 __version__ = "0.1.0"
 
 __all__ = [
-    "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "as_tensor",
-    "backend", "clip", "data", "models", "ntm", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
+    "AnomalyError", "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "as_tensor",
+    "backend", "clip", "data", "detect_anomaly", "models", "ntm", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
     "load", "load_checkpoint", "load_metadata", "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
     "ops", "optim", "pad", "viz", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",

@@ -27,53 +27,62 @@ of gradients come for free.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import heapq
 import itertools
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import backend
+from . import anomaly, backend, inplace
 
-_grad_enabled = True
+# Modes, per thread: a ContextVar is per thread (and per asyncio task), and its get() is
+# C-level, so reading it on every op costs about as little as reading a global did.
+_grad_mode: contextvars.ContextVar[bool] = contextvars.ContextVar("chainrule.grad_mode", default=True)
+_anomaly_mode: contextvars.ContextVar[bool] = contextvars.ContextVar("chainrule.anomaly_mode", default=False)
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations currently record a graph (False inside ``no_grad``)."""
-    return _grad_enabled
+    """Whether operations record a graph in this thread (False inside ``no_grad``)."""
+    return _grad_mode.get()
 
 
-class _GradMode:
-    """Context manager and decorator that sets whether ops record a graph."""
+class _Mode:
+    """Context manager and decorator that sets one per-thread mode inside its block.
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._prev: list[bool] = []
+    One instance may be entered by several threads at once: each thread's token (what
+    restores its previous mode) is kept under that thread's id.
+    """
+
+    def __init__(self, var: contextvars.ContextVar[bool], value: bool) -> None:
+        self.var, self.value = var, value
+        self._tokens: dict[int, list[contextvars.Token]] = {}
 
     def __enter__(self) -> None:
-        global _grad_enabled
-        self._prev.append(_grad_enabled)
-        _grad_enabled = self.enabled
+        self._tokens.setdefault(threading.get_ident(), []).append(self.var.set(self.value))
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._prev.pop()
+        tokens = self._tokens[threading.get_ident()]
+        self.var.reset(tokens.pop())
+        if not tokens:
+            del self._tokens[threading.get_ident()]
 
     def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self.__class__(self.enabled):
+            with self:  # safe to share: the tokens are per thread
                 return fn(*args, **kwargs)
 
         return wrapper
 
 
-def no_grad() -> _GradMode:
+def no_grad() -> _Mode:
     """Build no graph inside: as ``with chainrule.no_grad():`` or as ``@chainrule.no_grad()``.
 
-    The switch is one process-wide flag (cheap to read on every op), not per thread.
+    The mode is per thread: another thread keeps recording while this one is inside.
 
     >>> import chainrule as cr
     >>> w = cr.Tensor([1.0, 2.0], requires_grad=True)
@@ -82,10 +91,10 @@ def no_grad() -> _GradMode:
     >>> y.requires_grad
     False
     """
-    return _GradMode(False)
+    return _Mode(_grad_mode, False)
 
 
-def enable_grad() -> _GradMode:
+def enable_grad() -> _Mode:
     """Record a graph again inside an outer ``no_grad``.
 
     >>> import chainrule as cr
@@ -95,7 +104,27 @@ def enable_grad() -> _GradMode:
     >>> y.requires_grad
     True
     """
-    return _GradMode(True)
+    return _Mode(_grad_mode, True)
+
+
+def detect_anomaly() -> _Mode:
+    """Inside, the first NaN or Inf a gate produces is an error that says where it came from.
+
+    The forward records where each gate was created (the file and line of your code);
+    a forward output or a backward gradient that is not finite raises ``AnomalyError``
+    naming the gate, its input shapes, the direction and that line (see
+    ``chainrule.anomaly``). NumPy's own warnings for the same event are silenced inside,
+    since the error says it. Off by default; per thread; costs nothing when off.
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor([1.0, 0.0], requires_grad=True)
+    >>> with cr.detect_anomaly():
+    ...     y = x.log()
+    Traceback (most recent call last):
+    ...
+    chainrule.anomaly.AnomalyError: Log (forward) produced -inf from inputs of shape (2,); the gate was created at <doctest chainrule.engine.detect_anomaly[2]>:2: y = x.log()
+    """
+    return anomaly.AnomalyMode(_Mode(_anomaly_mode, True))
 
 
 # ---------------------------------------------------------------------------------
@@ -122,7 +151,8 @@ class Tensor:
     (-12.0, -4.0, -4.0, 3.0)
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "__weakref__")
+    # _version counts in-place writes (see ``data`` and ``chainrule.inplace``); _writer names the last
+    __slots__ = ("_data", "grad", "requires_grad", "_ctx", "name", "_version", "_writer", "__weakref__")
     # Make ``ndarray * Tensor`` defer to ``Tensor.__rmul__`` instead of NumPy
     # broadcasting the Tensor as an object.
     __array_ufunc__ = None
@@ -135,7 +165,7 @@ class Tensor:
         name: str | None = None,
     ) -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         if dtype is not None:
             arr = backend.asarray(data, dtype=np.dtype(dtype))
         else:
@@ -147,7 +177,8 @@ class Tensor:
                 f"Tensor: requires_grad=True needs floating-point data, got dtype {arr.dtype}; "
                 "expected float32/float64 (pass dtype='float32' to convert)"
             )
-        self.data = arr
+        self._data = arr
+        self._version = 0
         self.grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
         self._ctx: Context | None = None
@@ -159,7 +190,8 @@ class Tensor:
         t = object.__new__(cls)
         if type(data) is not np.ndarray:
             data = backend.asarray(data)  # NumPy returns 0-d results as scalars
-        t.data = data
+        t._data = data
+        t._version = 0
         t.grad = None
         t.requires_grad = False
         t._ctx = None
@@ -168,20 +200,38 @@ class Tensor:
 
     # -- plain properties ---------------------------------------------------------
     @property
+    def data(self) -> Any:
+        """The values: a NumPy (or CuPy) array.
+
+        Writing into it between a forward and its backward would make the gradient wrong,
+        so such writes are caught (``chainrule.inplace`` lists which): a leaf's array is
+        read-only while a recorded gate holds it, and ``t.data op= ...`` counts as an
+        in-place change that the backward refuses.
+        """
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if value is self._data:  # ``t.data += d`` and friends: the array was changed in place
+            self._version += 1
+            self._writer = "an in-place operation on .data (t.data op= ...)"
+        self._data = value
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     @property
     def is_leaf(self) -> bool:
@@ -195,32 +245,32 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item: tensor has shape {self.shape}; expected exactly one element")
-        return self.data.item()
+        return self._data.item()
 
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array (a copy from the GPU for CuPy data)."""
-        return backend.to_numpy(self.data)
+        return backend.to_numpy(self._data)
 
     def detach(self) -> Tensor:
         """The same values, cut from the graph (shares memory, requires no grad)."""
-        return Tensor._make(self.data)
+        return Tensor._make(self._data)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (same as ``t.grad = None``)."""
         self.grad = None
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
                 "expected one element (use .numpy().any() or .all())"
             )
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -281,12 +331,12 @@ def _seed_gradient(out: Tensor, grad: Any, who: str) -> Any:
     """The upstream gradient that starts a backward pass, checked against ``out``: the
     caller's Tensor as it is, anything else as an array."""
     if grad is None:
-        if out.data.size != 1:
+        if out._data.size != 1:
             raise ValueError(
                 f"{who}: output has shape {out.shape}; an implicit gradient exists only for a "
                 "one-element output - pass grad= with the output's shape"
             )
-        data = out.data
+        data = out._data
         xp = np if type(data) is np.ndarray else backend.array_module(data)
         one = xp.asarray(1, dtype=data.dtype)  # C-level, unlike xp.ones
         return one if data.ndim == 0 else one.reshape(data.shape)
@@ -316,6 +366,8 @@ class Context:
 
     # class-level defaults instead of an __init__: a Context is made per op call
     _freed = False
+    versions: list[tuple[int, int]] = []  # (input index or -1 for the output, version) of saved tensors
+    site: str | None = None  # where the gate was created, under detect_anomaly
     fn: type
     seq: int
     inputs: tuple
@@ -329,9 +381,9 @@ class Context:
     def _in_graph(self, v: Any, output: Tensor) -> Any:
         """A saved value as a node of the graph: the input or output it is, else a constant."""
         for a in self.inputs:
-            if v is a or (isinstance(a, Tensor) and v is a.data):
+            if v is a or (isinstance(a, Tensor) and v is a._data):
                 return a
-        if v is output.data:
+        if v is output._data:
             return output
         if backend.is_array(v) or isinstance(v, np.generic):
             return Tensor._make(v)
@@ -428,7 +480,7 @@ class Function:
         needs = []
         for a in args:
             if isinstance(a, Tensor):
-                datas.append(a.data)
+                datas.append(a._data)
                 needs.append(a.requires_grad)
             else:
                 datas.append(a)
@@ -445,10 +497,14 @@ class Function:
         if type(out) is not np.ndarray:  # NumPy returns 0-d results as scalars
             out = np.asarray(out) if isinstance(out, np.generic) else backend.asarray(out)
         result = _new(Tensor)
-        result.data = out
+        result._data = out
+        result._version = 0
         result.grad = None
         result.name = None
-        if not _grad_enabled or True not in needs:
+        watching = _anomaly_mode.get()
+        if watching:
+            anomaly.check_forward(cls, datas, out)
+        if not _grad_mode.get() or True not in needs:
             result._ctx = None
             result.requires_grad = False
             return result
@@ -456,14 +512,59 @@ class Function:
         ctx.seq = next(_sequence)
         ctx.inputs = args
         ctx.needs_input_grad = needs
-        if raw is not out and "saved_tensors" in ctx.__dict__:
-            for v in ctx.saved_tensors:
-                if v is raw:  # the output, saved as a NumPy scalar: save the array it became
-                    ctx.saved_tensors = tuple([out if v is raw else v for v in ctx.saved_tensors])
-                    break
+        saved = ctx.__dict__.get("saved_tensors")
+        if saved:
+            if raw is not out:
+                for v in saved:
+                    if v is raw:  # the output, saved as a NumPy scalar: save the array it became
+                        ctx.saved_tensors = saved = tuple([out if v is raw else v for v in saved])
+                        break
+            _watch_saved(ctx, saved, out)
+        if watching:
+            ctx.site = anomaly.user_site()
         result._ctx = ctx
         result.requires_grad = True
         return result
+
+
+def _watch_saved(ctx: Context, saved: tuple, out: Any) -> None:
+    """The version check's record: for each tensor whose array the gate saved (an input,
+    or index -1 for its output), the version it had; ``_check_versions`` compares them
+    before the gate's backward runs. A leaf's saved array is also made read-only until
+    the gate lets go of it (``chainrule.inplace.protect``)."""
+    watched = []
+    for i, a in enumerate(ctx.inputs):
+        if isinstance(a, Tensor):
+            d = a._data
+            for v in saved:
+                if v is d:
+                    watched.append((i, a._version))
+                    if a._ctx is None:
+                        hold = inplace.protect(d)
+                        if hold is not None:
+                            ctx.__dict__.setdefault("holds", []).append(hold)
+                    break
+    for v in saved:
+        if v is out:
+            watched.append((-1, 0))  # a fresh output starts at version 0
+            break
+    if watched:
+        ctx.versions = watched
+
+
+def _check_versions(ctx: Context, output: Tensor) -> None:
+    """Refuse to run a gate's backward on values that were changed in place after its forward."""
+    for i, version in ctx.versions:
+        t = output if i < 0 else ctx.inputs[i]
+        if t._version != version:
+            what = "its output" if i < 0 else f"input {i}"
+            name = f" {t.name!r}" if t.name else ""
+            raise RuntimeError(
+                f"backward: {ctx.fn.__name__} saved {what}{name} (shape {t.shape}) in the forward, and it "
+                f"was then changed in place by {getattr(t, '_writer', 'an in-place write')} (version "
+                f"{version} -> {t._version}), so its gradient would be wrong; run the forward again after "
+                "the change, or make the change after backward()"
+            )
 
 
 def call(fn: type[Function], *args: Any, **kwargs: Any) -> Any:
@@ -523,15 +624,15 @@ def _run_backward(
     summed: set[int] = set()  # tensors whose gradient is already a sum this pass made
     for r, s in zip(roots, seeds):
         if raw:
-            s = s.data if isinstance(s, Tensor) else s
+            s = s._data if isinstance(s, Tensor) else s
             owned.add(id(s))
         elif not isinstance(s, Tensor):
             s = Tensor._make(s)
         arrivals.append((r, s))
     push, pop = heapq.heappush, heapq.heappop
 
-    global _grad_enabled
-    saved_mode, _grad_enabled = _grad_enabled, create_graph
+    mode = _grad_mode.set(create_graph)  # this thread's; a backward's own ops record only for create_graph
+    watching = _anomaly_mode.get()
     try:
         while True:
             # deliver gradients; a tensor seen for the first time joins the queue
@@ -567,6 +668,8 @@ def _run_backward(
                     "earlier backward(); pass retain_graph=True to the first call to "
                     "backpropagate through it twice"
                 )
+            if ctx.versions:
+                _check_versions(ctx, t)
             saved = None if raw else ctx.__dict__.get("saved_tensors")
             if not saved:
                 downstream = ctx.fn.backward(ctx, g)
@@ -581,16 +684,19 @@ def _run_backward(
                 downstream = (downstream,)
             if len(downstream) != len(ctx.inputs):
                 _check_count(ctx, downstream)
+            if watching:
+                anomaly.check_backward(ctx, downstream)
             arrivals = []
             for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, downstream):
                 if needed and ga is not None:
-                    if (not isinstance(ga, _RAW) if raw else type(ga) is not Tensor) or ga.shape != a.data.shape:
+                    if (not isinstance(ga, _RAW) if raw else type(ga) is not Tensor) or ga.shape != a._data.shape:
                         ga = _check_gradient(ctx, a, ga, raw)
                     arrivals.append((a, ga))
             if on_step is not None:
                 on_step(t, g, downstream)
             if not retain_graph:
                 ctx.__dict__.pop("saved_tensors", None)
+                ctx.__dict__.pop("holds", None)  # the leaves' arrays become writable again
                 ctx._freed = True
         for leaf in leaves:
             g = grads[id(leaf)]
@@ -601,7 +707,7 @@ def _run_backward(
             if not raw:
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
             elif leaf.grad is not None:
-                leaf.grad = Tensor._make(leaf.grad.data + g)  # gradients accumulate
+                leaf.grad = Tensor._make(leaf.grad._data + g)  # gradients accumulate
             else:
                 # .grad must own writable memory of the leaf's dtype: ``g`` may share its
                 # memory with another leaf's (an add gate hands the same gradient to both
@@ -619,12 +725,12 @@ def _run_backward(
                     shared = id(root) in owned or not getattr(g.flags, "writeable", True)
                 if shared:
                     g = root = g.copy()
-                if g.dtype != leaf.data.dtype:
-                    g = root = g.astype(leaf.data.dtype)
+                if g.dtype != leaf._data.dtype:
+                    g = root = g.astype(leaf._data.dtype)
                 owned.add(id(root))
                 leaf.grad = Tensor._make(g)
     finally:
-        _grad_enabled = saved_mode
+        _grad_mode.reset(mode)
     if raw and found:  # hand back Tensors of the inputs' dtypes, as leaves' .grad are
         found = {id(w): Tensor._make(backend.asarray(found[id(w)]).astype(w.dtype, copy=False))
                  for w in wanted if id(w) in found}
@@ -644,10 +750,10 @@ def _check_gradient(ctx: Context, a: Tensor, ga: Any, raw: bool) -> Any:
     """A gate's gradient for input ``a`` in the pass's currency (raw array or Tensor),
     or an error naming the gate."""
     if raw:
-        ga = backend.asarray(ga.data if isinstance(ga, Tensor) else ga)
+        ga = backend.asarray(ga._data if isinstance(ga, Tensor) else ga)
     elif not isinstance(ga, Tensor):
         ga = Tensor._make(backend.asarray(ga))
-    if ga.shape != a.data.shape:
+    if ga.shape != a._data.shape:
         i = next(i for i, x in enumerate(ctx.inputs) if x is a)
         raise ValueError(
             f"{ctx.fn.__name__}.backward returned a gradient of shape {ga.shape} for input {i}, "
@@ -664,7 +770,7 @@ def _call_backward(ctx: Context, g: Any) -> tuple:
     if type(out) is not tuple:
         out = (out,)
     _check_count(ctx, out)
-    raw = not _grad_enabled
+    raw = not _grad_mode.get()
     return tuple(
         _check_gradient(ctx, a, ga, raw) if needed and ga is not None else None
         for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, out)

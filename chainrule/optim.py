@@ -14,6 +14,7 @@ from typing import Any
 
 from .backend import array_module, to_numpy
 from .engine import Tensor, no_grad
+from .inplace import write_in_place
 
 __all__ = ["SGD", "AdaGrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
            "Optimizer", "RMSProp", "StepLR", "clip_grad_norm"]  # fmt: skip
@@ -67,7 +68,7 @@ class Optimizer:
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
                 state["step"] = state.get("step", 0) + 1
-                self._update(p.data, p.grad.data, state)
+                self._update(write_in_place(p, f"{type(self).__name__}.step"), p.grad.data, state)
 
     def _update(self, w: Any, dw: Any, state: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -15,6 +15,7 @@ import numpy as np
 from .. import rng
 from ..backend import array_module
 from ..engine import Tensor
+from ..inplace import write_in_place
 
 _GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0)}
 
@@ -39,7 +40,7 @@ def gain(nonlinearity: str) -> float:
 
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    t.data[...] = array_module(t.data).asarray(values.astype(t.dtype))
+    write_in_place(t, "nn.init")[...] = array_module(t.data).asarray(values.astype(t.dtype))
     return t
 
 
@@ -60,13 +61,13 @@ def uniform_(t: Tensor, low: float = 0.0, high: float = 1.0) -> Tensor:
 
 def zeros_(t: Tensor) -> Tensor:
     """Fill with zeros."""
-    t.data[...] = 0
+    write_in_place(t, "nn.init.zeros_")[...] = 0
     return t
 
 
 def ones_(t: Tensor) -> Tensor:
     """Fill with ones."""
-    t.data[...] = 1
+    write_in_place(t, "nn.init.ones_")[...] = 1
     return t
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..backend import array_module, to_numpy
 from ..engine import Tensor, sequence_mark
+from ..inplace import write_in_place
 
 
 class Parameter(Tensor):
@@ -143,7 +144,7 @@ class Module:
         return out
 
     def _slots(self) -> dict[str, tuple[Any, tuple[int, ...]]]:
-        slots: dict[str, tuple[Any, tuple[int, ...]]] = {n: (p.data, p.shape) for n, p in self.named_parameters()}
+        slots: dict[str, tuple[Any, tuple[int, ...]]] = {n: (p, p.shape) for n, p in self.named_parameters()}
         slots.update({n: (b, b.shape) for n, b in self.named_buffers()})
         return slots
 
@@ -178,7 +179,9 @@ class Module:
             raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for k, v in state.items():
             if k in slots:
-                target = slots[k][0]
+                target = slots[k][0]  # a parameter (its writes are counted) or a buffer's array
+                if isinstance(target, Tensor):
+                    target = write_in_place(target, "load_state_dict")
                 target[...] = array_module(target).asarray(np.asarray(v), dtype=target.dtype)
 
     def extra_repr(self) -> str:

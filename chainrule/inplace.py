@@ -1,0 +1,114 @@
+"""In-place writes and the graph: version numbers, write protection, and the writers' one door.
+
+A gate saves arrays in its forward that its backward reads again; changing one in
+between would make the gradient silently wrong. Two small pieces make every such change
+an error instead:
+
+- **Version numbers** (PyTorch's model). Every Tensor counts the in-place writes made to
+  it through the library (``write_in_place``: optimizer steps, ``nn.init``,
+  ``load_state_dict``, ``load``, ``load_checkpoint``) and through ``t.data op= ...``. A
+  gate records the versions of the tensors whose arrays it saved; before its backward
+  runs, the engine compares them (``engine._check_versions``) and raises an error naming
+  the gate, the input and the writer.
+- **Write protection for leaves.** A leaf's array (a parameter, an input) that a gate
+  saved is read-only (NumPy's ``writeable`` flag) until every gate that holds it lets go:
+  freed by ``backward()``, or collected with its graph. So a write the library cannot
+  see - ``x.data[...] = 100``, ``np.copyto(x.data, ...)``, ``np.add(..., out=x.data)`` -
+  fails at the writer's own line with NumPy's "assignment destination is read-only".
+
+Not detected: item writes into the array of a tensor that a gate computed
+(``h.data[0] = 1`` for ``h = W @ x``; ``h.data += 1`` is), writes through a view of a
+leaf's array taken before the forward, and raw writes to CuPy arrays, which have no
+read-only flag (library writes to them are still counted).
+
+>>> import chainrule as cr
+>>> w = cr.Tensor([1.0, 2.0], requires_grad=True)
+>>> loss = (w * w).sum()
+>>> w.data[0] = 5.0
+Traceback (most recent call last):
+...
+ValueError: assignment destination is read-only
+>>> opt = cr.optim.SGD([w], lr=0.1)
+>>> w.grad = cr.Tensor([1.0, 1.0]); opt.step()       # a step before the backward
+>>> loss.backward()
+Traceback (most recent call last):
+...
+RuntimeError: backward: Mul saved input 0 (shape (2,)) in the forward, and it was then changed in place by SGD.step (version 0 -> 1), so its gradient would be wrong; run the forward again after the change, or make the change after backward()
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+
+class Hold:
+    """One gate's hold on a leaf's array: while any hold on it exists, it is read-only.
+
+    A gate keeps its holds with its saved values; when it lets go (freed by backward,
+    or collected with its graph) the last hold to go makes the array writable again.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __del__(self) -> None:
+        a = self.array
+        with _lock:
+            n = _holds[id(a)] - 1
+            if n:
+                _holds[id(a)] = n
+                return
+            del _holds[id(a)]
+            try:
+                a.setflags(write=True)
+            except ValueError:  # its base was made read-only meanwhile: leave it so
+                pass
+
+
+# id(array) -> how many holds make it read-only (each Hold keeps its array alive, so the id
+# stays unique). Guarded: threads may save the same parameter at once; re-entrant, since a
+# hold can be collected while this thread is inside.
+_holds: dict[int, int] = {}
+_lock = threading.RLock()
+
+
+def protect(array: Any) -> Hold | None:
+    """A hold that keeps ``array`` read-only for a gate that saved it (None when there is
+    nothing to protect: a CuPy array, or one that was read-only already)."""
+    if type(array) is not np.ndarray:
+        return None
+    with _lock:
+        n = _holds.get(id(array), 0)
+        if array.flags.writeable:  # (also after write_in_place lifted it for a writer)
+            array.setflags(write=False)
+        elif n == 0:
+            return None
+        _holds[id(array)] = n + 1
+    return Hold(array)
+
+
+def write_in_place(t: Any, who: str) -> Any:
+    """``t``'s array, for ``who`` to change in place: the door the library's writers use.
+
+    The write counts in ``t``'s version, so a gate that saved ``t`` refuses its backward
+    and names ``who``; the graph's write protection of the array is lifted for it.
+
+    >>> import chainrule as cr
+    >>> t = cr.Tensor([1.0, 2.0])
+    >>> write_in_place(t, "my_update")[...] = 0.0
+    >>> t._version, t._writer
+    (1, 'my_update')
+    """
+    t._version += 1
+    t._writer = who
+    array = t._data
+    if type(array) is np.ndarray and not array.flags.writeable:
+        with _lock:
+            if id(array) in _holds:  # the version check guards the gates that hold it now
+                array.setflags(write=True)
+    return array
