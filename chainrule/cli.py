@@ -7,12 +7,15 @@
 - ``chainrule graph EXPR --at x=.. --out DIR``: its picture (DOT, SVG/PNG with Graphviz),
   the interactive page and the explanation, as files.
 
-Bad arguments get one line on stderr and exit status 2, never a traceback.
+Bad arguments, unreadable or unwritable files and folders (every ``OSError``) and a
+busy output folder get one line on stderr and exit status 2, never a traceback; a
+training run that diverges (a NaN or Inf loss) stops with one line and exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,12 +27,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _number(kind: type, text: str) -> float | int:
+    try:
+        v = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v):  # nan and inf pass comparisons like v < 0 unnoticed
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return v
+
+
 def _positive(kind: type) -> object:
     def parse(text: str) -> float | int:
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        v = _number(kind, text)
         if not v > 0:
             raise argparse.ArgumentTypeError(f"{text} must be > 0")
         return v
@@ -39,10 +49,7 @@ def _positive(kind: type) -> object:
 
 
 def _non_negative(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    v = _number(float, text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"{text} must be >= 0")
     return v
@@ -105,9 +112,13 @@ def _expression(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     print(text)
     if args.command == "explain":
         return 0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from .rundir import check_folder
     from .serialization import atomic_write
+
+    try:
+        out = check_folder(args.out)
+    except ValueError as e:
+        return _fail(parser, args.command, str(e))
 
     atomic_write(out / "graph.dot", viz.to_dot(f, grads=tr.grads, title=args.expression).encode())
     atomic_write(out / "explanation.txt", (text + "\n").encode())
@@ -141,6 +152,7 @@ def _fail(parser: argparse.ArgumentParser, command: str, message: str) -> int:
 
 
 def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .rundir import FolderBusy
     from .train import Config, fit
 
     if args.task == "copy" or args.model in ("ntm", "lstm"):
@@ -157,7 +169,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                     activation=args.activation)  # fmt: skip
     try:
         fit(config, out=args.out, resume=args.resume, log=sys.stdout)
-    except (ValueError, FileNotFoundError, ImportError) as e:
+    except (ValueError, FileNotFoundError, ImportError, FolderBusy) as e:
         return _fail(parser, "train", str(e))
     return 0
 
@@ -167,8 +179,13 @@ def _train_copy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
 
     if args.task != "copy" or args.model not in ("ntm", "lstm"):
         return _fail(parser, "train", "the copy task trains --model ntm or --model lstm, with --task copy")
-    train_copy(args.model, minutes=args.minutes, steps=args.steps, batch=args.batch_size or 16, lr=args.lr or 1e-3,
-               seed=args.seed, out=args.out, log=sys.stdout)  # fmt: skip
+    from .rundir import FolderBusy
+
+    try:
+        train_copy(args.model, minutes=args.minutes, steps=args.steps, batch=args.batch_size or 16, lr=args.lr or 1e-3,
+                   seed=args.seed, out=args.out, log=sys.stdout)  # fmt: skip
+    except (ValueError, FolderBusy) as e:
+        return _fail(parser, "train", str(e))
     return 0
 
 
@@ -213,11 +230,19 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad arguments)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    from .train import Diverged
+
     try:
         return _dispatch(parser, args)
     except BrokenPipeError:  # `chainrule train ... | head`: the reader left; stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Diverged as e:
+        print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a folder or file the user named cannot be read or written
+        where = f"{e.filename}: " if e.filename else ""
+        return _fail(parser, args.command, f"{where}{e.strerror or e}")
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -299,16 +299,29 @@ def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None
     memory.png (for the NTM), the model (safetensors) and summary.json.
     """
     import io
+    from contextlib import ExitStack
+
+    from .rundir import claim
+
+    log = log if log is not None else io.StringIO()
+    with ExitStack() as held:
+        if out is not None:
+            out = held.enter_context(claim(out, log))
+        held.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # caught as Diverged
+        return _train_copy(model_name, minutes, steps, batch, lr, max_length, seed, out, log, progress, clip)
+
+
+def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, lr: float, max_length: int, seed: int,
+                out: Any, log: Any, progress: bool | None, clip: float) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
     import json
     import time
-    from pathlib import Path
 
     from tqdm.auto import tqdm
 
     from .optim import Adam, clip_grad_norm
     from .serialization import atomic_write, save, write_csv
+    from .train import Diverged
 
-    log = log if log is not None else io.StringIO()
     model = build(model_name, seed=seed)
     opt = Adam(model.parameters(), lr=lr)
     g = np.random.default_rng(seed)
@@ -324,7 +337,11 @@ def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None
         loss, bits = copy_loss(model, x, y)
         opt.zero_grad()
         loss.backward()
-        clip_grad_norm(model.parameters(), clip)
+        norm = clip_grad_norm(model.parameters(), clip)
+        if not (np.isfinite(loss.item()) and np.isfinite(norm)):
+            what, value = ("the loss", loss.item()) if not np.isfinite(loss.item()) else ("the gradient norm", norm)
+            raise Diverged(f"copy task diverged at step {step + 1}: {what} became {value}; the learning rate "
+                           f"(--lr {lr:g}) is likely too large; nothing was written")  # fmt: skip
         opt.step()
         step += 1
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
@@ -339,8 +356,6 @@ def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None
                   f"bit error {bits_avg:.2f} per sequence", file=log)  # fmt: skip
     bar.close()
     if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         write_csv(out / "metrics.csv", history, ["step", "sequences", "seconds", "loss", "bit_error"])
         save(model, out / f"{model_name}.safetensors", metadata={"task": "copy", "model": model_name, "steps": step})
         summary = {"model": model_name, "parameters": param_count(model), "steps": step, "sequences": step * batch,

@@ -171,14 +171,44 @@ def _progress(loader: data.DataLoader, desc: str, enabled: bool | None) -> Any:
     return tqdm(loader, desc=desc, leave=False, disable=None if enabled is None else not enabled, unit="batch")
 
 
+class Diverged(RuntimeError):
+    """Training produced a NaN or Inf loss, gradient or weight; the run stopped there."""
+
+
+def _diverged(config: Config, epoch: int, step: int, what: str, value: float, out: Path | None) -> Diverged:
+    cause = f"the learning rate (--lr {config.lr:g}) is likely too large"
+    if config.reg >= 1:
+        cause += f", or the regularization (--reg {config.reg:g}) too strong"
+    kept = f"; the last good checkpoint, {out / 'checkpoint.safetensors'}, is kept" if out is not None else ""
+    return Diverged(f"training diverged at epoch {epoch + 1}, step {step}: {what} became {value}; {cause}{kept}")
+
+
 def fit(config: Config, out: str | Path | None = None, resume: bool = False, log: TextIO | None = None,
         progress: bool | None = None, splits: data.Splits | None = None) -> Run:  # fmt: skip
     """Train as ``config`` says; with ``out``, write metrics, checkpoints, weights and curves there.
+
+    ``out`` is held for this run alone (``chainrule.rundir.claim``). A NaN or Inf loss,
+    gradient norm or weight stops the run with ``Diverged`` before anything non-finite
+    is written.
 
     >>> run = fit(Config(model="linear-softmax", data="spiral", epochs=2, batch_size=300, lr=1.0), log=io.StringIO())
     >>> [round(h["train_acc"], 2) > 0.3 for h in run.history]
     [True, True]
     """
+    from contextlib import ExitStack
+
+    from .rundir import claim
+
+    with ExitStack() as held:
+        if out is not None:
+            out = held.enter_context(claim(out, log))
+        # overflow and 0/0 are caught below as a NaN or Inf loss: NumPy's warnings would only add noise
+        held.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))
+        return _fit(config, out, resume, log, progress, splits)
+
+
+def _fit(config: Config, out: Path | None, resume: bool, log: TextIO | None, progress: bool | None,
+         splits: data.Splits | None) -> Run:  # fmt: skip
     log = log if log is not None else io.StringIO()
     splits = splits or load_data(config.data, config.seed)
     train_set, val_set = splits
@@ -189,10 +219,8 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
     loss_fn = loss_function(config.model)
     loader = data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True, seed=config.seed)
     run = Run(model, [], config)
-    out = Path(out) if out is not None else None
     start = 0
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         ckpt = out / "checkpoint.safetensors"
         if resume and ckpt.is_file():
             saved = load_metadata(ckpt).get("extra", {}).get("config", {})
@@ -218,14 +246,19 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
         norms = dict.fromkeys((name for name, _ in weights), 0.0)
         bar = _progress(loader, f"epoch {epoch + 1}/{config.epochs}", progress)
-        for x, y in bar:
+        for step, (x, y) in enumerate(bar, 1):
             scores = model(x)
             loss = loss_fn(scores, y)
             full = loss + config.reg * F.l2_penalty(penalized) if config.reg else loss
+            if not np.isfinite(full.item()):
+                raise _diverged(config, epoch, step, "the training loss", full.item(), out)
             opt.zero_grad()
             full.backward()
             for name, p in weights:  # |dL/dW| per layer: vanishing gradients show here
-                norms[name] += float(np.sqrt(np.vdot(p.grad.data, p.grad.data)))
+                norm = float(np.sqrt(np.vdot(p.grad.data, p.grad.data)))
+                if not np.isfinite(norm):
+                    raise _diverged(config, epoch, step, f"the gradient norm of {name}", norm, out)
+                norms[name] += norm
             opt.step()
             n = len(y)
             seen += n
@@ -242,6 +275,10 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
         run.history.append(row)
         print(f"epoch {epoch + 1}/{config.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.1%}  "
               f"val loss {val_loss:.4f} acc {val_acc:.1%}  {speed:,.0f} examples/s", file=log)  # fmt: skip
+        bad = next((name for name, p in model.named_parameters() if not np.isfinite(p.data).all()), None)
+        if bad is not None or not np.isfinite(val_loss):
+            what, value = (f"weight {bad}", "non-finite") if bad is not None else ("the validation loss", val_loss)
+            raise _diverged(config, epoch, len(loader), what, value, out)
         if out is not None:
             _write_csv(out / "metrics.csv", run.history)
             save_checkpoint(out / "checkpoint.safetensors", model, opt, epoch + 1,
