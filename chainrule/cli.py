@@ -192,22 +192,16 @@ def _train_copy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .serialization import load, load_metadata
-    from .train import build_model, confusion_matrix, evaluate, load_data, loss_function
+    from .train import confusion_matrix, evaluate, load_data, loss_function, model_from_weights
 
     try:
-        meta = load_metadata(args.weights)
-        cfg = meta.get("config")
-        if cfg is None:
-            return _fail(parser, "evaluate", f"{args.weights}: no model description; expected weights written by chainrule train")
+        model, meta = model_from_weights(args.weights)
+        cfg = meta["config"]
         spec = args.data or cfg["data"]
         problem = _check_data(spec)
         if problem:
             return _fail(parser, "evaluate", problem)
-        model = build_model(cfg["model"], tuple(meta["input_shape"]), meta["num_classes"], cfg["hidden"],
-                            cfg.get("depth", 1), cfg.get("activation", "relu"))  # fmt: skip
-        load(args.weights, model)
-        test = load_data(spec, cfg["seed"]).test
+        test = load_data(spec, cfg.get("seed", 0)).test
         if tuple(test.x.shape[1:]) != tuple(meta["input_shape"]):
             return _fail(parser, "evaluate", f"{spec} has inputs of shape {test.x.shape[1:]}; the weights expect {tuple(meta['input_shape'])}")
         loss, acc, pred = evaluate(model, test, loss_function(cfg["model"]))

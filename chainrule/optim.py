@@ -50,8 +50,8 @@ class Optimizer:
         if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
             raise ValueError(f"{name}: lr={lr!r}; expected a positive number")
         for k, v in hyper.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
-                raise ValueError(f"{name}: {k}={v!r}; expected a value >= 0")
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not (v >= 0 and math.isfinite(v)):
+                raise ValueError(f"{name}: {k}={v!r}; expected a finite value >= 0")
         self.lr = float(lr)
         for k, v in hyper.items():
             setattr(self, k, v)
@@ -81,16 +81,34 @@ class Optimizer:
             "state": [{k: to_numpy(v).copy() if hasattr(v, "shape") else v for k, v in s.items()} for s in self.state],
         }
 
-    def load_state_dict(self, sd: dict[str, Any]) -> None:
-        """Restore ``state_dict()`` output; checks the parameter count and shapes first."""
+    def check_state_dict(self, sd: dict[str, Any]) -> None:
+        """Raise ValueError if ``sd`` cannot be loaded: hyperparameters (checked by this
+        class's own constructor, on a throwaway optimizer), the parameter count, the
+        shapes, finite arrays and step counts. Changes nothing."""
         name = type(self).__name__
-        states = sd["state"]
+        hyper, states = sd.get("hyper"), sd.get("state")
+        if not isinstance(hyper, dict) or not isinstance(states, list):
+            raise ValueError(f"{name}.load_state_dict: expected 'hyper' (a dict) and 'state' (a list)")
+        try:
+            type(self)(self.params, **{k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{name}.load_state_dict: hyperparameters {hyper}: {e}") from None
         if len(states) != len(self.params):
             raise ValueError(f"{name}.load_state_dict: state for {len(states)} parameters; this optimizer has {len(self.params)}")
         for i, (p, s) in enumerate(zip(self.params, states)):
             for k, v in s.items():
-                if hasattr(v, "shape") and tuple(v.shape) != p.shape:
-                    raise ValueError(f"{name}.load_state_dict: {k} of parameter {i} has shape {v.shape}; expected {p.shape}")
+                if hasattr(v, "shape"):
+                    if tuple(v.shape) != p.shape:
+                        raise ValueError(f"{name}.load_state_dict: {k} of parameter {i} has shape {v.shape}; expected {p.shape}")
+                    if not bool(array_module(v).isfinite(v).all()):
+                        raise ValueError(f"{name}.load_state_dict: {k} of parameter {i} holds NaN or Inf")
+                elif type(v) is not int or v < 0:
+                    raise ValueError(f"{name}.load_state_dict: {k} of parameter {i} is {v!r}; expected a count >= 0")
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        """Restore ``state_dict()`` output; everything is checked first (``check_state_dict``)."""
+        self.check_state_dict(sd)
+        states = sd["state"]
         for k, v in sd["hyper"].items():
             setattr(self, k, tuple(v) if isinstance(v, list) else v)
         self.state = [
@@ -280,7 +298,14 @@ class LRScheduler:
     def state_dict(self) -> dict[str, Any]:
         return {"base_lr": self.base_lr, "last_epoch": self.last_epoch}
 
+    def check_state_dict(self, sd: Any) -> None:
+        """Raise ValueError unless ``sd`` is a schedule's state: a finite lr > 0 and an epoch count >= 0."""
+        ok = isinstance(sd, dict) and isinstance(sd.get("base_lr"), (int, float)) and type(sd.get("last_epoch")) is int
+        if not ok or not (math.isfinite(sd["base_lr"]) and sd["base_lr"] > 0 and sd["last_epoch"] >= 0):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {sd!r}; expected a finite base_lr > 0 and last_epoch >= 0")
+
     def load_state_dict(self, sd: dict[str, Any]) -> None:
+        self.check_state_dict(sd)
         self.base_lr, self.last_epoch = float(sd["base_lr"]), int(sd["last_epoch"])
         self.optimizer.lr = self.lr_at(self.last_epoch)
 

@@ -10,6 +10,7 @@ optimizer's hyperparameters and step counts, the scheduler, and chainrule's RNG 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -58,15 +59,52 @@ def _mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def _encode(arrays: dict[str, Any], metadata: dict[str, str]) -> bytes:
+def _encode(arrays: dict[str, Any], metadata: dict[str, Any]) -> bytes:
+    """safetensors bytes with ``metadata`` (JSON values) and a checksum of the tensors, made
+    reproducible: the same state gives the same bytes, so runs can be compared by hash."""
     from safetensors.numpy import save
 
-    return save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata)
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    meta = {k: json.dumps(v, sort_keys=True) for k, v in metadata.items()}
+    meta[CHECKSUM] = json.dumps(checksum(arrays))
+    raw = save(arrays, metadata=meta)
+    # safetensors writes the metadata in hash order, which changes from one process to the next
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # the data stay 8-byte aligned, as safetensors keeps them
+    return len(text).to_bytes(8, "little") + text + raw[8 + n :]
+
+
+CHECKSUM = "checksum"  # metadata key: "sha256:<hex>" over every tensor's name, dtype, shape and bytes
+# the dtypes NumPy can hold; safetensors files from elsewhere may also carry BF16 and F8 kinds
+_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F16", "F32", "F64"}
+
+
+def checksum(arrays: dict[str, Any]) -> str:
+    """One hash of a dict of arrays, independent of its order.
+
+    >>> checksum({"a": np.zeros(2)}) == checksum({"a": np.zeros(2)}) != checksum({"a": np.ones(2)})
+    True
+    """
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.data if a.size else b"")
+    return "sha256:" + h.hexdigest()
 
 
 def _read(path: str | os.PathLike, arrays: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The file's arrays (skipped when ``arrays=False``: the header alone is read) and its
-    metadata, decoded from JSON."""
+    metadata, decoded from JSON. Unsupported dtypes are refused before any tensor is read;
+    a file with a checksum is verified."""
+    tensors, meta, _ = _open(path, arrays)
+    return tensors, meta
+
+
+def _open(path: str | os.PathLike, arrays: bool) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, tuple]]:
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
@@ -74,14 +112,31 @@ def _read(path: str | os.PathLike, arrays: bool = True) -> tuple[dict[str, np.nd
         raise FileNotFoundError(f"{path}: no such file")
     try:
         with safe_open(str(path), framework="numpy") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys()} if arrays else {}  # noqa: SIM118
+            shapes = {}
+            for k in f.keys():  # noqa: SIM118
+                sl = f.get_slice(k)
+                if sl.get_dtype() not in _DTYPES:
+                    raise ValueError(f"tensor {k!r} has dtype {sl.get_dtype()}, which NumPy cannot hold; "
+                                     "expected F16/F32/F64, integers or BOOL (convert it before saving)")  # fmt: skip
+                shapes[k] = tuple(sl.get_shape())
+            tensors = {k: f.get_tensor(k) for k in shapes} if arrays else {}
             meta = dict(f.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError, TypeError) as e:
         raise ValueError(f"{path}: not a readable safetensors file ({e})") from e
     try:
-        return tensors, {k: json.loads(v) for k, v in meta.items()}
+        meta = {k: json.loads(v) for k, v in meta.items()}
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: metadata is not JSON ({e})") from e
+    stored = meta.pop(CHECKSUM, None)
+    if arrays and stored is not None and checksum(tensors) != stored:
+        raise ValueError(f"{path}: the tensors do not match the file's checksum (a flipped bit, or a damaged "
+                         "copy); refused rather than trained on")  # fmt: skip
+    return tensors, meta, shapes
+
+
+def tensor_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape, from the header alone (nothing is allocated for the data)."""
+    return _open(path, arrays=False)[2]
 
 
 def save(obj: Module | dict[str, Any], path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
@@ -98,7 +153,7 @@ def save(obj: Module | dict[str, Any], path: str | os.PathLike, metadata: dict[s
     (True, 'linear')
     """
     arrays = obj.state_dict() if isinstance(obj, Module) else obj
-    atomic_write(path, _encode(arrays, {k: json.dumps(v) for k, v in (metadata or {}).items()}))
+    atomic_write(path, _encode(arrays, metadata or {}))
 
 
 def load(path: str | os.PathLike, module: Module | None = None) -> Any:
@@ -131,29 +186,61 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = Non
             arrays.update({f"optim.{i}.{k}": v for k, v in state.items() if hasattr(v, "shape")})
     if scheduler is not None:
         meta["scheduler"] = scheduler.state_dict()
-    atomic_write(path, _encode(arrays, {k: json.dumps(v) for k, v in meta.items()}))
+    atomic_write(path, _encode(arrays, meta))
 
 
 def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = None, scheduler: Any = None) -> dict[str, Any]:
-    """Restore a ``save_checkpoint`` file into the given objects; returns its epoch and extra."""
+    """Restore a ``save_checkpoint`` file into the given objects; returns its epoch and extra.
+
+    The whole file is checked first - its checksum, every tensor (finite, the model's
+    shapes), the optimizer's state and hyperparameters, the schedule and the RNG state -
+    so a bad file changes nothing and raises one ValueError naming the file.
+    """
     arrays, meta = _read(path)
-    if meta.get("format") != "chainrule-checkpoint":
-        raise ValueError(f"{path}: not a chainrule checkpoint (no format tag); expected a file from save_checkpoint")
     try:
-        model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
-        if optimizer is not None:
-            if "optimizer" not in meta or meta["optimizer"]["type"] != type(optimizer).__name__:
-                found = meta.get("optimizer", {}).get("type")
-                raise ValueError(f"optimizer is {type(optimizer).__name__}, the checkpoint holds {found}")
-            states = [dict(c) for c in meta["optimizer"]["counts"]]
-            for k, v in arrays.items():
-                if k.startswith("optim."):
-                    _, i, name = k.split(".", 2)
-                    states[int(i)][name] = v
-            optimizer.load_state_dict({"hyper": meta["optimizer"]["hyper"], "state": states})
+        model_state, optim_state = _check_checkpoint(arrays, meta, model, optimizer, scheduler)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from e
+    model.load_state_dict(model_state)
+    if optimizer is not None:
+        optimizer.load_state_dict(optim_state)
     if scheduler is not None and "scheduler" in meta:
         scheduler.load_state_dict(meta["scheduler"])
     rng.set_state(meta["rng"])
     return {"epoch": meta["epoch"], "extra": meta["extra"]}
+
+
+def _check_checkpoint(arrays: dict[str, np.ndarray], meta: dict[str, Any], model: Module, optimizer: Any,
+                      scheduler: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:  # fmt: skip
+    """Everything ``load_checkpoint`` will load, checked; returns the model's and optimizer's states."""
+    if meta.get("format") != "chainrule-checkpoint":
+        raise ValueError("not a chainrule checkpoint (no format tag); expected a file from save_checkpoint")
+    if type(meta.get("epoch")) is not int or meta["epoch"] < 0 or not isinstance(meta.get("extra"), dict):
+        raise ValueError(f"epoch {meta.get('epoch')!r} and extra: expected an int >= 0 and a dict")
+    try:
+        np.random.Generator(np.random.PCG64()).bit_generator.state = meta.get("rng")
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"the RNG state is not a NumPy generator's state ({e})") from None
+    model_state = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
+    model.check_state_dict(model_state)
+    optim_state = None
+    if optimizer is not None:
+        saved = meta.get("optimizer")
+        if not isinstance(saved, dict) or saved.get("type") != type(optimizer).__name__:
+            found = saved.get("type") if isinstance(saved, dict) else None
+            raise ValueError(f"optimizer is {type(optimizer).__name__}, the checkpoint holds {found}")
+        counts = saved.get("counts")
+        if not isinstance(counts, list) or not all(isinstance(c, dict) for c in counts):
+            raise ValueError("the optimizer's step counts are not a list of dicts")
+        states = [dict(c) for c in counts]
+        for k, v in arrays.items():
+            if k.startswith("optim."):
+                _, i, name = k.split(".", 2)
+                if not i.isdigit() or int(i) >= len(states):
+                    raise ValueError(f"tensor {k!r} belongs to no parameter of the optimizer")
+                states[int(i)][name] = v
+        optim_state = {"hyper": saved.get("hyper"), "state": states}
+        optimizer.check_state_dict(optim_state)
+    if scheduler is not None and "scheduler" in meta:
+        scheduler.check_state_dict(meta["scheduler"])
+    return model_state, optim_state

@@ -160,6 +160,18 @@ class Module:
         ...
         ValueError: load_state_dict into Linear: missing keys ['bias']; shape mismatch: weight has shape (1, 2) in the file, (3, 2) in the model
         """
+        slots = self.check_state_dict(state, strict)
+        for k, v in state.items():
+            if k in slots:
+                target = slots[k][0]  # a parameter (its writes are counted) or a buffer's array
+                if isinstance(target, Tensor):
+                    target = write_in_place(target, "load_state_dict")
+                target[...] = array_module(target).asarray(np.asarray(v), dtype=target.dtype)
+
+    def check_state_dict(self, state: dict[str, Any], strict: bool = True) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        """Raise ValueError naming every problem ``load_state_dict(state)`` would meet:
+        missing and unexpected keys, shapes, values that are not finite. Changes nothing;
+        returns the slots (parameter or buffer, shape) that ``state`` fills."""
         slots = self._slots()
         problems = []
         missing = [k for k in slots if k not in state]
@@ -175,14 +187,12 @@ class Module:
         ]
         if shapes:
             problems.append("shape mismatch: " + "; ".join(shapes))
+        bad = [k for k, v in state.items() if k in slots and np.asarray(v).dtype.kind in "fc" and not np.isfinite(v).all()]
+        if bad:
+            problems.append(f"NaN or Inf in {bad}")
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
-        for k, v in state.items():
-            if k in slots:
-                target = slots[k][0]  # a parameter (its writes are counted) or a buffer's array
-                if isinstance(target, Tensor):
-                    target = write_in_place(target, "load_state_dict")
-                target[...] = array_module(target).asarray(np.asarray(v), dtype=target.dtype)
+        return slots
 
     def extra_repr(self) -> str:
         return ""
