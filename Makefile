@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BASE := $(VENV)/.installed
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench fuzz clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# the fuzz tests of make test, with 5000 examples each instead of 60 (a few minutes)
+fuzz: $(STAMP)
+	$(PY) -m pytest tests/test_fuzz.py --hypothesis-profile=fuzz -q
 
 bench: $(STAMP)
 	$(PY) bench/bench_engine.py

@@ -15,6 +15,7 @@ Images come out as float32 in [0, 1], shaped (N, C, H, W); labels as int64.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import pickle
@@ -309,10 +310,21 @@ class _PlainUnpickler(pickle.Unpickler):
         )
 
 
+def _scan_pickle(raw: bytes, path: Path) -> None:
+    """Refuse opcodes that make the unpickler allocate at the pickle's word before any
+    object is built: a memo slot or a frame larger than the whole file."""
+    import pickletools
+
+    for op, arg, _ in pickletools.genops(raw):
+        if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "FRAME") and int(arg) > len(raw):
+            raise RefusedPickle(f"{path}: refused {op.name} {arg}, more than the file's {len(raw)} bytes could need")
+
+
 def _cifar_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
-        with open(path, "rb") as f:
-            batch = _PlainUnpickler(f, path).load()
+        raw = path.read_bytes()
+        _scan_pickle(raw, path)
+        batch = _PlainUnpickler(io.BytesIO(raw), path).load()
     except RefusedPickle as e:
         if str(path) in str(e):
             raise
