@@ -21,7 +21,10 @@ import chainrule as cr
 from chainrule import data, nn
 from chainrule.expr import ExpressionError, build, parse_values
 
-QUICK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# 60 examples each in make test; the "fuzz" profile (make fuzz, tests/conftest.py) asks for thousands
+_MANY = settings.default.max_examples >= 1000
+QUICK = settings(max_examples=settings.default.max_examples if _MANY else 60, deadline=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 
 
 def bounded(fn, limit_mib: float = 64) -> None:
