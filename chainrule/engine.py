@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from . import anomaly, backend, inplace
+from .inplace import _clock
 
 # Modes, per thread: a ContextVar is per thread (and per asyncio task), and its get() is
 # C-level, so reading it on every op costs about as little as reading a global did.
@@ -151,8 +152,9 @@ class Tensor:
     (-12.0, -4.0, -4.0, 3.0)
     """
 
-    # _version counts in-place writes (see ``data`` and ``chainrule.inplace``); _writer names the last
-    __slots__ = ("_data", "grad", "requires_grad", "_ctx", "name", "_version", "_writer", "__weakref__")
+    # _written_at, _writer: the write clock at the last in-place write and who made it (``chainrule.inplace``);
+    # set only by a write
+    __slots__ = ("_data", "grad", "requires_grad", "_ctx", "name", "_written_at", "_writer", "__weakref__")
     # Make ``ndarray * Tensor`` defer to ``Tensor.__rmul__`` instead of NumPy
     # broadcasting the Tensor as an object.
     __array_ufunc__ = None
@@ -178,7 +180,6 @@ class Tensor:
                 "expected float32/float64 (pass dtype='float32' to convert)"
             )
         self._data = arr
-        self._version = 0
         self.grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
         self._ctx: Context | None = None
@@ -191,7 +192,6 @@ class Tensor:
         if type(data) is not np.ndarray:
             data = backend.asarray(data)  # NumPy returns 0-d results as scalars
         t._data = data
-        t._version = 0
         t.grad = None
         t.requires_grad = False
         t._ctx = None
@@ -213,8 +213,7 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         if value is self._data:  # ``t.data += d`` and friends: the array was changed in place
-            self._version += 1
-            self._writer = "an in-place operation on .data (t.data op= ...)"
+            inplace.record_write(self, "an in-place operation on .data (t.data op= ...)")
         self._data = value
 
     @property
@@ -366,7 +365,7 @@ class Context:
 
     # class-level defaults instead of an __init__: a Context is made per op call
     _freed = False
-    versions: list[tuple[int, int]] = []  # (input index or -1 for the output, version) of saved tensors
+    clock = 1 << 62  # the write clock when the gate saved its values (never behind, if it saved none)
     site: str | None = None  # where the gate was created, under detect_anomaly
     fn: type
     seq: int
@@ -498,7 +497,6 @@ class Function:
             out = np.asarray(out) if isinstance(out, np.generic) else backend.asarray(out)
         result = _new(Tensor)
         result._data = out
-        result._version = 0
         result.grad = None
         result.name = None
         watching = _anomaly_mode.get()
@@ -519,7 +517,8 @@ class Function:
                     if v is raw:  # the output, saved as a NumPy scalar: save the array it became
                         ctx.saved_tensors = saved = tuple([out if v is raw else v for v in saved])
                         break
-            _watch_saved(ctx, saved, out)
+            ctx.clock = _clock[0]  # the version check: writes after this moment are refused below
+            _protect_leaves(ctx, saved)
         if watching:
             ctx.site = anomaly.user_site()
         result._ctx = ctx
@@ -527,43 +526,32 @@ class Function:
         return result
 
 
-def _watch_saved(ctx: Context, saved: tuple, out: Any) -> None:
-    """The version check's record: for each tensor whose array the gate saved (an input,
-    or index -1 for its output), the version it had; ``_check_versions`` compares them
-    before the gate's backward runs. A leaf's saved array is also made read-only until
-    the gate lets go of it (``chainrule.inplace.protect``)."""
-    watched = []
-    for i, a in enumerate(ctx.inputs):
-        if isinstance(a, Tensor):
+def _protect_leaves(ctx: Context, saved: tuple) -> None:
+    """Make the arrays of the leaves this gate saved read-only while it holds them
+    (``chainrule.inplace.protect``)."""
+    for a in ctx.inputs:
+        if isinstance(a, Tensor) and a._ctx is None:
             d = a._data
             for v in saved:
                 if v is d:
-                    watched.append((i, a._version))
-                    if a._ctx is None:
-                        hold = inplace.protect(d)
-                        if hold is not None:
-                            ctx.__dict__.setdefault("holds", []).append(hold)
+                    hold = inplace.protect(d)
+                    if hold is not None:
+                        ctx.__dict__.setdefault("holds", []).append(hold)
                     break
-    for v in saved:
-        if v is out:
-            watched.append((-1, 0))  # a fresh output starts at version 0
-            break
-    if watched:
-        ctx.versions = watched
 
 
-def _check_versions(ctx: Context, output: Tensor) -> None:
-    """Refuse to run a gate's backward on values that were changed in place after its forward."""
-    for i, version in ctx.versions:
-        t = output if i < 0 else ctx.inputs[i]
-        if t._version != version:
+def _check_writes(ctx: Context, output: Tensor) -> None:
+    """Something was written in place since this gate's forward (the write clock moved):
+    refuse to run its backward if it was one of the arrays the gate saved."""
+    saved = ctx.__dict__.get("saved_tensors", ())
+    for i, t in [*enumerate(ctx.inputs), (-1, output)]:
+        if isinstance(t, Tensor) and getattr(t, "_written_at", 0) > ctx.clock and any(v is t._data for v in saved):
             what = "its output" if i < 0 else f"input {i}"
             name = f" {t.name!r}" if t.name else ""
             raise RuntimeError(
                 f"backward: {ctx.fn.__name__} saved {what}{name} (shape {t.shape}) in the forward, and it "
-                f"was then changed in place by {getattr(t, '_writer', 'an in-place write')} (version "
-                f"{version} -> {t._version}), so its gradient would be wrong; run the forward again after "
-                "the change, or make the change after backward()"
+                f"was then changed in place by {t._writer}, so its gradient would be wrong; run the "
+                "forward again after the change, or make the change after backward()"
             )
 
 
@@ -668,8 +656,8 @@ def _run_backward(
                     "earlier backward(); pass retain_graph=True to the first call to "
                     "backpropagate through it twice"
                 )
-            if ctx.versions:
-                _check_versions(ctx, t)
+            if ctx.clock < _clock[0]:  # an in-place write happened since this gate's forward
+                _check_writes(ctx, t)
             saved = None if raw else ctx.__dict__.get("saved_tensors")
             if not saved:
                 downstream = ctx.fn.backward(ctx, g)

@@ -1,15 +1,17 @@
-"""In-place writes and the graph: version numbers, write protection, and the writers' one door.
+"""In-place writes and the graph: a write clock, write protection, and the writers' one door.
 
 A gate saves arrays in its forward that its backward reads again; changing one in
 between would make the gradient silently wrong. Two small pieces make every such change
 an error instead:
 
-- **Version numbers** (PyTorch's model). Every Tensor counts the in-place writes made to
-  it through the library (``write_in_place``: optimizer steps, ``nn.init``,
-  ``load_state_dict``, ``load``, ``load_checkpoint``) and through ``t.data op= ...``. A
-  gate records the versions of the tensors whose arrays it saved; before its backward
-  runs, the engine compares them (``engine._check_versions``) and raises an error naming
-  the gate, the input and the writer.
+- **A write clock** (PyTorch's version counters, made cheaper). Every in-place write made
+  through the library (``write_in_place``: optimizer steps, ``nn.init``,
+  ``load_state_dict``, ``load``, ``load_checkpoint``) or through ``t.data op= ...`` ticks
+  one clock and stamps the tensor. A gate notes the clock when it saves its values;
+  before its backward runs the engine compares (one integer compare per gate) and, only
+  if the clock moved, checks whether a tensor it saved was stamped since
+  (``engine._check_writes``); if so it raises an error naming the gate, the input and
+  the writer.
 - **Write protection for leaves.** A leaf's array (a parameter, an input) that a gate
   saved is read-only (NumPy's ``writeable`` flag) until every gate that holds it lets go:
   freed by ``backward()``, or collected with its graph. So a write the library cannot
@@ -33,7 +35,7 @@ ValueError: assignment destination is read-only
 >>> loss.backward()
 Traceback (most recent call last):
 ...
-RuntimeError: backward: Mul saved input 0 (shape (2,)) in the forward, and it was then changed in place by SGD.step (version 0 -> 1), so its gradient would be wrong; run the forward again after the change, or make the change after backward()
+RuntimeError: backward: Mul saved input 0 (shape (2,)) in the forward, and it was then changed in place by SGD.step, so its gradient would be wrong; run the forward again after the change, or make the change after backward()
 """
 
 from __future__ import annotations
@@ -92,6 +94,21 @@ def protect(array: Any) -> Hold | None:
     return Hold(array)
 
 
+# The write clock: every in-place write the library sees ticks it and stamps the tensor
+# written. A gate notes the clock when it saves its values; before its backward the engine
+# compares (one integer compare per gate) and, only if the clock moved, looks at which saved
+# tensors were written since.
+_clock = [0]
+
+
+def record_write(t: Any, who: str) -> None:
+    """Note that ``who`` changed ``t``'s array in place now."""
+    with _lock:
+        _clock[0] += 1
+        t._written_at = _clock[0]
+    t._writer = who
+
+
 def write_in_place(t: Any, who: str) -> Any:
     """``t``'s array, for ``who`` to change in place: the door the library's writers use.
 
@@ -101,11 +118,10 @@ def write_in_place(t: Any, who: str) -> Any:
     >>> import chainrule as cr
     >>> t = cr.Tensor([1.0, 2.0])
     >>> write_in_place(t, "my_update")[...] = 0.0
-    >>> t._version, t._writer
-    (1, 'my_update')
+    >>> t._writer
+    'my_update'
     """
-    t._version += 1
-    t._writer = who
+    record_write(t, who)
     array = t._data
     if type(array) is np.ndarray and not array.flags.writeable:
         with _lock:

@@ -52,7 +52,7 @@ def test_an_optimizer_step_before_backward_is_named():
     opt = cr.optim.SGD([w], lr=0.1)
     w.grad = cr.Tensor([1.0, 1.0])
     opt.step()
-    with pytest.raises(RuntimeError, match=r"Mul saved input 0 'w' \(shape \(2,\)\).*changed in place by SGD\.step \(version 0 -> 1\)"):
+    with pytest.raises(RuntimeError, match=r"Mul saved input 0 'w' \(shape \(2,\)\).*changed in place by SGD\.step"):
         loss.backward()
     assert w.grad.numpy().tolist() == [1.0, 1.0]  # a failing backward leaves .grad as it was
 
