@@ -11,12 +11,9 @@ when off.
 
 from __future__ import annotations
 
-import contextlib
 import linecache
 import os
 import sys
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -73,40 +70,15 @@ def check_forward(fn: type, inputs: list, out: Any) -> None:
 def check_backward(ctx: Any, downstream: tuple) -> None:
     """Raise if a gate's backward handed on a gradient that holds a NaN or an Inf."""
     for i, g in enumerate(downstream):
+        # a raw array, or a Tensor under create_graph (NumPy's functions do not take Tensors)
         kind = _non_finite(g.data if hasattr(g, "_ctx") else g) if g is not None else None
         if kind is not None:
-            inputs = [a.data if hasattr(a, "_ctx") else a for a in ctx.inputs]
             raise AnomalyError(
                 f"{ctx.fn.__name__} (backward) produced {kind} in the gradient for input {i} "
-                f"(inputs of shape {_shapes(inputs)}); the gate was created at {ctx.site or 'an unknown place'}"
+                f"(inputs of shape {_shapes(ctx.inputs)}); the gate was created at {ctx.site or 'an unknown place'}"
             )
 
 
-class AnomalyMode:
-    """What ``detect_anomaly()`` returns: the per-thread mode plus NumPy's warnings off."""
-
-    def __init__(self, mode: Any) -> None:
-        self.mode = mode
-        self._stacks: dict[int, list[contextlib.ExitStack]] = {}
-
-    def __enter__(self) -> None:
-        stack = contextlib.ExitStack()
-        stack.enter_context(np.errstate(divide="ignore", over="ignore", invalid="ignore"))
-        stack.enter_context(self.mode)
-        self._stacks.setdefault(threading.get_ident(), []).append(stack)
-
-    def __exit__(self, *exc: Any) -> None:
-        stacks = self._stacks[threading.get_ident()]
-        stacks.pop().__exit__(*exc)
-        if not stacks:
-            del self._stacks[threading.get_ident()]
-
-    def __call__(self, fn: Callable) -> Callable:
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return fn(*args, **kwargs)
-
-        return wrapper
+def quiet_numpy() -> Any:
+    """NumPy's error state inside ``detect_anomaly``: the events it reports raise no warnings."""
+    return np.errstate(divide="ignore", over="ignore", invalid="ignore")

@@ -54,27 +54,34 @@ def is_grad_enabled() -> bool:
 class _Mode:
     """Context manager and decorator that sets one per-thread mode inside its block.
 
-    One instance may be entered by several threads at once: each thread's token (what
-    restores its previous mode) is kept under that thread's id.
+    ``also`` makes a context manager entered with the mode (anomaly mode's NumPy error
+    state). One instance may be entered by several threads at once: what restores each
+    thread's previous state is kept under that thread's id.
     """
 
-    def __init__(self, var: contextvars.ContextVar[bool], value: bool) -> None:
-        self.var, self.value = var, value
-        self._tokens: dict[int, list[contextvars.Token]] = {}
+    def __init__(self, var: contextvars.ContextVar[bool], value: bool, also: Callable[[], Any] | None = None) -> None:
+        self.var, self.value, self.also = var, value, also
+        self._undo: dict[int, list[tuple[contextvars.Token, Any]]] = {}
 
     def __enter__(self) -> None:
-        self._tokens.setdefault(threading.get_ident(), []).append(self.var.set(self.value))
+        extra = self.also() if self.also is not None else None
+        if extra is not None:
+            extra.__enter__()
+        self._undo.setdefault(threading.get_ident(), []).append((self.var.set(self.value), extra))
 
-    def __exit__(self, *exc: object) -> None:
-        tokens = self._tokens[threading.get_ident()]
-        self.var.reset(tokens.pop())
-        if not tokens:
-            del self._tokens[threading.get_ident()]
+    def __exit__(self, *exc: Any) -> None:
+        stack = self._undo[threading.get_ident()]
+        token, extra = stack.pop()
+        if not stack:
+            del self._undo[threading.get_ident()]
+        self.var.reset(token)
+        if extra is not None:
+            extra.__exit__(*exc)
 
     def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self:  # safe to share: the tokens are per thread
+            with self:  # safe to share: the undo stacks are per thread
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -125,7 +132,7 @@ def detect_anomaly() -> _Mode:
     ...
     chainrule.anomaly.AnomalyError: Log (forward) produced -inf from inputs of shape (2,); the gate was created at <doctest chainrule.engine.detect_anomaly[2]>:2: y = x.log()
     """
-    return anomaly.AnomalyMode(_Mode(_anomaly_mode, True))
+    return _Mode(_anomaly_mode, True, also=anomaly.quiet_numpy)
 
 
 # ---------------------------------------------------------------------------------
