@@ -112,8 +112,8 @@ def record_write(t: Any, who: str) -> None:
 def write_in_place(t: Any, who: str) -> Any:
     """``t``'s array, for ``who`` to change in place: the door the library's writers use.
 
-    The write counts in ``t``'s version, so a gate that saved ``t`` refuses its backward
-    and names ``who``; the graph's write protection of the array is lifted for it.
+    The write ticks the write clock and stamps ``t``, so a gate that saved ``t`` refuses
+    its backward and names ``who``; the graph's write protection of the array is lifted for it.
 
     >>> import chainrule as cr
     >>> t = cr.Tensor([1.0, 2.0])
@@ -125,6 +125,6 @@ def write_in_place(t: Any, who: str) -> Any:
     array = t._data
     if type(array) is np.ndarray and not array.flags.writeable:
         with _lock:
-            if id(array) in _holds:  # the version check guards the gates that hold it now
+            if id(array) in _holds:  # the write clock guards the gates that hold it now
                 array.setflags(write=True)
     return array

@@ -299,16 +299,12 @@ def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None
     memory.png (for the NTM), the model (safetensors) and summary.json.
     """
     import io
-    from contextlib import ExitStack
 
-    from .rundir import claim
+    from .train import held_run
 
     log = log if log is not None else io.StringIO()
-    with ExitStack() as held:
-        if out is not None:
-            out = held.enter_context(claim(out, log))
-        held.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # caught as Diverged
-        return _train_copy(model_name, minutes, steps, batch, lr, max_length, seed, out, log, progress, clip)
+    with held_run(out, log) as folder:
+        return _train_copy(model_name, minutes, steps, batch, lr, max_length, seed, folder, log, progress, clip)
 
 
 def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, lr: float, max_length: int, seed: int,
@@ -338,13 +334,14 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
         opt.zero_grad()
         loss.backward()
         norm = clip_grad_norm(model.parameters(), clip)
-        if not (np.isfinite(loss.item()) and np.isfinite(norm)):
-            what, value = ("the loss", loss.item()) if not np.isfinite(loss.item()) else ("the gradient norm", norm)
+        value = loss.item()
+        if not (np.isfinite(value) and np.isfinite(norm)):
+            what, value = ("the loss", value) if not np.isfinite(value) else ("the gradient norm", norm)
             raise Diverged(f"copy task diverged at step {step + 1}: {what} became {value}; the learning rate "
                            f"(--lr {lr:g}) is likely too large; nothing was written")  # fmt: skip
         opt.step()
         step += 1
-        loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        loss_avg = value if loss_avg is None else 0.98 * loss_avg + 0.02 * value
         bits_avg = bits if bits_avg is None else 0.98 * bits_avg + 0.02 * bits
         bar.update(1)
         bar.set_postfix(loss=f"{loss_avg:.4f}", bits=f"{bits_avg:.2f}", refresh=False)

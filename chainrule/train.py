@@ -12,7 +12,8 @@ import io
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -274,16 +275,21 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
     >>> [round(h["train_acc"], 2) > 0.3 for h in run.history]
     [True, True]
     """
-    from contextlib import ExitStack
+    with held_run(out, log) as folder:
+        return _fit(config, folder, resume, log, progress, splits)
 
+
+@contextmanager
+def held_run(out: str | Path | None, log: TextIO | None) -> Iterator[Path | None]:
+    """What a training run holds while it runs (both tasks): its folder, if any
+    (``chainrule.rundir.claim``), and NumPy's overflow and 0/0 warnings off, since a
+    non-finite value is caught as ``Diverged`` in one line instead."""
     from .rundir import claim
 
     with ExitStack() as held:
-        if out is not None:
-            out = held.enter_context(claim(out, log))
-        # overflow and 0/0 are caught below as a NaN or Inf loss: NumPy's warnings would only add noise
+        folder = held.enter_context(claim(out, log)) if out is not None else None
         held.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))
-        return _fit(config, out, resume, log, progress, splits)
+        yield folder
 
 
 def _fit(config: Config, out: Path | None, resume: bool, log: TextIO | None, progress: bool | None,
