@@ -108,6 +108,10 @@ class Optimizer:
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         """Restore ``state_dict()`` output; everything is checked first (``check_state_dict``)."""
         self.check_state_dict(sd)
+        self._apply_state(sd)
+
+    def _apply_state(self, sd: dict[str, Any]) -> None:
+        """Take a checked ``state_dict``'s hyperparameters and per-parameter state."""
         states = sd["state"]
         for k, v in sd["hyper"].items():
             setattr(self, k, tuple(v) if isinstance(v, list) else v)

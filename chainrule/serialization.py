@@ -134,9 +134,10 @@ def _open(path: str | os.PathLike, arrays: bool) -> tuple[dict[str, np.ndarray],
     return tensors, meta, shapes
 
 
-def tensor_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
-    """Each tensor's shape, from the header alone (nothing is allocated for the data)."""
-    return _open(path, arrays=False)[2]
+def load_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """The metadata and each tensor's shape, from the header alone (nothing is allocated for the data)."""
+    _, meta, shapes = _open(path, arrays=False)
+    return meta, shapes
 
 
 def save(obj: Module | dict[str, Any], path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
@@ -170,7 +171,7 @@ def load(path: str | os.PathLike, module: Module | None = None) -> Any:
 
 def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata ``save`` stored, decoded from JSON."""
-    return _read(path, arrays=False)[1]
+    return load_header(path)[0]
 
 
 def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = None, epoch: int = 0,
@@ -198,12 +199,12 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = Non
     """
     arrays, meta = _read(path)
     try:
-        model_state, optim_state = _check_checkpoint(arrays, meta, model, optimizer, scheduler)
+        slots, model_state, optim_state = _check_checkpoint(arrays, meta, model, optimizer, scheduler)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from e
-    model.load_state_dict(model_state)
+    model._write_state(slots, model_state)  # checked above: not again (a pass over every tensor)
     if optimizer is not None:
-        optimizer.load_state_dict(optim_state)
+        optimizer._apply_state(optim_state)
     if scheduler is not None and "scheduler" in meta:
         scheduler.load_state_dict(meta["scheduler"])
     rng.set_state(meta["rng"])
@@ -211,8 +212,9 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = Non
 
 
 def _check_checkpoint(arrays: dict[str, np.ndarray], meta: dict[str, Any], model: Module, optimizer: Any,
-                      scheduler: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:  # fmt: skip
-    """Everything ``load_checkpoint`` will load, checked; returns the model's and optimizer's states."""
+                      scheduler: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:  # fmt: skip
+    """Everything ``load_checkpoint`` will load, checked; returns the model's slots (from
+    ``check_state_dict``), the model's state and the optimizer's."""
     if meta.get("format") != "chainrule-checkpoint":
         raise ValueError("not a chainrule checkpoint (no format tag); expected a file from save_checkpoint")
     if type(meta.get("epoch")) is not int or meta["epoch"] < 0 or not isinstance(meta.get("extra"), dict):
@@ -222,7 +224,7 @@ def _check_checkpoint(arrays: dict[str, np.ndarray], meta: dict[str, Any], model
     except (TypeError, ValueError, KeyError) as e:
         raise ValueError(f"the RNG state is not a NumPy generator's state ({e})") from None
     model_state = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
-    model.check_state_dict(model_state)
+    slots = model.check_state_dict(model_state)
     optim_state = None
     if optimizer is not None:
         saved = meta.get("optimizer")
@@ -243,4 +245,4 @@ def _check_checkpoint(arrays: dict[str, np.ndarray], meta: dict[str, Any], model
         optimizer.check_state_dict(optim_state)
     if scheduler is not None and "scheduler" in meta:
         scheduler.check_state_dict(meta["scheduler"])
-    return model_state, optim_state
+    return slots, model_state, optim_state

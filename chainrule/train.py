@@ -28,10 +28,10 @@ from .serialization import (
     atomic_write,
     load,
     load_checkpoint,
+    load_header,
     load_metadata,
     save,
     save_checkpoint,
-    tensor_shapes,
     write_csv,
 )
 
@@ -119,7 +119,7 @@ def model_from_weights(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     the size they imply against the numbers the file actually holds, so a header asking
     for a huge layer is refused in one line instead of allocated.
     """
-    meta, shapes = load_metadata(path), tensor_shapes(path)
+    meta, shapes = load_header(path)
     cfg = meta.get("config")
     if not isinstance(cfg, dict):
         raise ValueError(f"{path}: no model description; expected weights written by chainrule train")

@@ -160,7 +160,10 @@ class Module:
         ...
         ValueError: load_state_dict into Linear: missing keys ['bias']; shape mismatch: weight has shape (1, 2) in the file, (3, 2) in the model
         """
-        slots = self.check_state_dict(state, strict)
+        self._write_state(self.check_state_dict(state, strict), state)
+
+    def _write_state(self, slots: dict[str, tuple[Any, tuple[int, ...]]], state: dict[str, Any]) -> None:
+        """Copy a checked ``state`` into the ``slots`` that ``check_state_dict`` returned."""
         for k, v in state.items():
             if k in slots:
                 target = slots[k][0]  # a parameter (its writes are counted) or a buffer's array
