@@ -536,15 +536,21 @@ class Function:
 def _protect_leaves(ctx: Context, saved: tuple) -> None:
     """Make the arrays of the leaves this gate saved read-only while it holds them
     (``chainrule.inplace.protect``)."""
-    for a in ctx.inputs:
+    found = None
+    for a in ctx.inputs:  # plain loops: this runs for most recorded gates
         if isinstance(a, Tensor) and a._ctx is None:
             d = a._data
             for v in saved:
                 if v is d:
-                    hold = inplace.protect(d)
-                    if hold is not None:
-                        ctx.__dict__.setdefault("holds", []).append(hold)
+                    if found is None:
+                        found = [d]
+                    else:
+                        found.append(d)
                     break
+    if found is not None:
+        hold = inplace.protect(found)
+        if hold is not None:
+            ctx.hold = hold
 
 
 def _check_writes(ctx: Context, output: Tensor) -> None:
@@ -691,7 +697,7 @@ def _run_backward(
                 on_step(t, g, downstream)
             if not retain_graph:
                 ctx.__dict__.pop("saved_tensors", None)
-                ctx.__dict__.pop("holds", None)  # the leaves' arrays become writable again
+                ctx.__dict__.pop("hold", None)  # the leaves' arrays become writable again
                 ctx._freed = True
         for leaf in leaves:
             g = grads[id(leaf)]

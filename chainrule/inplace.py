@@ -47,51 +47,56 @@ import numpy as np
 
 
 class Hold:
-    """One gate's hold on a leaf's array: while any hold on it exists, it is read-only.
+    """One gate's hold on the leaves' arrays it saved: while any hold on an array exists,
+    the array is read-only.
 
-    A gate keeps its holds with its saved values; when it lets go (freed by backward,
-    or collected with its graph) the last hold to go makes the array writable again.
+    A gate keeps its hold with its saved values; when it lets go (freed by backward, or
+    collected with its graph) the last hold on each array makes it writable again.
     """
 
-    __slots__ = ("array",)
+    __slots__ = ("arrays",)
 
-    def __init__(self, array: np.ndarray) -> None:
-        self.array = array
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        self.arrays = arrays
 
     def __del__(self) -> None:
-        a = self.array
         with _lock:
-            n = _holds[id(a)] - 1
-            if n:
-                _holds[id(a)] = n
-                return
-            del _holds[id(a)]
-            try:
-                a.setflags(write=True)
-            except ValueError:  # its base was made read-only meanwhile: leave it so
-                pass
+            for a in self.arrays:
+                n = _holds[id(a)] - 1
+                if n:
+                    _holds[id(a)] = n
+                    continue
+                del _holds[id(a)]
+                try:
+                    a.setflags(write=True)
+                except ValueError:  # its base was made read-only meanwhile: leave it so
+                    pass
 
 
-# id(array) -> how many holds make it read-only (each Hold keeps its array alive, so the id
-# stays unique). Guarded: threads may save the same parameter at once; re-entrant, since a
-# hold can be collected while this thread is inside.
+# id(array) -> how many holds make it read-only (each Hold keeps its arrays alive, so the
+# ids stay unique). Guarded: threads may save the same parameter at once; re-entrant, since
+# a hold can be collected while this thread is inside.
 _holds: dict[int, int] = {}
 _lock = threading.RLock()
 
 
-def protect(array: Any) -> Hold | None:
-    """A hold that keeps ``array`` read-only for a gate that saved it (None when there is
-    nothing to protect: a CuPy array, or one that was read-only already)."""
-    if type(array) is not np.ndarray:
-        return None
+def protect(arrays: list[Any]) -> Hold | None:
+    """One hold that keeps ``arrays`` read-only for a gate that saved them (None when there
+    is nothing to protect: CuPy arrays, or arrays that were read-only already). One call
+    per gate: the lock and the hold are paid once, however many leaves it saved."""
+    held = []
     with _lock:
-        n = _holds.get(id(array), 0)
-        if array.flags.writeable:  # (also after write_in_place lifted it for a writer)
-            array.setflags(write=False)
-        elif n == 0:
-            return None
-        _holds[id(array)] = n + 1
-    return Hold(array)
+        for array in arrays:
+            if type(array) is not np.ndarray:
+                continue
+            n = _holds.get(id(array), 0)
+            if array.flags.writeable:  # (also after write_in_place lifted it for a writer)
+                array.setflags(write=False)
+            elif n == 0:
+                continue
+            _holds[id(array)] = n + 1
+            held.append(array)
+    return Hold(held) if held else None
 
 
 # The write clock: every in-place write the library sees ticks it and stamps the tensor
