@@ -9,8 +9,9 @@
 (0.73, [-0.2, -0.39, 0.2])
 """
 
-from . import backend, data, models, nn, ntm, ops, optim, rng, viz
+from . import backend, compiler, data, models, nn, ntm, ops, optim, rng, viz
 from .anomaly import AnomalyError
+from .compiler import TraceError, compile
 from .engine import (
     Context,
     Function,
@@ -80,5 +81,5 @@ __all__ = [
     "load", "load_checkpoint", "load_metadata", "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
     "ops", "optim", "pad", "viz", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "value_and_grad",
-    "where",
+    "where", "compile", "compiler", "TraceError",
 ]  # fmt: skip

@@ -79,6 +79,35 @@ def check_backward(ctx: Any, downstream: tuple) -> None:
             )
 
 
+class _Watcher:
+    """The engine's watcher under ``detect_anomaly`` (``engine.Watcher``'s methods):
+    checks each forward output and backward gradient, and notes where each gate was made."""
+
+    def enter(self, fn: type, args: tuple, datas: list) -> list:
+        return datas
+
+    def leave(self, fn: type, datas: list, out: Any) -> None:
+        check_forward(fn, datas, out)
+
+    def recorded(self, ctx: Any) -> None:
+        ctx.site = user_site()
+
+    def backward_begin(self, ctx: Any, grad_out: Any) -> None:
+        pass
+
+    def backward_end(self, ctx: Any, downstream: tuple) -> None:
+        check_backward(ctx, downstream)
+
+    def leaves(self) -> None:
+        pass
+
+    def uses_state(self, owner: Any) -> None:
+        pass
+
+
+WATCHER = _Watcher()
+
+
 def quiet_numpy() -> Any:
     """NumPy's error state inside ``detect_anomaly``: the events it reports raise no warnings."""
     return np.errstate(divide="ignore", over="ignore", invalid="ignore")

@@ -43,7 +43,45 @@ from .inplace import _clock
 # Modes, per thread: a ContextVar is per thread (and per asyncio task), and its get() is
 # C-level, so reading it on every op costs about as little as reading a global did.
 _grad_mode: contextvars.ContextVar[bool] = contextvars.ContextVar("chainrule.grad_mode", default=True)
-_anomaly_mode: contextvars.ContextVar[bool] = contextvars.ContextVar("chainrule.anomaly_mode", default=False)
+
+
+class Watcher:
+    """Something that watches every gate of this thread: anomaly mode, or a trace.
+
+    The engine calls these around each forward and backward when a watcher is set
+    (``_watch``, per thread); with none set, each op pays one ``ContextVar.get``. The
+    base class does nothing: a watcher overrides what it needs.
+    """
+
+    def enter(self, fn: type, args: tuple, datas: list) -> list:
+        """Before gate ``fn``'s forward; returns the arrays the forward will see."""
+        return datas
+
+    def leave(self, fn: type, datas: list, out: Any) -> None:
+        """After the forward produced ``out``."""
+
+    def recorded(self, ctx: Context) -> None:
+        """The gate was recorded as a node of the graph."""
+
+    def backward_begin(self, ctx: Context, grad_out: Any) -> None:
+        """Before the gate's backward runs on ``grad_out``."""
+
+    def backward_end(self, ctx: Context, downstream: tuple) -> None:
+        """After it handed on ``downstream``, one gradient per input."""
+
+    def leaves(self) -> None:
+        """The pass is done with the gates and writes the leaves' gradients."""
+
+    def uses_state(self, owner: Any) -> None:
+        """An optimizer's step or a module's call is about to use its state (None: it is done)."""
+
+
+_watch: contextvars.ContextVar[Watcher | None] = contextvars.ContextVar("chainrule.watch", default=None)
+
+
+def watcher() -> Watcher | None:
+    """This thread's watcher (None outside anomaly mode and traces)."""
+    return _watch.get()
 
 
 def is_grad_enabled() -> bool:
@@ -59,7 +97,7 @@ class _Mode:
     thread's previous state is kept under that thread's id.
     """
 
-    def __init__(self, var: contextvars.ContextVar[bool], value: bool, also: Callable[[], Any] | None = None) -> None:
+    def __init__(self, var: contextvars.ContextVar[Any], value: Any, also: Callable[[], Any] | None = None) -> None:
         self.var, self.value, self.also = var, value, also
         self._undo: dict[int, list[tuple[contextvars.Token, Any]]] = {}
 
@@ -132,7 +170,7 @@ def detect_anomaly() -> _Mode:
     ...
     chainrule.anomaly.AnomalyError: Log (forward) produced -inf from inputs of shape (2,); the gate was created at <doctest chainrule.engine.detect_anomaly[2]>:2: y = x.log()
     """
-    return _Mode(_anomaly_mode, True, also=anomaly.quiet_numpy)
+    return _Mode(_watch, anomaly.WATCHER, also=anomaly.quiet_numpy)
 
 
 # ---------------------------------------------------------------------------------
@@ -492,6 +530,9 @@ class Function:
                 datas.append(a)
                 needs.append(False)
         ctx = _new(Context)
+        watch = _watch.get()
+        if watch is not None:
+            datas = watch.enter(cls, args, datas)
         try:
             out = cls.forward(ctx, *datas, **kwargs)
         except (ValueError, TypeError, IndexError) as e:
@@ -506,9 +547,8 @@ class Function:
         result._data = out
         result.grad = None
         result.name = None
-        watching = _anomaly_mode.get()
-        if watching:
-            anomaly.check_forward(cls, datas, out)
+        if watch is not None:
+            watch.leave(cls, datas, out)
         if not _grad_mode.get() or True not in needs:
             result._ctx = None
             result.requires_grad = False
@@ -526,8 +566,8 @@ class Function:
                         break
             ctx.clock = _clock[0]  # the version check: writes after this moment are refused below
             _protect_leaves(ctx, saved)
-        if watching:
-            ctx.site = anomaly.user_site()
+        if watch is not None:
+            watch.recorded(ctx)
         result._ctx = ctx
         result.requires_grad = True
         return result
@@ -633,7 +673,7 @@ def _run_backward(
     push, pop = heapq.heappush, heapq.heappop
 
     mode = _grad_mode.set(create_graph)  # this thread's; a backward's own ops record only for create_graph
-    watching = _anomaly_mode.get()
+    watch = _watch.get()
     try:
         while True:
             # deliver gradients; a tensor seen for the first time joins the queue
@@ -672,6 +712,8 @@ def _run_backward(
             if ctx.clock < _clock[0]:  # an in-place write happened since this gate's forward
                 _check_writes(ctx, t)
             saved = None if raw else ctx.__dict__.get("saved_tensors")
+            if watch is not None:
+                watch.backward_begin(ctx, g)
             if not saved:
                 downstream = ctx.fn.backward(ctx, g)
             else:
@@ -685,8 +727,8 @@ def _run_backward(
                 downstream = (downstream,)
             if len(downstream) != len(ctx.inputs):
                 _check_count(ctx, downstream)
-            if watching:
-                anomaly.check_backward(ctx, downstream)
+            if watch is not None:
+                watch.backward_end(ctx, downstream)
             arrivals = []
             for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, downstream):
                 if needed and ga is not None:
@@ -699,6 +741,8 @@ def _run_backward(
                 ctx.__dict__.pop("saved_tensors", None)
                 ctx.__dict__.pop("hold", None)  # the leaves' arrays become writable again
                 ctx._freed = True
+        if watch is not None:
+            watch.leaves()
         for leaf in leaves:
             g = grads[id(leaf)]
             if wanted_ids and id(leaf) in wanted_ids:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .backend import array_module, to_numpy
-from .engine import Tensor, no_grad
+from .engine import Tensor, no_grad, watcher
 from .inplace import write_in_place
 
 __all__ = ["SGD", "AdaGrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
@@ -65,10 +65,15 @@ class Optimizer:
     @no_grad()
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
+        watch = watcher()
+        if watch is not None:  # a trace (``chainrule.compile``) binds the state it reads
+            watch.uses_state(self)
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
                 state["step"] = state.get("step", 0) + 1
                 self._update(write_in_place(p, f"{type(self).__name__}.step"), p.grad.data, state)
+        if watch is not None:
+            watch.uses_state(None)
 
     def _update(self, w: Any, dw: Any, state: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -238,8 +243,11 @@ class Adam(Optimizer):
         m += (1 - b1) * dw  # first moment: a running mean of the gradient
         v *= b2
         v += (1 - b2) * dw * dw  # second moment: a running mean of its square
-        m_hat = m / (1 - b1**t)  # bias correction: both start at zero
-        v_hat = v / (1 - b2**t)
+        c1, c2 = 1 - b1**t, 1 - b2**t  # bias correction: both moments start at zero
+        if not isinstance(c1, float):  # a traced step count is a 0-d array: keep w's dtype
+            c1, c2 = c1.astype(w.dtype), c2.astype(w.dtype)
+        m_hat = m / c1
+        v_hat = v / c2
         w -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
 
 

@@ -9,6 +9,7 @@ pays for a layout change between layers.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from .. import ops, rng
 from ..backend import array_module
+from ..compiler.tape import check_values
 from ..engine import Tensor, as_tensor
 from ..ops.fused import CrossEntropy, Linear
 from ..ops.window import Convolution, MaxPool, Unfold
@@ -330,11 +332,13 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
            [0.]], dtype=float32)
     """
     idx = _int_array("embedding", indices)
-    if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
-        raise IndexError(
-            f"embedding: indices range over [{int(idx.min())}, {int(idx.max())}]; expected 0 <= index < {weight.shape[0]}"
-        )
+    check_values(functools.partial(_check_rows, weight.shape[0]), idx)
     return weight[idx]
+
+
+def _check_rows(n: int, idx: Any) -> None:
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(f"embedding: indices range over [{int(idx.min())}, {int(idx.max())}]; expected 0 <= index < {n}")
 
 
 # -- losses ----------------------------------------------------------------------------
@@ -357,12 +361,14 @@ def _labels(op: str, scores: Tensor, y: Any) -> Any:
             f"{op}: scores of shape {scores.shape} and labels of shape {labels.shape}; "
             "expected scores (N, K) and labels (N,)"
         )
-    if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
-        raise ValueError(
-            f"{op}: labels range over [{int(labels.min())}, {int(labels.max())}]; "
-            f"expected classes 0..{scores.shape[1] - 1}"
-        )
+    check_values(functools.partial(_check_classes, op, scores.shape[1]), labels)
     return labels
+
+
+def _check_classes(op: str, k: int, labels: Any) -> None:
+    """Labels must be classes 0..k-1 (checked at every call, also when compiled)."""
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"{op}: labels range over [{int(labels.min())}, {int(labels.max())}]; expected classes 0..{k - 1}")
 
 
 def _check_reduction(op: str, reduction: str) -> None:

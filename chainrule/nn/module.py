@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module, to_numpy
-from ..engine import Tensor, sequence_mark
+from ..engine import Tensor, sequence_mark, watcher
 from ..inplace import write_in_place
 
 
@@ -63,6 +63,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}: a Module subclass must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        watch = watcher()
+        if watch is not None:  # a trace (``chainrule.compile``) binds the buffers and names
+            watch.uses_state(self)
         start = sequence_mark()
         out = self.forward(*args, **kwargs)
         if isinstance(out, Tensor) and out._ctx is not None:

@@ -1,0 +1,287 @@
+"""From a tape to Python: dead operations dropped, one line per array operation.
+
+The replayed step *is* this source, compiled once with Python's ``compile``: what
+``source()`` shows is exactly what runs. Values get names by where they were made (the
+step's inputs and state by their own names, forward values ``v``, gradients ``g``,
+optimizer values ``u``), each line carries its shape, and each gate's section says what
+the chain rule does there (upstream in, local gradient, downstream out).
+"""
+
+from __future__ import annotations
+
+import keyword
+import linecache
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from ..explainer import role
+from .tape import Const, Op, Ref, Tape
+
+# Binary ufuncs written as operators (same NumPy call, easier to read)
+_BINARY = {"add": "+", "subtract": "-", "multiply": "*", "true_divide": "/", "divide": "/", "matmul": "@",
+           "power": "**", "floor_divide": "//", "remainder": "%", "less": "<", "greater": ">",
+           "less_equal": "<=", "greater_equal": ">=", "equal": "==", "not_equal": "!=",
+           "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}  # fmt: skip
+_UNARY = {"negative": "-", "positive": "+", "invert": "~"}
+_PUBLIC = [("np", np), ("np.linalg", np.linalg), ("np.lib.stride_tricks", np.lib.stride_tricks), ("np.fft", np.fft)]
+
+
+def live_ops(tape: Tape, needed: set[int]) -> list[int]:
+    """Indices of the ops the outputs depend on: backwards from ``needed``, an op stays if
+    one of its outputs is needed or it writes into memory that is (or lies outside the step)."""
+    needed_slots = set(needed)
+    needed_roots = {tape.root[n] for n in needed}
+    keep = []
+    for i in range(len(tape.ops) - 1, -1, -1):
+        op = tape.ops[i]
+        live = op.kind == "check" or any(o in needed_slots for o in op.outs) or any(
+            w < 0 or tape.producer[tape.root[w]] < 0 or tape.root[w] in needed_roots for w in op.writes
+        )
+        if not live:
+            continue
+        keep.append(i)
+        for n in _refs((op.args, op.kwargs)):
+            needed_slots.add(n)
+            needed_roots.add(tape.root[n])
+        for w in op.writes:
+            if w >= 0:
+                needed_slots.add(w)
+                needed_roots.add(tape.root[w])
+    keep.reverse()
+    return keep
+
+
+def _refs(obj: Any) -> Any:
+    if isinstance(obj, Ref):
+        yield obj.n
+    elif isinstance(obj, (tuple, list)):
+        for x in obj:
+            yield from _refs(x)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            yield from _refs(x)
+
+
+def identifier(name: str, taken: set[str]) -> str:
+    """``name`` as a fresh Python identifier (``fc1.weight`` -> ``fc1_weight``)."""
+    s = re.sub(r"\W", "_", name) or "a"
+    if s[0].isdigit() or keyword.iskeyword(s):
+        s = "_" + s
+    base, k = s, 1
+    while s in taken:
+        k += 1
+        s = f"{base}_{k}"
+    taken.add(s)
+    return s
+
+
+class Writer:
+    """Renders a tape's live ops as the body of ``def step(...)``."""
+
+    def __init__(self, tape: Tape, names: dict[int, str], consts: list[Any]) -> None:
+        self.tape, self.names, self.consts = tape, names, consts
+        self.taken = set(names.values()) | {"np", "consts"}
+
+    def name(self, n: int) -> str:
+        if n not in self.names:
+            g = self.tape.groups[self.tape.ops[self.tape.producer[n]].group]
+            prefix = {"backward": "g", "fork": "g", "leaves": "g", "optimizer": "u"}.get(g.kind, "v")
+            self.names[n] = identifier(f"{prefix}{n}", self.taken)
+        return self.names[n]
+
+    def const(self, k: int) -> str:
+        return f"c{k}"
+
+    # -- operands --------------------------------------------------------------------
+    def lit(self, x: Any) -> str:
+        if isinstance(x, Ref):
+            return self.name(x.n)
+        if isinstance(x, Const):
+            return self.const(x.k)
+        if isinstance(x, tuple):
+            inner = ", ".join(self.lit(v) for v in x)
+            return f"({inner},)" if len(x) == 1 else f"({inner})"
+        if isinstance(x, list):
+            return "[" + ", ".join(self.lit(v) for v in x) + "]"
+        if isinstance(x, dict):
+            return "{" + ", ".join(f"{k!r}: {self.lit(v)}" for k, v in x.items()) + "}"
+        if isinstance(x, slice):
+            return f"slice({self.lit(x.start)}, {self.lit(x.stop)}, {self.lit(x.step)})"
+        if x is Ellipsis:
+            return "..."
+        if isinstance(x, bool) or x is None or isinstance(x, (int, str)):
+            return repr(x)
+        if isinstance(x, float):
+            if math.isnan(x):
+                return "np.nan"
+            if math.isinf(x):
+                return "np.inf" if x > 0 else "-np.inf"
+            return repr(x)
+        if isinstance(x, np.generic):
+            return f"np.{type(x).__name__}({self.lit(x.item())})"
+        if isinstance(x, np.dtype):
+            return f"np.{x.name}" if hasattr(np, x.name) else f"np.dtype({x.str!r})"
+        if isinstance(x, type) and issubclass(x, np.generic):
+            return f"np.{x.__name__}"
+        if x in (float, int, bool, complex):
+            return x.__name__
+        fn = self.function(x)
+        if fn is not None:
+            return fn
+        return self.extra(x)
+
+    def extra(self, x: Any) -> str:
+        """An object with no literal form (a bound method, an odd type): a constant of the step."""
+        for k, c in enumerate(self.consts):
+            if c is x:
+                return self.const(k)
+        self.consts.append(x)
+        return self.const(len(self.consts) - 1)
+
+    def function(self, f: Any) -> str | None:
+        name = getattr(f, "__name__", None)
+        if name is None:
+            return None
+        for prefix, mod in _PUBLIC:
+            if getattr(mod, name, None) is f:
+                return f"{prefix}.{name}"
+        return None
+
+    def index(self, idx: Any) -> str:
+        parts = idx if isinstance(idx, tuple) else (idx,)
+        out = []
+        for p in parts:
+            if isinstance(p, slice):
+                a = "" if p.start is None else self.lit(p.start)
+                b = "" if p.stop is None else self.lit(p.stop)
+                out.append(f"{a}:{b}" + ("" if p.step is None else f":{self.lit(p.step)}"))
+            else:
+                out.append(self.lit(p))
+        if not isinstance(idx, tuple):
+            return out[0]
+        return ", ".join(out) if out else "()"
+
+    def call_args(self, args: tuple, kwargs: dict) -> str:
+        parts = [self.lit(a) for a in args] + [f"{k}={self.lit(v)}" for k, v in kwargs.items()]
+        return ", ".join(parts)
+
+    # -- one op ------------------------------------------------------------------------
+    def expression(self, op: Op) -> str:
+        a, kw = op.args, op.kwargs
+        if op.kind == "ufunc":
+            name = op.what.__name__
+            if op.method == "__call__":
+                if name in _BINARY and len(a) == 2 and not kw:
+                    return f"{self.lit(a[0])} {_BINARY[name]} {self.lit(a[1])}"
+                if name in _UNARY and len(a) == 1 and not kw:
+                    return f"{_UNARY[name]}{self.lit(a[0])}"
+                return f"np.{name}({self.call_args(a, kw)})"
+            return f"np.{name}.{op.method}({self.call_args(a, kw)})"
+        if op.kind in ("func", "call", "check"):
+            fn = self.function(op.what) or self.extra(op.what)
+            return f"{fn}({self.call_args(a, kw)})"
+        if op.kind == "method":
+            return f"{self.lit(a[0])}.{op.what}({self.call_args(a[1:], kw)})"
+        if op.kind == "attr":
+            return f"{self.lit(a[0])}.{op.what}"
+        if op.kind == "getitem":
+            return f"{self.lit(a[0])}[{self.index(a[1])}]"
+        raise AssertionError(op.kind)
+
+    def statement(self, op: Op) -> str:
+        if op.kind == "setitem":
+            return f"{self.lit(op.args[0])}[{self.index(op.args[1])}] = {self.lit(op.args[2])}"
+        out = op.kwargs.get("out")
+        if op.kind == "ufunc" and op.method == "__call__" and out is not None:
+            outs = out if isinstance(out, tuple) else (out,)
+            rest = {k: v for k, v in op.kwargs.items() if k != "out"}
+            name = op.what.__name__
+            if (len(outs) == 1 and len(op.args) == 2 and not rest and name in _BINARY
+                    and op.args[0] == outs[0]):  # fmt: skip
+                return f"{self.lit(outs[0])} {_BINARY[name]}= {self.lit(op.args[1])}"
+        expr = self.expression(op)
+        if not op.outs:
+            return expr
+        targets = ", ".join(self.name(n) for n in op.outs)
+        if len(op.outs) == 1 and op.kind == "func" and isinstance(self.tape.values[op.outs[0]], np.ndarray) \
+                and _returns_tuple(op):  # fmt: skip
+            targets += ","
+        return f"{targets} = {expr}"
+
+    def shape_comment(self, op: Op) -> str:
+        if not op.outs:
+            return ""
+        v = self.tape.values[op.outs[0]]
+        return f"  # {tuple(v.shape)} {v.dtype}"
+
+    def header(self, op: Op) -> str | None:
+        """The comment that opens a new section of the step, when ``op`` starts one."""
+        g = self.tape.groups[op.group]
+        if g.kind == "forward":
+            ins = ", ".join(self.name(n) for n in g.inputs if n is not None)
+            return f"# forward: {g.name} (gate {g.gate}) on {ins}"
+        if g.kind == "backward":
+            up = f"upstream = {self.name(g.upstream)}" if g.upstream is not None else "upstream"
+            what = role(g.name)
+            pattern = f" - it {what}" if what else ""
+            return f"# backward: {g.name} (gate {g.gate}), {up}; downstream = upstream x local{pattern}"
+        if g.kind == "fork":
+            return "# a fork: the gradients from a value's several uses add up"
+        if g.kind == "leaves":
+            return "# the leaves' gradients (.grad)"
+        if g.kind == "optimizer":
+            return f"# the update: {g.name}"
+        return "# (between gates)"
+
+    def footer(self, group: int) -> str | None:
+        g = self.tape.groups[group]
+        if g.kind == "backward" and g.downstream:
+            parts = ", ".join(f"input {i} <- {self.name(n)}" for i, n in g.downstream if n in self.names)
+            return f"# downstream of {g.name}: {parts}" if parts else None
+        return None
+
+
+def _returns_tuple(op: Op) -> bool:
+    return False
+
+
+def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str], outputs: list[int],
+           consts: list[Any], title: str) -> str:
+    """The module text: ``def step(<params>, consts)`` running the ops ``keep``, returning ``outputs``."""
+    w = Writer(tape, names, consts)
+    body: list[str] = []
+    group = None
+    for i in keep:
+        op = tape.ops[i]
+        if op.group != group:
+            if group is not None and (foot := w.footer(group)):
+                body.append(foot)
+            head = w.header(op)
+            if head:
+                if body:
+                    body.append("")
+                body.append(head)
+            group = op.group
+        body.append(w.statement(op) + w.shape_comment(op))
+    if group is not None and (foot := w.footer(group)):
+        body.append(foot)
+    ret = ", ".join(w.lit(Ref(n)) if n >= 0 else w.const(-1 - n) for n in outputs)
+    body.append("")
+    body.append(f"return ({ret}{',' if len(outputs) == 1 else ''})")
+    lines = [f'"""{title}"""', "", "import numpy as np", "", ""]
+    lines.append(f"def step({', '.join([*params, 'consts'])}):")
+    if consts:
+        lines.append(f"    {', '.join(w.const(k) for k in range(len(consts)))}{',' if len(consts) == 1 else ''} = consts")
+    lines += [f"    {line}" if line else "" for line in body]
+    return "\n".join(lines) + "\n"
+
+
+def load(source: str, filename: str) -> Any:
+    """Compile the module text and return its ``step`` (tracebacks show the generated lines)."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {"np": np, "__name__": filename}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code, never input
+    return namespace["step"]

@@ -1,0 +1,459 @@
+"""``compile(fn)``: trace a step once per input signature, then replay its source.
+
+The first call with given input shapes and dtypes runs ``fn`` with its arrays traced
+(``tape.Traced``) and the engine watched (``_Watch``: which gate each operation belongs
+to, and which state the step reads). The state - parameters and their ``.grad``, an
+optimizer's buffers and step counts, a module's buffers - is bound by where it lives, so a
+replay reads it afresh; what the step changed is written back the same way. Later calls
+check the guards (the state's shapes, which gradients exist, hyperparameters, training
+mode) and run the generated function: no Tensor, no Context, no heap.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import gc
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import engine
+from ..engine import Tensor, Watcher, _watch
+from . import codegen
+from .tape import Group, Tape, TraceError, Traced, _active, _raw
+
+
+class _Watch(Watcher):
+    """The engine's watcher during a trace: sections of the tape per gate, and the state."""
+
+    def __init__(self, tape: Tape, outer: Watcher | None) -> None:
+        self.tape, self.outer = tape, outer
+        self.gates = 0
+        self.names: dict[int, str] = {}  # id(tensor) -> its name in the source
+        self.tensors: dict[int, list] = {}  # id(tensor) -> [tensor, array, view, grad tensor, grad array, grad view]
+        self.inputs: list[tuple[str, int, Callable[[], Any]]] = []  # (name, slot, read it at replay)
+        self.guards: list[tuple[Callable[[], Any], Any]] = []  # (read, value it had)
+        self.stores: list[tuple[Any, Any, Any, Any, str]] = []  # (owner, key, original, view, kind)
+        self.modules: set[int] = set()
+        self.dicts: list[dict] = []  # optimizer state dicts: keys the step adds are state too
+
+    # -- the engine's calls --------------------------------------------------------------
+    def enter(self, fn: type, args: tuple, datas: list) -> list:
+        group = self.tape.section("forward", fn.__name__, self.gates)
+        self.gates += 1
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor) and not isinstance(a._data, Traced):
+                self.bind_tensor(a)
+                datas[i] = a._data
+        group.inputs = [d._slot if isinstance(d, Traced) else None for d in datas]
+        return self.outer.enter(fn, args, datas) if self.outer is not None else datas
+
+    def leave(self, fn: type, datas: list, out: Any) -> None:
+        self.tape.groups[self.tape.group].output = out._slot if isinstance(out, Traced) else None
+        gate = self.tape.groups[self.tape.group].gate
+        self.tape.section("code")
+        self.last_gate = gate
+        if self.outer is not None:
+            self.outer.leave(fn, datas, out)
+
+    def recorded(self, ctx: Any) -> None:
+        ctx.gate = self.last_gate
+        if self.outer is not None:
+            self.outer.recorded(ctx)
+
+    def backward_begin(self, ctx: Any, grad_out: Any) -> None:
+        group = self.tape.section("backward", ctx.fn.__name__, ctx.__dict__.get("gate", -1))
+        group.upstream = grad_out._slot if isinstance(grad_out, Traced) else None
+
+    def backward_end(self, ctx: Any, downstream: tuple) -> None:
+        self.tape.groups[self.tape.group].downstream = [
+            (i, g._slot) for i, g in enumerate(downstream) if isinstance(g, Traced)
+        ]
+        self.tape.section("fork")
+        if self.outer is not None:
+            self.outer.backward_end(ctx, downstream)
+
+    def leaves(self) -> None:
+        self.tape.section("leaves")
+
+    def uses_state(self, owner: Any) -> None:
+        from ..nn.module import Module
+        from ..optim import Optimizer
+
+        if owner is None:
+            self.tape.section("code")
+        elif isinstance(owner, Optimizer):
+            self.tape.section("optimizer", f"{type(owner).__name__}.step")
+            self.bind_optimizer(owner)
+        elif isinstance(owner, Module) and id(owner) not in self.modules:
+            self.bind_module(owner)
+
+    # -- binding state -------------------------------------------------------------------
+    def _input(self, name: str, array: Any, read: Callable[[], Any]) -> Traced:
+        if not isinstance(array, np.ndarray) or type(array) is not np.ndarray:
+            raise TraceError(f"compile: {name} is a {type(array).__name__}; the compiled step runs on NumPy arrays")
+        view = self.tape.new_slot(array, -1)
+        self.inputs.append((codegen.identifier(name, self.taken), view._slot, read))
+        return view
+
+    def bind_tensor(self, t: Tensor, name: str | None = None, arg: int | None = None) -> None:
+        """Trace ``t``'s array (and its gradient's) as an input: state read at each replay, or,
+        for the step's argument number ``arg``, the array of that call."""
+        if id(t) in self.tensors:
+            return
+        name = name or self.names.get(id(t)) or t.name or f"p{len(self.tensors)}"
+        array = t._data
+        view = self._input(name, array, (lambda t=t: t._data) if arg is None else None)
+        t._data = view
+        record = [t, array, view, t.grad, None, None, arg]
+        if arg is None:
+            self.guards.append((lambda t=t: (t._data.shape, t._data.dtype), (array.shape, array.dtype)))
+            self.guards.append((lambda t=t: t.grad is None, t.grad is None))
+            if t.grad is not None:
+                record[4] = t.grad._data
+                record[5] = self._input(name + ".grad", t.grad._data, lambda t=t: t.grad._data)
+                t.grad._data = record[5]
+        self.tensors[id(t)] = record
+
+    def bind_module(self, m: Any) -> None:
+        for prefix, sub in m.named_modules():
+            if id(sub) in self.modules:
+                continue
+            self.modules.add(id(sub))
+            self.guards.append((lambda sub=sub: sub.training, sub.training))
+            for attr in getattr(sub, "_buffer_names", ()):
+                array = getattr(sub, attr)
+                if isinstance(array, Traced):
+                    continue
+                name = f"{prefix}.{attr}" if prefix else attr
+                view = self._input(name, array, lambda sub=sub, attr=attr: getattr(sub, attr))
+                setattr(sub, attr, view)
+                self.stores.append((sub, attr, array, view, "attr"))
+        for name, p in m.named_parameters():
+            self.names.setdefault(id(p), name)
+
+    def bind_optimizer(self, opt: Any) -> None:
+        kind = type(opt).__name__.lower()
+        self.guards.append((lambda: tuple(getattr(opt, k) for k in ("lr", *opt.hyper)),
+                            tuple(getattr(opt, k) for k in ("lr", *opt.hyper))))
+        for i, (p, state) in enumerate(zip(opt.params, opt.state)):
+            self.bind_tensor(p)
+            self.guards.append((lambda s=state: tuple(s), tuple(state)))
+            self.dicts.append(state)
+            for key, v in list(state.items()):
+                if isinstance(v, Traced):
+                    continue
+                if type(v) is int:  # a step count: an array inside the step, an int again after it
+                    array = np.asarray(v, dtype=np.int64)
+                    view = self._input(f"{kind}_{key}{i}", array, lambda s=state, k=key: np.asarray(s[k], dtype=np.int64))
+                    self.stores.append((state, key, v, view, "count"))
+                elif isinstance(v, np.ndarray):
+                    view = self._input(f"{kind}_{key}{i}", v, lambda s=state, k=key: s[k])
+                    self.stores.append((state, key, v, view, "item"))
+                else:
+                    continue
+                state[key] = view
+
+    # -- the end of the trace ------------------------------------------------------------
+    def finish(self) -> list[tuple[int | None, Callable[[Any, list], None]]]:
+        """Put the state back as plain arrays (with the values the step gave it); return the
+        write-backs a replay makes: (slot, or None for "set to None"; setter(value, call's leaves))."""
+        backs: list[tuple[int | None, Callable[[Any, list], None]]] = []
+        for t, array, view, grad, grad_array, grad_view, arg in self.tensors.values():
+            def owner(leaves: list, t: Tensor = t, arg: int | None = arg) -> Tensor:
+                return t if arg is None else leaves[arg]
+
+            now = t._data
+            if now is view:
+                t._data = array
+            elif isinstance(now, Traced):  # rebound inside the step
+                t._data = _raw(now).copy()
+                backs.append((now._slot, lambda a, leaves, owner=owner: setattr(owner(leaves), "_data", a)))
+            g = t.grad
+            if g is None:
+                if grad is not None:
+                    backs.append((None, lambda a, leaves, owner=owner: setattr(owner(leaves), "grad", None)))
+            elif g is grad and g._data is grad_view:
+                g._data = grad_array
+            elif isinstance(g._data, Traced):  # a gradient the step computed
+                slot = g._data._slot
+                g._data = _raw(g._data).copy()
+                backs.append((slot, lambda a, leaves, owner=owner: setattr(owner(leaves), "grad", Tensor._make(a))))
+        for owner_obj, key, original, view, kind in self.stores:
+            now = getattr(owner_obj, key) if kind == "attr" else owner_obj[key]
+            if kind == "attr":
+                def put(a: Any, o: Any = owner_obj, k: str = key) -> None:
+                    setattr(o, k, a)
+            else:
+                def put(a: Any, o: Any = owner_obj, k: Any = key) -> None:
+                    o[k] = a
+            if now is view:
+                put(original)
+            elif isinstance(now, Traced):
+                put(int(_raw(now)) if kind == "count" else _raw(now).copy())
+                if kind == "count":
+                    backs.append((now._slot, lambda a, leaves, put=put: put(int(a))))
+                else:
+                    backs.append((now._slot, lambda a, leaves, put=put: put(a)))
+        for state in self.dicts:  # state the step created (momentum buffers on the first step)
+            for key, now in list(state.items()):
+                if isinstance(now, Traced):
+                    state[key] = int(_raw(now)) if now.dtype.kind == "i" and now.ndim == 0 else _raw(now).copy()
+                    backs.append((now._slot, lambda a, leaves, s=state, k=key, v=state[key]:
+                                  s.__setitem__(k, int(a) if isinstance(v, int) else a)))
+        return backs
+
+    @property
+    def taken(self) -> set[str]:
+        return self.__dict__.setdefault("_taken", {"np", "consts"})
+
+
+# -- the compiled function -------------------------------------------------------------------
+
+
+def _flatten(obj: Any, leaves: list) -> Any:
+    """The structure of ``obj`` with its Tensors and arrays replaced by their index in ``leaves``."""
+    if isinstance(obj, (Tensor, np.ndarray)):
+        leaves.append(obj)
+        return ("leaf", len(leaves) - 1, isinstance(obj, Tensor))
+    if isinstance(obj, (tuple, list)):
+        return (type(obj).__name__, [_flatten(x, leaves) for x in obj])
+    if isinstance(obj, dict):
+        return ("dict", {k: _flatten(v, leaves) for k, v in obj.items()})
+    return ("static", obj)
+
+
+def _rebuild(tree: Any, values: list) -> Any:
+    kind = tree[0]
+    if kind == "leaf":
+        v = values[tree[1]]
+        return Tensor._make(v) if tree[2] else v
+    if kind in ("tuple", "list"):
+        items = [_rebuild(x, values) for x in tree[1]]
+        return tuple(items) if kind == "tuple" else items
+    if kind == "dict":
+        return {k: _rebuild(v, values) for k, v in tree[1].items()}
+    return tree[1]
+
+
+def _key(obj: Any) -> Any:
+    if isinstance(obj, Tensor):
+        return ("T", obj._data.shape, obj._data.dtype.str, obj.requires_grad)
+    if isinstance(obj, np.ndarray):
+        return ("A", obj.shape, obj.dtype.str)
+    if isinstance(obj, (tuple, list)):
+        return (type(obj).__name__, tuple(_key(x) for x in obj))
+    if isinstance(obj, dict):
+        return ("D", tuple((k, _key(v)) for k, v in sorted(obj.items())))
+    try:
+        hash(obj)
+    except TypeError:
+        return ("id", id(obj))
+    return ("S", type(obj).__name__, obj)
+
+
+class Trace:
+    """One traced signature: the generated step, what it reads and writes, and its guards."""
+
+    def __init__(self, source: str, run: Callable, reads: list, consts: list, guards: list,
+                 backs: list, n_out: int, out_tree: Any) -> None:  # fmt: skip
+        self.source, self.run, self.consts, self.reads = source, run, consts, reads
+        self.guards, self.n_out, self.out_tree = guards, n_out, out_tree
+        self.backs = [put for slot, put in backs if slot is not None]  # in the order the step returns them
+        self.clears = [put for slot, put in backs if slot is None]
+
+    def holds(self) -> bool:
+        """Whether the state still looks as it did while tracing (else: trace again)."""
+        for read, value in self.guards:
+            if read() != value:
+                return False
+        return True
+
+    def replay(self, leaves: list) -> Any:
+        arrays = [x._data if isinstance(x, Tensor) else x for x in leaves]
+        results = self.run(*arrays, *[read() for read in self.reads], self.consts)
+        n = self.n_out
+        for put, value in zip(self.backs, results[n:]):
+            put(value, leaves)
+        for put in self.clears:
+            put(None, leaves)
+        return _rebuild(self.out_tree, results[:n])
+
+
+class Compiled:
+    """A function compiled by ``chainrule.compile``: call it like the function."""
+
+    def __init__(self, fn: Callable, max_traces: int = 8) -> None:
+        self.fn = fn
+        self.max_traces = max_traces
+        self._traces: collections.OrderedDict[Any, list[Trace]] = collections.OrderedDict()
+        self._lock = threading.RLock()  # one replay at a time: a trace's buffers are shared
+        self.traces_made = 0
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        key = (_key(args), _key(kwargs))
+        with self._lock:
+            for trace in self._traces.get(key, ()):
+                if trace.holds():
+                    self._traces.move_to_end(key)
+                    leaves: list = []
+                    _flatten((args, kwargs), leaves)
+                    return trace.replay(leaves)
+            trace, result = self._trace(args, kwargs)
+            bucket = self._traces.setdefault(key, [])
+            bucket.insert(0, trace)
+            del bucket[4:]
+            self._traces.move_to_end(key)
+            while len(self._traces) > self.max_traces:
+                self._traces.popitem(last=False)
+            return result
+
+    def trace_for(self, *args: Any, **kwargs: Any) -> Trace:
+        """The trace that would run for these arguments (made by calling the step once if none)."""
+        key = (_key(args), _key(kwargs))
+        with self._lock:
+            for trace in self._traces.get(key, ()):
+                if trace.holds():
+                    return trace
+        self(*args, **kwargs)
+        return self._traces[key][0]
+
+    def source(self, *args: Any, **kwargs: Any) -> str:
+        """The replayed step as a Python module of NumPy calls (of the latest trace, or of the
+        one for ``args``)."""
+        if args or kwargs:
+            return self.trace_for(*args, **kwargs).source
+        if not self._traces:
+            raise RuntimeError(f"compile: {self.__name__} has not run yet; call it once, or pass its arguments to source()")
+        return next(reversed(self._traces.values()))[0].source
+
+    # -- tracing ---------------------------------------------------------------------------
+    def _trace(self, args: tuple, kwargs: dict) -> tuple[Trace, Any]:
+        tape = Tape()
+        watch = _Watch(tape, engine.watcher())
+        leaves: list = []
+        tree = _flatten((args, kwargs), leaves)
+        traced = []
+        for i, (name, x) in enumerate(zip(_argument_names(self.fn, args, kwargs, len(leaves)), leaves)):
+            if isinstance(x, Tensor):
+                watch.bind_tensor(x, name, arg=i)
+                traced.append(x)
+            else:
+                traced.append(watch._input(name, x, None))
+        n_args = len(watch.inputs)
+        t_args, t_kwargs = _rebuild_raw(tree, traced)
+        token, tape_token = _watch.set(watch), _active.set(tape)
+        try:
+            out = self.fn(*t_args, **t_kwargs)
+        finally:
+            _watch.reset(token)
+            _active.reset(tape_token)
+            backs = watch.finish()
+        del t_args, t_kwargs, traced
+        out_leaves: list = []
+        out_tree = _flatten(out, out_leaves)
+        datas = [x._data if isinstance(x, Tensor) else x for x in out_leaves]
+        if not all(isinstance(d, Traced) for d in datas):
+            raise TraceError(f"compile: {self.__name__} returned an array it did not compute while traced")
+        out_slots = [d._slot for d in datas]
+        values = [_raw(d).copy() for d in datas]
+        del out, out_leaves, datas  # the step's graph goes: what stays alive now escaped
+        _check_escapes(tape, self.__name__)
+        back_slots = [slot for slot, _ in backs if slot is not None]
+        keep = codegen.live_ops(tape, set(out_slots) | set(back_slots))
+        params = [name for name, _, _ in watch.inputs]
+        names = {slot: name for name, slot, _ in watch.inputs}
+        consts = list(tape.consts)
+        title = f"{self.__name__}, compiled by chainrule: the step's array operations in the order they ran"
+        source = codegen.render(tape, keep, params, names, out_slots + back_slots, consts, title)
+        run = codegen.load(source, f"<chainrule.compile:{self.__name__}:{self.traces_made}>")
+        self.traces_made += 1
+        reads = [read for _, _, read in watch.inputs[n_args:]]
+        trace = Trace(source, run, reads, consts, watch.guards, backs, len(out_slots), out_tree)
+        return trace, _rebuild(out_tree, values)
+
+
+def _check_escapes(tape: Tape, name: str) -> None:
+    """Refuse a trace that kept a value of the step somewhere it cannot bind (a list the
+    step appends to, an attribute): a replay would never update it."""
+    gc.collect()
+    for ref in tape.made:
+        t = ref()
+        if t is not None and t._slot is not None and tape.producer[t._slot] >= 0:
+            op = tape.ops[tape.producer[t._slot]]
+            what = getattr(op.what, "__name__", op.what)
+            raise TraceError(
+                f"compile: {name} kept a value it computed (shape {t.shape}, made by {what}) somewhere "
+                "outside its results and the state chainrule binds (parameters, their gradients, "
+                "optimizers, module buffers); return it instead, so each call gives the new one"
+            )
+
+
+def _rebuild_raw(tree: Any, values: list) -> Any:
+    kind = tree[0]
+    if kind == "leaf":
+        return values[tree[1]]
+    if kind in ("tuple", "list"):
+        items = [_rebuild_raw(x, values) for x in tree[1]]
+        return tuple(items) if kind == "tuple" else items
+    if kind == "dict":
+        return {k: _rebuild_raw(v, values) for k, v in tree[1].items()}
+    return tree[1]
+
+
+def _argument_names(fn: Callable, args: tuple, kwargs: dict, n: int) -> list[str]:
+    """Names for the flattened array arguments: the parameter names where they are plain."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return [f"arg{i}" for i in range(n)]
+    names = []
+    for pname, value in bound.arguments.items():
+        leaves: list = []
+        _flatten(value, leaves)
+        if len(leaves) == 1:
+            names.append(pname)
+        else:
+            names.extend(f"{pname}{i}" for i in range(len(leaves)))
+    return names if len(names) == n else [f"arg{i}" for i in range(n)]
+
+
+def compile(fn: Callable | None = None, *, max_traces: int = 8) -> Any:  # noqa: A001 - the library's name for it
+    """Compile ``fn`` (typically a whole training step): trace once, replay fast.
+
+    The first call with given argument shapes and dtypes runs ``fn`` while recording
+    every array operation - the gates' forwards and backwards, the optimizer's update -
+    and turns the record into one Python function of NumPy calls (``.source()`` shows
+    it). Later calls with the same shapes run that function on the new arrays, reading
+    the parameters, gradients and optimizer state as they are then. Tensor results come
+    back as plain Tensors (no graph). A new shape or dtype, or changed state (another
+    learning rate, eval mode, a gradient reset to None) traces again; at most
+    ``max_traces`` signatures are kept.
+
+    What it cannot see it refuses: Python control flow on values (``bool``, ``float``,
+    ``.item()`` of a traced value) raises ``TraceError`` at the line.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> w = cr.Tensor([1.0, -2.0], requires_grad=True, name="w")
+    >>> opt = cr.optim.SGD([w], lr=0.1)
+    >>> @cr.compile
+    ... def step(x):
+    ...     opt.zero_grad()
+    ...     loss = ((w * x).sum() - 1) ** 2
+    ...     loss.backward()
+    ...     opt.step()
+    ...     return loss
+    >>> [round(step(np.ones(2, dtype=np.float32)).item(), 4) for _ in range(3)]
+    [4.0, 0.16, 0.0064]
+    >>> print(step.source().splitlines()[5])
+    def step(x, w, consts):
+    """
+    if fn is None:
+        return lambda f: Compiled(f, max_traces)
+    return Compiled(fn, max_traces)
