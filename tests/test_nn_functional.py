@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import check_op, torch
+from oracle import check_compiled, check_op, torch
 
 import chainrule as cr
 from chainrule.nn import functional as F
@@ -129,6 +129,11 @@ case("l1_penalty", lambda w: F.l1_penalty([w]), lambda w: w.abs().sum(), r(3, 2)
 @pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
 def test_function_against_torch_and_gradcheck(ours, theirs, inputs, kink, double):
     check_op(ours, theirs, *inputs, kink=kink, double=double)
+
+@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
+def test_function_compiled_replays_eager(ours, theirs, inputs, kink, double):
+    check_compiled(ours, *inputs)
+
 
 
 def test_svm_loss_is_the_lectures_number():

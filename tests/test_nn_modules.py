@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from oracle import check_op, torch
+from oracle import check_compiled, check_op, torch
 
 import chainrule as cr
 from chainrule import nn
@@ -75,6 +75,11 @@ CASES = [
 @pytest.mark.parametrize("ours,theirs,inputs", CASES)
 def test_layer_against_torch_and_gradcheck(ours, theirs, inputs):
     check_op(ours, theirs, *inputs)
+
+@pytest.mark.parametrize("ours,theirs,inputs", CASES)
+def test_layer_compiled_replays_eager(ours, theirs, inputs):
+    check_compiled(ours, *inputs)
+
 
 
 def test_embedding_module():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import check_op, torch
+from oracle import check_compiled, check_op, torch
 
 import chainrule as cr
 
@@ -138,6 +138,11 @@ for sa, sb in [((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,)), (
 @pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
 def test_op_against_torch_and_gradcheck(ours, theirs, inputs, kink, double):
     check_op(ours, theirs, *inputs, kink=kink, double=double)
+
+@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
+def test_op_compiled_replays_eager(ours, theirs, inputs, kink, double):
+    check_compiled(ours, *inputs)
+
 
 
 def test_max_tie_rule_is_documented_and_even():

@@ -165,6 +165,7 @@ class Writer:
         return ", ".join(out) if out else "()"
 
     def call_args(self, args: tuple, kwargs: dict) -> str:
+        kwargs = {k: v[0] if k == "out" and isinstance(v, tuple) and len(v) == 1 else v for k, v in kwargs.items()}
         parts = [self.lit(a) for a in args] + [f"{k}={self.lit(v)}" for k, v in kwargs.items()]
         return ", ".join(parts)
 
@@ -173,13 +174,14 @@ class Writer:
         a, kw = op.args, op.kwargs
         if op.kind == "ufunc":
             name = op.what.__name__
+            fn = self.function(op.what) or self.extra(op.what)  # np.exp, or another library's ufunc
             if op.method == "__call__":
-                if name in _BINARY and len(a) == 2 and not kw:
+                if name in _BINARY and len(a) == 2 and not kw and fn == f"np.{name}":
                     return f"{self.lit(a[0])} {_BINARY[name]} {self.lit(a[1])}"
-                if name in _UNARY and len(a) == 1 and not kw:
+                if name in _UNARY and len(a) == 1 and not kw and fn == f"np.{name}":
                     return f"{_UNARY[name]}{self.lit(a[0])}"
-                return f"np.{name}({self.call_args(a, kw)})"
-            return f"np.{name}.{op.method}({self.call_args(a, kw)})"
+                return f"{fn}({self.call_args(a, kw)})"
+            return f"{fn}.{op.method}({self.call_args(a, kw)})"
         if op.kind in ("func", "call", "check"):
             fn = self.function(op.what) or self.extra(op.what)
             return f"{fn}({self.call_args(a, kw)})"
@@ -205,6 +207,8 @@ class Writer:
         expr = self.expression(op)
         if not op.outs:
             return expr
+        if len(op.outs) == 1 and op.outs[0] in self.targets and self.tape.values[op.outs[0]].ndim == 0:
+            expr = f"np.asarray({expr})"  # NumPy gives 0-d results as scalars; this one is written into
         targets = ", ".join(self.name(n) for n in op.outs)
         if len(op.outs) == 1 and op.kind == "func" and isinstance(self.tape.values[op.outs[0]], np.ndarray) \
                 and _returns_tuple(op):  # fmt: skip
@@ -252,6 +256,7 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
            consts: list[Any], title: str) -> str:
     """The module text: ``def step(<params>, consts)`` running the ops ``keep``, returning ``outputs``."""
     w = Writer(tape, names, consts)
+    w.targets = {t for i in keep for t in tape.ops[i].writes}
     body: list[str] = []
     group = None
     for i in keep:

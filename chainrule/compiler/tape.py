@@ -420,17 +420,54 @@ class _Namespace:
     def asarray(self, x: Any, dtype: Any = None, **kwargs: Any) -> Any:
         if isinstance(x, Traced):
             return x if dtype is None or x.dtype == np.dtype(dtype) else x.astype(dtype)
-        return np.asarray(x, dtype=dtype, **kwargs)
+        return np.asarray(_untraced(x), dtype=dtype, **kwargs)
 
     def array(self, x: Any, dtype: Any = None, copy: bool = True, **kwargs: Any) -> Any:
         if isinstance(x, Traced):
             return x.astype(x.dtype if dtype is None else dtype, copy=True)
-        return np.array(x, dtype=dtype, copy=copy, **kwargs)
+        return np.array(_untraced(x), dtype=dtype, copy=copy, **kwargs)
 
     def ascontiguousarray(self, x: Any, dtype: Any = None) -> Any:
+        # like asarray and array, NumPy's C function does not dispatch on its argument
         if isinstance(x, Traced):
-            return np.ascontiguousarray(x, dtype=dtype)  # __array_function__
-        return np.ascontiguousarray(x, dtype=dtype)
+            return _tape_of(x).record("func", np.ascontiguousarray, (x,), {} if dtype is None else {"dtype": dtype})
+        return np.ascontiguousarray(_untraced(x), dtype=dtype)
+
+    @property
+    def lib(self) -> Any:
+        return _LIB
+
+
+def _untraced(x: Any) -> Any:
+    """``x``, refused if it is a plain view of a traced array's memory (a copy made from it
+    would be a value frozen at tracing time)."""
+    tape = _active.get()
+    if tape is not None and isinstance(x, np.ndarray) and not isinstance(x, Traced):
+        tape.lower(x)
+    return x
+
+
+def _as_strided(x: Any, *args: Any, **kwargs: Any) -> Any:
+    if isinstance(x, Traced):
+        return _tape_of(x).record("func", np.lib.stride_tricks.as_strided, (x, *args), kwargs)
+    return np.lib.stride_tricks.as_strided(x, *args, **kwargs)
+
+
+class _Lib:
+    """``np.lib`` for traced arrays: ``as_strided`` (no ``__array_function__`` of its own) recorded."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np.lib, name)
+
+    @property
+    def stride_tricks(self) -> Any:
+        return self
+
+    as_strided = staticmethod(_as_strided)
+    sliding_window_view = staticmethod(np.lib.stride_tricks.sliding_window_view)
+
+
+_LIB = _Lib()
 
 
 NAMESPACE = _Namespace()

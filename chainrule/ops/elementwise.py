@@ -186,7 +186,7 @@ def _erf(a: Any) -> Any:
     """erf from SciPy (CuPy's cupyx.scipy) when installed, else math.erf per element."""
     xp = array_module(a)
     try:
-        if xp is np:
+        if xp.__name__ == "numpy":  # NumPy itself, or the compiler's traced NumPy
             from scipy.special import erf
         else:  # pragma: no cover - GPU only
             from cupyx.scipy.special import erf
