@@ -104,6 +104,9 @@ class _Watcher:
     def uses_state(self, owner: Any) -> None:
         pass
 
+    def resets_grads(self, tensors: Any) -> None:
+        pass
+
 
 WATCHER = _Watcher()
 

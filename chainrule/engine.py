@@ -75,6 +75,9 @@ class Watcher:
     def uses_state(self, owner: Any) -> None:
         """An optimizer's step or a module's call is about to use its state (None: it is done)."""
 
+    def resets_grads(self, tensors: Any) -> None:
+        """``zero_grad`` is about to set these tensors' ``.grad`` to None."""
+
 
 _watch: contextvars.ContextVar[Watcher | None] = contextvars.ContextVar("chainrule.watch", default=None)
 
@@ -303,6 +306,9 @@ class Tensor:
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (same as ``t.grad = None``)."""
+        watch = _watch.get()
+        if watch is not None:
+            watch.resets_grads([self])
         self.grad = None
 
     def __len__(self) -> int:

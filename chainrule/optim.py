@@ -59,7 +59,11 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (before the next backward)."""
-        for p in self.params:
+        params = self.params
+        watch = watcher()
+        if watch is not None:  # a trace: these gradients are reset inside the step
+            watch.resets_grads(params)
+        for p in params:
             p.grad = None
 
     @no_grad()

@@ -45,3 +45,21 @@ def get_state() -> dict[str, Any]:
 def set_state(state: dict[str, Any]) -> None:
     """Restore a state from ``get_state``."""
     _generator.bit_generator.state = state
+
+
+def uniform(shape: tuple[int, ...]) -> np.ndarray:
+    """Draws uniform in [0, 1) from the current generator, e.g. dropout's masks.
+
+    Inside a compiled step (``chainrule.compile``) the draw is an operation of the step,
+    made anew at every call.
+
+    >>> manual_seed(0); a = uniform((2,)); manual_seed(0); bool((a == uniform((2,))).all())
+    True
+    """
+    from .compiler.tape import recorded_call
+
+    return recorded_call(_uniform, tuple(shape))
+
+
+def _uniform(shape: tuple[int, ...]) -> np.ndarray:
+    return _generator.random(shape)  # the generator of the moment: manual_seed replaces it

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..explainer import role
-from .tape import Const, Op, Ref, Tape
+from .tape import Const, Group, Op, Ref, Tape
 
 # Binary ufuncs written as operators (same NumPy call, easier to read)
 _BINARY = {"add": "+", "subtract": "-", "multiply": "*", "true_divide": "/", "divide": "/", "matmul": "@",
@@ -84,6 +84,7 @@ class Writer:
     def __init__(self, tape: Tape, names: dict[int, str], consts: list[Any]) -> None:
         self.tape, self.names, self.consts = tape, names, consts
         self.taken = set(names.values()) | {"np", "consts"}
+        self.const_names: dict[int, str] = {}
 
     def name(self, n: int) -> str:
         if n not in self.names:
@@ -93,7 +94,15 @@ class Writer:
         return self.names[n]
 
     def const(self, k: int) -> str:
-        return f"c{k}"
+        """A constant's name: ``c3`` for an array, the function's own name for a function."""
+        if k not in self.const_names:
+            c = self.consts[k]
+            fn = getattr(c, "__name__", None) or getattr(getattr(c, "func", None), "__name__", None)  # or a partial's
+            if callable(self.consts[k]) and isinstance(fn, str):
+                self.const_names[k] = identifier(fn.lstrip("_") or "fn", self.taken)
+            else:
+                self.const_names[k] = identifier(f"c{k}", self.taken)
+        return self.const_names[k]
 
     # -- operands --------------------------------------------------------------------
     def lit(self, x: Any) -> str:
@@ -221,29 +230,28 @@ class Writer:
         v = self.tape.values[op.outs[0]]
         return f"  # {tuple(v.shape)} {v.dtype}"
 
-    def header(self, op: Op) -> str | None:
-        """The comment that opens a new section of the step, when ``op`` starts one."""
-        g = self.tape.groups[op.group]
+    def header(self, g: Group) -> str:
+        """The comment that opens a section of the step."""
         if g.kind == "forward":
             ins = ", ".join(self.name(n) for n in g.inputs if n is not None)
             return f"# forward: {g.name} (gate {g.gate}) on {ins}"
         if g.kind == "backward":
-            up = f"upstream = {self.name(g.upstream)}" if g.upstream is not None else "upstream"
+            up = "upstream" if g.upstream is None else \
+                f"upstream = {self.name(g.upstream) if g.upstream >= 0 else self.const(-1 - g.upstream)}"
             what = role(g.name)
             pattern = f" - it {what}" if what else ""
             return f"# backward: {g.name} (gate {g.gate}), {up}; downstream = upstream x local{pattern}"
         if g.kind == "fork":
             return "# a fork: the gradients from a value's several uses add up"
         if g.kind == "leaves":
-            return "# the leaves' gradients (.grad)"
+            return "# the leaves' gradients, as .grad or grad() hands them back"
         if g.kind == "optimizer":
             return f"# the update: {g.name}"
         return "# (between gates)"
 
-    def footer(self, group: int) -> str | None:
-        g = self.tape.groups[group]
+    def footer(self, g: Group) -> str | None:
         if g.kind == "backward" and g.downstream:
-            parts = ", ".join(f"input {i} <- {self.name(n)}" for i, n in g.downstream if n in self.names)
+            parts = ", ".join(f"input {i} <- {self.name(n) if n >= 0 else self.const(-1 - n)}" for i, n in g.downstream)
             return f"# downstream of {g.name}: {parts}" if parts else None
         return None
 
@@ -257,31 +265,45 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
     """The module text: ``def step(<params>, consts)`` running the ops ``keep``, returning ``outputs``."""
     w = Writer(tape, names, consts)
     w.targets = {t for i in keep for t in tape.ops[i].writes}
-    body: list[str] = []
-    group = None
+    by_group: dict[int, list[int]] = {}
     for i in keep:
-        op = tape.ops[i]
-        if op.group != group:
-            if group is not None and (foot := w.footer(group)):
-                body.append(foot)
-            head = w.header(op)
-            if head:
-                if body:
-                    body.append("")
-                body.append(head)
-            group = op.group
-        body.append(w.statement(op) + w.shape_comment(op))
-    if group is not None and (foot := w.footer(group)):
-        body.append(foot)
-    ret = ", ".join(w.lit(Ref(n)) if n >= 0 else w.const(-1 - n) for n in outputs)
+        by_group.setdefault(tape.ops[i].group, []).append(i)
+    used = set(outputs) | {n for i in keep for n in _refs((tape.ops[i].args, tape.ops[i].kwargs))}
+    body: list[str] = []
+    for gi, group in enumerate(tape.groups):
+        here = by_group.get(gi, [])
+        # a gate whose backward hands the gradient on unchanged (add, a reshape of the same
+        # shape) has no line of its own; its comment still says what the chain rule did there
+        passes_on = group.kind == "backward" and any(n in used for _, n in group.downstream)
+        if not here and not passes_on:
+            continue
+        if body:
+            body.append("")
+        body.append(w.header(group))
+        body += [w.statement(tape.ops[i]) + w.shape_comment(tape.ops[i]) for i in here]
+        foot = w.footer(group)
+        if foot:
+            body.append(foot)
+    # a constant result is handed out as a copy: the caller may write into it
+    ret = ", ".join(w.lit(Ref(n)) if n >= 0 else f"{w.const(-1 - n)}.copy()" for n in outputs)
     body.append("")
     body.append(f"return ({ret}{',' if len(outputs) == 1 else ''})")
     lines = [f'"""{title}"""', "", "import numpy as np", "", ""]
     lines.append(f"def step({', '.join([*params, 'consts'])}):")
     if consts:
         lines.append(f"    {', '.join(w.const(k) for k in range(len(consts)))}{',' if len(consts) == 1 else ''} = consts")
+        for k, c in enumerate(consts):
+            lines.append(f"    # {w.const(k)}: {_describe(c)}")
     lines += [f"    {line}" if line else "" for line in body]
     return "\n".join(lines) + "\n"
+
+
+def _describe(c: Any) -> str:
+    if isinstance(c, np.ndarray):
+        if c.size <= 4:
+            return f"{c.tolist()!r} ({c.dtype}, a constant of the step)"
+        return f"a {c.shape} {c.dtype} array from outside the step, used as it is"
+    return f"{getattr(c, '__module__', '')}.{getattr(c, '__qualname__', type(c).__name__)}"
 
 
 def load(source: str, filename: str) -> Any:

@@ -24,7 +24,7 @@ import numpy as np
 from .. import engine
 from ..engine import Tensor, Watcher, _watch
 from . import codegen
-from .tape import Group, Tape, TraceError, Traced, _active, _raw
+from .tape import Tape, Traced, TraceError, _active, _raw
 
 
 class _Watch(Watcher):
@@ -40,6 +40,7 @@ class _Watch(Watcher):
         self.stores: list[tuple[Any, Any, Any, Any, str]] = []  # (owner, key, original, view, kind)
         self.modules: set[int] = set()
         self.dicts: list[dict] = []  # optimizer state dicts: keys the step adds are state too
+        self.reset: set[int] = set()  # tensors whose .grad the step set to None (zero_grad)
 
     # -- the engine's calls --------------------------------------------------------------
     def enter(self, fn: type, args: tuple, datas: list) -> list:
@@ -67,11 +68,11 @@ class _Watch(Watcher):
 
     def backward_begin(self, ctx: Any, grad_out: Any) -> None:
         group = self.tape.section("backward", ctx.fn.__name__, ctx.__dict__.get("gate", -1))
-        group.upstream = grad_out._slot if isinstance(grad_out, Traced) else None
+        group.upstream = self.tape.slot_or_const(grad_out) if isinstance(grad_out, np.ndarray) else None
 
     def backward_end(self, ctx: Any, downstream: tuple) -> None:
         self.tape.groups[self.tape.group].downstream = [
-            (i, g._slot) for i, g in enumerate(downstream) if isinstance(g, Traced)
+            (i, self.tape.slot_or_const(g)) for i, g in enumerate(downstream) if isinstance(g, np.ndarray)
         ]
         self.tape.section("fork")
         if self.outer is not None:
@@ -79,6 +80,9 @@ class _Watch(Watcher):
 
     def leaves(self) -> None:
         self.tape.section("leaves")
+
+    def resets_grads(self, tensors: Any) -> None:
+        self.reset.update(id(t) for t in tensors)
 
     def uses_state(self, owner: Any) -> None:
         from ..nn.module import Module
@@ -113,7 +117,8 @@ class _Watch(Watcher):
         if arg is None:
             self.guards.append((lambda t=t: (t._data.shape, t._data.dtype, t._data.strides),
                                 (array.shape, array.dtype, array.strides)))
-            self.guards.append((lambda t=t: t.grad is None, t.grad is None))
+            if id(t) not in self.reset:  # a gradient the step resets itself is not read
+                self.guards.append((lambda t=t: t.grad is None, t.grad is None))
             if t.grad is not None:
                 record[4] = t.grad._data
                 record[5] = self._input(name + ".grad", t.grad._data, lambda t=t: t.grad._data)
@@ -180,9 +185,10 @@ class _Watch(Watcher):
                     backs.append((None, lambda a, leaves, owner=owner: setattr(owner(leaves), "grad", None)))
             elif g is grad and g._data is grad_view:
                 g._data = grad_array
-            elif isinstance(g._data, Traced):  # a gradient the step computed
-                slot = g._data._slot
-                g._data = _raw(g._data).copy()
+            else:  # a gradient the step computed (or a constant one: the same at every call)
+                slot = self.tape.slot_or_const(g._data)
+                if isinstance(g._data, Traced):
+                    g._data = _raw(g._data).copy()
                 backs.append((slot, lambda a, leaves, owner=owner: setattr(owner(leaves), "grad", Tensor._make(a))))
         for owner_obj, key, original, view, kind in self.stores:
             now = getattr(owner_obj, key) if kind == "attr" else owner_obj[key]
@@ -360,14 +366,12 @@ class Compiled:
             _active.reset(tape_token)
             backs = watch.finish()
         del t_args, t_kwargs, traced
-        if not all(isinstance(d, Traced) for d in datas):
-            raise TraceError(f"compile: {self.__name__} returned an array it did not compute while traced")
-        out_slots = [d._slot for d in datas]
+        out_slots = [tape.slot_or_const(d) for d in datas]  # a result may be a constant (the same each call)
         values = [_raw(d).copy() for d in datas]
         del out, out_leaves, datas  # the step's graph goes: what stays alive now escaped
         _check_escapes(tape, self.__name__)
         back_slots = [slot for slot, _ in backs if slot is not None]
-        keep = codegen.live_ops(tape, set(out_slots) | set(back_slots))
+        keep = codegen.live_ops(tape, {n for n in out_slots + back_slots if n >= 0})
         params = [name for name, _, _ in watch.inputs]
         names = {slot: name for name, slot, _ in watch.inputs}
         consts = list(tape.consts)

@@ -200,6 +200,15 @@ def check_values(check: Any, *arrays: Any) -> None:
     _tape_of(arrays).record("check", check, arrays, {})
 
 
+def recorded_call(fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, and in a trace an operation of the step: each replay calls ``fn`` again
+    (a random draw is made anew at every call instead of frozen at tracing time)."""
+    tape = _active.get()
+    if tape is None:
+        return fn(*args)
+    return tape.record("call", fn, args, {})
+
+
 def _tape_of(obj: Any) -> Tape:
     """The tape of the traced arrays inside ``obj`` (nested tuples, lists, dicts)."""
     stack = [obj]
@@ -247,6 +256,11 @@ class Tape:
         t._tape, t._slot = self, n
         self.made.append(weakref.ref(t))
         return t
+
+    def slot_or_const(self, x: Any) -> int:
+        """``x``'s slot, or for an array from outside the trace ``-1 - k``, its constant number."""
+        sym = self.lower(x)[1]
+        return sym.n if isinstance(sym, Ref) else -1 - sym.k
 
     def section(self, kind: str, name: str = "", gate: int = -1) -> Group:
         """Start a new stretch of the tape (what the following ops belong to)."""

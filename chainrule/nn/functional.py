@@ -318,7 +318,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
     x = as_tensor(x)
     if not training or p == 0:
         return x
-    keep = rng.generator().random(x.shape) >= p
+    keep = rng.uniform(x.shape) >= p
     mask = array_module(x.data).asarray(keep.astype(x.dtype) / np.asarray(1 - p, dtype=x.dtype))
     return x * mask
 

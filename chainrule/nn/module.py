@@ -131,7 +131,11 @@ class Module:
 
     def zero_grad(self) -> None:
         """Forget every parameter's accumulated gradient."""
-        for p in self.parameters():
+        params = self.parameters()
+        watch = watcher()
+        if watch is not None:  # a trace: these gradients are reset inside the step
+            watch.resets_grads(params)
+        for p in params:
             p.grad = None
 
     # -- state ----------------------------------------------------------------------

@@ -1,0 +1,279 @@
+"""The compiled step: replays equal eager steps, the source runs, and what cannot be traced is refused.
+
+Every op, layer function and layer is replayed against eager execution through the oracle's
+``check_compiled`` (in test_ops, test_nn_functional, test_nn_modules); here are whole
+training steps, the cache and its guards, the generated source, and the errors.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.nn import functional as F
+
+
+def spiral_batches(n_batches: int, batch: int = 16, seed: int = 0) -> list:
+    x, y = cr.data.spiral(n_per_class=40, classes=3, seed=seed)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_batches):
+        idx = rng.choice(len(y), batch, replace=False)
+        out.append((x[idx], y[idx]))
+    return out
+
+
+def make_net(kind: str, seed: int = 0):
+    cr.manual_seed(seed)
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 3))
+    if kind == "bn-dropout":
+        return nn.Sequential(nn.Linear(2, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 3))
+    raise AssertionError(kind)
+
+
+def training_run(kind: str, opt_cls, opt_kw: dict, compiled: bool, steps: int = 12):
+    net = make_net(kind)
+    opt = opt_cls(net.parameters(), **opt_kw)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(cr.Tensor(x)), y) + 1e-3 * F.l2_penalty(net.parameters())
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = cr.compile(step) if compiled else step
+    cr.manual_seed(1)  # dropout's draws: the same sequence for both runs
+    losses = [run(x, y).item() for x, y in spiral_batches(steps)]
+    state = {k: v.copy() for k, v in net.state_dict().items()}
+    return losses, state, opt.state_dict(), run
+
+
+@pytest.mark.parametrize("kind", ["mlp", "bn-dropout"])
+@pytest.mark.parametrize(
+    "opt_cls,opt_kw",
+    [(cr.optim.SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}),
+     (cr.optim.Adam, {"lr": 1e-2}), (cr.optim.AdamW, {"lr": 1e-2}), (cr.optim.RMSProp, {"lr": 1e-2}),
+     (cr.optim.AdaGrad, {"lr": 1e-1})],  # fmt: skip
+    ids=["sgd-nesterov", "adam", "adamw", "rmsprop", "adagrad"],
+)
+def test_training_steps_compiled_equal_eager(kind, opt_cls, opt_kw):
+    losses, state, opt_state, _ = training_run(kind, opt_cls, opt_kw, compiled=False)
+    c_losses, c_state, c_opt_state, run = training_run(kind, opt_cls, opt_kw, compiled=True)
+    np.testing.assert_allclose(c_losses, losses, rtol=1e-5, atol=1e-7)
+    for k in state:
+        np.testing.assert_allclose(c_state[k], state[k], rtol=1e-5, atol=1e-7, err_msg=k)
+    for s, cs in zip(opt_state["state"], c_opt_state["state"]):
+        assert s["step"] == cs["step"] == 12  # step counts come back as ints
+    # the first call traces; the optimizer's state appears after it, so the second traces once more
+    assert run.traces_made == 2
+
+
+def test_compiled_training_reaches_the_eager_accuracy():
+    x, y = cr.data.spiral(n_per_class=100, classes=3, seed=0)
+    accs = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        net = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 3))
+        opt = cr.optim.Adam(net.parameters(), lr=1e-2)
+
+        def step(xb, yb):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(cr.Tensor(xb)), yb)
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = cr.compile(step) if compiled else step
+        for _epoch in range(150):
+            run(x, y)
+        with cr.no_grad():
+            accs.append(float((net(cr.Tensor(x)).numpy().argmax(1) == y).mean()))
+    assert accs[0] > 0.9
+    assert abs(accs[0] - accs[1]) < 1e-9
+
+
+def test_the_lectures_example_reads_as_code_and_runs():
+    def f(x, y, z):
+        out = (x + y) * z
+        gx, gy, gz = cr.grad(out, [x, y, z])
+        return out, gx, gy, gz
+
+    args = [cr.Tensor(v, requires_grad=True) for v in (-2.0, 5.0, -4.0)]
+    step = cr.compile(f)
+    assert [t.item() for t in step(*args)] == [-12.0, -4.0, -4.0, 3.0]
+    src = step.source()
+    assert "def step(x, y, z, consts):" in src
+    assert "# forward: Add (gate 0) on x, y" in src and "# forward: Mul (gate 1)" in src
+    assert "# backward: Mul (gate 1), upstream" in src and "swaps" in src and "distributes" in src
+    assert "downstream of Mul: input 0 <-" in src
+    # the module runs on its own: NumPy calls only
+    namespace: dict = {}
+    exec(compile(src, "step.py", "exec"), namespace)
+    trace = step.trace_for(*args)
+    got = namespace["step"](*[np.asarray(v, dtype=np.float32) for v in (1.0, 2.0, 3.0)], trace.consts)
+    assert [float(v) for v in got] == [9.0, 3.0, 3.0, 3.0]
+    # and replays on new values
+    assert [t.item() for t in step(*[cr.Tensor(v, requires_grad=True) for v in (1.0, 2.0, 3.0)])] == [9.0, 3.0, 3.0, 3.0]
+    assert step.traces_made == 1
+
+
+def test_new_shapes_trace_again_and_the_cache_is_bounded():
+    w = cr.Tensor(np.ones(3), requires_grad=True)
+
+    @cr.compile(max_traces=2)
+    def f(x):
+        return (cr.Tensor(x) @ w).sum()
+
+    for n in (4, 5, 4, 5):
+        assert f(np.ones((n, 3), np.float32)).item() == 3 * n
+    assert f.traces_made == 2
+    f(np.ones((6, 3), np.float32))  # a third signature pushes out the oldest (4)
+    f(np.ones((5, 3), np.float32))
+    assert f.traces_made == 3
+    f(np.ones((4, 3), np.float32))
+    assert f.traces_made == 4
+    f(np.ones((4, 3), np.float64))  # a new dtype is a new signature
+    assert f.traces_made == 5
+
+
+def test_a_changed_learning_rate_or_mode_traces_again():
+    net = make_net("bn-dropout")
+    opt = cr.optim.SGD(net.parameters(), lr=0.1)
+    sched = cr.optim.StepLR(opt, step_size=1, gamma=0.5)
+
+    @cr.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(cr.Tensor(x)), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    (x, y), = spiral_batches(1)
+    for _ in range(3):
+        step(x, y)
+    assert step.traces_made == 2  # the optimizer's step counts appear after the first call
+    w = net.parameters()[0]
+    before = w.numpy().copy()
+    sched.step()  # lr 0.05
+    step(x, y)
+    assert step.traces_made == 3
+    np.testing.assert_allclose(w.numpy(), before - 0.05 * w.grad.numpy(), rtol=1e-5, atol=1e-7)
+    net.eval()
+    step(x, y)
+    assert step.traces_made == 4
+    src = step.source()
+    assert "uniform" not in src  # eval mode: no dropout draws
+
+
+def test_dropout_draws_anew_at_every_replay():
+    drop = nn.Dropout(0.5)
+
+    @cr.compile
+    def f(x):
+        return drop(cr.Tensor(x))
+
+    masks = [f(np.ones((4, 50), np.float32)).numpy() for _ in range(3)]
+    assert f.traces_made == 1
+    assert not np.array_equal(masks[1], masks[2])
+    assert "uniform((4, 50))" in f.source()
+
+
+def test_gradients_that_accumulate_are_read_afresh():
+    def run(compiled: bool):
+        w = cr.Tensor([1.0, 2.0], requires_grad=True)
+
+        def step(x):
+            (w * cr.Tensor(x)).sum().backward()  # no zero_grad: gradients add up
+            return w.grad
+
+        f = cr.compile(step) if compiled else step
+        return [f(np.array([1.0, float(i)], np.float32)).numpy().copy() for i in range(4)], f
+
+    eager, _ = run(False)
+    compiled, f = run(True)
+    np.testing.assert_array_equal(np.array(compiled), np.array(eager))
+    assert f.traces_made == 2  # no gradient yet, then one to add to
+
+
+def test_labels_are_checked_at_every_replay():
+    net = make_net("mlp")
+
+    @cr.compile
+    def f(x, y):
+        return F.cross_entropy(net(cr.Tensor(x)), y)
+
+    x = np.zeros((2, 2), np.float32)
+    f(x, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"cross_entropy: labels range over \[0, 3\]; expected classes 0..2"):
+        f(x, np.array([0, 3]))
+    assert "check_classes(y)" in f.source()
+
+
+@pytest.mark.parametrize(
+    "body,what",
+    [("if loss.item() > 0:\n        pass", r"\.item\(\)"), ("if float(loss) > 0:\n        pass", r"\.item\(\)"),
+     ("if (loss > 0):\n        pass", r"bool\(\)")],  # fmt: skip
+)
+def test_control_flow_on_values_is_refused_at_its_line(body, what):
+    w = cr.Tensor([1.0], requires_grad=True)
+    namespace = {"cr": cr, "w": w}
+    exec(compile(f"def step(x):\n    loss = (w * cr.Tensor(x)).sum()\n    {body}\n    return loss\n", "user_step.py", "exec"),
+         namespace)  # fmt: skip
+    f = cr.compile(namespace["step"])
+    with pytest.raises(cr.TraceError, match=what + r".*user_step.py:3"):
+        f(np.ones(1, np.float32))
+
+
+def test_a_value_kept_outside_the_step_is_refused():
+    w = cr.Tensor([1.0], requires_grad=True)
+    history = []
+
+    @cr.compile
+    def step(x):
+        loss = (w * cr.Tensor(x)).sum()
+        history.append(loss)
+        return loss
+
+    with pytest.raises(cr.TraceError, match="kept a value it computed"):
+        step(np.ones(1, np.float32))
+
+
+def test_source_before_any_call_says_what_to_do():
+    f = cr.compile(lambda x: x)
+    with pytest.raises(RuntimeError, match="has not run yet"):
+        f.source()
+
+
+def test_threads_trace_and_replay_their_own_steps():
+    batches = spiral_batches(6)
+    eager, _, _, _ = training_run("mlp", cr.optim.SGD, {"lr": 0.1, "momentum": 0.9}, compiled=False, steps=6)
+    results: dict = {}
+
+    def worker(k: int) -> None:
+        net = make_net("mlp")
+        opt = cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+        @cr.compile
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(cr.Tensor(x)), y) + 1e-3 * F.l2_penalty(net.parameters())
+            loss.backward()
+            opt.step()
+            return loss
+
+        results[k] = [step(x, y).item() for x, y in batches]
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(3):
+        np.testing.assert_allclose(results[k], eager, rtol=1e-6)
