@@ -36,6 +36,7 @@ fuzz: $(STAMP)
 	$(PY) -m pytest tests/test_fuzz.py --hypothesis-profile=fuzz -q
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_graphs.py

@@ -261,9 +261,17 @@ def _returns_tuple(op: Op) -> bool:
 
 
 def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str], outputs: list[int],
-           consts: list[Any], title: str) -> str:
-    """The module text: ``def step(<params>, consts)`` running the ops ``keep``, returning ``outputs``."""
+           consts: list[Any], title: str, regions: list | None = None) -> str:
+    """The module text: ``def step(<params>, consts)`` running the ops ``keep``, returning ``outputs``.
+
+    With ``regions`` (``fuse.Region``s, kernel ``k<j>`` each), a region's ops are one call.
+    """
     w = Writer(tape, names, consts)
+    fused: dict[int, tuple[int, Any]] = {}  # op index -> (kernel number, region), on a region's first op
+    inside: set[int] = set()
+    for j, r in enumerate(regions or ()):
+        fused[r.ops[0]] = (j, r)
+        inside.update(r.ops)
     w.targets = {t for i in keep for t in tape.ops[i].writes}
     by_group: dict[int, list[int]] = {}
     for i in keep:
@@ -271,7 +279,7 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
     used = set(outputs) | {n for i in keep for n in _refs((tape.ops[i].args, tape.ops[i].kwargs))}
     body: list[str] = []
     for gi, group in enumerate(tape.groups):
-        here = by_group.get(gi, [])
+        here = [i for i in by_group.get(gi, []) if i in fused or i not in inside]
         # a gate whose backward hands the gradient on unchanged (add, a reshape of the same
         # shape) has no line of its own; its comment still says what the chain rule did there
         passes_on = group.kind == "backward" and any(n in used for _, n in group.downstream)
@@ -280,7 +288,18 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
         if body:
             body.append("")
         body.append(w.header(group))
-        body += [w.statement(tape.ops[i]) + w.shape_comment(tape.ops[i]) for i in here]
+        for i in here:
+            if i in fused:
+                j, r = fused[i]
+                gates = sorted({f"{tape.groups[tape.ops[k].group].name} {tape.groups[tape.ops[k].group].kind}"
+                                for k in r.ops if tape.groups[tape.ops[k].group].name})  # fmt: skip
+                body.append(f"# k{j}: {len(r.ops)} elementwise operations in one loop over {r.shape}"
+                            + (f" ({', '.join(gates)})" if gates else ""))
+                call = f"k{j}({', '.join(w.lit(a) for a in r.reads + [x for x in r.writes if x not in r.reads])})"
+                outs = ", ".join(w.name(n) for n in r.outputs)
+                body.append(f"{outs}{',' if len(r.outputs) == 1 else ''} = {call}" if r.outputs else call)
+            elif i not in inside:
+                body.append(w.statement(tape.ops[i]) + w.shape_comment(tape.ops[i]))
         foot = w.footer(group)
         if foot:
             body.append(foot)
@@ -290,10 +309,8 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
     body.append(f"return ({ret}{',' if len(outputs) == 1 else ''})")
     lines = [f'"""{title}"""', "", "import numpy as np", "", ""]
     lines.append(f"def step({', '.join([*params, 'consts'])}):")
-    if consts:
-        lines.append(f"    {', '.join(w.const(k) for k in range(len(consts)))}{',' if len(consts) == 1 else ''} = consts")
-        for k, c in enumerate(consts):
-            lines.append(f"    # {w.const(k)}: {_describe(c)}")
+    for k in sorted(w.const_names):  # the constants the kept lines use
+        lines.append(f"    {w.const(k)} = consts[{k}]  # {_describe(consts[k])}")
     lines += [f"    {line}" if line else "" for line in body]
     return "\n".join(lines) + "\n"
 
@@ -306,9 +323,9 @@ def _describe(c: Any) -> str:
     return f"{getattr(c, '__module__', '')}.{getattr(c, '__qualname__', type(c).__name__)}"
 
 
-def load(source: str, filename: str) -> Any:
+def load(source: str, filename: str, kernels: dict[str, Any] | None = None) -> Any:
     """Compile the module text and return its ``step`` (tracebacks show the generated lines)."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {"np": np, "__name__": filename}
+    namespace: dict[str, Any] = {"np": np, "__name__": filename, **(kernels or {})}
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code, never input
     return namespace["step"]

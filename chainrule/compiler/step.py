@@ -24,6 +24,7 @@ import numpy as np
 from .. import engine
 from ..engine import Tensor, Watcher, _watch
 from . import codegen
+from . import fuse as _fuse
 from .tape import Tape, Traced, TraceError, _active, _raw
 
 
@@ -230,7 +231,7 @@ def _flatten(obj: Any, leaves: list) -> Any:
     if isinstance(obj, (tuple, list)):
         return (type(obj).__name__, [_flatten(x, leaves) for x in obj])
     if isinstance(obj, dict):
-        return ("dict", {k: _flatten(v, leaves) for k, v in obj.items()})
+        return ("dict", {k: _flatten(obj[k], leaves) for k in sorted(obj)})  # the order the key has
     return ("static", obj)
 
 
@@ -264,6 +265,30 @@ def _key(obj: Any) -> Any:
     return ("S", type(obj).__name__, obj)
 
 
+def _signature(args: tuple, kwargs: dict) -> tuple[Any, list]:
+    """(the cache key, the Tensors and arrays in order) of a call, in one pass: plain
+    arguments on a fast path, containers through ``_key`` and ``_flatten``."""
+    key = []
+    leaves = []
+    for a in args:
+        kind = type(a)
+        if kind is Tensor:
+            d = a._data
+            key.append(("T", d.shape, d.dtype.str, d.strides, a.requires_grad))
+            leaves.append(a)
+        elif kind is np.ndarray:
+            key.append(("A", a.shape, a.dtype.str, a.strides))
+            leaves.append(a)
+        else:
+            key.append(_key(a))
+            _flatten(a, leaves)
+    if kwargs:
+        for k in sorted(kwargs):
+            key.append((k, _key(kwargs[k])))
+        _flatten(kwargs, leaves)  # the order _flatten((args, kwargs)) gives
+    return tuple(key), leaves
+
+
 class Trace:
     """One traced signature: the generated step, what it reads and writes, and its guards."""
 
@@ -282,35 +307,46 @@ class Trace:
         return True
 
     def replay(self, leaves: list) -> Any:
-        arrays = [x._data if isinstance(x, Tensor) else x for x in leaves]
-        results = self.run(*arrays, *[read() for read in self.reads], self.consts)
+        arrays = [x._data if type(x) is Tensor else x for x in leaves]
+        for read in self.reads:
+            arrays.append(read())
+        results = self.run(*arrays, self.consts)
         n = self.n_out
-        for put, value in zip(self.backs, results[n:]):
-            put(value, leaves)
+        if self.backs:
+            for put, value in zip(self.backs, results[n:]):
+                put(value, leaves)
         for put in self.clears:
             put(None, leaves)
-        return _rebuild(self.out_tree, results[:n])
+        return self.rebuild(results)
+
+    def rebuild(self, results: tuple) -> Any:
+        tree = self.out_tree
+        if tree[0] == "leaf":  # one result: the common case, without the walk
+            return Tensor._make(results[0]) if tree[2] else results[0]
+        return _rebuild(tree, results)
 
 
 class Compiled:
     """A function compiled by ``chainrule.compile``: call it like the function."""
 
-    def __init__(self, fn: Callable, max_traces: int = 8) -> None:
+    def __init__(self, fn: Callable, max_traces: int = 8, fuse: bool | None = None) -> None:
         self.fn = fn
         self.max_traces = max_traces
+        if fuse and not _fuse.available():
+            raise ImportError("compile: fuse=True needs Numba (pip install 'chainrule[fast]')")
+        self.fuse = _fuse.available() if fuse is None else fuse
         self._traces: collections.OrderedDict[Any, list[Trace]] = collections.OrderedDict()
         self._lock = threading.RLock()  # one replay at a time: a trace's buffers are shared
         self.traces_made = 0
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        key = (_key(args), _key(kwargs))
+        key, leaves = _signature(args, kwargs)
         with self._lock:
             for trace in self._traces.get(key, ()):
                 if trace.holds():
-                    self._traces.move_to_end(key)
-                    leaves: list = []
-                    _flatten((args, kwargs), leaves)
+                    if len(self._traces) > 1:
+                        self._traces.move_to_end(key)
                     return trace.replay(leaves)
             trace, result = self._trace(args, kwargs)
             bucket = self._traces.setdefault(key, [])
@@ -323,7 +359,7 @@ class Compiled:
 
     def trace_for(self, *args: Any, **kwargs: Any) -> Trace:
         """The trace that would run for these arguments (made by calling the step once if none)."""
-        key = (_key(args), _key(kwargs))
+        key = _signature(args, kwargs)[0]
         with self._lock:
             for trace in self._traces.get(key, ()):
                 if trace.holds():
@@ -331,14 +367,17 @@ class Compiled:
         self(*args, **kwargs)
         return self._traces[key][0]
 
-    def source(self, *args: Any, **kwargs: Any) -> str:
+    def source(self, *args: Any, fused: bool = False, **kwargs: Any) -> str:
         """The replayed step as a Python module of NumPy calls (of the latest trace, or of the
-        one for ``args``)."""
+        one for ``args``). ``fused=True``: the form that runs when Numba fuses elementwise
+        runs - the same module with each run replaced by a call of its loop, listed below."""
         if args or kwargs:
-            return self.trace_for(*args, **kwargs).source
-        if not self._traces:
+            trace = self.trace_for(*args, **kwargs)
+        elif not self._traces:
             raise RuntimeError(f"compile: {self.__name__} has not run yet; call it once, or pass its arguments to source()")
-        return next(reversed(self._traces.values()))[0].source
+        else:
+            trace = next(reversed(self._traces.values()))[0]
+        return trace.fused_source if fused else trace.source
 
     # -- tracing ---------------------------------------------------------------------------
     def _trace(self, args: tuple, kwargs: dict) -> tuple[Trace, Any]:
@@ -375,13 +414,42 @@ class Compiled:
         params = [name for name, _, _ in watch.inputs]
         names = {slot: name for name, slot, _ in watch.inputs}
         consts = list(tape.consts)
+        results = out_slots + back_slots
         title = f"{self.__name__}, compiled by chainrule: the step's array operations in the order they ran"
-        source = codegen.render(tape, keep, params, names, out_slots + back_slots, consts, title)
-        run = codegen.load(source, f"<chainrule.compile:{self.__name__}:{self.traces_made}>")
+        source = codegen.render(tape, keep, params, dict(names), results, consts, title)
+        fused_source, kernels = source, {}
+        if self.fuse:
+            regions = _fuse.find_regions(tape, keep, _uses_after(tape, keep, results))
+            if regions:
+                kernel_texts = []
+                for j, r in enumerate(regions):
+                    text, _ = _fuse.kernel_source(tape, r, f"k{j}")
+                    kernels[f"k{j}"] = _fuse.build(text, f"k{j}")
+                    kernel_texts.append(text)
+                fused_source = codegen.render(tape, keep, params, dict(names), results, list(tape.consts),
+                                              title + " (elementwise runs fused into Numba loops)", regions)
+        run = codegen.load(fused_source, f"<chainrule.compile:{self.__name__}:{self.traces_made}>", kernels)
+        if kernels:  # shown after the step, for reading (they run compiled by Numba, not as this text)
+            fused_source += "\n\n# the kernels, each compiled with numba.njit(error_model='numpy')\n\n" + \
+                "\n\n".join(kernel_texts)
         self.traces_made += 1
         reads = [read for _, _, read in watch.inputs[n_args:]]
         trace = Trace(source, run, reads, consts, watch.guards, backs, len(out_slots), out_tree)
+        trace.fused_source = fused_source
         return trace, _rebuild(out_tree, values)
+
+
+def _uses_after(tape: Tape, keep: list[int], results: list[int]) -> Callable[[int], set[int]]:
+    """For fusion: the slots read at or after a position of ``keep`` (the results always)."""
+    last: dict[int, int] = {}
+    for pos, i in enumerate(keep):
+        op = tape.ops[i]
+        for n in codegen._refs((op.args, op.kwargs)):
+            last[n] = pos
+    for n in results:
+        if n >= 0:
+            last[n] = len(keep)
+    return lambda end: {n for n, p in last.items() if p >= end}
 
 
 def _check_escapes(tape: Tape, name: str) -> None:
@@ -429,7 +497,7 @@ def _argument_names(fn: Callable, args: tuple, kwargs: dict, n: int) -> list[str
     return names if len(names) == n else [f"arg{i}" for i in range(n)]
 
 
-def compile(fn: Callable | None = None, *, max_traces: int = 8) -> Any:  # noqa: A001 - the library's name for it
+def compile(fn: Callable | None = None, *, max_traces: int = 8, fuse: bool | None = None) -> Any:  # noqa: A001
     """Compile ``fn`` (typically a whole training step): trace once, replay fast.
 
     The first call with given argument shapes and dtypes runs ``fn`` while recording
@@ -440,6 +508,10 @@ def compile(fn: Callable | None = None, *, max_traces: int = 8) -> Any:  # noqa:
     back as plain Tensors (no graph). A new shape or dtype, or changed state (another
     learning rate, eval mode, a gradient reset to None) traces again; at most
     ``max_traces`` signatures are kept.
+
+    With Numba installed (the ``fast`` extra) runs of elementwise operations are fused
+    into one compiled loop each (``fuse=False`` turns it off; ``source(fused=True)`` shows
+    the form that runs).
 
     What it cannot see it refuses: Python control flow on values (``bool``, ``float``,
     ``.item()`` of a traced value) raises ``TraceError`` at the line.
@@ -461,5 +533,5 @@ def compile(fn: Callable | None = None, *, max_traces: int = 8) -> Any:  # noqa:
     def step(x, w, sgd_step0, consts):
     """
     if fn is None:
-        return lambda f: Compiled(f, max_traces)
-    return Compiled(fn, max_traces)
+        return lambda f: Compiled(f, max_traces, fuse)
+    return Compiled(fn, max_traces, fuse)

@@ -1,0 +1,258 @@
+"""Fusion: a run of elementwise operations becomes one loop compiled by Numba.
+
+On small arrays each NumPy call costs about a microsecond of overhead whatever it computes,
+and on large ones each pass reads and writes all of memory: a chain of elementwise
+operations pays either cost once per operation. A *region* is a run of consecutive
+operations of the replay that are elementwise ufuncs over one shape (operands of that
+shape, C-contiguous, or scalars); ``kernel_source`` writes it as one loop over the
+elements, each operation's result cast to the dtype NumPy gave it, and Numba compiles it
+(``error_model="numpy"``: division by zero gives inf and nan, as in NumPy). Numba is an
+optional dependency (the ``fast`` extra): without it nothing is fused. Compiled kernels
+are cached on disk by their source, so a second run does not compile again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .tape import Const, Op, Ref, Tape
+
+# ufunc name -> the scalar expression in the loop ({0}, {1}: the operands)
+_EXPR = {
+    "add": "{0} + {1}", "subtract": "{0} - {1}", "multiply": "{0} * {1}", "true_divide": "{0} / {1}",
+    "divide": "{0} / {1}", "power": "{0} ** {1}", "negative": "-{0}", "positive": "+{0}",
+    "exp": "np.exp({0})", "log": "np.log({0})", "sqrt": "np.sqrt({0})", "tanh": "np.tanh({0})",
+    "square": "{0} * {0}", "reciprocal": "1 / {0}", "absolute": "np.abs({0})", "maximum": "np.maximum({0}, {1})",
+    "minimum": "np.minimum({0}, {1})", "log1p": "np.log1p({0})", "expm1": "np.expm1({0})", "sin": "np.sin({0})",
+    "cos": "np.cos({0})", "sign": "np.sign({0})", "greater": "{0} > {1}", "less": "{0} < {1}",
+    "greater_equal": "{0} >= {1}", "less_equal": "{0} <= {1}", "equal": "{0} == {1}", "not_equal": "{0} != {1}",
+    "logical_and": "{0} and {1}", "logical_or": "{0} or {1}", "logical_not": "not {0}",
+}  # fmt: skip
+_COMPARE = {"greater", "less", "greater_equal", "less_equal", "equal", "not_equal", "logical_and", "logical_or",
+            "logical_not"}  # fmt: skip
+_DTYPES = {"float32", "float64", "bool"}
+
+
+def available() -> bool:
+    """Whether Numba can be imported (the ``fast`` extra)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class Region:
+    """Ops ``ops`` (indices into the tape), all elementwise over ``shape``."""
+
+    shape: tuple[int, ...]
+    ops: list[int] = field(default_factory=list)
+    reads: list[Any] = field(default_factory=list)  # operands defined before it: Ref or Const
+    outputs: list[int] = field(default_factory=list)  # slots made inside and used after it
+    writes: list[Any] = field(default_factory=list)  # slots (or constants) from before, written in place
+
+
+def _operand_ok(tape: Tape, x: Any, shape: tuple) -> bool:
+    if isinstance(x, (Ref, Const)):
+        v = tape.values[x.n] if isinstance(x, Ref) else tape.consts[x.k]
+        if not isinstance(v, np.ndarray) or v.dtype.name not in _DTYPES | {"int64", "int32"}:
+            return False
+        return v.ndim == 0 or (v.shape == shape and v.flags.c_contiguous)
+    return isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating))
+
+
+def _fusable(tape: Tape, op: Op) -> tuple[int, ...] | None:
+    """The shape ``op`` is elementwise over, or None when it cannot be fused."""
+    if op.kind != "ufunc" or op.method != "__call__" or op.what.__name__ not in _EXPR:
+        return None
+    if getattr(np, op.what.__name__, None) is not op.what or op.what.nout != 1:
+        return None
+    out = op.kwargs.get("out")
+    if set(op.kwargs) - {"out"} or (out is not None and not (isinstance(out, tuple) and len(out) == 1)):
+        return None
+    target = out[0] if out is not None else None
+    if target is not None and (not isinstance(target, (Ref, Const)) or target not in op.args):
+        return None  # only in place into one of its own operands (x += y, np.exp(x, out=x))
+    slot = op.outs[0] if op.outs else target.n if isinstance(target, Ref) else None
+    v = tape.values[slot] if slot is not None else tape.consts[target.k]
+    if v.dtype.name not in _DTYPES or v.size == 0:
+        return None
+    shape = tuple(v.shape)
+    if v.ndim and not v.flags.c_contiguous:
+        return None
+    if not all(_operand_ok(tape, a, shape) for a in op.args):
+        return None
+    return shape
+
+
+def find_regions(tape: Tape, keep: list[int], needed_after: Any, min_ops: int = 3) -> list[Region]:
+    """Runs of at least ``min_ops`` consecutive fusable ops of ``keep`` over one shape.
+
+    ``needed_after(position)`` gives the slots read at or after a position of ``keep`` (and
+    the step's results), so a region knows which of its values to hand out.
+    """
+    regions: list[Region] = []
+    run: list[int] = []
+    shape: tuple | None = None
+
+    def close(end: int) -> None:
+        if len(run) >= min_ops:
+            regions.append(_region(tape, list(run), shape, needed_after(end)))
+
+    for pos, i in enumerate(keep):
+        s = _fusable(tape, tape.ops[i])
+        if s is not None and (s == shape or not run or s == () or shape == ()):
+            if s != () or shape is None:
+                shape = s if shape in (None, ()) else shape
+            run.append(i)
+            continue
+        close(pos)
+        run, shape = ([i], s) if s is not None else ([], None)
+    close(len(keep))
+    return [r for r in regions if r is not None]
+
+
+def _region(tape: Tape, ops: list[int], shape: tuple, later: set[int]) -> Region | None:
+    r = Region(shape, ops)
+    made: set[int] = set()
+    seen: set[Any] = set()
+    for i in ops:
+        op = tape.ops[i]
+        for a in op.args:
+            if isinstance(a, (Ref, Const)) and not (isinstance(a, Ref) and a.n in made) and a not in seen:
+                seen.add(a)
+                r.reads.append(a)
+        out = op.kwargs.get("out")
+        if out is not None:
+            target = out[0]
+            if not (isinstance(target, Ref) and target.n in made) and target not in r.writes:
+                r.writes.append(target)
+        made.update(op.outs)
+    # values a 0-d-only region makes for a larger shape cannot come out as that shape
+    for a in r.reads + r.writes:
+        v = tape.values[a.n] if isinstance(a, Ref) else tape.consts[a.k]
+        if v.ndim and tuple(v.shape) != shape:
+            return None
+    roots = [tape.root[w.n] if isinstance(w, Ref) else ("c", w.k) for w in r.writes]
+    read_roots = [tape.root[a.n] if isinstance(a, Ref) else ("c", a.k) for a in r.reads]
+    for w, root in zip(r.writes, roots):  # a write through one view read through another: not elementwise
+        if sum(1 for a, rr in zip(r.reads, read_roots) if rr == root and a != w) or roots.count(root) > 1:
+            return None
+    r.outputs = [n for i in ops for n in tape.ops[i].outs if n in later]
+    return r
+
+
+def kernel_source(tape: Tape, region: Region, name: str) -> tuple[str, list[Any]]:
+    """The loop's source, and the operands to call it with (reads, then writes)."""
+    params = region.reads + [w for w in region.writes if w not in region.reads]
+    pname = {a: f"a{j}" for j, a in enumerate(params)}
+    shape = region.shape
+    lines = [f"def {name}({', '.join(pname[a] for a in params)}):"]
+    full, scalar = {}, {}
+    for a in params:
+        v = tape.values[a.n] if isinstance(a, Ref) else tape.consts[a.k]
+        if v.ndim:
+            full[a] = f"f{pname[a][1:]}"
+            lines.append(f"    {full[a]} = {pname[a]}.reshape(-1)")
+        else:
+            scalar[a] = f"s{pname[a][1:]}"
+            lines.append(f"    {scalar[a]} = np.asarray({pname[a]}).reshape(-1)[0]")
+    size = int(np.prod(shape)) if shape else 1
+    outs = {n: f"o{j}" for j, n in enumerate(region.outputs)}
+    for n, o in outs.items():
+        lines.append(f"    {o} = np.empty({size}, np.{tape.values[n].dtype.name})")
+    lines.append(f"    for i in range({size}):")
+    local: dict[Any, str] = {}  # operand -> the loop variable that holds its current value
+    body = []
+    for a in params:
+        if a in full:
+            local[a] = f"x{pname[a][1:]}"
+            body.append(f"{local[a]} = {full[a]}[i]")
+        else:
+            local[a] = scalar[a]
+    for i in region.ops:
+        op = tape.ops[i]
+        name_ = op.what.__name__
+        target = op.kwargs.get("out")
+        slot = op.outs[0] if op.outs else None
+        v = tape.values[slot] if slot is not None else (
+            tape.values[target[0].n] if isinstance(target[0], Ref) else tape.consts[target[0].k])
+        dtype = v.dtype.name
+        args = []
+        for x in op.args:
+            if isinstance(x, (Ref, Const)):
+                args.append(local[x])
+            else:
+                args.append(repr(float(x)) if isinstance(x, (float, np.floating)) else repr(int(x)) if not isinstance(x, (bool, np.bool_)) else repr(bool(x)))
+        if name_ not in _COMPARE and dtype != "bool":
+            args = [f"np.{dtype}({a})" for a in args]
+        expr = _EXPR[name_].format(*args)
+        var = f"t{i}"
+        body.append(f"{var} = np.{dtype}({expr})" if dtype != "bool" else f"{var} = {expr}")
+        if slot is not None:
+            local[Ref(slot)] = var
+        else:
+            local[target[0]] = var
+    for n, o in outs.items():
+        body.append(f"{o}[i] = {local[Ref(n)]}")
+    for w in region.writes:
+        if w in full:
+            body.append(f"{full[w]}[i] = {local[w]}")
+        else:
+            body.append(f"{pname[w]}.reshape(-1)[0] = {local[w]}")
+    lines += [f"        {b}" for b in body]
+    rets = [f"{o}.reshape({shape!r})" for o in outs.values()]
+    lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})" if rets else "    return None")
+    return "\n".join(lines) + "\n", params
+
+
+_lock = threading.Lock()
+_loaded: dict[str, Any] = {}
+
+
+def cache_dir() -> str:
+    """Where compiled kernels are kept: ``$CHAINRULE_CACHE`` or ``~/.cache/chainrule/kernels``."""
+    base = os.environ.get("CHAINRULE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "chainrule")
+    return os.path.join(base, "kernels")
+
+
+def build(source: str, name: str) -> Any:
+    """The Numba-compiled function ``name`` of ``source``, from the disk cache when it is there."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    with _lock:
+        if digest in _loaded:
+            return _loaded[digest]
+        import numba
+
+        text = f"import numpy as np\nimport numba\n\n\n@numba.njit(cache=True, error_model='numpy', nogil=True)\n{source}"
+        module_name = f"chainrule_kernel_{digest}"
+        fn = None
+        try:
+            from ..serialization import atomic_write
+
+            folder = cache_dir()
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, module_name + ".py")
+            if not os.path.exists(path):
+                atomic_write(path, text.encode())
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+            fn = getattr(module, name)
+        except OSError:  # no writable cache: compile in memory
+            namespace: dict[str, Any] = {"np": np, "numba": numba}
+            exec(compile(text.replace("cache=True, ", ""), f"<chainrule kernel {digest}>", "exec"), namespace)  # noqa: S102
+            fn = namespace[name]
+        _loaded[digest] = fn
+        return fn
