@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="out/train", help="folder for the run's files")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    t.add_argument("--compile", action="store_true",
+                   help="classify: trace the training step once and replay it (chainrule.compile): same numbers, faster")
 
     e = sub.add_parser("evaluate", help="accuracy and confusion matrix of saved weights on a data set's test split")
     e.add_argument("--weights", required=True)
@@ -168,7 +170,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                     reg=args.reg, optimizer=args.optimizer, seed=args.seed, hidden=args.hidden, depth=args.depth,
                     activation=args.activation)  # fmt: skip
     try:
-        fit(config, out=args.out, resume=args.resume, log=sys.stdout)
+        fit(config, out=args.out, resume=args.resume, log=sys.stdout, compile=args.compile)
     except (ValueError, FileNotFoundError, ImportError, FolderBusy) as e:
         return _fail(parser, "train", str(e))
     return 0

@@ -14,8 +14,12 @@ from chainrule.cli import main
 from chainrule.train import Config, fit
 
 
-def final(config: Config) -> dict:
-    return fit(config, log=io.StringIO(), progress=False).history[-1]
+def final(config: Config, compile: bool = False) -> dict:
+    return fit(config, log=io.StringIO(), progress=False, compile=compile).history[-1]
+
+
+# the accuracy tests run eager and compiled (chainrule.compile): the same thresholds hold
+EAGER_AND_COMPILED = pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
 
 
 def test_spiral_linear_softmax_is_about_half_right():
@@ -24,9 +28,10 @@ def test_spiral_linear_softmax_is_about_half_right():
     assert 0.45 <= h["train_acc"] <= 0.56
 
 
-def test_spiral_two_layer_net():
+@EAGER_AND_COMPILED
+def test_spiral_two_layer_net(compile):
     # the course's recipe: 100 hidden ReLUs, full batch, step size 1, lambda 1e-3
-    h = final(Config(model="mlp", data="spiral", epochs=2000, batch_size=300, lr=1.0, reg=1e-3))
+    h = final(Config(model="mlp", data="spiral", epochs=2000, batch_size=300, lr=1.0, reg=1e-3), compile)
     assert h["train_acc"] >= 0.96
 
 
@@ -36,21 +41,24 @@ def digits():
     return cr.data.load_digits()
 
 
-def test_digits_linear_svm(digits):
+@EAGER_AND_COMPILED
+def test_digits_linear_svm(digits, compile):
     h = fit(Config(model="linear-svm", data="digits", epochs=20, batch_size=64, lr=0.05), log=io.StringIO(),
-            progress=False, splits=digits).history[-1]  # fmt: skip
+            progress=False, splits=digits, compile=compile).history[-1]  # fmt: skip
     assert h["val_acc"] >= 0.93
 
 
-def test_digits_mlp(digits):
+@EAGER_AND_COMPILED
+def test_digits_mlp(digits, compile):
     h = fit(Config(model="mlp", data="digits", epochs=20, lr=0.05, optimizer="momentum", hidden=128),
-            log=io.StringIO(), progress=False, splits=digits).history[-1]  # fmt: skip
+            log=io.StringIO(), progress=False, splits=digits, compile=compile).history[-1]  # fmt: skip
     assert h["val_acc"] >= 0.96
 
 
-def test_digits_cnn(digits):
+@EAGER_AND_COMPILED
+def test_digits_cnn(digits, compile):
     h = fit(Config(model="cnn", data="digits", epochs=10, lr=0.05, optimizer="momentum"), log=io.StringIO(),
-            progress=False, splits=digits).history[-1]  # fmt: skip
+            progress=False, splits=digits, compile=compile).history[-1]  # fmt: skip
     assert h["val_acc"] >= 0.97
 
 
@@ -153,3 +161,11 @@ def test_linear_training_draws_templates(tmp_path, digits):
     for name in ("curves.png", "grad_norms.png", "templates.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG", name
     assert "grad_norm/1.weight" in (out / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_a_compiled_run_tells_the_same_story(digits):
+    config = Config(model="mlp", data="digits", epochs=3, lr=0.05, optimizer="adam", hidden=64)
+    runs = [fit(config, log=io.StringIO(), progress=False, splits=digits, compile=c).history for c in (False, True)]
+    for eager, compiled in zip(*runs):
+        for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert compiled[k] == pytest.approx(eager[k], rel=1e-4, abs=1e-6), k
