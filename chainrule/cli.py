@@ -19,7 +19,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None, help="as for train; defaults to the data the weights were trained on")
 
     for name, text in (("explain", "tell the backward pass of an expression, gate by gate"),
-                       ("graph", "write an expression's graph: DOT, SVG/PNG (with Graphviz), HTML page, explanation")):  # fmt: skip
+                       ("graph", "write an expression's graph: DOT, SVG/PNG (with Graphviz), HTML page, explanation"),
+                       ("compile-source", "print the compiled forward and backward pass of an expression as NumPy code")):  # fmt: skip
         g = sub.add_parser(name, help=text)
         g.add_argument("expression", help='e.g. "(x + y) * z" (names, numbers, + - * / ** @ and functions like exp, sigmoid)')
         g.add_argument("--at", required=True, help="values, e.g. x=-2,y=5,z=-4 (a name may take a list: w=[1,2])")
@@ -105,7 +106,11 @@ def _expression(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     from .expr import ExpressionError, build, parse_values
 
     try:
-        f, _ = build(args.expression, parse_values(args.at))
+        values = parse_values(args.at)
+        f, leaves = build(args.expression, values)
+        if args.command == "compile-source":
+            print(_compiled_source(args.expression, values, leaves), end="")
+            return 0
         tr = trace(f)
     except ExpressionError as e:
         return _fail(parser, args.command, str(e))
@@ -134,6 +139,23 @@ def _expression(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         print(f"graph.svg and graph.png skipped: {e}")
     print(f"wrote {', '.join(written)} to {out}")
     return 0
+
+
+def _compiled_source(expression: str, values: dict, leaves: dict) -> str:
+    """The source ``chainrule.compile`` writes for f and its gradient in each variable."""
+    from .compiler import compile as compile_step
+    from .engine import grad
+    from .expr import build
+
+    names = list(leaves)
+
+    def gradient(*tensors: Any) -> tuple:
+        f, _ = build(expression, values, dict(zip(names, tensors)))
+        return (f, *grad(f, list(tensors)))
+
+    step = compile_step(gradient, fuse=False)
+    step(*leaves.values())
+    return step.source()
 
 
 def _check_data(spec: str) -> str | None:
@@ -253,7 +275,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 0
     if args.command == "train":
         return _train(parser, args)
-    if args.command in ("explain", "graph"):
+    if args.command in ("explain", "graph", "compile-source"):
         return _expression(parser, args)
     return _evaluate(parser, args)
 

@@ -71,8 +71,9 @@ def parse_values(text: str) -> dict[str, Any]:
     return values
 
 
-def build(text: str, values: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
-    """Build the graph of ``text`` over leaf tensors named after ``values`` (float64, requiring grad).
+def build(text: str, values: dict[str, Any], leaves: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    """Build the graph of ``text`` over leaf tensors named after ``values`` (float64, requiring grad),
+    or over the given ``leaves`` (one Tensor per name of ``values``).
 
     >>> f, leaves = build("(x + y) * z", {"x": -2.0, "y": 5.0, "z": -4.0})
     >>> f.item(), sorted(leaves)
@@ -88,7 +89,8 @@ def build(text: str, values: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         raise ExpressionError(f"{text!r} is not a valid expression ({e.msg})") from None
-    leaves = {name: Tensor(v, requires_grad=True, dtype="float64", name=name) for name, v in values.items()}
+    if leaves is None:
+        leaves = {name: Tensor(v, requires_grad=True, dtype="float64", name=name) for name, v in values.items()}
     allowed = _allowed(values)
 
     def refuse(what: str) -> ExpressionError:

@@ -277,3 +277,17 @@ def test_threads_trace_and_replay_their_own_steps():
         t.join()
     for k in range(3):
         np.testing.assert_allclose(results[k], eager, rtol=1e-6)
+
+
+def test_compile_source_command_prints_the_lectures_neuron(capsys):
+    from chainrule.cli import main
+
+    assert main(["compile-source", "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))", "--at", "w0=2,x0=-1,w1=-3,x1=-2,w2=-3"]) == 0
+    out = capsys.readouterr().out
+    assert "def step(w0, x0, w1, x1, w2, consts):" in out
+    assert "# backward: Exp (gate 5)" in out and "v10 = np.exp(v9)" in out
+    namespace: dict = {}
+    exec(compile(out, "neuron.py", "exec"), namespace)
+    f, *grads = namespace["step"](*[np.float64(v) for v in (2, -1, -3, -2, -3)], (np.float64(1.0),))
+    assert round(float(f), 2) == 0.73  # the lecture's numbers
+    assert [round(float(g), 2) for g in grads] == [-0.2, 0.39, -0.39, -0.59, 0.2]

@@ -492,8 +492,8 @@ def _argument_names(fn: Callable, args: tuple, kwargs: dict, n: int) -> list[str
         _flatten(value, leaves)
         if len(leaves) == 1:
             names.append(pname)
-        else:
-            names.extend(f"{pname}{i}" for i in range(len(leaves)))
+        else:  # several arrays in one argument (*args, a list): their own names where they have one
+            names.extend(getattr(x, "name", None) or f"{pname}{i}" for i, x in enumerate(leaves))
     return names if len(names) == n else [f"arg{i}" for i in range(n)]
 
 
