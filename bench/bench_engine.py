@@ -1,124 +1,182 @@
-"""Small-graph speed: chainrule against PyTorch (CPU) and hand-written NumPy, in one run.
+"""Small-graph speed: chainrule (eager and compiled) against PyTorch, JAX with jit, and NumPy by hand.
 
 (1) forward + backward of f = (x + y) * z on scalars (the lecture's first example);
-(2) forward + backward of a chain of 100 ``y = y * 1.0001 + 0.0001`` on a 10-element
+(2) the lecture's sigmoid neuron f = 1 / (1 + exp(-(w0 x0 + w1 x1 + w2))), forward + backward;
+(3) forward + backward of a chain of 100 ``y = y * 1.0001 + 0.0001`` on a 10-element
     tensor, summed.
 
-Small graphs are where a lean Python engine can beat a big one: the goal is
-chainrule <= 0.5x PyTorch's time on (1) and <= 0.8x on (2). Run: ``make bench``.
+Small graphs are where a lean Python engine can beat a big one, and where a compiled step
+shows what tracing buys: eager goals are chainrule <= 0.5x PyTorch's time on (1) and <= 0.8x
+on (3); compiled goals (``chainrule.compile``) are <= 1.5x JAX ``jit(value_and_grad)`` on (2)
+and <= 2x on (3). Every step returns the value and the gradients. One thread each. Run:
+``make bench``.
 """
 
 from __future__ import annotations
 
-import platform
-import timeit
+import os
 
-import numpy as np
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
-import chainrule as cr
+import platform  # noqa: E402 - after the XLA flags, which JAX reads at import
+import timeit  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import chainrule as cr  # noqa: E402
 
 try:
     import torch
 except ImportError:  # the bench still runs, without the PyTorch column
     torch = None
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError:  # the bench extra brings it
+    jax = None
 
 
 def best_us(fn, number: int, repeat: int = 7) -> float:
     """Best-of-``repeat`` time per call in microseconds (the least disturbed run)."""
-    fn()  # warm up
+    fn()  # warm up (and trace, for the compiled and jitted steps)
+    fn()
     return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
 
 
-# -- (1) (x + y) * z on scalars -----------------------------------------------------------
-# The chainrule and PyTorch steps are the same code on each library's leaves.
+# -- the steps: the same code on chainrule's and PyTorch's leaves ---------------------------
 
 
-def scalar_step(tensor):
-    x, y, z = (tensor(v, requires_grad=True) for v in (-2.0, 5.0, -4.0))
-
-    def step():
-        f = (x + y) * z
-        f.backward()
-        x.grad = y.grad = z.grad = None
-
-    return step
+def scalar_fn(x, y, z):
+    f = (x + y) * z
+    f.backward()
+    grads = (x.grad, y.grad, z.grad)
+    x.grad = y.grad = z.grad = None
+    return f, grads
 
 
-def scalar_numpy():
-    x, y, z = (np.asarray(v, dtype=np.float32) for v in (-2.0, 5.0, -4.0))
+def neuron_fn(w0, x0, w1, x1, w2):
+    f = 1.0 / (1.0 + (-(w0 * x0 + w1 * x1 + w2)).exp())
+    f.backward()
+    grads = tuple(t.grad for t in (w0, x0, w1, x1, w2))
+    for t in (w0, x0, w1, x1, w2):
+        t.grad = None
+    return f, grads
 
-    def step():
-        q = x + y
-        f = q * z  # noqa: F841 - the forward value, as the others compute it
-        df = np.ones((), dtype=np.float32)
-        dz, dq = q * df, z * df
-        dx, dy = dq.copy(), dq.copy()  # noqa: F841
-        return dx, dy, dz
-
-    return step
-
-
-# -- (2) chain of 100 mul-add on a 10-element tensor ---------------------------------------
 
 CHAIN = 100
 
 
-def chain_step(a):
-    def step():
-        y = a
-        for _ in range(CHAIN):
-            y = y * 1.0001 + 0.0001
-        y.sum().backward()
-        a.grad = None
+def chain_fn(a):
+    y = a
+    for _ in range(CHAIN):
+        y = y * 1.0001 + 0.0001
+    loss = y.sum()
+    loss.backward()
+    g = a.grad
+    a.grad = None
+    return loss, g
 
+
+SCALARS = (-2.0, 5.0, -4.0)
+NEURON = (2.0, -1.0, -3.0, -2.0, -3.0)
+
+
+def leaves(tensor, case: str) -> list:
+    if case == "chain":
+        return [tensor(np.linspace(-1, 1, 10).astype(np.float32), requires_grad=True)]
+    return [tensor(v, requires_grad=True) for v in (SCALARS if case == "scalar" else NEURON)]
+
+
+FNS = {"scalar": scalar_fn, "neuron": neuron_fn, "chain": chain_fn}
+
+
+def framework(lib: str, case: str):
+    ts = leaves(torch.tensor if lib == "torch" else cr.Tensor, case)
+    fn = cr.compile(FNS[case]) if lib == "compiled" else FNS[case]
+    return lambda: fn(*ts)
+
+
+def jax_step(case: str):
+    if case == "scalar":
+        def f(x, y, z):
+            return (x + y) * z
+        args = [jnp.float32(v) for v in SCALARS]
+    elif case == "neuron":
+        def f(w0, x0, w1, x1, w2):
+            return 1.0 / (1.0 + jnp.exp(-(w0 * x0 + w1 * x1 + w2)))
+        args = [jnp.float32(v) for v in NEURON]
+    else:
+        def f(a):
+            y = a
+            for _ in range(CHAIN):
+                y = y * 1.0001 + 0.0001
+            return y.sum()
+        args = [jnp.linspace(-1, 1, 10, dtype=jnp.float32)]
+    vg = jax.jit(jax.value_and_grad(f, argnums=tuple(range(len(args)))))
+    return lambda: jax.block_until_ready(vg(*args))
+
+
+def numpy_step(case: str):
+    f32 = np.float32
+    if case == "scalar":
+        x, y, z = (np.asarray(v, dtype=f32) for v in SCALARS)
+
+        def step():
+            q = x + y
+            f = q * z
+            return f, (z.copy(), z.copy(), q)
+    elif case == "neuron":
+        w0, x0, w1, x1, w2 = (np.asarray(v, dtype=f32) for v in NEURON)
+
+        def step():
+            dot = w0 * x0 + w1 * x1 + w2
+            f = 1 / (1 + np.exp(-dot))
+            ddot = (1 - f) * f  # the sigmoid gate's local gradient
+            return f, (x0 * ddot, w0 * ddot, x1 * ddot, w1 * ddot, ddot)
+    else:
+        a = np.linspace(-1, 1, 10).astype(f32)
+
+        def step():
+            y = a
+            for _ in range(CHAIN):
+                y = y * f32(1.0001) + f32(0.0001)
+            g = np.ones_like(a)
+            for _ in range(CHAIN):
+                g = g * f32(1.0001)
+            return y.sum(), g
     return step
 
 
-def chain_numpy():
-    a = np.linspace(-1, 1, 10).astype(np.float32)
-
-    def step():
-        y = a
-        for _ in range(CHAIN):
-            y = y * np.float32(1.0001) + np.float32(0.0001)
-        y.sum()
-        g = np.ones_like(a)
-        for _ in range(CHAIN):
-            g = g * np.float32(1.0001)
-        return g
-
-    return step
-
-
-CASES = [
-    ("(x+y)*z, scalars", lambda: scalar_step(cr.Tensor), lambda: scalar_step(torch.tensor), scalar_numpy,
-     20000, 0.5),
-    (f"chain of {CHAIN} mul-add, 10 elements",
-     lambda: chain_step(cr.Tensor(np.linspace(-1, 1, 10), requires_grad=True)),
-     lambda: chain_step(torch.linspace(-1, 1, 10, requires_grad=True)), chain_numpy, 300, 0.8),
-]
+CASES = [("(x+y)*z, scalars", "scalar", 20000, 0.5, None),
+         ("sigmoid neuron, scalars", "neuron", 10000, None, 1.5),
+         (f"chain of {CHAIN} mul-add, 10 elements", "chain", 300, 0.8, 2.0)]  # fmt: skip
 
 
 def main() -> list[dict]:
     if torch is not None:
         torch.set_num_threads(1)  # tiny tensors: threads only add overhead, for both
     rows = []
-    for name, ours, theirs, numpy_ref, number, goal in CASES:
-        t_ours = best_us(ours(), number)
-        t_torch = best_us(theirs(), number) if torch is not None else float("nan")
-        t_np = best_us(numpy_ref(), number)
-        rows.append(dict(name=name, ours=t_ours, torch=t_torch, numpy=t_np, goal=goal))
+    for name, case, number, eager_goal, compiled_goal in CASES:
+        r = {"name": name, "eager_goal": eager_goal, "compiled_goal": compiled_goal}
+        r["ours"] = best_us(framework("chainrule", case), number)
+        r["compiled"] = best_us(framework("compiled", case), max(number, 2000))
+        r["torch"] = best_us(framework("torch", case), number) if torch is not None else float("nan")
+        r["jax"] = best_us(jax_step(case), max(number, 2000)) if jax is not None else float("nan")
+        r["numpy"] = best_us(numpy_step(case), number)
+        rows.append(r)
     print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}" + (f", PyTorch {torch.__version__}" if torch is not None else ""))
-    print("forward + backward, microseconds per call (best of 7)")
-    head = f"| {'case':<34} | {'chainrule':>9} | {'PyTorch':>8} | {'NumPy by hand':>13} | {'vs PyTorch':>10} | {'goal':>6} | {'vs NumPy':>8} |"
-    print(head)
-    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+          f"NumPy {np.__version__}" + (f", PyTorch {torch.__version__}" if torch is not None else "")
+          + (f", JAX {jax.__version__}" if jax is not None else ""))  # fmt: skip
+    print("forward + backward, microseconds per call (best of 7), one thread")
+    print("| case | chainrule | compiled | PyTorch | JAX jit | NumPy by hand | eager vs PyTorch | compiled vs JAX |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        ratio = r["ours"] / r["torch"]
-        met = "met" if ratio <= r["goal"] else "missed"
-        print(f"| {r['name']:<34} | {r['ours']:>9.1f} | {r['torch']:>8.1f} | {r['numpy']:>13.1f} | "
-              f"{ratio:>9.2f}x | {'<=' + str(r['goal']) + 'x':>6} | {r['ours'] / r['numpy']:>7.1f}x |  {met}")
+        eager = r["ours"] / r["torch"]
+        comp = r["compiled"] / r["jax"]
+        e_goal = f" (goal <= {r['eager_goal']}x: {'met' if eager <= r['eager_goal'] else 'missed'})" if r["eager_goal"] else ""
+        c_goal = f" (goal <= {r['compiled_goal']}x: {'met' if comp <= r['compiled_goal'] else 'missed'})" if r["compiled_goal"] else ""
+        print(f"| {r['name']} | {r['ours']:.1f} | {r['compiled']:.1f} | {r['torch']:.1f} | {r['jax']:.1f} | "
+              f"{r['numpy']:.1f} | {eager:.2f}x{e_goal} | {comp:.2f}x{c_goal} |")  # fmt: skip
     return rows
 
 

@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
 
 import numpy as np
 
@@ -54,6 +55,8 @@ def library(lib: str):
 
 
 def framework_step(lib: str, kind: str):
+    compiled = lib == "compiled"
+    lib = "chainrule" if compiled else lib
     nn, optim, tensor, seed = library(lib)
     seed(0)
     if kind == "mlp":
@@ -68,13 +71,93 @@ def framework_step(lib: str, kind: str):
     xs, ys = data(kind)
     x, y = tensor(xs), tensor(ys)
 
-    def step():
+    def step(x, y):
         loss = nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        return loss
 
-    return step
+    if compiled:  # the same step, traced once and replayed (chainrule.compile)
+        import chainrule as cr
+
+        step = cr.compile(step)
+    return lambda: step(x, y)
+
+
+# -- JAX with jit: the same models as pure functions ----------------------------------------
+
+
+def jax_step(kind: str):
+    import jax
+    import jax.numpy as jnp
+
+    g = np.random.default_rng(0)
+    if kind == "mlp":
+        sizes = [(784, 512), (512, 512), (512, 10)]
+        params = [(jnp.asarray(he(g, s, s[0])), jnp.zeros(s[1], F32)) for s in sizes]
+
+        def scores(params, x):
+            for i, (w, b) in enumerate(params):
+                x = x @ w + b
+                if i < len(params) - 1:
+                    x = jax.nn.relu(x)
+            return x
+    else:
+        convs = [(he(g, (3, 3, 3, 32), 27), np.zeros(32, F32)), (he(g, (3, 3, 32, 64), 288), np.zeros(64, F32))]
+        fcs = [(he(g, (4096, 256), 4096), np.zeros(256, F32)), (he(g, (256, 10), 256), np.zeros(10, F32))]
+        params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in convs + fcs]
+
+        def scores(params, x):
+            x = jnp.transpose(x, (0, 2, 3, 1))  # NHWC, as XLA's CPU convolutions prefer
+            for w, b in params[:2]:
+                x = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+                x = jax.nn.relu(x)
+                x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+            x = x.reshape(x.shape[0], -1)
+            x = jax.nn.relu(x @ params[2][0] + params[2][1])
+            return x @ params[3][0] + params[3][1]
+
+    def loss(params, x, y):
+        s = scores(params, x)
+        return -jnp.mean(jax.nn.log_softmax(s)[jnp.arange(s.shape[0]), y])
+
+    @jax.jit
+    def step(params, x, y):
+        value, grads = jax.value_and_grad(loss)(params, x, y)
+        return value, jax.tree_util.tree_map(lambda w, dw: w - LR * dw, params, grads)
+
+    xs, ys = data(kind)
+    x, y = jnp.asarray(xs), jnp.asarray(ys)
+    state = [params]
+
+    def run():
+        value, state[0] = step(state[0], x, y)
+        jax.block_until_ready(value)
+
+    return run
+
+
+def step_flops(kind: str) -> float:
+    """Multiply-adds x 2 of the step's matrix products (convolutions as im2col products):
+    forward, input gradients (none for the first layer) and weight gradients."""
+    if kind == "mlp":
+        n, layers = 128, [(784, 512, 1), (512, 512, 1), (512, 10, 1)]
+    else:
+        n, layers = 64, [(27, 32, 32 * 32), (288, 64, 16 * 16), (4096, 256, 1), (256, 10, 1)]
+    total = 0.0
+    for i, (k, o, positions) in enumerate(layers):
+        one = 2.0 * n * positions * k * o
+        total += one * (2 if i == 0 else 3)
+    return total
+
+
+def gemm_rate() -> float:
+    """FLOP/s of NumPy's float32 matrix product at 512 x 512 x 512 (BLAS at its best shape)."""
+    a = np.random.default_rng(0).standard_normal((512, 512)).astype(F32)
+    a @ a
+    t = min(timeit.repeat(lambda: a @ a, number=20, repeat=5)) / 20
+    return 2 * 512**3 / t
 
 
 # -- NumPy by hand -------------------------------------------------------------------------
@@ -187,7 +270,8 @@ def numpy_cnn():
 
 # -- driver --------------------------------------------------------------------------------
 
-STEPS = {"chainrule": lambda k: framework_step("chainrule", k), "torch": lambda k: framework_step("torch", k),
+STEPS = {"chainrule": lambda k: framework_step("chainrule", k), "compiled": lambda k: framework_step("compiled", k),
+         "torch": lambda k: framework_step("torch", k), "jax": jax_step,
          "numpy": lambda k: numpy_mlp() if k == "mlp" else numpy_cnn()}  # fmt: skip
 
 
@@ -208,8 +292,14 @@ def one(lib: str, kind: str, steps: int) -> dict:
     threshold for these runs, so freed arrays go back to the OS and the RSS follows live memory.
     """
     if lib == "torch":
-        import torch  # noqa: F401 - imported before the baseline, like numpy
-    return measure(STEPS[lib](kind), steps, warmup=2)
+        import torch  # imported before the baseline, like numpy
+
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    if lib == "jax":
+        import jax  # noqa: F401
+    if lib == "floor":
+        return {"ms": step_flops(kind) / gemm_rate() * 1e3, "peak_mib": float("nan")}
+    return measure(STEPS[lib](kind), steps, warmup=3)
 
 
 def measure(step, steps: int, warmup: int) -> dict:
@@ -230,6 +320,15 @@ def measure(step, steps: int, warmup: int) -> dict:
 ROUNDS = 3
 
 
+def thread_env(threads: int) -> dict[str, str]:
+    """Every library's thread count: BLAS (NumPy, chainrule), PyTorch (via OMP_NUM_THREADS, read
+    in ``one``) and XLA; and the process pinned to as many cores, which is what holds XLA to it."""
+    env = {v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BENCH_CPUS")}
+    if threads == 1:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return env
+
+
 def run_one(lib: str, kind: str, env: dict[str, str] | None = None) -> dict:
     out = subprocess.run([sys.executable, __file__, "--one", lib, kind], capture_output=True, text=True, check=True,
                          env={**os.environ, **(env or {})})  # fmt: skip
@@ -238,35 +337,43 @@ def run_one(lib: str, kind: str, env: dict[str, str] | None = None) -> dict:
 
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--one":
+        if os.environ.get("BENCH_CPUS"):  # pinned to that many cores: XLA ignores its thread flags
+            os.sched_setaffinity(0, set(range(int(os.environ["BENCH_CPUS"]))))
         print(json.dumps(one(sys.argv[2], sys.argv[3], 30 if sys.argv[3] == "mlp" else 12)))
         return
-    try:
-        import torch
-
-        libs = ["chainrule", "torch", "numpy"]
-        threads = torch.get_num_threads()
-    except ImportError:
-        libs, threads = ["chainrule", "numpy"], None
+    libs = ["chainrule", "compiled", "numpy"]
+    for name in ("torch", "jax"):
+        try:
+            __import__(name)
+            libs.append(name)
+        except ImportError:
+            pass
     print(f"One training step, float32. {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, NumPy {np.__version__}"
-          + (f", PyTorch {torch.__version__} ({threads} threads)" if threads else ""))  # fmt: skip
+          f"Python {platform.python_version()}, NumPy {np.__version__}, libraries: {', '.join(libs)}")
+    print("floor = the step's matrix-product FLOPs / NumPy's float32 GEMM rate at 512^3 (same threads)")
     print()
-    print("| step | chainrule | PyTorch | NumPy by hand | vs PyTorch | vs NumPy | peak MiB (ours / torch / numpy) | memory vs PyTorch |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| step | threads | chainrule | compiled | PyTorch | JAX jit | NumPy by hand | floor | eager vs PyTorch | "
+          "compiled vs JAX | compiled vs floor | peak MiB (ours / torch) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    nan = {"ms": float("nan"), "peak_mib": float("nan")}
     for kind, label in (("mlp", "MLP 784-512-512-10, batch 128"), ("cnn", "CNN 3x32x32, batch 64")):
-        r: dict[str, dict] = {}
-        for _ in range(ROUNDS):  # interleaved rounds; each library keeps its best median
-            for lib in libs:
-                r.setdefault(lib, {"ms": float("inf")})
-                r[lib]["ms"] = min(r[lib]["ms"], run_one(lib, kind)["ms"])
-        for lib in libs:  # memory in runs of its own: a fixed mmap threshold makes RSS follow live
-            # memory, but page faults on every large array would distort the times
-            r[lib]["peak_mib"] = run_one(lib, kind, {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)})["peak_mib"]
-        t = r.get("torch", {"ms": float("nan"), "peak_mib": float("nan")})
-        print(f"| {label} | {r['chainrule']['ms']:.2f} ms | {t['ms']:.2f} ms | {r['numpy']['ms']:.2f} ms | "
-              f"{r['chainrule']['ms'] / t['ms']:.2f}x | {r['chainrule']['ms'] / r['numpy']['ms']:.2f}x | "
-              f"{r['chainrule']['peak_mib']:.0f} / {t['peak_mib']:.0f} / {r['numpy']['peak_mib']:.0f} | "
-              f"{r['chainrule']['peak_mib'] / t['peak_mib']:.2f}x |")  # fmt: skip
+        for threads in (1, 2):
+            env = thread_env(threads)
+            r: dict[str, dict] = {}
+            for _ in range(ROUNDS):  # interleaved rounds; each library keeps its best median
+                for lib in [*libs, "floor"]:
+                    r.setdefault(lib, {"ms": float("inf")})
+                    r[lib]["ms"] = min(r[lib]["ms"], run_one(lib, kind, env)["ms"])
+            if threads == 1:  # memory in runs of its own: a fixed mmap threshold makes RSS follow live
+                # memory, but page faults on every large array would distort the times
+                for lib in ("chainrule", "torch"):
+                    if lib in libs:
+                        r[lib]["peak_mib"] = run_one(lib, kind, {**env, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)})["peak_mib"]
+            ours, comp, t, j, f = (r.get(k, nan)["ms"] for k in ("chainrule", "compiled", "torch", "jax", "floor"))
+            mem = (f"{r['chainrule']['peak_mib']:.0f} / {r.get('torch', nan)['peak_mib']:.0f}"
+                   if "peak_mib" in r["chainrule"] else "")  # fmt: skip
+            print(f"| {label} | {threads} | {ours:.2f} ms | {comp:.2f} ms | {t:.2f} ms | {j:.2f} ms | "
+                  f"{r['numpy']['ms']:.2f} ms | {f:.2f} ms | {ours / t:.2f}x | {comp / j:.2f}x | {comp / f:.2f}x | {mem} |")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,8 @@ def find_regions(tape: Tape, keep: list[int], needed_after: Any, min_ops: int = 
     shape: tuple | None = None
 
     def close(end: int) -> None:
-        if len(run) >= min_ops:
+        # three operations at least; two are worth a loop on large arrays (one memory pass saved)
+        if len(run) >= min_ops or (len(run) == 2 and shape is not None and int(np.prod(shape)) >= 4096):
             regions.append(_region(tape, list(run), shape, needed_after(end)))
 
     for pos, i in enumerate(keep):
