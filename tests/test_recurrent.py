@@ -20,6 +20,7 @@ def pair(ours_cls, theirs_name, *args, **kwargs):
     """Our module and a function running torch's same module with given weights."""
     cr.manual_seed(0)
     ours = ours_cls(*args, **kwargs)
+    kwargs = {k: v for k, v in kwargs.items() if k != "fused"}  # ours only: the LSTM composed of cells
     names = [n for n, _ in ours.named_parameters()]
     shapes = [p.shape for _, p in ours.named_parameters()]
 
@@ -83,6 +84,7 @@ SEQS = [
     ("RNN-relu-batch_first", nn.RNN, "RNN", (3, 4), {"nonlinearity": "relu", "batch_first": True}),
     ("LSTM-2layers", nn.LSTM, "LSTM", (3, 4), {"num_layers": 2}),
     ("LSTM-batch_first-nobias", nn.LSTM, "LSTM", (3, 4), {"batch_first": True, "bias": False}),
+    ("LSTM-composed-2layers", nn.LSTM, "LSTM", (3, 4), {"num_layers": 2, "fused": False}),
     ("GRU-2layers-batch_first", nn.GRU, "GRU", (3, 4), {"num_layers": 2, "batch_first": True}),
 ]
 
@@ -137,3 +139,23 @@ def test_recurrent_errors():
         nn.RNNCell(4, 5)(cr.Tensor(np.zeros((2, 3))))
     with pytest.raises(ValueError, match="nonlinearity='sigmoid'"):
         nn.RNN(4, 5, nonlinearity="sigmoid")
+
+
+def test_fused_lstm_equals_the_composed_cells_and_refuses_double_backward():
+    cr.manual_seed(0)
+    fused = nn.LSTM(3, 5, num_layers=2)
+    composed = nn.LSTM(3, 5, num_layers=2, fused=False)
+    composed.load_state_dict(fused.state_dict())
+    x = r(6, 4, 3)
+    grads = []
+    for m in (fused, composed):
+        xt = cr.Tensor(x, requires_grad=True, dtype="float64")
+        out, (h, c) = m(xt)
+        ((out * out).sum() + c.sum()).backward()
+        grads.append([xt.grad.numpy()] + [p.grad.numpy() for p in m.parameters()])
+        m.zero_grad()
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    out, _ = fused(cr.Tensor(x, requires_grad=True))
+    with pytest.raises(NotImplementedError, match="fused=False"):
+        cr.grad(out.sum(), fused.weight_hh_l0, create_graph=True)[0].sum().backward()

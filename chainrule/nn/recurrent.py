@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import ops
 from ..engine import Tensor, as_tensor
+from ..ops.recurrent import LSTMSequence
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -228,7 +229,14 @@ class LSTM(_Recurrent):
 
     kind = "lstm"
 
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, fused: bool = True) -> None:  # fmt: skip
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first)
+        self.fused = fused  # one LSTMSequence gate per layer; False: cells composed of ops (double backward)
+
     def forward(self, x: Any, state: tuple[Any, Any] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        if self.fused:
+            return self._fused(x, state)
         seq = self._steps(x)
         h0, c0 = (None, None) if state is None else state
         hs, cs = self._initial(as_tensor(x), h0, "h0"), self._initial(as_tensor(x), c0, "c0")
@@ -240,6 +248,20 @@ class LSTM(_Recurrent):
                 outs.append(h)
             hs[k], cs[k], seq = h, c, outs
         return self._stack(seq), (ops.stack(hs), ops.stack(cs))
+
+    def _fused(self, x: Any, state: tuple[Any, Any] | None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        self._steps(x)  # checks the shape
+        x = as_tensor(x)
+        h0, c0 = (None, None) if state is None else state
+        hs, cs = self._initial(x, h0, "h0"), self._initial(x, c0, "c0")
+        seq = ops.permute(x, 1, 0, 2) if self.batch_first else x  # (T, N, I)
+        t_len = seq.shape[0]
+        for k in range(self.num_layers):
+            w = [v for v in self._weights(k) if v is not None]
+            packed = LSTMSequence.apply(seq, hs[k], cs[k], *w)  # (T + 1, N, H): h_1..h_T, then c_T
+            seq, hs[k], cs[k] = packed[:t_len], packed[t_len - 1], packed[t_len]
+        out = ops.permute(seq, 1, 0, 2) if self.batch_first else seq
+        return out, (ops.stack(hs), ops.stack(cs))
 
 
 class GRU(_Recurrent):

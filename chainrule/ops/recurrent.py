@@ -1,0 +1,100 @@
+"""A whole LSTM layer over a sequence as one gate (fused for speed, as PyTorch's LSTM is).
+
+Composed of cells, an LSTM of T steps is about 20 T gates, each a small matrix product or a
+pass over an (N, H) array. As one gate it does what the composed graph cannot: the input
+projection of every step is one matrix product (T N, I) x (I, 4H) before the loop, the gate
+nonlinearities are applied in place on one (N, 4H) block per step, and after the backward
+through time the weight gradients are two matrix products over the whole sequence. The
+equations, the gate order (i, f, g, o) and the parameter layout are PyTorch's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import array_module
+from ..engine import Context, Function, Tensor
+
+
+def _sigmoid_(a: Any, xp: Any) -> None:
+    """a <- 1 / (1 + exp(-a)), in place (exp(-a) overflows to inf for very negative a: the limit 0)."""
+    xp.negative(a, out=a)
+    with xp.errstate(over="ignore"):
+        xp.exp(a, out=a)
+    a += 1
+    xp.reciprocal(a, out=a)
+
+
+class LSTMSequence(Function):
+    """(T, N, I) inputs, h0 and c0 (N, H), weights -> (T + 1, N, H): the T outputs h_1..h_T,
+    then c_T. Backward: backpropagation through time, one step at a time, with the gate
+    gradients of all steps kept in one (T, N, 4H) array for the weight-gradient products.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, h0: Any, c0: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> Any:
+        xp = array_module(x)
+        t_len, n, _ = x.shape
+        hs = w_hh.shape[1]
+        gates = (x.reshape(t_len * n, -1) @ w_ih.T).reshape(t_len, n, 4 * hs)  # every step's input projection
+        if b_ih is not None:
+            gates += b_ih + b_hh
+        h_all = xp.empty((t_len + 1, n, hs), dtype=x.dtype)  # h_0..h_T
+        c_all = xp.empty((t_len + 1, n, hs), dtype=x.dtype)  # c_0..c_T
+        tanh_c = xp.empty((t_len, n, hs), dtype=x.dtype)
+        h_all[0], c_all[0] = h0, c0
+        for t in range(t_len):
+            a = gates[t]  # (N, 4H), becomes the gates' activations in place
+            a += h_all[t] @ w_hh.T
+            _sigmoid_(a[:, : 2 * hs], xp)  # i, f
+            xp.tanh(a[:, 2 * hs : 3 * hs], out=a[:, 2 * hs : 3 * hs])  # g
+            _sigmoid_(a[:, 3 * hs :], xp)  # o
+            i, f, g, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
+            c = c_all[t + 1]
+            xp.multiply(f, c_all[t], out=c)
+            c += i * g  # c' = f c + i g
+            xp.tanh(c, out=tanh_c[t])
+            xp.multiply(o, tanh_c[t], out=h_all[t + 1])  # h' = o tanh(c')
+        ctx.save_for_backward(x, w_ih, w_hh, gates, h_all, c_all, tanh_c)
+        out = xp.empty((t_len + 1, n, hs), dtype=x.dtype)
+        out[:t_len] = h_all[1:]
+        out[t_len] = c_all[t_len]
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> tuple:
+        if isinstance(grad_out, Tensor):
+            raise NotImplementedError(
+                "LSTMSequence: gradients of gradients (create_graph=True) need the LSTM composed of cells: "
+                "nn.LSTM(..., fused=False)"
+            )
+        x, w_ih, w_hh, acts, h_all, c_all, tanh_c = ctx.saved_tensors
+        xp = array_module(x)
+        t_len, n, hs = tanh_c.shape
+        d_gates = xp.empty_like(acts)  # (T, N, 4H): d loss / d pre-activation of every gate
+        dh = xp.zeros((n, hs), dtype=x.dtype)  # from the step after (through W_hh)
+        dc = grad_out[t_len].astype(x.dtype, copy=True)  # c_T's own gradient
+        for t in range(t_len - 1, -1, -1):
+            a = acts[t]
+            i, f, g, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
+            dh += grad_out[t]
+            tc = tanh_c[t]
+            dc += dh * o * (1 - tc * tc)  # through h = o tanh(c)
+            d = d_gates[t]
+            # each gate's local gradient: sigmoid' = s (1 - s), tanh' = 1 - g^2
+            xp.multiply(dc * g, i * (1 - i), out=d[:, :hs])  # di
+            xp.multiply(dc * c_all[t], f * (1 - f), out=d[:, hs : 2 * hs])  # df
+            xp.multiply(dc * i, 1 - g * g, out=d[:, 2 * hs : 3 * hs])  # dg
+            xp.multiply(dh * tc, o * (1 - o), out=d[:, 3 * hs :])  # do
+            dc *= f  # to c_{t-1}
+            dh = d @ w_hh  # to h_{t-1}
+        needs = ctx.needs_input_grad
+        flat = d_gates.reshape(t_len * n, 4 * hs)
+        gx = (flat @ w_ih).reshape(x.shape) if needs[0] else None
+        gw_ih = flat.T @ x.reshape(t_len * n, -1) if needs[3] else None  # all steps in one product
+        gw_hh = flat.T @ h_all[:t_len].reshape(t_len * n, hs) if needs[4] else None
+        gb = flat.sum(axis=0) if len(needs) > 5 and (needs[5] or needs[6]) else None
+        grads = (gx, dh if needs[1] else None, dc if needs[2] else None, gw_ih, gw_hh)
+        if len(needs) > 5:
+            grads += (gb if needs[5] else None, gb.copy() if needs[6] and gb is not None else None)
+        return grads
