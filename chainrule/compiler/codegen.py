@@ -261,10 +261,13 @@ def _returns_tuple(op: Op) -> bool:
 
 
 def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str], outputs: list[int],
-           consts: list[Any], title: str, regions: list | None = None) -> str:
+           consts: list[Any], title: str, regions: list | None = None, free: bool = False) -> str:
     """The module text: ``def step(<params>, consts)`` running the ops ``keep``, returning ``outputs``.
 
     With ``regions`` (``fuse.Region``s, kernel ``k<j>`` each), a region's ops are one call.
+    With ``free``, each value is deleted after its last use, so its memory goes back to the
+    allocator for the next arrays of the step (as the eager backward frees saved values),
+    instead of living until the step returns.
     """
     w = Writer(tape, names, consts)
     fused: dict[int, tuple[int, Any]] = {}  # op index -> (kernel number, region), on a region's first op
@@ -278,6 +281,7 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
         by_group.setdefault(tape.ops[i].group, []).append(i)
     used = set(outputs) | {n for i in keep for n in _refs((tape.ops[i].args, tape.ops[i].kwargs))}
     body: list[str] = []
+    units: list[tuple[int, set[int]]] = []  # (the body line after a statement, the slots it reads)
     for gi, group in enumerate(tape.groups):
         here = [i for i in by_group.get(gi, []) if i in fused or i not in inside]
         # a gate whose backward hands the gradient on unchanged (add, a reshape of the same
@@ -298,11 +302,16 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
                 call = f"k{j}({', '.join(w.lit(a) for a in r.reads + [x for x in r.writes if x not in r.reads])})"
                 outs = ", ".join(w.name(n) for n in r.outputs)
                 body.append(f"{outs}{',' if len(r.outputs) == 1 else ''} = {call}" if r.outputs else call)
+                units.append((len(body), {a.n for a in r.reads + r.writes if isinstance(a, Ref)}))
             elif i not in inside:
-                body.append(w.statement(tape.ops[i]) + w.shape_comment(tape.ops[i]))
+                op = tape.ops[i]
+                body.append(w.statement(op) + w.shape_comment(op))
+                units.append((len(body), set(_refs((op.args, op.kwargs))) | {n for n in op.writes if n >= 0}))
         foot = w.footer(group)
         if foot:
             body.append(foot)
+    if free:
+        body = _with_deletes(body, units, w, set(outputs), set(params))
     # a constant result is handed out as a copy: the caller may write into it
     ret = ", ".join(w.lit(Ref(n)) if n >= 0 else f"{w.const(-1 - n)}.copy()" for n in outputs)
     body.append("")
@@ -313,6 +322,27 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
         lines.append(f"    {w.const(k)} = consts[{k}]  # {_describe(consts[k])}")
     lines += [f"    {line}" if line else "" for line in body]
     return "\n".join(lines) + "\n"
+
+
+def _with_deletes(body: list[str], units: list, w: Writer, results: set[int], params: set[str]) -> list[str]:
+    """``body`` with ``del`` lines after the last statement that reads each value."""
+    last: dict[int, int] = {}
+    for k, (_, reads) in enumerate(units):
+        for n in reads:
+            last[n] = k
+    drop: dict[int, list[str]] = {}
+    for n, k in last.items():
+        name = w.names.get(n)
+        if n not in results and name is not None and name not in params:
+            drop.setdefault(k, []).append(name)
+    out: list[str] = []
+    start = 0
+    for k, (end, _) in enumerate(units):
+        out += body[start:end]
+        if k in drop:
+            out.append(f"del {', '.join(sorted(drop[k]))}")
+        start = end
+    return out + body[start:]
 
 
 def _describe(c: Any) -> str:

@@ -417,17 +417,18 @@ class Compiled:
         results = out_slots + back_slots
         title = f"{self.__name__}, compiled by chainrule: the step's array operations in the order they ran"
         source = codegen.render(tape, keep, params, dict(names), results, consts, title)
-        fused_source, kernels = source, {}
-        if self.fuse:
-            regions = _fuse.find_regions(tape, keep, _uses_after(tape, keep, results))
-            if regions:
-                kernel_texts = []
-                for j, r in enumerate(regions):
-                    text, _ = _fuse.kernel_source(tape, r, f"k{j}")
-                    kernels[f"k{j}"] = _fuse.build(text, f"k{j}")
-                    kernel_texts.append(text)
-                fused_source = codegen.render(tape, keep, params, dict(names), results, list(tape.consts),
-                                              title + " (elementwise runs fused into Numba loops)", regions)
+        kernels: dict[str, Any] = {}
+        kernel_texts: list[str] = []
+        regions = _fuse.find_regions(tape, keep, _uses_after(tape, keep, results)) if self.fuse else []
+        for j, r in enumerate(regions):
+            text, _ = _fuse.kernel_source(tape, r, f"k{j}")
+            kernels[f"k{j}"] = _fuse.build(text, f"k{j}")
+            kernel_texts.append(text)
+        # what runs: the same lines, fused runs as kernel calls, each value deleted after its last use
+        how = " (elementwise runs fused into Numba loops; values deleted after their last use)" if regions else \
+            " (values deleted after their last use)"
+        fused_source = codegen.render(tape, keep, params, dict(names), results, list(tape.consts), title + how,
+                                      regions, free=True)
         run = codegen.load(fused_source, f"<chainrule.compile:{self.__name__}:{self.traces_made}>", kernels)
         if kernels:  # shown after the step, for reading (they run compiled by Numba, not as this text)
             fused_source += "\n\n# the kernels, each compiled with numba.njit(error_model='numpy')\n\n" + \
