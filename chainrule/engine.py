@@ -31,6 +31,7 @@ import contextvars
 import functools
 import heapq
 import itertools
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -758,7 +759,7 @@ def _run_backward(
             if not raw:
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
             elif leaf.grad is not None:
-                leaf.grad = Tensor._make(leaf.grad._data + g)  # gradients accumulate
+                _accumulate(leaf, g)
             else:
                 # .grad must own writable memory of the leaf's dtype: ``g`` may share its
                 # memory with another leaf's (an add gate hands the same gradient to both
@@ -786,6 +787,20 @@ def _run_backward(
         found = {id(w): Tensor._make(backend.asarray(found[id(w)]).astype(w.dtype, copy=False))
                  for w in wanted if id(w) in found}
     return found
+
+
+def _accumulate(leaf: Tensor, g: Any) -> None:
+    """leaf.grad += g. In place when nothing but the leaf holds its gradient (as PyTorch's
+    AccumulateGrad decides): a large weight's gradient then costs no second copy. Someone
+    holding the old ``.grad`` (or its array) keeps it unchanged: the sum is a new array."""
+    old = leaf.grad
+    data = old._data
+    # references: leaf.grad, ``old`` and getrefcount's own argument; the array: old._data, ``data``, argument
+    if (type(data) is np.ndarray and data.flags.writeable and data.dtype == g.dtype and data.shape == g.shape
+            and sys.getrefcount(old) <= 3 and sys.getrefcount(data) <= 3):  # fmt: skip
+        data += g
+    else:
+        leaf.grad = Tensor._make(data + g)
 
 
 def _check_count(ctx: Context, downstream: tuple) -> None:

@@ -328,3 +328,17 @@ def _unrolled(w, steps):
     for _ in range(steps):
         h = (cr.Tensor(w, dtype="float64") @ h).tanh()
     return h.sum()
+
+
+def test_gradients_accumulate_in_place_unless_someone_holds_the_old_one():
+    w = cr.Tensor([1.0, 2.0], requires_grad=True)
+    (w * 2).sum().backward()
+    first = id(w.grad._data)
+    (w * 3).sum().backward()  # nothing else holds w.grad: added in place, no second array
+    assert id(w.grad._data) == first and w.grad.numpy().tolist() == [5.0, 5.0]
+    held = w.grad
+    (w * 1).sum().backward()  # the caller keeps the old gradient: it stays as it was
+    assert held.numpy().tolist() == [5.0, 5.0] and w.grad.numpy().tolist() == [6.0, 6.0]
+    array = w.grad.data
+    (w * 1).sum().backward()  # the same for a held array
+    assert array.tolist() == [6.0, 6.0] and w.grad.numpy().tolist() == [7.0, 7.0]
