@@ -255,9 +255,10 @@ def test_threads_trace_and_replay_their_own_steps():
     batches = spiral_batches(6)
     eager, _, _, _ = training_run("mlp", cr.optim.SGD, {"lr": 0.1, "momentum": 0.9}, compiled=False, steps=6)
     results: dict = {}
+    nets = [make_net("mlp") for _ in range(3)]  # here: the generator that initializes them is shared
 
     def worker(k: int) -> None:
-        net = make_net("mlp")
+        net = nets[k]
         opt = cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
 
         @cr.compile

@@ -299,9 +299,19 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
                                 for k in r.ops if tape.groups[tape.ops[k].group].name})  # fmt: skip
                 body.append(f"# k{j}: {len(r.ops)} elementwise operations in one loop over {r.shape}"
                             + (f" ({', '.join(gates)})" if gates else ""))
-                call = f"k{j}({', '.join(w.lit(a) for a in r.reads + [x for x in r.writes if x not in r.reads])})"
+                identity = r.perm == tuple(range(len(r.perm)))
+
+                def operand(a: Any, r: Any = r, identity: bool = identity) -> str:
+                    v = tape.values[a.n] if isinstance(a, Ref) else tape.consts[a.k]
+                    return w.lit(a) if identity or v.ndim == 0 else f"{w.lit(a)}.transpose({r.perm!r})"
+
+                call = f"k{j}({', '.join(operand(a) for a in r.reads + [x for x in r.writes if x not in r.reads])})"
                 outs = ", ".join(w.name(n) for n in r.outputs)
                 body.append(f"{outs}{',' if len(r.outputs) == 1 else ''} = {call}" if r.outputs else call)
+                if not identity:  # back to the step's axis order: views, no copy
+                    inverse = tuple(int(a) for a in np.argsort(r.perm))
+                    body += [f"{w.name(n)} = {w.name(n)}.transpose({inverse!r})" for n in r.outputs
+                             if tape.values[n].ndim]  # fmt: skip
                 units.append((len(body), {a.n for a in r.reads + r.writes if isinstance(a, Ref)}))
             elif i not in inside:
                 op = tape.ops[i]

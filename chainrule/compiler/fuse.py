@@ -52,26 +52,44 @@ def available() -> bool:
 
 @dataclass
 class Region:
-    """Ops ``ops`` (indices into the tape), all elementwise over ``shape``."""
+    """Ops ``ops`` (indices into the tape), all elementwise over ``shape``; arrays whose
+    memory is not in that order (an (N, C, H, W) view of channels-last memory) go in and
+    come out transposed to ``perm``, so the loop runs over their memory in order."""
 
     shape: tuple[int, ...]
     ops: list[int] = field(default_factory=list)
+    perm: tuple[int, ...] = ()  # the axis order its arrays are C-contiguous in (they are passed so)
     reads: list[Any] = field(default_factory=list)  # operands defined before it: Ref or Const
     outputs: list[int] = field(default_factory=list)  # slots made inside and used after it
     writes: list[Any] = field(default_factory=list)  # slots (or constants) from before, written in place
 
 
-def _operand_ok(tape: Tape, x: Any, shape: tuple) -> bool:
+def _contiguous_in(v: np.ndarray, perm: tuple[int, ...]) -> bool:
+    """Whether ``v``'s memory is C-contiguous once its axes are put in order ``perm``."""
+    return bool(v.transpose(perm).flags.c_contiguous)
+
+
+def _layout(v: np.ndarray) -> tuple[int, ...] | None:
+    """The axis order in which ``v`` is C-contiguous (NumPy's own order for a C array; for the
+    (N, C, H, W) view of channels-last memory, (0, 2, 3, 1)), or None if there is none."""
+    perm = tuple(sorted(range(v.ndim), key=lambda a: -v.strides[a]))
+    if v.flags.c_contiguous:
+        return tuple(range(v.ndim))
+    return perm if _contiguous_in(v, perm) else None
+
+
+def _operand_ok(tape: Tape, x: Any, shape: tuple, perm: tuple) -> bool:
     if isinstance(x, (Ref, Const)):
         v = tape.values[x.n] if isinstance(x, Ref) else tape.consts[x.k]
         if not isinstance(v, np.ndarray) or v.dtype.name not in _DTYPES | {"int64", "int32"}:
             return False
-        return v.ndim == 0 or (v.shape == shape and v.flags.c_contiguous)
+        return v.ndim == 0 or (v.shape == shape and _contiguous_in(v, perm))
     return isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating))
 
 
-def _fusable(tape: Tape, op: Op) -> tuple[int, ...] | None:
-    """The shape ``op`` is elementwise over, or None when it cannot be fused."""
+def _fusable(tape: Tape, op: Op) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """(the shape ``op`` is elementwise over, the axis order its arrays are contiguous in), or
+    None when it cannot be fused."""
     if op.kind != "ufunc" or op.method != "__call__" or op.what.__name__ not in _EXPR:
         return None
     if getattr(np, op.what.__name__, None) is not op.what or op.what.nout != 1:
@@ -87,11 +105,10 @@ def _fusable(tape: Tape, op: Op) -> tuple[int, ...] | None:
     if v.dtype.name not in _DTYPES or v.size == 0:
         return None
     shape = tuple(v.shape)
-    if v.ndim and not v.flags.c_contiguous:
+    perm = _layout(v)
+    if perm is None or not all(_operand_ok(tape, a, shape, perm) for a in op.args):
         return None
-    if not all(_operand_ok(tape, a, shape) for a in op.args):
-        return None
-    return shape
+    return shape, perm
 
 
 def find_regions(tape: Tape, keep: list[int], needed_after: Any, min_ops: int = 3) -> list[Region]:
@@ -100,30 +117,31 @@ def find_regions(tape: Tape, keep: list[int], needed_after: Any, min_ops: int = 
     ``needed_after(position)`` gives the slots read at or after a position of ``keep`` (and
     the step's results), so a region knows which of its values to hand out.
     """
-    regions: list[Region] = []
+    regions: list[Region | None] = []
     run: list[int] = []
-    shape: tuple | None = None
+    key: tuple | None = None  # (shape, axis order) of the run; ((), ()) joins any run
 
     def close(end: int) -> None:
         # three operations at least; two are worth a loop on large arrays (one memory pass saved)
-        if len(run) >= min_ops or (len(run) == 2 and shape is not None and int(np.prod(shape)) >= 4096):
-            regions.append(_region(tape, list(run), shape, needed_after(end)))
+        if len(run) >= min_ops or (len(run) == 2 and key is not None and int(np.prod(key[0])) >= 4096):
+            regions.append(_region(tape, list(run), key[0], key[1], needed_after(end)))
 
+    scalar = ((), ())
     for pos, i in enumerate(keep):
-        s = _fusable(tape, tape.ops[i])
-        if s is not None and (s == shape or not run or s == () or shape == ()):
-            if s != () or shape is None:
-                shape = s if shape in (None, ()) else shape
+        k = _fusable(tape, tape.ops[i])
+        if k is not None and (k == key or not run or scalar in (k, key)):
+            if key in (None, scalar):
+                key = k
             run.append(i)
             continue
         close(pos)
-        run, shape = ([i], s) if s is not None else ([], None)
+        run, key = ([i], k) if k is not None else ([], None)
     close(len(keep))
     return [r for r in regions if r is not None]
 
 
-def _region(tape: Tape, ops: list[int], shape: tuple, later: set[int]) -> Region | None:
-    r = Region(shape, ops)
+def _region(tape: Tape, ops: list[int], shape: tuple, perm: tuple, later: set[int]) -> Region | None:
+    r = Region(shape, ops, perm=perm)
     made: set[int] = set()
     seen: set[Any] = set()
     for i in ops:
@@ -141,7 +159,7 @@ def _region(tape: Tape, ops: list[int], shape: tuple, later: set[int]) -> Region
     # values a 0-d-only region makes for a larger shape cannot come out as that shape
     for a in r.reads + r.writes:
         v = tape.values[a.n] if isinstance(a, Ref) else tape.consts[a.k]
-        if v.ndim and tuple(v.shape) != shape:
+        if v.ndim and (tuple(v.shape) != shape or not _contiguous_in(v, perm)):
             return None
     roots = [tape.root[w.n] if isinstance(w, Ref) else ("c", w.k) for w in r.writes]
     read_roots = [tape.root[a.n] if isinstance(a, Ref) else ("c", a.k) for a in r.reads]
@@ -211,7 +229,8 @@ def kernel_source(tape: Tape, region: Region, name: str) -> tuple[str, list[Any]
         else:
             body.append(f"{pname[w]}.reshape(-1)[0] = {local[w]}")
     lines += [f"        {b}" for b in body]
-    rets = [f"{o}.reshape({shape!r})" for o in outs.values()]
+    inner = tuple(shape[a] for a in region.perm) if region.perm else shape  # the arrays as passed in
+    rets = [f"{o}.reshape({inner!r})" for o in outs.values()]
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})" if rets else "    return None")
     return "\n".join(lines) + "\n", params
 
