@@ -292,3 +292,30 @@ def test_compile_source_command_prints_the_lectures_neuron(capsys):
     f, *grads = namespace["step"](*[np.float64(v) for v in (2, -1, -3, -2, -3)], (np.float64(1.0),))
     assert round(float(f), 2) == 0.73  # the lecture's numbers
     assert [round(float(g), 2) for g in grads] == [-0.2, 0.39, -0.39, -0.59, 0.2]
+
+
+def test_the_ntm_copy_step_compiled_equals_eager():
+    from chainrule import ntm
+
+    def run(compiled: bool) -> tuple[list, dict]:
+        cr.manual_seed(0)
+        model = ntm.build("ntm")
+        opt = cr.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step(x, y):
+            opt.zero_grad()
+            logits = model(cr.Tensor(x))[-y.shape[0]:]  # the answer steps
+            loss = F.binary_cross_entropy_with_logits(logits, cr.Tensor(y))
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = cr.compile(step) if compiled else step
+        g = np.random.default_rng(0)
+        losses = [f(*ntm.copy_batch(2, 5, generator=g)).item() for _ in range(4)]
+        return losses, {k: v.copy() for k, v in model.state_dict().items()}
+
+    (eager, state), (compiled, c_state) = run(False), run(True)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-5)
+    for k in state:
+        np.testing.assert_allclose(c_state[k], state[k], rtol=1e-4, atol=1e-6, err_msg=k)

@@ -119,19 +119,16 @@ def find_regions(tape: Tape, keep: list[int], needed_after: Any, min_ops: int = 
     """
     regions: list[Region | None] = []
     run: list[int] = []
-    key: tuple | None = None  # (shape, axis order) of the run; ((), ()) joins any run
+    key: tuple | None = None  # (shape, axis order) of the run: every op of a run has the same
 
     def close(end: int) -> None:
         # three operations at least; two are worth a loop on large arrays (one memory pass saved)
         if len(run) >= min_ops or (len(run) == 2 and key is not None and int(np.prod(key[0])) >= 4096):
             regions.append(_region(tape, list(run), key[0], key[1], needed_after(end)))
 
-    scalar = ((), ())
     for pos, i in enumerate(keep):
         k = _fusable(tape, tape.ops[i])
-        if k is not None and (k == key or not run or scalar in (k, key)):
-            if key in (None, scalar):
-                key = k
+        if k is not None and k == key:  # (a 0-d op among larger ones would come out full-size)
             run.append(i)
             continue
         close(pos)
@@ -198,7 +195,7 @@ def kernel_source(tape: Tape, region: Region, name: str) -> tuple[str, list[Any]
             body.append(f"{local[a]} = {full[a]}[i]")
         else:
             local[a] = scalar[a]
-    for i in region.ops:
+    for number, i in enumerate(region.ops):
         op = tape.ops[i]
         name_ = op.what.__name__
         target = op.kwargs.get("out")
@@ -215,7 +212,7 @@ def kernel_source(tape: Tape, region: Region, name: str) -> tuple[str, list[Any]
         if name_ not in _COMPARE and dtype != "bool":
             args = [f"np.{dtype}({a})" for a in args]
         expr = _EXPR[name_].format(*args)
-        var = f"t{i}"
+        var = f"t{number}"  # numbered within the loop: equal loops have equal text
         body.append(f"{var} = np.{dtype}({expr})" if dtype != "bool" else f"{var} = {expr}")
         if slot is not None:
             local[Ref(slot)] = var

@@ -421,9 +421,10 @@ class Compiled:
         kernel_texts: list[str] = []
         regions = _fuse.find_regions(tape, keep, _uses_after(tape, keep, results)) if self.fuse else []
         for j, r in enumerate(regions):
-            text, _ = _fuse.kernel_source(tape, r, f"k{j}")
-            kernels[f"k{j}"] = _fuse.build(text, f"k{j}")
-            kernel_texts.append(text)
+            # named by what it computes, not where: the same loop at every step of a sequence is one kernel
+            text, _ = _fuse.kernel_source(tape, r, "loop")
+            kernels[f"k{j}"] = _fuse.build(text, "loop")
+            kernel_texts.append(f"# k{j}\n" + text)
         # what runs: the same lines, fused runs as kernel calls, each value deleted after its last use
         how = " (elementwise runs fused into Numba loops; values deleted after their last use)" if regions else \
             " (values deleted after their last use)"
