@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="out/train", help="folder for the run's files")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     t.add_argument("--compile", action="store_true",
-                   help="classify: trace the training step once and replay it (chainrule.compile): same numbers, faster")
+                   help="trace the training step once (per input shape) and replay it (chainrule.compile): the same "
+                        "numbers, faster")
 
     e = sub.add_parser("evaluate", help="accuracy and confusion matrix of saved weights on a data set's test split")
     e.add_argument("--weights", required=True)
@@ -207,7 +208,7 @@ def _train_copy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
 
     try:
         train_copy(args.model, minutes=args.minutes, steps=args.steps, batch=args.batch_size or 16, lr=args.lr or 1e-3,
-                   seed=args.seed, out=args.out, log=sys.stdout)  # fmt: skip
+                   seed=args.seed, out=args.out, log=sys.stdout, compile=args.compile)  # fmt: skip
     except (ValueError, FolderBusy) as e:
         return _fail(parser, "train", str(e))
     return 0

@@ -292,11 +292,13 @@ def build(model: str, bits: int = 8, seed: int = 0) -> nn.Module:
 
 def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None = None, batch: int = 16,
                lr: float = 1e-3, max_length: int = 20, seed: int = 0, out: Any = None, log: Any = None,
-               progress: bool | None = None, clip: float = 10.0) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
+               progress: bool | None = None, clip: float = 10.0,
+               compile: bool = False) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
     """Train on the copy task (lengths 1..max_length) for ``minutes`` or ``steps``, whichever ends first.
 
     Adam with gradient-norm clipping. With ``out``, writes metrics.csv, curve.png,
-    memory.png (for the NTM), the model (safetensors) and summary.json.
+    memory.png (for the NTM), the model (safetensors) and summary.json. ``compile=True``
+    runs each step compiled (``chainrule.compile``, one trace per sequence length).
     """
     import io
 
@@ -304,16 +306,19 @@ def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None
 
     log = log if log is not None else io.StringIO()
     with held_run(out, log) as folder:
-        return _train_copy(model_name, minutes, steps, batch, lr, max_length, seed, folder, log, progress, clip)
+        return _train_copy(model_name, minutes, steps, batch, lr, max_length, seed, folder, log, progress, clip,
+                           compile)
 
 
 def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, lr: float, max_length: int, seed: int,
-                out: Any, log: Any, progress: bool | None, clip: float) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
+                out: Any, log: Any, progress: bool | None, clip: float,
+                compile: bool = False) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
     import json
     import time
 
     from tqdm.auto import tqdm
 
+    from .compiler import compile as compile_step
     from .optim import Adam, clip_grad_norm
     from .serialization import atomic_write, save, write_csv
     from .train import Diverged
@@ -327,19 +332,36 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
     bar = tqdm(total=steps, desc=f"copy task, {model_name}", disable=None if progress is None else not progress, unit="step")
     loss_avg = bits_avg = None
     step = 0
-    while step < total and time.perf_counter() - start < minutes * 60:
-        length = int(g.integers(1, max_length + 1))
-        x, y = copy_batch(batch, length, generator=g)
-        loss, bits = copy_loss(model, x, y)
+    def whole_step(x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor, Any]:
+        logits = model(Tensor(x))[-y.shape[0]:]  # the answer steps
+        loss = F.binary_cross_entropy_with_logits(logits, Tensor(y))
         opt.zero_grad()
         loss.backward()
         norm = clip_grad_norm(model.parameters(), clip)
+        opt.step()
+        return loss, logits, norm
+
+    # one trace per sequence length (they are all kept): after those, every step is a replay
+    compiled = compile_step(whole_step, max_traces=max_length) if compile else None
+    while step < total and time.perf_counter() - start < minutes * 60:
+        length = int(g.integers(1, max_length + 1))
+        x, y = copy_batch(batch, length, generator=g)
+        if compiled is not None:  # the step ran whole; its numbers are checked after it
+            loss, logits, norm = compiled(x, y)
+            norm = float(np.asarray(norm))
+            bits = float(((logits.numpy() > 0) != (y > 0.5)).sum(axis=(0, 2)).mean())
+        else:
+            loss, bits = copy_loss(model, x, y)
+            opt.zero_grad()
+            loss.backward()
+            norm = clip_grad_norm(model.parameters(), clip)
         value = loss.item()
         if not (np.isfinite(value) and np.isfinite(norm)):
             what, value = ("the loss", value) if not np.isfinite(value) else ("the gradient norm", norm)
             raise Diverged(f"copy task diverged at step {step + 1}: {what} became {value}; the learning rate "
                            f"(--lr {lr:g}) is likely too large; nothing was written")  # fmt: skip
-        opt.step()
+        if compiled is None:
+            opt.step()
         step += 1
         loss_avg = value if loss_avg is None else 0.98 * loss_avg + 0.02 * value
         bits_avg = bits if bits_avg is None else 0.98 * bits_avg + 0.02 * bits

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .backend import array_module, to_numpy
+from .compiler.tape import Traced
 from .engine import Tensor, no_grad, watcher
 from .inplace import write_in_place
 
@@ -283,11 +284,16 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     (10.0, [3.0, 4.0])
     """
     grads = [p.grad.data for p in (params.parameters() if hasattr(params, "parameters") else params) if p.grad is not None]
-    total = math.sqrt(sum(float((g * g).sum()) for g in grads))
-    if total > max_norm:
-        for g in grads:
-            g *= max_norm / (total + 1e-12)
-    return total
+    if not grads:
+        return 0.0
+    xp = array_module(grads[0])
+    total = xp.sqrt(sum((g * g).sum(dtype=xp.float64) for g in grads))
+    # without a branch on the value, so a compiled step (chainrule.compile) can hold it: a factor
+    # of exactly 1 leaves the gradients as they are
+    scale = xp.minimum(1.0, max_norm / (total + 1e-12))
+    for g in grads:
+        g *= scale.astype(g.dtype)
+    return total if isinstance(total, Traced) else float(total)  # traced, it stays an array of the step
 
 
 # -- learning-rate schedules -------------------------------------------------------------

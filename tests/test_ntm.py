@@ -106,3 +106,15 @@ def test_train_command_runs_the_copy_task(tmp_path, capsys):
     assert {"curve.png", "memory.png"} <= names
     assert main(["train", "--model", "mlp", "--task", "copy"]) == 2
     assert "the copy task trains --model ntm or --model lstm" in capsys.readouterr().err
+
+
+def test_compiled_copy_training_follows_the_eager_run():
+    runs = []
+    for compiled in (False, True):
+        model, history = ntm.train_copy("ntm", steps=60, minutes=2, max_length=3, batch=8, seed=3, progress=False,
+                                        compile=compiled)  # fmt: skip
+        runs.append(([h["loss"] for h in history], {k: v.copy() for k, v in model.state_dict().items()}))
+    (eager, state), (compiled, c_state) = runs
+    np.testing.assert_allclose(compiled, eager, rtol=1e-4)
+    for k in state:
+        np.testing.assert_allclose(c_state[k], state[k], rtol=1e-3, atol=1e-5, err_msg=k)

@@ -137,7 +137,7 @@ def find_regions(tape: Tape, keep: list[int], needed_after: Any, min_ops: int = 
     return [r for r in regions if r is not None]
 
 
-def _region(tape: Tape, ops: list[int], shape: tuple, perm: tuple, later: set[int]) -> Region | None:
+def _region(tape: Tape, ops: list[int], shape: tuple, perm: tuple, later: Any) -> Region | None:
     r = Region(shape, ops, perm=perm)
     made: set[int] = set()
     seen: set[Any] = set()

@@ -441,7 +441,7 @@ class Compiled:
         return trace, _rebuild(out_tree, values)
 
 
-def _uses_after(tape: Tape, keep: list[int], results: list[int]) -> Callable[[int], set[int]]:
+def _uses_after(tape: Tape, keep: list[int], results: list[int]) -> Callable[[int], Any]:
     """For fusion: the slots read at or after a position of ``keep`` (the results always)."""
     last: dict[int, int] = {}
     for pos, i in enumerate(keep):
@@ -451,7 +451,17 @@ def _uses_after(tape: Tape, keep: list[int], results: list[int]) -> Callable[[in
     for n in results:
         if n >= 0:
             last[n] = len(keep)
-    return lambda end: {n for n, p in last.items() if p >= end}
+    return lambda end: _ReadFrom(last, end)
+
+
+class _ReadFrom:
+    """The slots read at or after position ``end`` (a set-like view of ``last``, built in O(1))."""
+
+    def __init__(self, last: dict[int, int], end: int) -> None:
+        self.last, self.end = last, end
+
+    def __contains__(self, n: int) -> bool:
+        return self.last.get(n, -1) >= self.end
 
 
 def _check_escapes(tape: Tape, name: str) -> None:
