@@ -319,3 +319,19 @@ def test_the_ntm_copy_step_compiled_equals_eager():
     np.testing.assert_allclose(compiled, eager, rtol=1e-5)
     for k in state:
         np.testing.assert_allclose(c_state[k], state[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_a_step_that_traces_at_every_call_says_why(caplog):
+    w = cr.Tensor([1.0], requires_grad=True, name="w")
+
+    @cr.compile
+    def step(x):
+        w.grad = None  # by hand, not zero_grad(): the trace cannot see it, so every call traces
+        (w * cr.Tensor(x)).sum().backward()
+        return w.grad
+
+    with caplog.at_level("WARNING", logger="chainrule.compile"):
+        for _ in range(6):
+            assert step(np.ones(1, np.float32)).item() == 1.0
+    assert step.traces_made == 6
+    assert "traced again for the same argument shapes (4 times): whether w has a gradient" in caplog.text

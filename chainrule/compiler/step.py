@@ -15,6 +15,7 @@ import collections
 import functools
 import gc
 import inspect
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,8 @@ from . import codegen
 from . import fuse as _fuse
 from .tape import Tape, Traced, TraceError, _active, _raw
 
+_log = logging.getLogger("chainrule.compile")
+
 
 class _Watch(Watcher):
     """The engine's watcher during a trace: sections of the tape per gate, and the state."""
@@ -37,7 +40,7 @@ class _Watch(Watcher):
         self.names: dict[int, str] = {}  # id(tensor) -> its name in the source
         self.tensors: dict[int, list] = {}  # id(tensor) -> [tensor, array, view, grad tensor, grad array, grad view]
         self.inputs: list[tuple[str, int, Callable[[], Any]]] = []  # (name, slot, read it at replay)
-        self.guards: list[tuple[Callable[[], Any], Any]] = []  # (read, value it had)
+        self.guards: list[tuple[Callable[[], Any], Any, str]] = []  # (read, value it had, what it is)
         self.stores: list[tuple[Any, Any, Any, Any, str]] = []  # (owner, key, original, view, kind)
         self.modules: set[int] = set()
         self.dicts: list[dict] = []  # optimizer state dicts: keys the step adds are state too
@@ -117,9 +120,10 @@ class _Watch(Watcher):
         record = [t, array, view, t.grad, None, None, arg]
         if arg is None:
             self.guards.append((lambda t=t: (t._data.shape, t._data.dtype, t._data.strides),
-                                (array.shape, array.dtype, array.strides)))
+                                (array.shape, array.dtype, array.strides), f"the shape or dtype of {name}"))
             if id(t) not in self.reset:  # a gradient the step resets itself is not read
-                self.guards.append((lambda t=t: t.grad is None, t.grad is None))
+                self.guards.append((lambda t=t: t.grad is None, t.grad is None,
+                                    f"whether {name} has a gradient (reset it with zero_grad() inside the step)"))
             if t.grad is not None:
                 record[4] = t.grad._data
                 record[5] = self._input(name + ".grad", t.grad._data, lambda t=t: t.grad._data)
@@ -131,7 +135,7 @@ class _Watch(Watcher):
             if id(sub) in self.modules:
                 continue
             self.modules.add(id(sub))
-            self.guards.append((lambda sub=sub: sub.training, sub.training))
+            self.guards.append((lambda sub=sub: sub.training, sub.training, f"the training mode of {prefix or 'the model'}"))
             for attr in getattr(sub, "_buffer_names", ()):
                 array = getattr(sub, attr)
                 if isinstance(array, Traced):
@@ -146,10 +150,10 @@ class _Watch(Watcher):
     def bind_optimizer(self, opt: Any) -> None:
         kind = type(opt).__name__.lower()
         self.guards.append((lambda: tuple(getattr(opt, k) for k in ("lr", *opt.hyper)),
-                            tuple(getattr(opt, k) for k in ("lr", *opt.hyper))))
+                            tuple(getattr(opt, k) for k in ("lr", *opt.hyper)), f"{type(opt).__name__}'s hyperparameters"))
         for i, (p, state) in enumerate(zip(opt.params, opt.state)):
             self.bind_tensor(p)
-            self.guards.append((lambda s=state: tuple(s), tuple(state)))
+            self.guards.append((lambda s=state: tuple(s), tuple(state), f"the keys of {type(opt).__name__}'s state"))
             self.dicts.append(state)
             for key, v in list(state.items()):
                 if isinstance(v, Traced):
@@ -297,12 +301,14 @@ class Trace:
         self.source, self.run, self.consts, self.reads = source, run, consts, reads
         self.guards, self.n_out, self.out_tree = guards, n_out, out_tree
         self.backs = [put for slot, put in backs if slot is not None]  # in the order the step returns them
+        self.changed = ""  # the guard that failed last
         self.clears = [put for slot, put in backs if slot is None]
 
     def holds(self) -> bool:
         """Whether the state still looks as it did while tracing (else: trace again)."""
-        for read, value in self.guards:
+        for read, value, what in self.guards:
             if read() != value:
+                self.changed = what
                 return False
         return True
 
@@ -338,6 +344,7 @@ class Compiled:
         self._traces: collections.OrderedDict[Any, list[Trace]] = collections.OrderedDict()
         self._lock = threading.RLock()  # one replay at a time: a trace's buffers are shared
         self.traces_made = 0
+        self._retraces = 0  # traces made for a signature that had one: the state changed
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -348,6 +355,12 @@ class Compiled:
                     if len(self._traces) > 1:
                         self._traces.move_to_end(key)
                     return trace.replay(leaves)
+            bucket = self._traces.get(key, [])
+            if bucket:
+                self._retraces += 1
+                if self._retraces in (4, 32, 256):  # a trace per call is a slow eager step: say why, a few times
+                    _log.warning("compile: %s traced again for the same argument shapes (%d times): %s changed "
+                                 "since the last trace", self.__name__, self._retraces, bucket[0].changed)
             trace, result = self._trace(args, kwargs)
             bucket = self._traces.setdefault(key, [])
             bucket.insert(0, trace)
