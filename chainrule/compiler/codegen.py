@@ -299,7 +299,7 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
                                 for k in r.ops if tape.groups[tape.ops[k].group].name})  # fmt: skip
                 body.append(f"# k{j}: {len(r.ops)} elementwise operations in one loop over {r.shape}"
                             + (f" ({', '.join(gates)})" if gates else ""))
-                identity = r.perm == tuple(range(len(r.perm)))
+                identity = r.perm is None or r.perm == tuple(range(len(r.perm)))  # None: passed as they are
 
                 def operand(a: Any, r: Any = r, identity: bool = identity) -> str:
                     v = tape.values[a.n] if isinstance(a, Ref) else tape.consts[a.k]

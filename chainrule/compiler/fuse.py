@@ -58,7 +58,8 @@ class Region:
 
     shape: tuple[int, ...]
     ops: list[int] = field(default_factory=list)
-    perm: tuple[int, ...] = ()  # the axis order its arrays are C-contiguous in (they are passed so)
+    perm: tuple[int, ...] | None = ()  # the axis order its arrays are C-contiguous in (they are passed
+    # so); None: no common order, an n-d loop over the shape
     reads: list[Any] = field(default_factory=list)  # operands defined before it: Ref or Const
     outputs: list[int] = field(default_factory=list)  # slots made inside and used after it
     writes: list[Any] = field(default_factory=list)  # slots (or constants) from before, written in place
@@ -78,12 +79,12 @@ def _layout(v: np.ndarray) -> tuple[int, ...] | None:
     return perm if _contiguous_in(v, perm) else None
 
 
-def _operand_ok(tape: Tape, x: Any, shape: tuple, perm: tuple) -> bool:
+def _operand_ok(tape: Tape, x: Any, shape: tuple, perm: tuple | None) -> bool:
     if isinstance(x, (Ref, Const)):
         v = tape.values[x.n] if isinstance(x, Ref) else tape.consts[x.k]
         if not isinstance(v, np.ndarray) or v.dtype.name not in _DTYPES | {"int64", "int32"}:
             return False
-        return v.ndim == 0 or (v.shape == shape and _contiguous_in(v, perm))
+        return v.ndim == 0 or (v.shape == shape and (perm is None or _contiguous_in(v, perm)))
     return isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating))
 
 
@@ -107,7 +108,11 @@ def _fusable(tape: Tape, op: Op) -> tuple[tuple[int, ...], tuple[int, ...]] | No
     shape = tuple(v.shape)
     perm = _layout(v)
     if perm is None or not all(_operand_ok(tape, a, shape, perm) for a in op.args):
-        return None
+        # arrays of one shape but no common memory order (strided views, as max pooling's):
+        # an n-d loop indexes each as it is
+        if not all(_operand_ok(tape, a, shape, None) for a in op.args):
+            return None
+        perm = None
     return shape, perm
 
 
@@ -137,7 +142,7 @@ def find_regions(tape: Tape, keep: list[int], needed_after: Any, min_ops: int = 
     return [r for r in regions if r is not None]
 
 
-def _region(tape: Tape, ops: list[int], shape: tuple, perm: tuple, later: Any) -> Region | None:
+def _region(tape: Tape, ops: list[int], shape: tuple, perm: tuple | None, later: Any) -> Region | None:
     r = Region(shape, ops, perm=perm)
     made: set[int] = set()
     seen: set[Any] = set()
@@ -156,7 +161,7 @@ def _region(tape: Tape, ops: list[int], shape: tuple, perm: tuple, later: Any) -
     # values a 0-d-only region makes for a larger shape cannot come out as that shape
     for a in r.reads + r.writes:
         v = tape.values[a.n] if isinstance(a, Ref) else tape.consts[a.k]
-        if v.ndim and (tuple(v.shape) != shape or not _contiguous_in(v, perm)):
+        if v.ndim and (tuple(v.shape) != shape or (perm is not None and not _contiguous_in(v, perm))):
             return None
     roots = [tape.root[w.n] if isinstance(w, Ref) else ("c", w.k) for w in r.writes]
     read_roots = [tape.root[a.n] if isinstance(a, Ref) else ("c", a.k) for a in r.reads]
@@ -173,26 +178,34 @@ def kernel_source(tape: Tape, region: Region, name: str) -> tuple[str, list[Any]
     pname = {a: f"a{j}" for j, a in enumerate(params)}
     shape = region.shape
     lines = [f"def {name}({', '.join(pname[a] for a in params)}):"]
+    nd = region.perm is None  # strided arrays: index them as they are, one loop per axis
+    index = ", ".join(f"i{d}" for d in range(len(shape))) if nd else "i"
     full, scalar = {}, {}
     for a in params:
         v = tape.values[a.n] if isinstance(a, Ref) else tape.consts[a.k]
         if v.ndim:
-            full[a] = f"f{pname[a][1:]}"
-            lines.append(f"    {full[a]} = {pname[a]}.reshape(-1)")
+            full[a] = pname[a] if nd else f"f{pname[a][1:]}"
+            if not nd:
+                lines.append(f"    {full[a]} = {pname[a]}.reshape(-1)")
         else:
             scalar[a] = f"s{pname[a][1:]}"
             lines.append(f"    {scalar[a]} = np.asarray({pname[a]}).reshape(-1)[0]")
     size = int(np.prod(shape)) if shape else 1
     outs = {n: f"o{j}" for j, n in enumerate(region.outputs)}
     for n, o in outs.items():
-        lines.append(f"    {o} = np.empty({size}, np.{tape.values[n].dtype.name})")
-    lines.append(f"    for i in range({size}):")
+        lines.append(f"    {o} = np.empty({shape if nd else size!r}, np.{tape.values[n].dtype.name})")
+    if nd:
+        for d, extent in enumerate(shape):
+            lines.append(f"    {'    ' * d}for i{d} in range({extent}):")
+    else:
+        lines.append(f"    for i in range({size}):")
+    indent = "    " * (len(shape) + 1 if nd else 2)
     local: dict[Any, str] = {}  # operand -> the loop variable that holds its current value
     body = []
     for a in params:
         if a in full:
             local[a] = f"x{pname[a][1:]}"
-            body.append(f"{local[a]} = {full[a]}[i]")
+            body.append(f"{local[a]} = {full[a]}[{index}]")
         else:
             local[a] = scalar[a]
     for number, i in enumerate(region.ops):
@@ -219,15 +232,18 @@ def kernel_source(tape: Tape, region: Region, name: str) -> tuple[str, list[Any]
         else:
             local[target[0]] = var
     for n, o in outs.items():
-        body.append(f"{o}[i] = {local[Ref(n)]}")
+        body.append(f"{o}[{index}] = {local[Ref(n)]}")
     for w in region.writes:
         if w in full:
-            body.append(f"{full[w]}[i] = {local[w]}")
+            body.append(f"{full[w]}[{index}] = {local[w]}")
         else:
             body.append(f"{pname[w]}.reshape(-1)[0] = {local[w]}")
-    lines += [f"        {b}" for b in body]
-    inner = tuple(shape[a] for a in region.perm) if region.perm else shape  # the arrays as passed in
-    rets = [f"{o}.reshape({inner!r})" for o in outs.values()]
+    lines += [f"{indent}{b}" for b in body]
+    if nd:
+        rets = list(outs.values())
+    else:
+        inner = tuple(shape[a] for a in region.perm) if region.perm else shape  # the arrays as passed in
+        rets = [f"{o}.reshape({inner!r})" for o in outs.values()]
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})" if rets else "    return None")
     return "\n".join(lines) + "\n", params
 
