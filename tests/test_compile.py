@@ -335,3 +335,32 @@ def test_a_step_that_traces_at_every_call_says_why(caplog):
             assert step(np.ones(1, np.float32)).item() == 1.0
     assert step.traces_made == 6
     assert "traced again for the same argument shapes (4 times): whether w has a gradient" in caplog.text
+
+
+def test_a_cnn_training_step_compiled_equals_eager(monkeypatch):
+    from chainrule.ops.window import Convolution
+
+    monkeypatch.setattr(Convolution, "CHUNK", 4096)  # several batch slices per convolution, as on large inputs
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3, 12, 12)).astype(np.float32), rng.integers(0, 4, 8)
+
+    def run(compiled: bool) -> tuple[list, dict]:
+        cr.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, stride=2),
+                            nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 4))  # fmt: skip
+        opt = cr.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(cr.Tensor(x)), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = cr.compile(step) if compiled else step
+        return [f(x, y).item() for _ in range(4)], {k: v.copy() for k, v in net.state_dict().items()}
+
+    (eager, state), (compiled, c_state) = run(False), run(True)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-5)
+    for k in state:
+        np.testing.assert_allclose(c_state[k], state[k], rtol=1e-4, atol=1e-6, err_msg=k)

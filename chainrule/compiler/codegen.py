@@ -273,7 +273,7 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
     fused: dict[int, tuple[int, Any]] = {}  # op index -> (kernel number, region), on a region's first op
     inside: set[int] = set()
     for j, r in enumerate(regions or ()):
-        fused[r.ops[0]] = (j, r)
+        fused[r.ops[-1]] = (j, r)  # the call goes where its last op was: views it reads are made by then
         inside.update(r.ops)
     w.targets = {t for i in keep for t in tape.ops[i].writes}
     by_group: dict[int, list[int]] = {}

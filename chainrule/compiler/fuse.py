@@ -131,15 +131,33 @@ def find_regions(tape: Tape, keep: list[int], needed_after: Any, min_ops: int = 
         if len(run) >= min_ops or (len(run) == 2 and key is not None and int(np.prod(key[0])) >= 4096):
             regions.append(_region(tape, list(run), key[0], key[1], needed_after(end)))
 
+    touched: set[int] = set()  # slots the run makes or writes
     for pos, i in enumerate(keep):
-        k = _fusable(tape, tape.ops[i])
+        op = tape.ops[i]
+        k = _fusable(tape, op)
         if k is not None and k == key:  # (a 0-d op among larger ones would come out full-size)
             run.append(i)
+            touched.update(op.outs)
+            touched.update(op.writes)
             continue
+        if run and _view_of_outside(op, touched):
+            continue  # a view of values from before the run (max pooling's windows): it runs first
         close(pos)
         run, key = ([i], k) if k is not None else ([], None)
+        touched = set(op.outs) | set(op.writes) if k is not None else set()
     close(len(keep))
     return [r for r in regions if r is not None]
+
+
+def _view_of_outside(op: Op, touched: set[int]) -> bool:
+    """An op a run may step over: a view (basic indexing, reshape, transpose) of values the run
+    neither made nor wrote, so running it before the run's loop changes nothing."""
+    view = op.kind == "getitem" or (op.kind in ("method", "attr") and op.what in ("reshape", "transpose", "T"))
+    if not view or op.writes:
+        return False
+    from .codegen import _refs
+
+    return all(n not in touched for n in _refs((op.args, op.kwargs)))
 
 
 def _region(tape: Tape, ops: list[int], shape: tuple, perm: tuple | None, later: Any) -> Region | None:
