@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml | $(PY)
 
 demo: $(BASE)
 	$(PY) -m chainrule tour --report out/tour.html
+	@echo
+	@echo "The chainrule command is in the virtual environment: run it as .venv/bin/chainrule,"
+	@echo "or activate the environment first (. .venv/bin/activate) and type chainrule."
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
