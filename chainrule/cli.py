@@ -55,6 +55,17 @@ def _non_negative(text: str) -> float:
     return v
 
 
+class _Defaults(argparse.HelpFormatter):
+    """Help that ends each option's line with its default (when it has one that says something)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        says = action.default is not None and action.default is not False and action.default != argparse.SUPPRESS
+        if says and "%(default)" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 def _parser() -> argparse.ArgumentParser:
     from .train import MODELS, OPTIMIZERS
 
@@ -63,23 +74,24 @@ def _parser() -> argparse.ArgumentParser:
     tour = sub.add_parser("tour", help="walk through the lecture's examples, backward pass narrated gate by gate")
     tour.add_argument("--report", default=None, help="also write the tour as one HTML page, e.g. out/tour.html")
 
-    t = sub.add_parser("train", help="train a model; writes metrics.csv, curves.png, weights and a checkpoint")
+    t = sub.add_parser("train", help="train a model; writes metrics.csv, curves.png, weights and a checkpoint",
+                       formatter_class=_Defaults)  # fmt: skip
     t.add_argument("--model", choices=(*MODELS, "ntm", "lstm"), default="mlp",
-                   help="ntm and lstm are for --task copy")  # fmt: skip
+                   help="the model; ntm and lstm are for --task copy")  # fmt: skip
     t.add_argument("--task", choices=("classify", "copy"), default="classify",
                    help="copy: the NTM copy task (random 8-bit sequences, lengths 1-20)")  # fmt: skip
     t.add_argument("--minutes", type=_positive(float), default=30.0, help="copy task: training time limit")
-    t.add_argument("--steps", type=_positive(int), default=None, help="copy task: step limit")
+    t.add_argument("--steps", type=_positive(int), default=None, help="copy task: step limit (default: none, --minutes decides)")
     t.add_argument("--data", default="spiral", help="spiral, digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR")
-    t.add_argument("--epochs", type=_positive(int), default=10)
+    t.add_argument("--epochs", type=_positive(int), default=10, help="classify: passes over the training data")
     t.add_argument("--batch-size", type=_positive(int), default=None, help="64 (classify) or 16 (copy)")
     t.add_argument("--lr", type=_positive(float), default=None, help="learning rate (step size): 0.1 (classify) or 1e-3 (copy)")
     t.add_argument("--reg", type=_non_negative, default=1e-3, help="L2 strength lambda in L = data loss + lambda * sum W^2")
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="the update rule (classify; copy uses adam)")
     t.add_argument("--hidden", type=_positive(int), default=100, help="hidden units of the mlp")
     t.add_argument("--depth", type=_positive(int), default=1, help="hidden layers of the mlp")
     t.add_argument("--activation", choices=("relu", "sigmoid", "tanh"), default="relu", help="the mlp's nonlinearity")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="initialization, shuffling and data splits")
     t.add_argument("--out", default="out/train", help="folder for the run's files")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     t.add_argument("--compile", action="store_true",

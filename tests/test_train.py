@@ -169,3 +169,12 @@ def test_a_compiled_run_tells_the_same_story(digits):
     for eager, compiled in zip(*runs):
         for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
             assert compiled[k] == pytest.approx(eager[k], rel=1e-4, abs=1e-6), k
+
+
+def test_train_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for words in ("(default: mlp)", "(default: 10)", "(default: spiral)", "(default: sgd)", "(default: 30.0)",
+                  "(default: 0)", "(default: out/train)", "64 (classify) or 16 (copy)", "--minutes decides"):
+        assert words in text, words
