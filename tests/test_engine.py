@@ -342,3 +342,9 @@ def test_gradients_accumulate_in_place_unless_someone_holds_the_old_one():
     array = w.grad.data
     (w * 1).sum().backward()  # the same for a held array
     assert array.tolist() == [6.0, 6.0] and w.grad.numpy().tolist() == [7.0, 7.0]
+
+
+def test_the_package_ships_its_type_hints():
+    import importlib.resources
+
+    assert importlib.resources.files("chainrule").joinpath("py.typed").is_file()  # PEP 561
