@@ -217,12 +217,19 @@ class Tensor:
     ) -> None:
         if isinstance(data, Tensor):
             data = data._data
-        if dtype is not None:
-            arr = backend.asarray(data, dtype=np.dtype(dtype))
-        else:
-            arr = backend.asarray(data)
-            if arr.dtype.kind == "f" and arr.dtype != np.float32:
-                arr = arr.astype(np.float32)
+        try:
+            if dtype is not None:
+                arr = backend.asarray(data, dtype=np.dtype(dtype))
+            else:
+                arr = backend.asarray(data)
+                if arr.dtype.kind == "f" and arr.dtype != np.float32:
+                    arr = arr.astype(np.float32)
+        except ValueError as e:  # NumPy's words for a ragged list are about "inhomogeneous" shapes
+            raise ValueError(f"Tensor: cannot make an array of {type(data).__name__} data ({e}); expected a number, "
+                             "a nested list of numbers with one length per level, or an array") from None
+        if arr.dtype.kind not in "biufc":
+            raise TypeError(f"Tensor: got {type(data).__name__} data (NumPy dtype {arr.dtype}); expected numbers: a "
+                            "number, a nested list of numbers or a numeric array")
         if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
             raise TypeError(
                 f"Tensor: requires_grad=True needs floating-point data, got dtype {arr.dtype}; "

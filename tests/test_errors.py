@@ -117,3 +117,14 @@ def test_numpy_error_subclasses_are_reraised_with_the_gate_name():
     # NumPy raises a UFuncTypeError (a TypeError subclass with its own constructor)
     with pytest.raises(TypeError, match=r"Add: .*input shapes: \(1,\), \(1,\)"):
         cr.Tensor([1.0]) + np.array(["a"])
+
+
+@pytest.mark.parametrize(
+    "data,kind,words",
+    [("abc", TypeError, "Tensor: got str data"), (None, TypeError, "Tensor: got NoneType data"),
+     ({"a": 1}, TypeError, "Tensor: got dict data"),
+     ([[1.0, 2.0], [3.0]], ValueError, "Tensor: cannot make an array of list data .* one length per level")],  # fmt: skip
+)
+def test_tensor_refuses_what_is_not_numbers(data, kind, words):
+    with pytest.raises(kind, match=words):
+        cr.Tensor(data)
