@@ -128,3 +128,15 @@ def test_numpy_error_subclasses_are_reraised_with_the_gate_name():
 def test_tensor_refuses_what_is_not_numbers(data, kind, words):
     with pytest.raises(kind, match=words):
         cr.Tensor(data)
+
+
+def test_conv2d_on_one_image_says_to_add_the_batch_axis():
+    with pytest.raises(ValueError, match=r"conv2d: input has shape \(3, 8, 8\), 3 axes; expected 4 axes \(N, C, H, W\).*unsqueeze"):
+        cr.nn.Conv2d(3, 4, 3)(cr.Tensor(np.zeros((3, 8, 8))))
+
+
+def test_layers_take_raw_arrays_in_their_parameters_dtype():
+    # a float64 NumPy batch would otherwise run the net in float64, silently and slowly
+    assert cr.nn.Linear(3, 4)(np.zeros((2, 3))).dtype == np.float32
+    assert cr.nn.Conv2d(3, 4, 3)(np.zeros((1, 3, 5, 5))).dtype == np.float32
+    assert cr.nn.Linear(3, 4)(cr.Tensor(np.zeros((2, 3)), dtype="float64")).dtype == np.float64  # a Tensor as it is

@@ -131,7 +131,10 @@ def conv2d(
            [4., 4.]], dtype=float32)
     """
     x = as_tensor(x)
-    if weight.ndim != 4 or x.ndim != 4 or x.shape[1] != weight.shape[1]:
+    if x.ndim != 4:
+        one = " (one image? add the batch axis: x.unsqueeze(0))" if x.ndim == 3 else ""
+        raise ValueError(f"conv2d: input has shape {x.shape}, {x.ndim} axes; expected 4 axes (N, C, H, W){one}")
+    if weight.ndim != 4 or x.shape[1] != weight.shape[1]:
         raise ValueError(
             f"conv2d: input of shape {x.shape} does not fit weight of shape {weight.shape}; "
             "expected input (N, C, H, W) and weight (O, C, kh, kw) with the same C"

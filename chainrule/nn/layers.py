@@ -23,6 +23,15 @@ def _weight(shape: tuple[int, ...], how: str) -> Parameter:
     return w
 
 
+def _as_input(x: Any, like: Tensor) -> Any:
+    """A raw array (or list) given to a layer, as a Tensor of the layer's parameters' dtype: a
+    float64 NumPy batch would otherwise run the whole net in float64, silently and slowly.
+    Tensors are taken as they are (mixing dtypes then follows NumPy's promotion)."""
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(x, dtype=like.dtype)
+
+
 class Linear(Module):
     """``x W^T + b`` with W (out, in): He-initialized by default, bias zero.
 
@@ -37,7 +46,7 @@ class Linear(Module):
         self.bias = Parameter(np.zeros(out_features)) if bias else None
 
     def forward(self, x: Any) -> Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(_as_input(x, self.weight), self.weight, self.bias)
 
     def extra_repr(self) -> str:
         out, inp = self.weight.shape
@@ -70,7 +79,7 @@ class Conv2d(Module):
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
 
     def forward(self, x: Any) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(_as_input(x, self.weight), self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         o, c, kh, kw = self.weight.shape
