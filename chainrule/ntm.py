@@ -383,7 +383,10 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
         atomic_write(out / "summary.json", json.dumps(summary, indent=2).encode())
         print("bit error per sequence at lengths 10/20/30/50: "
               + " / ".join(f"{v:.2f}" for v in summary["bit_error"].values()), file=log)  # fmt: skip
-        plot_copy(history, model, model_name, out)
+        drawn = plot_copy(history, model, model_name, out)
+        pictures = (["curve.png"] if history else []) + (["memory.png"] if model_name == "ntm" else []) if drawn else []
+        written = ["metrics.csv", f"{model_name}.safetensors", "summary.json", *pictures]
+        print(f"wrote {', '.join(written)} to {out}", file=log)
     return model, history
 
 

@@ -422,7 +422,8 @@ def _finish(run: Run, out: Path, train_set: data.ArrayDataset, log: TextIO) -> N
     atomic_write(out / "summary.json", json.dumps(summary, indent=2).encode())
     if last:
         print(f"done: {run.config.model} on {run.config.data}, {len(run.history)} epochs, train acc "
-              f"{last['train_acc']:.1%}, val acc {last['val_acc']:.1%}; wrote {', '.join(summary['files'])} to {out}", file=log)  # fmt: skip
+              f"{last['train_acc']:.1%}, val acc {last['val_acc']:.1%}; wrote {', '.join([*summary['files'], 'summary.json'])} "
+              f"to {out}", file=log)  # fmt: skip
     if not plotted:
         print(f"curves.png, grad_norms.png and templates.png skipped: {INSTALL}", file=log)
 

@@ -68,6 +68,8 @@ def test_train_command_writes_its_files_and_evaluate_reads_them(tmp_path, capsys
                  "--lr", "0.5", "--out", str(out)]) == 0  # fmt: skip
     text = capsys.readouterr().out
     assert "epoch 3/3" in text and "val loss" in text and "examples/s" in text and "done: mlp on spiral" in text
+    wrote = text.split("wrote ")[-1].split(" to ")[0].split(", ")  # the line lists every file written
+    assert set(wrote) == {p.name for p in out.iterdir() if not p.name.startswith(".")}
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "examples_per_s",
