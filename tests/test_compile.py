@@ -36,17 +36,26 @@ def make_net(kind: str, seed: int = 0):
     raise AssertionError(kind)
 
 
-def training_run(kind: str, opt_cls, opt_kw: dict, compiled: bool, steps: int = 12):
-    net = make_net(kind)
-    opt = opt_cls(net.parameters(), **opt_kw)
+def classifier_step(net, opt, reg: float = 0.0):
+    """The training step these tests compile and run eagerly: cross-entropy (plus ``reg`` times
+    the L2 penalty), backward, update; it returns the loss."""
 
     def step(x, y):
         opt.zero_grad()
-        loss = F.cross_entropy(net(cr.Tensor(x)), y) + 1e-3 * F.l2_penalty(net.parameters())
+        loss = F.cross_entropy(net(cr.Tensor(x)), y)
+        if reg:
+            loss = loss + reg * F.l2_penalty(net.parameters())
         loss.backward()
         opt.step()
         return loss
 
+    return step
+
+
+def training_run(kind: str, opt_cls, opt_kw: dict, compiled: bool, steps: int = 12):
+    net = make_net(kind)
+    opt = opt_cls(net.parameters(), **opt_kw)
+    step = classifier_step(net, opt, reg=1e-3)
     run = cr.compile(step) if compiled else step
     cr.manual_seed(1)  # dropout's draws: the same sequence for both runs
     losses = [run(x, y).item() for x, y in spiral_batches(steps)]
@@ -82,13 +91,7 @@ def test_compiled_training_reaches_the_eager_accuracy():
         net = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 3))
         opt = cr.optim.Adam(net.parameters(), lr=1e-2)
 
-        def step(xb, yb):
-            opt.zero_grad()
-            loss = F.cross_entropy(net(cr.Tensor(xb)), yb)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = classifier_step(net, opt)
         run = cr.compile(step) if compiled else step
         for _epoch in range(150):
             run(x, y)
@@ -147,14 +150,7 @@ def test_a_changed_learning_rate_or_mode_traces_again():
     opt = cr.optim.SGD(net.parameters(), lr=0.1)
     sched = cr.optim.StepLR(opt, step_size=1, gamma=0.5)
 
-    @cr.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(net(cr.Tensor(x)), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = cr.compile(classifier_step(net, opt))
     (x, y), = spiral_batches(1)
     for _ in range(3):
         step(x, y)
@@ -260,15 +256,7 @@ def test_threads_trace_and_replay_their_own_steps():
     def worker(k: int) -> None:
         net = nets[k]
         opt = cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
-
-        @cr.compile
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(net(cr.Tensor(x)), y) + 1e-3 * F.l2_penalty(net.parameters())
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = cr.compile(classifier_step(net, opt, reg=1e-3))
         results[k] = [step(x, y).item() for x, y in batches]
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
@@ -349,14 +337,7 @@ def test_a_cnn_training_step_compiled_equals_eager(monkeypatch):
         net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, stride=2),
                             nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 4))  # fmt: skip
         opt = cr.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(net(cr.Tensor(x)), y)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = classifier_step(net, opt)
         f = cr.compile(step) if compiled else step
         return [f(x, y).item() for _ in range(4)], {k: v.copy() for k, v in net.state_dict().items()}
 
@@ -364,3 +345,4 @@ def test_a_cnn_training_step_compiled_equals_eager(monkeypatch):
     np.testing.assert_allclose(compiled, eager, rtol=1e-5)
     for k in state:
         np.testing.assert_allclose(c_state[k], state[k], rtol=1e-4, atol=1e-6, err_msg=k)
+

@@ -45,6 +45,7 @@ class _Watch(Watcher):
         self.modules: set[int] = set()
         self.dicts: list[dict] = []  # optimizer state dicts: keys the step adds are state too
         self.reset: set[int] = set()  # tensors whose .grad the step set to None (zero_grad)
+        self.taken: set[str] = {"np", "consts"}  # the names the step's parameters have taken
 
     # -- the engine's calls --------------------------------------------------------------
     def enter(self, fn: type, args: tuple, datas: list) -> list:
@@ -219,9 +220,6 @@ class _Watch(Watcher):
                                   s.__setitem__(k, int(a) if isinstance(v, int) else a)))
         return backs
 
-    @property
-    def taken(self) -> set[str]:
-        return self.__dict__.setdefault("_taken", {"np", "consts"})
 
 
 # -- the compiled function -------------------------------------------------------------------
@@ -239,16 +237,18 @@ def _flatten(obj: Any, leaves: list) -> Any:
     return ("static", obj)
 
 
-def _rebuild(tree: Any, values: list) -> Any:
+def _rebuild(tree: Any, values: list, wrap: bool = True) -> Any:
+    """``_flatten``'s structure with ``values`` in its leaves; with ``wrap``, the leaves that
+    were Tensors come back as new Tensors (without it, the values are put in as they are)."""
     kind = tree[0]
     if kind == "leaf":
         v = values[tree[1]]
-        return Tensor._make(v) if tree[2] else v
+        return Tensor._make(v) if wrap and tree[2] else v
     if kind in ("tuple", "list"):
-        items = [_rebuild(x, values) for x in tree[1]]
+        items = [_rebuild(x, values, wrap) for x in tree[1]]
         return tuple(items) if kind == "tuple" else items
     if kind == "dict":
-        return {k: _rebuild(v, values) for k, v in tree[1].items()}
+        return {k: _rebuild(v, values, wrap) for k, v in tree[1].items()}
     return tree[1]
 
 
@@ -406,7 +406,7 @@ class Compiled:
             else:
                 traced.append(watch._input(name, x, None))
         n_args = len(watch.inputs)
-        t_args, t_kwargs = _rebuild_raw(tree, traced)
+        t_args, t_kwargs = _rebuild(tree, traced, wrap=False)
         token, tape_token = _watch.set(watch), _active.set(tape)
         try:
             out = self.fn(*t_args, **t_kwargs)
@@ -491,18 +491,6 @@ def _check_escapes(tape: Tape, name: str) -> None:
                 "outside its results and the state chainrule binds (parameters, their gradients, "
                 "optimizers, module buffers); return it instead, so each call gives the new one"
             )
-
-
-def _rebuild_raw(tree: Any, values: list) -> Any:
-    kind = tree[0]
-    if kind == "leaf":
-        return values[tree[1]]
-    if kind in ("tuple", "list"):
-        items = [_rebuild_raw(x, values) for x in tree[1]]
-        return tuple(items) if kind == "tuple" else items
-    if kind == "dict":
-        return {k: _rebuild_raw(v, values) for k, v in tree[1].items()}
-    return tree[1]
 
 
 def _argument_names(fn: Callable, args: tuple, kwargs: dict, n: int) -> list[str]:
