@@ -346,3 +346,9 @@ def test_a_cnn_training_step_compiled_equals_eager(monkeypatch):
     for k in state:
         np.testing.assert_allclose(c_state[k], state[k], rtol=1e-4, atol=1e-6, err_msg=k)
 
+
+def test_arrays_a_function_returns_in_a_list_are_traced():
+    f = cr.compile(lambda x: cr.Tensor(np.split(x, 1)[0] * 2))  # np.split: a list of one view
+    for v in (1.0, 3.0):
+        assert f(np.full(2, v, np.float32)).numpy().tolist() == [2 * v, 2 * v]
+    assert f.traces_made == 1 and ", = np.split(" in f.source()

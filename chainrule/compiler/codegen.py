@@ -219,8 +219,7 @@ class Writer:
         if len(op.outs) == 1 and op.outs[0] in self.targets and self.tape.values[op.outs[0]].ndim == 0:
             expr = f"np.asarray({expr})"  # NumPy gives 0-d results as scalars; this one is written into
         targets = ", ".join(self.name(n) for n in op.outs)
-        if len(op.outs) == 1 and op.kind == "func" and isinstance(self.tape.values[op.outs[0]], np.ndarray) \
-                and _returns_tuple(op):  # fmt: skip
+        if len(op.outs) == 1 and op.tuple_result:  # np.split into one part, say: unpack the tuple
             targets += ","
         return f"{targets} = {expr}"
 
@@ -254,10 +253,6 @@ class Writer:
             parts = ", ".join(f"input {i} <- {self.name(n) if n >= 0 else self.const(-1 - n)}" for i, n in g.downstream)
             return f"# downstream of {g.name}: {parts}" if parts else None
         return None
-
-
-def _returns_tuple(op: Op) -> bool:
-    return False
 
 
 def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str], outputs: list[int],

@@ -66,6 +66,7 @@ class Op:
     writes: tuple[int, ...] = ()
     method: str = "__call__"
     group: int = 0
+    tuple_result: bool = False  # what returned a tuple or list of arrays (the outs), even of one
 
 
 @dataclass
@@ -180,8 +181,6 @@ for _name in ("reshape", "transpose", "swapaxes", "astype", "copy", "sum", "mean
 # NumPy functions that look at shapes and dtypes only: run, not recorded
 _STATIC_FUNCTIONS = {np.shape, np.ndim, np.size, np.result_type, np.may_share_memory, np.shares_memory,
                      np.iscomplexobj, np.isrealobj, np.can_cast, np.min_scalar_type}
-# Functions that return views of their first argument (so writes through them matter)
-_VIEW_METHODS = {"reshape", "transpose", "swapaxes", "ravel", "squeeze", "view", "diagonal", "T", "real"}
 
 
 def check_values(check: Any, *arrays: Any) -> None:
@@ -350,10 +349,10 @@ class Tape:
             return out_given
         if result is None:
             return None
-        if isinstance(result, tuple):
-            wrapped = tuple(self._wrap(r, index, raw_args) for r in result)
-            op.outs = tuple(w._slot for w in wrapped)
-            return wrapped
+        if isinstance(result, (tuple, list)):  # np.split gives a list, np.nonzero a tuple: each array traced
+            wrapped = [self._wrap(r, index, raw_args) for r in result]
+            op.outs, op.tuple_result = tuple(w._slot for w in wrapped), True
+            return wrapped if isinstance(result, list) else tuple(wrapped)
         if not isinstance(result, (np.ndarray, np.generic)) and kind != "call":
             if isinstance(result, (bool, int, float, complex)):
                 raise TraceError(
