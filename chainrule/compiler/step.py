@@ -443,7 +443,7 @@ class Compiled:
             " (values deleted after their last use)"
         fused_source = codegen.render(tape, keep, params, dict(names), results, list(tape.consts), title + how,
                                       regions, free=True)
-        run = codegen.load(fused_source, f"<chainrule.compile:{self.__name__}:{self.traces_made}>", kernels)
+        run = codegen.load(fused_source, f"<chainrule.compile:{self.__name__}:{id(self):x}:{self.traces_made}>", kernels)
         if kernels:  # shown after the step, for reading (they run compiled by Numba, not as this text)
             fused_source += "\n\n# the kernels, each compiled with numba.njit(error_model='numpy')\n\n" + \
                 "\n\n".join(kernel_texts)
