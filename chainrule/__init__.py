@@ -34,6 +34,9 @@ from .gradcheck import (
 from .ops import (
     abs,
     add,
+    argmax,
+    argmin,
+    astype,
     clip,
     concatenate,
     div,
@@ -51,6 +54,7 @@ from .ops import (
     minimum,
     mul,
     neg,
+    norm,
     pad,
     permute,
     pow,
@@ -62,11 +66,13 @@ from .ops import (
     sqrt,
     squeeze,
     stack,
+    std,
     sub,
     sum,
     tanh,
     transpose,
     unsqueeze,
+    var,
     where,
 )
 from .rng import manual_seed
@@ -75,11 +81,11 @@ from .serialization import load, load_checkpoint, load_metadata, save, save_chec
 __version__ = "0.1.0"
 
 __all__ = [
-    "AnomalyError", "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "as_tensor",
+    "AnomalyError", "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "argmax", "argmin", "as_tensor", "astype",
     "backend", "clip", "data", "detect_anomaly", "models", "ntm", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
     "load", "load_checkpoint", "load_metadata", "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
     "ops", "optim", "pad", "viz", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "value_and_grad",
-    "where", "compile", "compiler", "TraceError",
+    "where", "compile", "compiler", "TraceError", "norm", "std", "var",
 ]  # fmt: skip

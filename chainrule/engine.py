@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from . import anomaly, backend, inplace
+from . import anomaly, backend, hooks, inplace
 from .inplace import _clock
 
 # Modes, per thread: a ContextVar is per thread (and per asyncio task), and its get() is
@@ -203,7 +203,8 @@ class Tensor:
 
     # _written_at, _writer: the write clock at the last in-place write and who made it (``chainrule.inplace``);
     # set only by a write
-    __slots__ = ("_data", "grad", "requires_grad", "_ctx", "name", "_written_at", "_writer", "__weakref__")
+    # _hooks: a leaf's gradient hooks (``chainrule.hooks``); set only by register_hook/retain_grad
+    __slots__ = ("_data", "grad", "requires_grad", "_ctx", "name", "_written_at", "_writer", "_hooks", "__weakref__")
     # Make ``ndarray * Tensor`` defer to ``Tensor.__rmul__`` instead of NumPy
     # broadcasting the Tensor as an object.
     __array_ufunc__ = None
@@ -319,6 +320,54 @@ class Tensor:
             watch.resets_grads([self])
         self.grad = None
 
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Switch gradient tracking of a leaf on (or off) in place; returns the tensor.
+
+        >>> import chainrule as cr
+        >>> cr.Tensor([1.0]).requires_grad_().requires_grad
+        True
+        """
+        if self._ctx is not None and not requires_grad:
+            raise RuntimeError("requires_grad_: this tensor was computed by a gate, so its requires_grad follows "
+                               "its inputs; expected a leaf (use .detach() for a copy cut from the graph)")
+        if requires_grad and self._data.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(f"requires_grad_: needs floating-point data, got dtype {self._data.dtype}; "
+                            "expected float32/float64 (convert with .float() or .double() first)")
+        if self._ctx is None:
+            self.requires_grad = bool(requires_grad)
+        return self
+
+    def register_hook(self, fn: Callable[[Tensor], Any]) -> hooks.RemovableHandle:
+        """Call ``fn(grad)`` with this tensor's gradient in every backward pass (``chainrule.hooks``).
+
+        ``fn`` may return a replacement gradient; ``.remove()`` on the returned handle
+        unregisters it.
+
+        >>> import chainrule as cr
+        >>> x = cr.Tensor(2.0, requires_grad=True)
+        >>> _ = x.register_hook(lambda g: print("upstream", g.item()))
+        >>> (x * 3).backward()
+        upstream 3.0
+        """
+        return hooks.register_hook(self, fn)
+
+    def retain_grad(self) -> None:
+        """Keep this computed tensor's gradient in ``.grad`` after ``backward()`` (``chainrule.hooks``)."""
+        hooks.retain_grad(self)
+
+    def tolist(self) -> Any:
+        """The values as (nested) Python lists of numbers.
+
+        >>> import chainrule as cr
+        >>> cr.Tensor([[1.0, 2.0]]).tolist()
+        [[1.0, 2.0]]
+        """
+        return backend.to_numpy(self._data).tolist()
+
+    def numel(self) -> int:
+        """The number of entries (``t.size``)."""
+        return int(self._data.size)
+
     def __len__(self) -> int:
         return len(self._data)
 
@@ -425,6 +474,7 @@ class Context:
     # class-level defaults instead of an __init__: a Context is made per op call
     _freed = False
     clock = 1 << 62  # the write clock when the gate saved its values (never behind, if it saved none)
+    hooks: hooks.Hooks | None = None  # gradient hooks on the gate's output (``chainrule.hooks``)
     site: str | None = None  # where the gate was created, under detect_anomaly
     fn: type
     seq: int
@@ -714,8 +764,6 @@ def _run_backward(
                 break
             t = pop(pending)[1]
             g = grads.pop(id(t))
-            if wanted_ids and id(t) in wanted_ids:
-                found[id(t)] = g
             ctx = t._ctx
             if ctx._freed:
                 raise RuntimeError(
@@ -723,6 +771,10 @@ def _run_backward(
                     "earlier backward(); pass retain_graph=True to the first call to "
                     "backpropagate through it twice"
                 )
+            if ctx.hooks is not None:  # t's gradient is complete here: its hooks see it
+                g = hooks.run(ctx.hooks, g, raw, t._data.shape)
+            if wanted_ids and id(t) in wanted_ids:
+                found[id(t)] = g
             if ctx.clock < _clock[0]:  # an in-place write happened since this gate's forward
                 _check_writes(ctx, t)
             saved = None if raw else ctx.__dict__.get("saved_tensors")
@@ -759,6 +811,9 @@ def _run_backward(
             watch.leaves()
         for leaf in leaves:
             g = grads[id(leaf)]
+            leaf_hooks = getattr(leaf, "_hooks", None)
+            if leaf_hooks is not None:
+                g = hooks.run(leaf_hooks, g, raw, leaf._data.shape)
             if wanted_ids and id(leaf) in wanted_ids:
                 found[id(leaf)] = g
             if not accumulate:

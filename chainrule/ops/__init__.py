@@ -3,8 +3,10 @@
 Primitives (each a ``Function`` with its own backward):
 
 - elementwise: Add, Sub, Mul, Div, Pow, Neg, Exp, Log, Sqrt, Abs, Tanh, Erf, Relu,
-  Maximum, Where, Clip; Sigmoid and Softplus (fused for stability)
-- reductions: Sum, Max; Softmax and LogSoftmax (fused for stability)
+  Maximum, Where, Clip, Cast (astype between float dtypes); Sigmoid and Softplus (fused
+  for stability)
+- reductions: Sum, Max; Softmax and LogSoftmax (fused for stability); Norm (for its
+  subgradient 0 at 0, which sqrt of a sum lacks)
 - shape: Reshape, Permute, Expand, Concatenate, Pad, GetItem, IndexAdd
 - windows: Unfold (im2col on channels-last images) and its adjoint Fold (fused for speed);
   MaxPool (a router over strided views) with its linear pair PoolScatter/PoolGather;
@@ -12,9 +14,9 @@ Primitives (each a ``Function`` with its own backward):
 - fused layers (for speed): Linear (x W^T + b) and CrossEntropy (log-softmax + pick + mean)
 - linear algebra: MatMul
 
-Composed from those, so they need no backward of their own: minimum, min, mean,
-squeeze, unsqueeze, flatten, transpose, stack. Comparisons (``<``, ``==``, ...)
-return boolean tensors that carry no gradient.
+Composed from those, so they need no backward of their own: minimum, min, mean, var,
+std, norm's ord=1 and ord=inf, squeeze, unsqueeze, flatten, transpose, stack. Comparisons (``<``, ``==``, ...)
+return boolean tensors, and argmax/argmin integer tensors, that carry no gradient.
 
 Every ``Tensor`` method below is one plain assignment: grep ``Tensor.<name> =``.
 """
@@ -28,11 +30,14 @@ from .broadcast import sum_to
 from .elementwise import (
     abs,
     add,
+    astype,
     clip,
     div,
     eq,
     erf,
     exp,
+    float32,
+    float64,
     ge,
     gt,
     le,
@@ -53,7 +58,7 @@ from .elementwise import (
     where,
 )
 from .linalg import matmul
-from .reduce import log_softmax, max, mean, min, softmax, sum
+from .reduce import argmax, argmin, log_softmax, max, mean, min, norm, softmax, std, sum, var
 from .shape import (
     concatenate,
     expand,
@@ -69,11 +74,11 @@ from .shape import (
 )
 
 __all__ = [
-    "abs", "add", "clip", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
+    "abs", "add", "argmax", "argmin", "astype", "clip", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
     "getitem", "gt", "le", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "mul", "ne", "neg", "pad", "permute", "pow", "relu", "reshape",
-    "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh",
-    "transpose", "unsqueeze", "where",
+    "min", "minimum", "mul", "ne", "neg", "norm", "pad", "permute", "pow", "relu", "reshape",
+    "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "std", "sub", "sum", "sum_to", "tanh",
+    "transpose", "unsqueeze", "var", "where",
 ]  # fmt: skip
 
 
@@ -124,6 +129,14 @@ Tensor.sum = sum
 Tensor.mean = mean
 Tensor.max = max
 Tensor.min = min
+Tensor.var = var
+Tensor.std = std
+Tensor.norm = norm
+Tensor.argmax = argmax
+Tensor.argmin = argmin
+Tensor.astype = astype
+Tensor.float = float32
+Tensor.double = float64
 Tensor.softmax = softmax
 Tensor.log_softmax = log_softmax
 Tensor.reshape = reshape

@@ -272,6 +272,19 @@ class Sigmoid(Function):
         return grad_out * (1 - s) * s
 
 
+class Cast(Function):
+    """The same values in another dtype; the gradient goes back in the input's dtype."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, *, dtype: Any) -> Any:
+        ctx.in_dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        return call(Cast, grad_out, dtype=ctx.in_dtype)
+
+
 class Relu(Function):
     """max(0, a). The gradient at the kink a == 0 is 0 (as in PyTorch)."""
 
@@ -560,6 +573,40 @@ def clip(a: Any, lo: float | None = None, hi: float | None = None) -> Tensor:
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"clip: lo={lo} is greater than hi={hi}; expected lo <= hi")
     return Clip.apply(_tensor_or_scalar(a), lo=lo, hi=hi)
+
+
+def astype(a: Any, dtype: Any) -> Tensor:
+    """The values in ``dtype``; differentiable between float dtypes (the gradient is cast back).
+
+    A cast to an integer or boolean dtype gives a tensor without gradient, as rounding has none.
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor([1.5], requires_grad=True)
+    >>> y = x.astype("float64")
+    >>> (y * y).sum().backward()
+    >>> y.dtype, x.grad.dtype, x.grad.item()
+    (dtype('float64'), dtype('float32'), 3.0)
+    """
+    a = as_tensor(a)
+    try:
+        target = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"astype: {dtype!r} is not a dtype; expected e.g. 'float32', 'float64' or 'int64'") from None
+    if target.kind not in "fc":
+        return Tensor._make(a.data.astype(target))
+    if target == a.dtype:
+        return a
+    return Cast.apply(a, dtype=target)
+
+
+def float32(a: Any) -> Tensor:
+    """``a.astype("float32")``: ``Tensor.float()``, as in PyTorch."""
+    return astype(a, np.float32)
+
+
+def float64(a: Any) -> Tensor:
+    """``a.astype("float64")``: ``Tensor.double()``, as in PyTorch (the CS231n checks run in double)."""
+    return astype(a, np.float64)
 
 
 # -- comparisons: results carry no gradient ---------------------------------------
