@@ -55,6 +55,13 @@ def _non_negative(text: str) -> float:
     return v
 
 
+def _fraction(text: str) -> float:
+    v = _number(float, text)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0 and < 1")
+    return v
+
+
 class _Defaults(argparse.HelpFormatter):
     """Help that ends each option's line with its default (when it has one that says something)."""
 
@@ -91,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=_positive(int), default=100, help="hidden units of the mlp")
     t.add_argument("--depth", type=_positive(int), default=1, help="hidden layers of the mlp")
     t.add_argument("--activation", choices=("relu", "sigmoid", "tanh"), default="relu", help="the mlp's nonlinearity")
+    t.add_argument("--val-fraction", type=_fraction, default=0.1,
+                   help="classify: share of the training data held out (per class, by --seed) for the validation "
+                        "line of each epoch; 0 for none. The test split is used once, after training")
     t.add_argument("--seed", type=int, default=0, help="initialization, shuffling and data splits")
     t.add_argument("--out", default="out/train", help="folder for the run's files")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
@@ -203,7 +213,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _fail(parser, "train", f"--model {args.model} needs images; spiral is 2-D points (use digits, mnist:DIR, ...)")
     config = Config(model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     reg=args.reg, optimizer=args.optimizer, seed=args.seed, hidden=args.hidden, depth=args.depth,
-                    activation=args.activation)  # fmt: skip
+                    activation=args.activation, val_fraction=args.val_fraction)  # fmt: skip
     try:
         fit(config, out=args.out, resume=args.resume, log=sys.stdout, compile=args.compile)
     except (ValueError, FileNotFoundError, ImportError, FolderBusy) as e:

@@ -142,6 +142,33 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> Spl
     return Splits(ArrayDataset(x[train], y[train]), ArrayDataset(x[test], y[test]))
 
 
+def validation_split(dataset: ArrayDataset, fraction: float, seed: int = 0) -> tuple[ArrayDataset, ArrayDataset]:
+    """(train, validation): ``fraction`` of each class, chosen by ``seed``, held out for validation.
+
+    Carved from the *training* data, so model choices made on validation numbers never
+    see the test split. Per class, so a small data set's validation set keeps its mix.
+
+    >>> ds = ArrayDataset(np.arange(20.0).reshape(10, 2), np.array([0, 1] * 5))
+    >>> train, val = validation_split(ds, 0.2, seed=0)
+    >>> len(train), len(val), sorted(val.y.tolist())
+    (8, 2, [0, 1])
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_split: fraction {fraction} is not between 0 and 1 (exclusive)")
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(dataset.y):
+        members = np.flatnonzero(dataset.y == c)
+        val.append(rng.permutation(members)[: round(len(members) * fraction)])
+    held = np.zeros(len(dataset.y), dtype=bool)
+    held[np.concatenate(val)] = True
+    if held.all() or not held.any():
+        raise ValueError(f"validation_split: {len(dataset.y)} examples with fraction {fraction} leave "
+                         f"{int((~held).sum())} for training and {int(held.sum())} for validation; expected both > 0")
+    return (ArrayDataset(dataset.x[~held], dataset.y[~held]),
+            ArrayDataset(dataset.x[held], dataset.y[held]))  # fmt: skip
+
+
 def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Splits:
     """scikit-learn's 1,797 handwritten digits (8x8, bundled with it: no download), split in two.
 

@@ -402,7 +402,8 @@ def plot_copy(history: list[dict[str, float]], model: nn.Module, model_name: str
 
     if history:
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot([h["sequences"] for h in history], [h["bit_error"] for h in history])
+        few = len(history) < 30  # a short run's few points are drawn as markers, else a lone point shows nothing
+        ax.plot([h["sequences"] for h in history], [h["bit_error"] for h in history], marker="o" if few else None)
         ax.set(xlabel="sequences seen", ylabel="bit error per sequence (moving average)", yscale="log",
                title=f"copy task, {model_name}")  # fmt: skip
         ax.set_ylim(bottom=1e-3)  # below a thousandth of a bit the average is just decaying

@@ -3,7 +3,9 @@
 The loop is the lecture's, minibatched: for each batch, forward to the full loss
 ``L = (1/N) sum_i L_i + reg * sum W^2``, backward, one optimizer step. Each epoch ends
 with a validation pass, a row in ``metrics.csv`` and a checkpoint, so ``resume`` can
-continue an interrupted run to exactly the weights an uninterrupted one reaches.
+continue an interrupted run to exactly the weights an uninterrupted one reaches. The
+validation set is carved from the training data (``val_fraction``, seeded, per class);
+the test split is touched once, after the last epoch, and by ``chainrule evaluate``.
 """
 
 from __future__ import annotations
@@ -234,6 +236,7 @@ class Config:
     hidden: int = 100
     depth: int = 1
     activation: str = "relu"
+    val_fraction: float = 0.1  # of the training data, held out for the per-epoch validation (0: none)
 
 
 @dataclass
@@ -241,6 +244,7 @@ class Run:
     model: nn.Module
     history: list[dict[str, float]] = field(default_factory=list)
     config: Config = field(default_factory=Config)
+    test: dict[str, float] = field(default_factory=dict)  # test_loss and test_acc, measured once at the end
 
 
 _COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "examples_per_s")
@@ -301,8 +305,11 @@ def _fit(config: Config, out: Path | None, resume: bool, log: TextIO | None, pro
          splits: data.Splits | None, compile: bool = False) -> Run:  # fmt: skip
     log = log if log is not None else io.StringIO()
     splits = splits or load_data(config.data, config.seed)
-    train_set, val_set = splits
-    num_classes = max(train_set.num_classes, val_set.num_classes)
+    train_set, test_set = splits
+    num_classes = max(train_set.num_classes, test_set.num_classes)
+    val_set = None
+    if config.val_fraction:  # validation comes out of the training data: the test split stays unseen
+        train_set, val_set = data.validation_split(train_set, config.val_fraction, config.seed)
     rng.manual_seed(config.seed)
     model = build_model(config.model, train_set.x.shape[1:], num_classes, config.hidden, config.depth, config.activation)
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr)
@@ -375,21 +382,26 @@ def _fit(config: Config, out: Path | None, resume: bool, log: TextIO | None, pro
                             ex_s=f"{seen / (time.perf_counter() - t0):.0f}", refresh=False)  # fmt: skip
         bar.close()
         speed = seen / (time.perf_counter() - t0)
-        val_loss, val_acc, _ = evaluate(model, val_set, loss_fn)
+        val_loss, val_acc = evaluate(model, val_set, loss_fn)[:2] if val_set is not None else (math.nan, math.nan)
         row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen, "val_loss": val_loss,
                "val_acc": val_acc, "lr": opt.lr, "examples_per_s": speed}  # fmt: skip
         row.update({f"grad_norm/{name}": total / len(loader) for name, total in norms.items()})
         run.history.append(row)
+        val_text = f"val loss {val_loss:.4f} acc {val_acc:.1%}  " if val_set is not None else ""
         print(f"epoch {epoch + 1}/{config.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.1%}  "
-              f"val loss {val_loss:.4f} acc {val_acc:.1%}  {speed:,.0f} examples/s", file=log)  # fmt: skip
+              f"{val_text}{speed:,.0f} examples/s", file=log)  # fmt: skip
         bad = next((name for name, p in model.named_parameters() if not np.isfinite(p.data).all()), None)
-        if bad is not None or not np.isfinite(val_loss):
+        if bad is not None or (val_set is not None and not np.isfinite(val_loss)):
             what, value = (f"weight {bad}", "non-finite") if bad is not None else ("the validation loss", val_loss)
             raise _diverged(config, epoch, len(loader), what, value, out)
         if out is not None:
             _write_csv(out / "metrics.csv", run.history)
             save_checkpoint(out / "checkpoint.safetensors", model, opt, epoch + 1,
                             extra={"config": asdict(config), "history": run.history})  # fmt: skip
+    test_loss, test_acc, _ = evaluate(model, test_set, loss_fn)  # the test split's one use
+    run.test = {"test_loss": test_loss, "test_acc": test_acc, "test_examples": len(test_set)}
+    print(f"test loss {test_loss:.4f} acc {test_acc:.1%} ({len(test_set)} examples of the test split, "
+          "measured once, after training)", file=log)  # fmt: skip
     if out is not None:
         _finish(run, out, train_set, log)
     return run
@@ -417,13 +429,14 @@ def _finish(run: Run, out: Path, train_set: data.ArrayDataset, log: TextIO) -> N
     else:
         files = []
     last = run.history[-1] if run.history else {}
-    summary = {"config": asdict(run.config), "final": last, "epochs_run": len(run.history),
+    summary = {"config": asdict(run.config), "final": last, "test": run.test, "epochs_run": len(run.history),
                "files": ["metrics.csv", "checkpoint.safetensors", "weights.safetensors", *files]}  # fmt: skip
     atomic_write(out / "summary.json", json.dumps(summary, indent=2).encode())
     if last:
+        val = f", val acc {last['val_acc']:.1%}" if math.isfinite(last["val_acc"]) else ""
         print(f"done: {run.config.model} on {run.config.data}, {len(run.history)} epochs, train acc "
-              f"{last['train_acc']:.1%}, val acc {last['val_acc']:.1%}; wrote {', '.join([*summary['files'], 'summary.json'])} "
-              f"to {out}", file=log)  # fmt: skip
+              f"{last['train_acc']:.1%}{val}, test acc {run.test['test_acc']:.1%}; wrote "
+              f"{', '.join([*summary['files'], 'summary.json'])} to {out}", file=log)  # fmt: skip
     if not plotted:
         print(f"curves.png, grad_norms.png and templates.png skipped: {INSTALL}", file=log)
 
@@ -435,10 +448,11 @@ def plot_curves(history: list[dict[str, float]], path: str | Path) -> bool:
         return False
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        ax1.plot(epochs, [h[key] for h in history], marker="o", label=label)
-    for key, label in (("train_acc", "train"), ("val_acc", "validation")):
-        ax2.plot(epochs, [h[key] for h in history], marker="o", label=label)
+    validated = any(math.isfinite(h["val_loss"]) for h in history)  # --val-fraction 0: no validation line
+    for ax, kind in ((ax1, "loss"), (ax2, "acc")):
+        for key, label in ((f"train_{kind}", "train"), (f"val_{kind}", "validation")):
+            if label == "train" or validated:
+                ax.plot(epochs, [h[key] for h in history], marker="o", label=label)
     from matplotlib.ticker import MaxNLocator
 
     for ax in (ax1, ax2):

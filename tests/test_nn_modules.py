@@ -69,6 +69,8 @@ CASES = [
     pytest.param(nn.Tanh(), lambda x: torch.tanh(x), (r(3, 4),), id="Tanh"),
     pytest.param(nn.GELU(), tnn("gelu"), (r(3, 4),), id="GELU"),
     pytest.param(nn.Dropout(0.5).eval(), lambda x: x * 1, (r(3, 4),), id="Dropout-eval"),
+    pytest.param(nn.Softmax(dim=1), lambda x: torch.softmax(x, 1), (r(3, 4),), id="Softmax"),
+    pytest.param(nn.Sequential(nn.Identity(), nn.Tanh()), lambda x: torch.tanh(x), (r(2, 3),), id="Identity"),
 ]
 
 
@@ -221,3 +223,100 @@ def test_training_steps_leave_no_graph_behind():
     for _ in range(5):
         step()
     assert live() == before
+
+
+# -- containers, dtype, summary ----------------------------------------------------------
+
+
+def test_plain_lists_and_dicts_of_parameters_are_refused_naming_the_container():
+    class Bad(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ws = [nn.Parameter([1.0]), nn.Parameter([2.0])]
+
+    with pytest.raises(TypeError, match=r"Bad.ws: a plain list holding parameters .* use nn.ParameterList"):
+        Bad()
+    m = nn.Module()
+    with pytest.raises(TypeError, match=r"use nn.ModuleDict"):
+        m.heads = {"a": nn.Linear(2, 2)}
+    with pytest.raises(TypeError, match=r"use nn.ParameterDict"):
+        m.scales = {"a": nn.Parameter([1.0])}
+    m.layers = []  # filled after being set: found when the parameters are looked up
+    m.layers.append(nn.Parameter([1.0]))
+    with pytest.raises(TypeError, match=r"Module.layers: a plain list .* nn.ParameterList"):
+        m.parameters()
+
+
+def test_containers_register_and_train():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ws = nn.ParameterList([nn.Parameter(np.ones((2, 2))) for _ in range(2)])
+            self.blocks = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+            self.heads = nn.ModuleDict({"a": nn.Linear(2, 1)})
+            self.extra = nn.ParameterDict({"scale": [2.0]})
+            self.plain = [nn.Linear(2, 2)]  # a plain list of modules stays registered
+
+        def forward(self, x):
+            for w, b in zip(self.ws, self.blocks):
+                x = b(x @ w)
+            return self.heads["a"](self.plain[0](x)) * self.extra["scale"]
+
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["ws.0", "ws.1", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
+                     "heads.a.weight", "heads.a.bias", "extra.scale", "plain.0.weight", "plain.0.bias"]
+    assert sorted(net.state_dict()) == sorted(names)
+    net(cr.Tensor(np.ones((3, 2)))).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    assert net.num_parameters() == 8 + 12 + 3 + 1 + 6
+    with pytest.raises(TypeError, match="ModuleList: item 0 is a int"):
+        nn.ModuleList([3])
+
+
+def test_module_to_double_and_back():
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    x = r(5, 3)
+    y32 = net(cr.Tensor(x)).numpy()
+    net.double()
+    assert all(p.dtype == np.float64 for p in net.parameters()) and net[1].running_mean.dtype == np.float64
+    out = net(cr.Tensor(x, dtype="float64"))
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.numpy(), y32, rtol=1e-5, atol=1e-5)
+    out.sum().backward()
+    assert net[0].weight.grad.dtype == np.float64
+    assert net.float()[0].weight.grad.dtype == np.float32
+    assert net.to("cpu") is net
+    with pytest.raises(ValueError, match="Module.to: expected a floating dtype .* got 'int32'"):
+        net.to("int32")
+
+
+def test_float64_gradcheck_of_a_whole_module():
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    x = r(2, 3)
+    params = net.parameters()
+
+    def loss(w0, *_):
+        return (net(w0) ** 2).sum()
+
+    assert cr.gradcheck(loss, x)
+    assert all(p.dtype == np.float64 for p in params)
+
+
+def test_summary_table_and_restored_modes():
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Dropout(0.5), nn.Linear(64, 3))
+    s = nn.summary(net, (2, 1, 8, 8))
+    assert [(row.name, row.output_shape) for row in s.rows] == [
+        ("", (2, 3)), ("0", (2, 4, 8, 8)), ("1", (2, 4, 8, 8)), ("2", (2, 4, 8, 8)), ("3", (2, 4, 4, 4)),
+        ("4", (2, 64)), ("5", (2, 64)), ("6", (2, 3))]
+    assert sum(row.parameters for row in s.rows) == s.total == net.num_parameters() == 40 + 8 + 195
+    text = str(s)
+    assert "0 (Conv2d)" in text and "(2, 4, 4, 4)" in text and "Total parameters: 243" in text
+    assert net.training and net[5].training  # the summary ran in eval mode and put it back
+    emb = nn.Sequential(nn.Embedding(10, 4), nn.Flatten())
+    assert nn.summary(emb, inputs=np.array([[1, 2, 3]])).rows[-1].output_shape == (1, 12)
+    cell = nn.LSTM(3, 5, num_layers=2)
+    assert nn.summary(cell, (4, 1, 3)).total == cell.num_parameters()
+    with pytest.raises(ValueError, match="summary: input shape 'abc' is not a tuple of sizes"):
+        nn.summary(net, "abc")

@@ -20,19 +20,23 @@ from .layers import (
     Dropout,
     Embedding,
     Flatten,
+    Identity,
     LayerNorm,
     LeakyReLU,
     Linear,
     MaxPool2d,
     ReLU,
     Sigmoid,
+    Softmax,
     Tanh,
 )
-from .module import Module, Parameter, Sequential
+from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .summary import Summary, summary
 
 __all__ = [
     "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Embedding", "Flatten",
     "LayerNorm", "LeakyReLU", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential",
-    "Sigmoid", "Tanh", "functional", "init", "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell",
+    "Sigmoid", "Softmax", "Tanh", "functional", "Identity", "ModuleDict", "ModuleList", "ParameterDict",
+    "ParameterList", "Summary", "summary", "init", "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell",
 ]  # fmt: skip

@@ -275,3 +275,38 @@ class GELU(Module):
 
     def forward(self, x: Any) -> Tensor:
         return F.gelu(x, self.approximate)
+
+
+class Softmax(Module):
+    """exp(x) / sum(exp(x)) along ``axis`` (stable: shifted by the max); ``dim=`` is PyTorch's name for it.
+
+    >>> import chainrule as cr
+    >>> cr.nn.Softmax(axis=-1)(cr.Tensor([[0.0, 0.0]])).numpy()
+    array([[0.5, 0.5]], dtype=float32)
+    """
+
+    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
+        super().__init__()
+        self.axis = axis if dim is None else dim
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softmax(x, self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder where a layer is optional).
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor([1.0])
+    >>> cr.nn.Identity()(x) is x
+    True
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # accepts and ignores arguments, as PyTorch's
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x

@@ -1,14 +1,18 @@
-"""``Module``, ``Parameter`` and ``Sequential``: the containers layers live in.
+"""``Module``, ``Parameter`` and the containers layers live in.
 
 A module's parameters are found from its attributes, in the order they were set: a
 ``Parameter``, a sub-``Module``, or a list/tuple of modules. No registration calls, as
 in Chainer's links. Buffers (batch norm's running statistics) are raw arrays named
-with ``register_buffer`` so they are saved and loaded with the weights.
+with ``register_buffer`` so they are saved and loaded with the weights. Parameters in
+a plain list or dict, or modules in a dict, would be missed (and never train), so they
+are refused with an error naming the container to use: ``ParameterList``,
+``ParameterDict``, ``ModuleDict`` (and ``ModuleList``, which a list of modules may also be).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextvars
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -59,6 +63,10 @@ class Module:
         self.training = True
         self._buffer_names: list[str] = []
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        _check_container(self, name, value)
+        object.__setattr__(self, name, value)
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}: a Module subclass must define forward()")
 
@@ -66,8 +74,19 @@ class Module:
         watch = watcher()
         if watch is not None:  # a trace (``chainrule.compile``) binds the buffers and names
             watch.uses_state(self)
+        calls = _calls.get()
+        if calls is not None:  # ``summary`` is listening: note the call, in order and by depth
+            row = [self, calls[0], None]
+            calls[1].append(row)
+            calls[0] += 1
         start = sequence_mark()
-        out = self.forward(*args, **kwargs)
+        try:
+            out = self.forward(*args, **kwargs)
+        finally:
+            if calls is not None:
+                calls[0] -= 1
+        if calls is not None:
+            row[2] = out
         if isinstance(out, Tensor) and out._ctx is not None:
             # which gates this call recorded, so a picture can fold them into one node
             out._ctx.__dict__.setdefault("modules", []).append((self, start, sequence_mark()))
@@ -79,10 +98,18 @@ class Module:
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
-            elif isinstance(value, (list, tuple)):
-                for i, v in enumerate(value):
-                    if isinstance(v, Module):
-                        yield f"{name}.{i}", v
+            elif isinstance(value, (list, tuple, dict)):
+                _check_container(self, name, value)  # appended to after it was set
+                if not isinstance(value, dict):
+                    for i, v in enumerate(value):
+                        if isinstance(v, Module):
+                            yield f"{name}.{i}", v
+
+    def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """The parameters this module holds itself (not its sub-modules'), by name."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield name, value
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """This module and every module below it, depth first."""
@@ -97,14 +124,23 @@ class Module:
         """Every parameter, with its dotted name (``fc1.weight``), each once."""
         seen: set[int] = set()
         for prefix, m in self.named_modules():
-            for name, value in vars(m).items():
-                if isinstance(value, Parameter) and id(value) not in seen:
+            for name, value in m._own_parameters():
+                if id(value) not in seen:
                     seen.add(id(value))
                     yield (f"{prefix}.{name}" if prefix else name), value
 
     def parameters(self) -> list[Parameter]:
         """Every parameter, in definition order (what an optimizer takes)."""
         return [p for _, p in self.named_parameters()]
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """How many numbers the model learns (each shared parameter counted once).
+
+        >>> import chainrule as cr
+        >>> cr.nn.Linear(784, 10).num_parameters()
+        7850
+        """
+        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def register_buffer(self, name: str, value: Any) -> None:
         """Keep an array that is state but not learned (saved in ``state_dict``)."""
@@ -128,6 +164,47 @@ class Module:
     def eval(self) -> Module:
         """Evaluation mode: the same as ``train(False)``."""
         return self.train(False)
+
+    # -- precision ---------------------------------------------------------------------
+    def to(self, dtype: Any) -> Module:
+        """Convert every float parameter, gradient and float buffer to ``dtype``; returns self.
+
+        ``"cpu"`` is accepted and changes nothing (NumPy arrays live there). Convert
+        before making the optimizer: its state keeps the dtype it was made in.
+
+        >>> import chainrule as cr
+        >>> net = cr.nn.Linear(3, 2).to("float64")
+        >>> net.weight.dtype, net(cr.Tensor([[1.0, 2.0, 3.0]], dtype="float64")).dtype
+        (dtype('float64'), dtype('float64'))
+        """
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        try:
+            target = np.dtype(dtype)
+        except TypeError:
+            target = None
+        if target is None or target.kind != "f":
+            raise ValueError(f"Module.to: expected a floating dtype such as 'float32' or 'float64' (or 'cpu'), "
+                             f"got {dtype!r}")
+        for p in self.parameters():
+            if p.dtype != target:
+                p._data = p._data.astype(target)
+                if p.grad is not None:
+                    p.grad = Tensor._make(p.grad._data.astype(target))
+        for m in self.modules():
+            for name in getattr(m, "_buffer_names", ()):
+                b = getattr(m, name)
+                if b.dtype.kind == "f" and b.dtype != target:
+                    setattr(m, name, b.astype(target))
+        return self
+
+    def double(self) -> Module:
+        """``to("float64")``: the precision the CS231n gradient checks run in."""
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        """``to("float32")``, the default."""
+        return self.to(np.float32)
 
     def zero_grad(self) -> None:
         """Forget every parameter's accumulated gradient."""
@@ -245,3 +322,206 @@ class Sequential(Module):
         for layer in self.layers:
             x = layer(x)
         return x
+
+
+# ``summary`` listens to module calls: [depth, rows] while it runs a forward, else None
+_calls: contextvars.ContextVar[list | None] = contextvars.ContextVar("chainrule.module_calls", default=None)
+
+
+def _check_container(owner: Module, name: str, value: Any) -> None:
+    """Refuse a plain list, tuple or dict that holds what a Module must register."""
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+        kind = "list" if isinstance(value, list) else "tuple"
+        if any(isinstance(v, Parameter) for v in items):
+            use = "nn.ParameterList([...])"
+        elif any(isinstance(v, Module) for v in items) and not all(isinstance(v, Module) for v in items):
+            use = "a list of modules alone, or nn.ModuleList([...]) with the other values kept elsewhere"
+        else:
+            return
+    elif isinstance(value, dict) and not isinstance(value, (ModuleDict, ParameterDict)):
+        items, kind = list(value.values()), "dict"
+        if any(isinstance(v, Parameter) for v in items):
+            use = "nn.ParameterDict({...})"
+        elif any(isinstance(v, Module) for v in items):
+            use = "nn.ModuleDict({...})"
+        else:
+            return
+    else:
+        return
+    raise TypeError(f"{type(owner).__name__}.{name}: a plain {kind} holding parameters or modules is not registered "
+                    f"(they would not be saved or trained); use {use}")
+
+
+class ModuleList(Module):
+    """A list of modules, registered: their parameters are named ``0.weight``, ``1.weight``, ...
+
+    >>> import chainrule as cr
+    >>> heads = cr.nn.ModuleList([cr.nn.Linear(4, 2) for _ in range(3)])
+    >>> heads.append(cr.nn.Linear(4, 1))
+    >>> len(heads), [n for n, _ in heads.named_parameters()][-2:]
+    (4, ['3.weight', '3.bias'])
+    """
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        self.items: list[Module] = []
+        for m in modules:
+            self.append(m)
+
+    def append(self, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList: item {len(self.items)} is a {type(module).__name__}; expected a Module")
+        self.items.append(module)
+
+    def extend(self, modules: Iterable[Module]) -> None:
+        for m in modules:
+            self.append(m)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for i, m in enumerate(self.items):
+            yield str(i), m
+
+    def __getitem__(self, i: int) -> Module:
+        return self.items[i]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.items)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleList holds modules but has no forward of its own; iterate over it")
+
+
+class ModuleDict(Module):
+    """Modules by name, registered: parameters are named ``<key>.weight``.
+
+    >>> import chainrule as cr
+    >>> heads = cr.nn.ModuleDict({"cls": cr.nn.Linear(4, 3), "box": cr.nn.Linear(4, 4)})
+    >>> [n for n, _ in heads.named_parameters()]
+    ['cls.weight', 'cls.bias', 'box.weight', 'box.bias']
+    """
+
+    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
+        super().__init__()
+        self.items: dict[str, Module] = {}
+        for k, m in (modules or {}).items():
+            self[k] = m
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ModuleDict: key {key!r} must be a non-empty string without dots (it names parameters)")
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: {key!r} is a {type(module).__name__}; expected a Module")
+        self.items[key] = module
+
+    def __getitem__(self, key: str) -> Module:
+        return self.items[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.items)
+
+    def keys(self) -> Any:
+        return self.items.keys()
+
+    def values(self) -> Any:
+        return self.items.values()
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self.items.items()
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleDict holds modules but has no forward of its own; index it by name")
+
+
+class ParameterList(Module):
+    """A list of parameters, registered: named ``0``, ``1``, ... (``<attribute>.0`` in a model).
+
+    Tensors and arrays given to it become Parameters.
+
+    >>> import chainrule as cr
+    >>> class Stack(cr.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.ws = cr.nn.ParameterList([cr.nn.Parameter([[1.0]]) for _ in range(2)])
+    >>> [n for n, _ in Stack().named_parameters()]
+    ['ws.0', 'ws.1']
+    """
+
+    def __init__(self, parameters: Iterable[Any] = ()) -> None:
+        super().__init__()
+        self.items: list[Parameter] = []
+        for p in parameters:
+            self.append(p)
+
+    def append(self, p: Any) -> None:
+        self.items.append(p if isinstance(p, Parameter) else Parameter(p))
+
+    def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        for i, p in enumerate(self.items):
+            yield str(i), p
+
+    def __getitem__(self, i: int) -> Parameter:
+        return self.items[i]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self.items)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ParameterList holds parameters but has no forward of its own")
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        return iter(())
+
+
+class ParameterDict(Module):
+    """Parameters by name, registered (``<attribute>.<key>`` in a model).
+
+    >>> import chainrule as cr
+    >>> pd = cr.nn.ParameterDict({"scale": cr.nn.Parameter([1.0]), "shift": [0.0]})
+    >>> [n for n, _ in pd.named_parameters()]
+    ['scale', 'shift']
+    """
+
+    def __init__(self, parameters: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.items: dict[str, Parameter] = {}
+        for k, p in (parameters or {}).items():
+            self[k] = p
+
+    def __setitem__(self, key: str, p: Any) -> None:
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ParameterDict: key {key!r} must be a non-empty string without dots (it names parameters)")
+        self.items[key] = p if isinstance(p, Parameter) else Parameter(p)
+
+    def __getitem__(self, key: str) -> Parameter:
+        return self.items[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.items)
+
+    def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        yield from self.items.items()
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ParameterDict holds parameters but has no forward of its own")
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        return iter(())
