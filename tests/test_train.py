@@ -209,3 +209,17 @@ def test_validation_is_carved_from_the_training_data_and_the_test_split_is_used_
     none = fit(Config(model="mlp", epochs=1, batch_size=100, val_fraction=0), log=log, progress=False,
                splits=cr.data.Splits(train_set, test_set))
     assert np.isnan(none.history[-1]["val_acc"]) and "val loss" not in log.getvalue().splitlines()[-2]
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
+def test_progress_bar_in_a_terminal_and_a_line_per_epoch_without(terminal, monkeypatch):
+    class Stream(io.StringIO):
+        def isatty(self):
+            return terminal
+
+    err = Stream()
+    monkeypatch.setattr("sys.stderr", err)
+    log = io.StringIO()
+    fit(Config(model="mlp", epochs=2, batch_size=30), log=log)  # progress=None: a bar where stderr is a terminal
+    assert ("epoch 1/2:" in err.getvalue() and "batch/s" in err.getvalue()) == terminal
+    assert [ln.split("  ")[0] for ln in log.getvalue().splitlines()[:2]] == ["epoch 1/2", "epoch 2/2"]
