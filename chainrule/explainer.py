@@ -78,11 +78,59 @@ class Trace:
         return "\n".join(lines)
 
 
+# How an unnamed computed value is written: as the sub-expression that made it, the way
+# the lecture names its wires (q = x + y). Binary gates by their operator, others as calls.
+_INFIX = {"Add": " + ", "Sub": " - ", "Mul": "*", "Div": " / ", "Pow": "**", "MatMul": " @ "}
+_CALLS = {"Neg": "-", "Permute": "transpose", "GetItem": "index", "Relu": "relu", "Maximum": "max",
+          "Max": "max", "Sum": "sum", "Expand": "expand", "Reshape": "reshape", "Cast": "cast"}
+_LABEL_DEPTH, _LABEL_LENGTH = 8, 48  # deeper or longer sub-expressions are abbreviated with ...
+
+
 def label(t: Any) -> str:
-    """A tensor's name, else ``<Op>`` for a computed one, ``const`` for an unnamed constant."""
-    if isinstance(t, Tensor):
-        return t.name or (f"<{t.op}>" if t.op else "const")
-    return repr(t)
+    """A value's name: its own, else the sub-expression that computed it (``x + y``,
+    ``w0*x0``, ``exp(-a)``), else its number for a one-element constant.
+
+    >>> import chainrule as cr
+    >>> x, y = cr.Tensor(-2.0, name="x", requires_grad=True), cr.Tensor(5.0, name="y")
+    >>> label(x + y), label((x + y) * 3.0), label(cr.exp(-x)), label(cr.Tensor([1.0, 2.0]))
+    ('x + y', '(x + y)*3', 'exp(-x)', 'const')
+    """
+    return _label(t, _LABEL_DEPTH)
+
+
+def _label(t: Any, depth: int) -> str:
+    if not isinstance(t, Tensor):
+        return fmt(t) if isinstance(t, (int, float, np.number)) else repr(t)
+    if t.name:
+        return t.name
+    if t._ctx is None:
+        return fmt(float(t.numpy().reshape(()))) if t.size == 1 else "const"
+    op = t._ctx.fn.__name__
+    if depth == 0:
+        return "..."
+    args = [_label(a, depth - 1) for a in t._ctx.inputs]
+    axes = tuple(getattr(t._ctx, "axes", ()))
+    if op == "Permute" and len(axes) == 2 and axes == (1, 0):
+        return f"({args[0]}).T" if _compound(t._ctx.inputs[0], "Mul") else f"{args[0]}.T"
+    if op in _INFIX and len(args) == 2:
+        parts = [f"({a})" if _compound(x, op) else a for a, x in zip(args, t._ctx.inputs)]
+        text = _INFIX[op].join(parts)
+    elif op == "Neg":
+        text = f"-({args[0]})" if _compound(t._ctx.inputs[0], op) else f"-{args[0]}"
+    else:
+        text = f"{_CALLS.get(op, op.lower())}({', '.join(args)})"
+    return text if len(text) <= _LABEL_LENGTH else f"{_CALLS.get(op, op.lower())}(...)"
+
+
+def _compound(a: Any, parent: str) -> bool:
+    """Whether input ``a`` needs parentheses as an operand of ``parent``."""
+    if not isinstance(a, Tensor) or a.name or a._ctx is None:
+        return False
+    op = a._ctx.fn.__name__
+    if op not in _INFIX and op != "Neg":
+        return False
+    return not (parent in ("Add", "Sub") and op in ("Mul", "Div", "Pow", "MatMul", "Neg")
+                or parent == "Add" and op in ("Add", "Sub"))  # fmt: skip
 
 
 def value(t: Any) -> Any:
@@ -118,7 +166,7 @@ def step_parts(step: Step) -> list[str]:
 
 def format_step(step: Step) -> str:
     """One line per gate: 'upstream x local = downstream' for each input."""
-    return f"  [{step.gate:>7}] {step.output:<14} " + ";  ".join(step_parts(step))
+    return f"  [{step.gate:>7}] {step.output:<14} " + (" " if len(step.output) >= 14 else "") + ";  ".join(step_parts(step))
 
 
 def step_lines(step: Step) -> list[str]:

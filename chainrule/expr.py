@@ -96,7 +96,16 @@ def build(text: str, values: dict[str, Any], leaves: dict[str, Tensor] | None = 
     def refuse(what: str) -> ExpressionError:
         return ExpressionError(f"{what} is not allowed; {allowed}")
 
+    source = text.strip()
+
     def walk(node: ast.AST) -> Any:
+        out = _walk(node)
+        if isinstance(out, Tensor) and out._ctx is not None and not out.name:
+            # the value is named by the sub-expression that made it, as the lecture names its wires
+            out.name = " ".join((ast.get_source_segment(source, node) or ast.unparse(node)).split())
+        return out
+
+    def _walk(node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
                 return float(node.value)

@@ -31,7 +31,7 @@ code, pre { font-family: Menlo, Consolas, monospace; font-size: 0.85em; }
 pre { background: #f6f8fa; padding: 0.7em; border-radius: 6px; overflow-x: auto; }
 .pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; }
 table { border-collapse: collapse; } td, th { padding: 0.2em 0.8em; border-bottom: 1px solid #eaeef2; text-align: left; }
-.figure img { max-width: 100%; } .canvas { overflow-x: auto; }
+.figure img { max-width: 100%; } .canvas svg { max-width: 100%; height: auto; }
 .legend .v { color: #1a7f37; } .legend .g { color: #cf222e; }
 """
 

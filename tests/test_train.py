@@ -187,7 +187,7 @@ def test_train_help_shows_every_default(capsys):
 
 
 def test_validation_is_carved_from_the_training_data_and_the_test_split_is_used_once(monkeypatch):
-    import chainrule.train as train
+    from chainrule import train
 
     train_set = cr.data.ArrayDataset(*cr.data.spiral(seed=0))
     test_set = cr.data.ArrayDataset(*cr.data.spiral(seed=1))

@@ -72,24 +72,72 @@ def test_trace_keeps_every_gradient():
 
 def test_dot_shows_values_gradients_roles_and_forks():
     f, (x, _, _) = lecture_graph()
-    assert "grad" not in viz.to_dot(f)  # before backward: values only
+    assert '<FONT COLOR="#cf222e">-4</FONT>' not in viz.to_dot(f)  # before backward: values only
     f.backward()
     dot = viz.to_dot(f)
     assert dot.count("->") == 6
-    assert '<FONT COLOR="#1a7f37">-2</FONT>' in dot  # x's value, green
-    assert '<FONT COLOR="#cf222e">grad -4</FONT>' in dot  # its gradient, red
+    assert '<FONT COLOR="#1a7f37">-2</FONT>' in dot  # x's value, green, above its wire
+    assert '<FONT COLOR="#cf222e">-4</FONT>' in dot  # its gradient, red, below it
     assert "distributes" in dot and "swaps" in dot
     w = cr.Tensor(2.0, requires_grad=True, name="w")
     m = cr.maximum(w * w, 1.0)
     assert "routes" in viz.to_dot(m)
-    assert "fork: gradients add" in viz.to_dot(m) and "peripheries=2" in viz.to_dot(m)
+    assert "fork: gradients add" in viz.to_dot(m)
+    v = cr.Tensor([2.0, 3.0], requires_grad=True, name="v")
+    assert "fork: gradients add" in viz.to_dot((v * v).sum()) and "peripheries=2" in viz.to_dot((v * v).sum())
+
+
+def test_scalar_circuits_are_drawn_as_the_lecture_draws_them():
+    f, _ = lecture_graph()
+    tr = trace(f)
+    graph = viz.build_graph(f, grads=tr.grads)
+    assert graph.scalar
+    dot = viz.graph_to_dot(graph)
+    assert dot.count("shape=circle") == 2 and "<B>+</B>" in dot and "<B>*</B>" in dot  # gates: circles, operators
+    assert "shape=box" not in dot and "shape=plain" in dot  # values: on their wires, no boxes
+    # each wire: the value's cell is ruled below (the wire), the gradient under it; edges meet the rule's ends
+    assert re.search(r'PORT="v" SIDES="B" BORDER="1"[^>]*><FONT COLOR="#1a7f37">3</FONT></TD></TR><TR><TD><FONT COLOR="#cf222e">-4</FONT>', dot)
+    assert re.search(r'":v:se -> "g\d+"', dot) and re.search(r'"g\d+" -> "t\d+":v:sw \[arrowhead=none\]', dot)
+    svg = viz.to_svg(graph)
+    assert svg.count('<line class="wire"') == 5 and svg.count("<ellipse") == 2 and "<rect" not in svg
+    assert "(scalar)" not in dot + svg and "grad " not in svg
+    tensors = viz.build_graph((cr.Tensor([1.0, 2.0], requires_grad=True) * 2).sum())
+    assert not tensors.scalar and "shape=box" in viz.graph_to_dot(tensors) and "<rect" in viz.to_svg(tensors)
+
+
+def test_values_are_named_by_their_sub_expressions():
+    f, leaves = build("1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))", parse_values("w0=2,x0=-1,w1=-3,x1=-2,w2=-3"))
+    text = cr.explain(f)
+    assert "<" not in text and "scalar" not in text
+    for name in ("w0*x0", "w0*x0 + w1*x1 + w2", "-(w0*x0 + w1*x1 + w2)", "exp(-(w0*x0 + w1*x1 + w2))"):
+        assert f"] {name} " in text, name
+    w = cr.Tensor(1.0, requires_grad=True, name="w")  # built in Python without names: the same rule
+    x = cr.Tensor(2.0, name="x")
+    tr = trace(cr.tanh(w * x + 1.0))
+    assert [s.output for s in tr.steps] == ["tanh(w*x + 1)", "w*x + 1", "w*x"]
+    W = cr.Tensor(np.ones((3, 4)), requires_grad=True, name="W")
+    g = viz.build_graph((cr.Tensor(np.ones((2, 4))) @ W.T).sum())
+    assert [n.title for n in g.nodes.values() if n.kind == "gate"] == ["Sum", "MatMul", "transpose"]
+    assert "W.T (4x3)" in [n.heading() for n in g.nodes.values()]
+
+
+def test_small_tensors_show_their_numbers_and_gradients():
+    W = cr.Tensor(np.arange(12.0).reshape(3, 4) / 10, requires_grad=True, name="W")
+    x = cr.Tensor([1.0, -1.0, 2.0, 0.5], name="x")
+    loss = ((W @ x) ** 2).sum()
+    tr = trace(loss)
+    node = next(n for n in viz.build_graph(loss, grads=tr.grads).nodes.values() if n.title == "W")
+    assert node.value.split("\n") == ["[0, 0.1, 0.2, 0.3]", "[0.4, 0.5, 0.6, 0.7]", "[0.8, 0.9, 1, 1.1]"]
+    assert len(node.grad.split("\n")) == 3 and "|.|" not in node.grad and len(node.grad_numbers) == 12
+    svg = viz.to_svg(viz.build_graph(loss, grads=tr.grads))
+    assert "[0.4, 0.5, 0.6, 0.7]" in svg and svg.count("<tspan") >= 3  # the gradient's rows too
 
 
 def test_small_tensors_show_numbers_large_ones_statistics():
     small = cr.Tensor([1.0, 2.0], requires_grad=True, name="small")
     big = cr.Tensor(np.arange(100.0), requires_grad=True, name="big")
     dot = viz.to_dot((small * 2).sum() + big.mean())
-    assert "[1., 2.]" in dot and "min 0 / mean 49.5 / max 99" in dot
+    assert "[1, 2]" in dot and "min 0 / mean 49.5 / max 99" in dot
 
 
 def test_modules_fold_and_max_nodes_summarizes():
@@ -127,9 +175,9 @@ def test_render_svg_and_png(tmp_path):
     f, _ = lecture_graph()
     f.backward()
     svg = viz.render(f, tmp_path / "f.svg").read_text()
-    assert "<svg" in svg and ("grad -4" in svg or "grad &#45;4" in svg)  # dot writes - as &#45;
+    assert "<svg" in svg and (">-4<" in svg or ">&#45;4<" in svg)  # dot writes - as &#45;
     assert viz.render(f, tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
-    assert "<svg" in f._repr_svg_()
+    assert "<svg" in f._repr_svg_() and f._repr_html_() is None  # Jupyter takes Graphviz's picture
 
 
 def test_render_without_graphviz_says_how_to_install(monkeypatch, tmp_path):
@@ -138,7 +186,8 @@ def test_render_without_graphviz_says_how_to_install(monkeypatch, tmp_path):
     with pytest.raises(viz.GraphvizNotFound) as e:
         viz.render(f, tmp_path / "f.svg")
     assert "apt-get install graphviz" in str(e.value) and "\n" not in str(e.value)
-    assert f._repr_svg_() is None  # Jupyter falls back to the text repr
+    assert f._repr_svg_() is None  # without Graphviz, Jupyter shows the offline layout
+    assert f._repr_html_().startswith('<div class="chainrule-graph"><svg') and cr.Tensor(1.0)._repr_html_() is None
     assert not (tmp_path / "f.svg").exists()
     with pytest.raises(ValueError, match=r"render: .*f.pdf has suffix '.pdf'; expected .svg or .png"):
         viz.render(f, tmp_path / "f.pdf")

@@ -12,7 +12,12 @@ import numpy as np
 from ..engine import Tensor
 from ..explainer import fmt, label, role
 
-SMALL = 6  # values with at most this many entries are shown in full
+SMALL = 16  # values with at most this many entries are shown in full (a matrix row by row)
+
+# Gates of a scalar circuit are drawn as the lecture draws them: a circle with the operator.
+SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "**", "Neg": "-x", "Exp": "exp", "Log": "log",
+           "Sqrt": "sqrt", "Abs": "abs", "Tanh": "tanh", "Sigmoid": "σ", "Relu": "relu", "Maximum": "max",
+           "Max": "max", "Sum": "sum", "MatMul": "@", "Softplus": "softplus", "Erf": "erf", "Clip": "clip"}
 
 
 @dataclass
@@ -30,14 +35,16 @@ class GraphNode:
     leaf: bool = False
     tensor_id: int = 0  # id() of the Tensor behind a value node
     seq: int = -1  # the gate's sequence number
+    size: int = 1  # how many numbers a value holds
+    symbol: str = ""  # a gate's operator, as a scalar circuit shows it
 
     def heading(self) -> str:
-        """A value's first line: its name and shape ('x (3)'), or just the shape."""
-        if self.kind != "value" or not self.detail:
+        """A value's first line: its name and shape ('x (3)', 'W.T (4x3)'), a one-number value's name alone."""
+        if self.kind != "value" or not self.detail or self.detail == "scalar":
             return self.title
         if self.title:
             return f"{self.title} ({self.detail})"
-        return self.detail if self.detail == "scalar" else f"shape {self.detail}"
+        return f"shape {self.detail}"
 
 
 @dataclass
@@ -46,6 +53,13 @@ class Graph:
     edges: list[tuple[str, str]] = field(default_factory=list)  # (from, to), in the forward direction
     output: str = ""
     owner: dict[int, str] = field(default_factory=dict)  # gate sequence number -> the node that shows it
+
+    @property
+    def scalar(self) -> bool:
+        """A circuit of one-number values only (the lecture's drawings): values go on the wires."""
+        kinds = [n.kind for n in self.nodes.values()]
+        return "gate" in kinds and all(k in ("value", "gate") for k in kinds) and all(
+            n.size == 1 for n in self.nodes.values() if n.kind == "value")
 
     def add(self, node: GraphNode) -> GraphNode:
         return self.nodes.setdefault(node.id, node)
@@ -56,12 +70,20 @@ class Graph:
 
 
 def describe(x: Any) -> str:
-    """The forward value: numbers when small, else min / mean / max."""
+    """The numbers when there are at most ``SMALL`` (a matrix one row per line), else min / mean / max.
+
+    >>> print(describe(np.arange(6.0).reshape(2, 3)))
+    [0, 1, 2]
+    [3, 4, 5]
+    """
     arr = np.asarray(x)
-    if arr.size <= SMALL:
-        return fmt(arr.reshape(()).item() if arr.size == 1 and arr.ndim == 0 else arr)
     if arr.size == 0:
         return "empty"
+    if arr.size == 1:
+        return fmt(float(arr.reshape(())) if arr.dtype.kind in "biuf" else arr)
+    if arr.size <= SMALL:
+        rows = arr.reshape(-1, arr.shape[-1]) if arr.ndim >= 2 else arr[None]
+        return "\n".join("[" + ", ".join(f"{float(v):.4g}" for v in row) + "]" for row in rows)
     a = arr.astype(np.float64) if arr.dtype.kind in "biuf" else arr
     return f"min {a.min():.3g} / mean {a.mean():.3g} / max {a.max():.3g}"
 
@@ -72,7 +94,7 @@ def _shape(t: Tensor) -> str:
 
 def _value_node(t: Any, grads: dict[int, Any] | None) -> GraphNode:
     if not isinstance(t, Tensor):  # a Python number mixed into an op
-        return GraphNode(id=f"c{id(t)}", kind="value", title="const", value=fmt(float(t)), leaf=True)
+        return GraphNode(id=f"c{id(t)}", kind="value", title="", detail="scalar", value=fmt(float(t)), leaf=True)
     g = None
     if grads is not None and id(t) in grads:
         g = np.asarray(grads[id(t)])
@@ -81,11 +103,12 @@ def _value_node(t: Any, grads: dict[int, Any] | None) -> GraphNode:
     node = GraphNode(
         id=f"t{id(t)}",
         kind="value",
-        title=t.name or (label(t) if t._ctx is None else ""),
+        title=t.name or ("" if t._ctx is None and t.size == 1 else label(t)),  # computed: its sub-expression
         detail=_shape(t),
         value=describe(t.numpy()),
         leaf=t._ctx is None,
         tensor_id=id(t),
+        size=t.size,
     )
     if g is not None:
         node.grad, node.grad_numbers = grad_label(g)
@@ -95,8 +118,16 @@ def _value_node(t: Any, grads: dict[int, Any] | None) -> GraphNode:
 def grad_label(g: Any) -> tuple[str, list[float] | None]:
     """A gradient as shown on a wire, and its entries when small enough to show in full."""
     g = np.asarray(g)
-    text = describe(g) if g.size > SMALL else fmt(float(g.reshape(())) if g.size == 1 else g)
-    return text, ([float(v) for v in g.ravel()] if g.size <= SMALL else None)
+    return describe(g), ([float(v) for v in g.ravel()] if g.size <= SMALL else None)
+
+
+def gate_title(ctx: Any) -> str:
+    """A gate's name in pictures: its op, ``transpose`` for a permutation that reverses the axes (``W.T``)."""
+    name = ctx.fn.__name__
+    if name == "Permute":
+        axes = tuple(getattr(ctx, "axes", ()))
+        return "transpose" if axes == tuple(reversed(range(len(axes)))) else "permute"
+    return name
 
 
 def _collapser(collapse: Any) -> Callable[[Any], bool]:
@@ -178,8 +209,9 @@ def build_graph(out: Tensor, collapse: Any = None, max_nodes: int | None = 80,
                     frontier.append(node_id)
                     continue
                 count += 1
-                graph.add(GraphNode(id=target, kind="gate", title=ctx.fn.__name__, detail=role(ctx.fn.__name__).split(":")[0],
-                                    seq=ctx.seq))  # fmt: skip
+                name = ctx.fn.__name__
+                graph.add(GraphNode(id=target, kind="gate", title=gate_title(ctx), detail=role(name).split(":")[0],
+                                    seq=ctx.seq, symbol=SYMBOLS.get(name, gate_title(ctx).lower())))  # fmt: skip
             graph.edge(target, node_id)
         seen.add(id(t))
         visited.add(ctx.seq)

@@ -12,11 +12,25 @@
   const counter = document.getElementById("counter");
   let current = 0;
 
+  // A gradient's text: one tspan per row (a small matrix shows row by row), below the value.
+  function writeGrad(text, value) {
+    while (text.firstChild) text.removeChild(text.firstChild);
+    if (value === null) return;
+    const prefix = text.getAttribute("data-prefix") || "";
+    value.split("\n").forEach(function (row, i) {
+      const span = document.createElementNS("http://www.w3.org/2000/svg", "tspan");
+      span.setAttribute("x", text.getAttribute("x"));
+      span.setAttribute("dy", i === 0 ? "0" : "15");
+      span.textContent = prefix + row;
+      text.appendChild(span);
+    });
+  }
+
   function setGrad(id, update) {
     const node = document.getElementById(id);
     if (!node) return;
     const text = node.querySelector("text.grad");
-    if (text) text.textContent = "grad " + update.text;
+    if (text) writeGrad(text, update.text);
     if (update.numbers) node.setAttribute("data-grad", JSON.stringify(update.numbers));
     node.classList.add("has-grad");
   }
@@ -27,7 +41,7 @@
       node.classList.remove("active", "done", "has-grad");
       node.removeAttribute("data-grad");
       const text = node.querySelector("text.grad");
-      if (text) text.textContent = "";
+      if (text) writeGrad(text, null);
     });
     for (let i = 0; i < current; i++) {
       const s = steps[i];

@@ -23,7 +23,7 @@ class GraphvizNotFound(RuntimeError):
 
 
 def _html(text: str) -> str:
-    return escape(text, quote=True)
+    return escape(text, quote=True).replace("\n", "<BR/>")  # a matrix's rows, one per line
 
 
 def _label(node: Any) -> str:
@@ -46,8 +46,54 @@ def _label(node: Any) -> str:
 _SHAPES = {"value": "box", "gate": "circle", "group": "box3d", "more": "note"}
 
 
+def _wire(node: Any) -> str:
+    """A scalar circuit's value as the lecture writes it on its wire: the name, then the
+    forward value above the line (green) and the gradient below it (red). The line is the
+    bottom border of the value's cell; edges meet it at its ends (ports ``v:sw``, ``v:se``)."""
+    rows = []
+    if node.title:
+        weight = ("<B>", "</B>") if node.leaf else ("", "")
+        rows.append(f'<TR><TD><FONT POINT-SIZE="10" COLOR="#57606a">{weight[0]}{_html(node.title)}{weight[1]}</FONT></TD></TR>')
+    rows.append(f'<TR><TD PORT="v" SIDES="B" BORDER="1" COLOR="#57606a"><FONT COLOR="{VALUE_COLOR}">'
+                f"{_html(node.value)}</FONT></TD></TR>")
+    rows.append(f'<TR><TD><FONT COLOR="{GRAD_COLOR}">{_html(node.grad) or " "}</FONT></TD></TR>')
+    if node.fork:
+        rows.append('<TR><TD><FONT POINT-SIZE="8" COLOR="#57606a">fork: gradients add</FONT></TD></TR>')
+    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
+
+
+def _circuit_dot(graph: Graph, title: str) -> str:
+    """DOT for a scalar circuit, drawn as the lecture draws it: gates are circles with their
+    operator, and each wire carries its value above and its gradient below."""
+    lines = ["digraph chainrule {",
+             '  rankdir=LR; nodesep=0.3; ranksep=0.25; node [fontname="Helvetica", fontsize=11];',
+             '  edge [color="#57606a", arrowsize=0.6];']  # fmt: skip
+    if title:
+        lines.append(f'  labelloc="t"; label="{_html(title)}";')
+    for node in graph.nodes.values():
+        if node.kind == "gate":
+            tip = f' tooltip="{_html(node.title)}: {_html(node.detail)}"' if node.detail else ""
+            lines.append(f'  "{node.id}" [shape=circle style="filled" fillcolor="#ddf4ff" color="#0969da" width=0.45 '
+                         f'fixedsize=false margin=0.02{tip} label=<<B>{_html(node.symbol or node.title)}</B>>];')
+        else:
+            lines.append(f'  "{node.id}" [shape=plain label={_wire(node)}];')
+    for a, b in graph.edges:
+        if graph.nodes[a].kind == "value":
+            lines.append(f'  "{a}":v:se -> "{b}";')
+        else:  # into a value: the wire goes on through it
+            lines.append(f'  "{a}" -> "{b}":v:sw [arrowhead=none];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def graph_to_dot(graph: Graph, title: str = "") -> str:
-    """DOT text for a ``Graph``: left to right, as the lecture draws its circuits."""
+    """DOT text for a ``Graph``: left to right, as the lecture draws its circuits.
+
+    A circuit of one-number values is drawn as the lecture draws it (circles for gates,
+    values on the wires); a graph of tensors keeps a box per value.
+    """
+    if graph.scalar:
+        return _circuit_dot(graph, title)
     lines = ["digraph chainrule {", '  rankdir=LR; node [fontname="Helvetica", fontsize=11]; edge [color="#57606a"];']
     if title:
         lines.append(f'  labelloc="t"; label="{_html(title)}";')
@@ -78,8 +124,8 @@ def to_dot(out: Tensor, collapse: Any = None, max_nodes: int | None = 80, grads:
     >>> x = cr.Tensor(-2.0, requires_grad=True, name="x")
     >>> f = (x + 5.0) * -4.0
     >>> f.backward()
-    >>> dot = to_dot(f)
-    >>> dot.startswith("digraph") and "<B>Mul</B>" in dot and "grad -4" in dot
+    >>> dot = to_dot(f)   # a scalar circuit: the operator in a circle, x's gradient under its wire
+    >>> dot.startswith("digraph") and "<B>*</B>" in dot and '#cf222e">-4<' in dot
     True
     """
     return graph_to_dot(build_graph(out, collapse, max_nodes, grads), title)
