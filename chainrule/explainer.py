@@ -83,10 +83,10 @@ class Trace:
 _INFIX = {"Add": " + ", "Sub": " - ", "Mul": "*", "Div": " / ", "Pow": "**", "MatMul": " @ "}
 _CALLS = {"Neg": "-", "Permute": "transpose", "GetItem": "index", "Relu": "relu", "Maximum": "max",
           "Max": "max", "Sum": "sum", "Expand": "expand", "Reshape": "reshape", "Cast": "cast"}
-_LABEL_DEPTH, _LABEL_LENGTH = 8, 48  # deeper or longer sub-expressions are abbreviated with ...
+_LABEL_DEPTH = 8  # deeper sub-expressions (and longer than label's limit) are abbreviated with ...
 
 
-def label(t: Any) -> str:
+def label(t: Any, limit: int = 48) -> str:
     """A value's name: its own, else the sub-expression that computed it (``x + y``,
     ``w0*x0``, ``exp(-a)``), else its number for a one-element constant.
 
@@ -95,10 +95,10 @@ def label(t: Any) -> str:
     >>> label(x + y), label((x + y) * 3.0), label(cr.exp(-x)), label(cr.Tensor([1.0, 2.0]))
     ('x + y', '(x + y)*3', 'exp(-x)', 'const')
     """
-    return _label(t, _LABEL_DEPTH)
+    return _label(t, _LABEL_DEPTH, limit)
 
 
-def _label(t: Any, depth: int) -> str:
+def _label(t: Any, depth: int, limit: int = 48) -> str:
     if not isinstance(t, Tensor):
         return fmt(t) if isinstance(t, (int, float, np.number)) else repr(t)
     if t.name:
@@ -108,7 +108,7 @@ def _label(t: Any, depth: int) -> str:
     op = t._ctx.fn.__name__
     if depth == 0:
         return "..."
-    args = [_label(a, depth - 1) for a in t._ctx.inputs]
+    args = [_label(a, depth - 1, limit) for a in t._ctx.inputs]
     axes = tuple(getattr(t._ctx, "axes", ()))
     if op == "Permute" and len(axes) == 2 and axes == (1, 0):
         return f"({args[0]}).T" if _compound(t._ctx.inputs[0], "Mul") else f"{args[0]}.T"
@@ -119,7 +119,7 @@ def _label(t: Any, depth: int) -> str:
         text = f"-({args[0]})" if _compound(t._ctx.inputs[0], op) else f"-{args[0]}"
     else:
         text = f"{_CALLS.get(op, op.lower())}({', '.join(args)})"
-    return text if len(text) <= _LABEL_LENGTH else f"{_CALLS.get(op, op.lower())}(...)"
+    return text if len(text) <= limit else f"{_CALLS.get(op, op.lower())}(...)"
 
 
 def _compound(a: Any, parent: str) -> bool:
@@ -148,7 +148,7 @@ def fmt(v: Any) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(fmt(u) for u in v) + "]"
     arr = np.asarray(v)
-    if arr.size <= 6:
+    if arr.size <= 16:  # the lecture's small examples show their numbers (a 3x4 gradient included)
         return np.array2string(arr, precision=3, separator=", ", suppress_small=True).replace("\n", "")
     return f"<{arr.shape} |.|={np.linalg.norm(arr):.3g}>"
 

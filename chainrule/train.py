@@ -480,7 +480,12 @@ def grad_norms_figure(histories: dict[str, list[dict[str, float]]]) -> Any:
     from matplotlib.ticker import MaxNLocator
 
     plt = require_pyplot()
-    fig, axes = plt.subplots(1, len(histories), figsize=(4.5 * len(histories), 3.5), squeeze=False, sharey=True)
+    layers = max((sum(k.startswith("grad_norm/") for k in h[0]) for h in histories.values() if h), default=1)
+    width = max(6.0, 4.5 * len(histories))
+    ncol = 4 if width >= 9 else 3
+    rows = math.ceil(layers / ncol)  # the legend sits under the panels: it covers no line
+    fig, axes = plt.subplots(1, len(histories), figsize=(width, 3.2 + 0.25 * rows), squeeze=False,
+                             sharey=True)  # fmt: skip
     for ax, (title, history) in zip(axes[0], histories.items()):
         keys = [k for k in history[0] if k.startswith("grad_norm/")] if history else []
         for i, k in enumerate(keys):
@@ -488,9 +493,11 @@ def grad_norms_figure(histories: dict[str, list[dict[str, float]]]) -> Any:
                     label=f"layer {i + 1} ({k.split('/', 1)[1]})")  # fmt: skip
         ax.set(title=title, xlabel="epoch", yscale="log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=7)
     axes[0][0].set_ylabel("mean |dL/dW| per batch")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()  # the same layers in every panel: one legend
+    height = fig.get_size_inches()[1]
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, (0.3 + 0.22 * rows) / height, 1, 1))
     return fig
 
 

@@ -327,3 +327,21 @@ def test_expression_commands_refuse_in_one_line(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "not allowed" in err or "expected name=value" in err
+
+
+def test_wide_graphs_fit_the_page():
+    from chainrule.viz.html import PAGE, WRAP, _layout
+
+    x = cr.Tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True, name="x")
+    h = x
+    for _ in range(12):  # a long chain of tensor gates: far wider than a page in one row
+        h = cr.tanh(h * 1.5 + 0.1)
+    loss = h.sum()
+    graph = viz.build_graph(loss, grads=trace(loss).grads)
+    boxes, below = _layout(graph)
+    assert len(set(below.values())) > 1  # wrapped into bands, read top to bottom
+    assert max(bx + w for bx, _, w, _ in boxes.values()) <= WRAP * PAGE
+    svg = viz.to_svg(graph)
+    assert 'style="max-width: 100%; height: auto"' in svg and " V" in svg  # scales down; edges turn between bands
+    f, _ = lecture_graph()  # a small circuit stays in one band
+    assert len(set(_layout(viz.build_graph(f))[1].values())) == 1

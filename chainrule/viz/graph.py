@@ -13,6 +13,7 @@ from ..engine import Tensor
 from ..explainer import fmt, label, role
 
 SMALL = 16  # values with at most this many entries are shown in full (a matrix row by row)
+TITLE = 28  # a value's sub-expression name is abbreviated beyond this many characters
 
 # Gates of a scalar circuit are drawn as the lecture draws them: a circle with the operator.
 SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "**", "Neg": "-x", "Exp": "exp", "Log": "log",
@@ -82,7 +83,11 @@ def describe(x: Any) -> str:
     if arr.size == 1:
         return fmt(float(arr.reshape(())) if arr.dtype.kind in "biuf" else arr)
     if arr.size <= SMALL:
-        rows = arr.reshape(-1, arr.shape[-1]) if arr.ndim >= 2 else arr[None]
+        if arr.ndim >= 2 and arr.shape[-1] > 1:
+            rows = arr.reshape(-1, arr.shape[-1])  # a matrix, row by row
+        else:
+            flat = arr.ravel()
+            rows = [flat[i : i + 6] for i in range(0, flat.size, 6)]  # a vector, six to a line
         return "\n".join("[" + ", ".join(f"{float(v):.4g}" for v in row) + "]" for row in rows)
     a = arr.astype(np.float64) if arr.dtype.kind in "biuf" else arr
     return f"min {a.min():.3g} / mean {a.mean():.3g} / max {a.max():.3g}"
@@ -92,9 +97,9 @@ def _shape(t: Tensor) -> str:
     return "scalar" if t.ndim == 0 else "x".join(map(str, t.shape))
 
 
-def _value_node(t: Any, grads: dict[int, Any] | None) -> GraphNode:
-    if not isinstance(t, Tensor):  # a Python number mixed into an op
-        return GraphNode(id=f"c{id(t)}", kind="value", title="", detail="scalar", value=fmt(float(t)), leaf=True)
+def _value_node(t: Any, grads: dict[int, Any] | None, use: str = "") -> GraphNode:
+    if not isinstance(t, Tensor):  # a Python number mixed into an op: a node per use, never a fork
+        return GraphNode(id=f"c{id(t)}{use}", kind="value", title="", detail="scalar", value=fmt(float(t)), leaf=True)
     g = None
     if grads is not None and id(t) in grads:
         g = np.asarray(grads[id(t)])
@@ -103,7 +108,7 @@ def _value_node(t: Any, grads: dict[int, Any] | None) -> GraphNode:
     node = GraphNode(
         id=f"t{id(t)}",
         kind="value",
-        title=t.name or ("" if t._ctx is None and t.size == 1 else label(t)),  # computed: its sub-expression
+        title=t.name or ("" if t._ctx is None and t.size == 1 else label(t, TITLE)),  # computed: its sub-expression
         detail=_shape(t),
         value=describe(t.numpy()),
         leaf=t._ctx is None,
@@ -229,7 +234,7 @@ def build_graph(out: Tensor, collapse: Any = None, max_nodes: int | None = 80,
                     frontier.append(target)
                     continue
                 count += 1
-                a_node = graph.add(_value_node(a, grads))
+                a_node = graph.add(_value_node(a, grads, f"-{target}-{len(graph.edges)}"))
             graph.edges.append((a_node.id, target))  # once per use: x * x draws two wires
             consumers[a_node.id] = consumers.get(a_node.id, 0) + 1
             queue.append((a, a_node.id))

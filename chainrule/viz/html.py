@@ -22,8 +22,11 @@ from ..serialization import atomic_write
 from .graph import Graph, build_graph, describe, grad_label
 from .render import GRAD_COLOR, VALUE_COLOR
 
-CHAR_W, LINE_H, GATE_R, COL_GAP, ROW_GAP = 6.6, 15, 24, 60, 18
+CHAR_W, LINE_H, GATE_R, COL_GAP, ROW_GAP = 6.6, 15, 24, 40, 18
 WIRE_GAP = 26  # a scalar circuit's columns: wires and gates sit closer than boxes
+# A graph wider than WRAP x PAGE is cut into bands of columns at most PAGE wide, stacked top to
+# bottom (read like lines of text); a narrower one is drawn in one band, scaled to the page.
+PAGE, WRAP, BAND_GAP = 1100, 1.6, 36
 
 
 def _lines(node: Any, circuit: bool = False) -> list[tuple[str, str]]:
@@ -67,6 +70,11 @@ def _wire_y(node: Any, box: tuple[float, float, float, float]) -> float:
 
 def layout(graph: Graph) -> dict[str, tuple[float, float, float, float]]:
     """Node id -> (x, y, width, height) of its box, left to right towards the output."""
+    return _layout(graph)[0]
+
+
+def _layout(graph: Graph) -> tuple[dict[str, tuple[float, float, float, float]], dict[str, float]]:
+    """The boxes, and for each node the y just below its band (where wrapped edges turn)."""
     circuit = graph.scalar
     succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
     pred: dict[str, list[str]] = {n: [] for n in graph.nodes}
@@ -98,20 +106,36 @@ def layout(graph: Graph) -> dict[str, tuple[float, float, float, float]]:
             for i, n in enumerate(col):
                 pos[n] = float(i)
     sizes = {n: _size(graph.nodes[n], circuit) for n in order}
-    boxes: dict[str, tuple[float, float, float, float]] = {}
-    x = 10.0
-    heights = [sum(sizes[n][1] for n in col) + ROW_GAP * (len(col) - 1) for col in columns]
-    tallest = max(heights, default=0)
     gap = WIRE_GAP if circuit else COL_GAP
-    for col, h in zip(columns, heights):
-        width = max((sizes[n][0] for n in col), default=0)
-        y = 10 + (tallest - h) / 2
-        for n in col:
-            w, hh = sizes[n]
-            boxes[n] = (x + (width - w) / 2, y, w, hh)
-            y += hh + ROW_GAP
-        x += width + gap
-    return boxes
+    heights = [sum(sizes[n][1] for n in col) + ROW_GAP * (len(col) - 1) for col in columns]
+    widths = [max((sizes[n][0] for n in col), default=0) for col in columns]
+    bands: list[list[int]] = [[]]  # column indices per band
+    if sum(widths) + gap * len(widths) > WRAP * PAGE:
+        used = 0.0
+        for i, w in enumerate(widths):
+            if bands[-1] and used + w > PAGE:
+                bands.append([])
+                used = 0.0
+            bands[-1].append(i)
+            used += w + gap
+    else:
+        bands[0] = list(range(len(columns)))
+    boxes: dict[str, tuple[float, float, float, float]] = {}
+    below: dict[str, float] = {}
+    top_y = 10.0
+    for band in bands:
+        tallest = max((heights[i] for i in band), default=0)
+        x = 10.0
+        for i in band:
+            y = top_y + (tallest - heights[i]) / 2
+            for n in columns[i]:
+                w, hh = sizes[n]
+                boxes[n] = (x + (widths[i] - w) / 2, y, w, hh)
+                below[n] = top_y + tallest + BAND_GAP / 2
+                y += hh + ROW_GAP
+            x += widths[i] + gap
+        top_y += tallest + BAND_GAP
+    return boxes, below
 
 
 def to_svg(graph: Graph, show_grads: bool = True) -> str:
@@ -131,7 +155,7 @@ def to_svg(graph: Graph, show_grads: bool = True) -> str:
     True
     """
     circuit = graph.scalar
-    boxes = layout(graph)
+    boxes, below = _layout(graph)
     width = max((x + w for x, _, w, _ in boxes.values()), default=100) + 10
     height = max((y + h for _, y, _, h in boxes.values()), default=100) + 10
 
@@ -151,8 +175,12 @@ def to_svg(graph: Graph, show_grads: bool = True) -> str:
         mid = (x1 + x2) / 2
         into_wire = circuit and graph.nodes[b].kind == "value"  # the wire goes on through the value: no arrow
         marker = "" if into_wire else ' marker-end="url(#arrow)"'
-        out.append(f'<path class="edge" d="M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}" '
-                   f'fill="none" stroke="#8c959f"{marker}/>')  # fmt: skip
+        if below[a] == below[b]:  # the same band
+            d = f"M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
+        else:  # to a later band: out to the right, down into the gap below, across, down to the node
+            turn = below[a]
+            d = f"M{x1:.1f},{y1:.1f} H{x1 + 8:.1f} V{turn:.1f} H{x2 - 8:.1f} V{y2:.1f} H{x2:.1f}"
+        out.append(f'<path class="edge" d="{d}" fill="none" stroke="#8c959f"{marker}/>')
     for nid, node in graph.nodes.items():
         x, y, w, h = boxes[nid]
         attrs = f'class="node {node.kind}{" leaf" if node.leaf else ""}" id="{escape(nid)}"'
