@@ -329,6 +329,7 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     total = steps if steps is not None else 10**9
+    every = max(1, min(100, total // 25))  # metrics every 100 steps; a short run's curve still gets ~25 points
     bar = tqdm(total=steps, desc=f"copy task, {model_name}", disable=None if progress is None else not progress, unit="step")
     loss_avg = bits_avg = None
     step = 0
@@ -367,10 +368,11 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
         bits_avg = bits if bits_avg is None else 0.98 * bits_avg + 0.02 * bits
         bar.update(1)
         bar.set_postfix(loss=f"{loss_avg:.4f}", bits=f"{bits_avg:.2f}", refresh=False)
-        if step % 100 == 0 or step == total:
+        if step % every == 0 or step == total:
             row = {"step": step, "sequences": step * batch, "seconds": time.perf_counter() - start, "loss": loss_avg,
                    "bit_error": bits_avg}  # fmt: skip
             history.append(row)
+        if step % 100 == 0 or step == total:
             print(f"step {step}  {row['sequences']} sequences  {row['seconds']:.0f} s  loss {loss_avg:.4f}  "
                   f"bit error {bits_avg:.2f} per sequence", file=log)  # fmt: skip
     bar.close()

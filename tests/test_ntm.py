@@ -63,7 +63,7 @@ def test_short_training_run_learns(tmp_path):
     with cr.no_grad():
         after = ntm.copy_loss(model, x, y)[0].item()
     assert before > 0.65 and after < 0.75 * before, (before, after)  # 0.69 -> about 0.48
-    assert [h["step"] for h in history] == [100, 200, 300]
+    assert [h["step"] for h in history] == list(range(12, 300, 12)) + [300]  # about 25 points on a short run
     assert {"metrics.csv", "ntm.safetensors", "summary.json"} <= {p.name for p in tmp_path.iterdir()}
 
 
