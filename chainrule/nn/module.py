@@ -353,7 +353,36 @@ def _check_container(owner: Module, name: str, value: Any) -> None:
                     f"(they would not be saved or trained); use {use}")
 
 
-class ModuleList(Module):
+class _Container(Module):
+    """What the four containers share: their ``items`` (a list or dict), indexing, length and
+    iteration, and no forward of their own."""
+
+    items: Any
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.items[key]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items)  # a list's items, a dict's keys
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.items
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} holds what a model is built of but has no forward of its "
+                                  "own; index it or iterate over it")
+
+
+def _key(container: str, key: Any) -> str:
+    if not isinstance(key, str) or not key or "." in key:
+        raise KeyError(f"{container}: key {key!r} must be a non-empty string without dots (it names parameters)")
+    return key
+
+
+class ModuleList(_Container):
     """A list of modules, registered: their parameters are named ``0.weight``, ``1.weight``, ...
 
     >>> import chainrule as cr
@@ -366,8 +395,7 @@ class ModuleList(Module):
     def __init__(self, modules: Iterable[Module] = ()) -> None:
         super().__init__()
         self.items: list[Module] = []
-        for m in modules:
-            self.append(m)
+        self.extend(modules)
 
     def append(self, module: Module) -> None:
         if not isinstance(module, Module):
@@ -382,20 +410,8 @@ class ModuleList(Module):
         for i, m in enumerate(self.items):
             yield str(i), m
 
-    def __getitem__(self, i: int) -> Module:
-        return self.items[i]
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self.items)
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ModuleList holds modules but has no forward of its own; iterate over it")
-
-
-class ModuleDict(Module):
+class ModuleDict(_Container):
     """Modules by name, registered: parameters are named ``<key>.weight``.
 
     >>> import chainrule as cr
@@ -411,23 +427,9 @@ class ModuleDict(Module):
             self[k] = m
 
     def __setitem__(self, key: str, module: Module) -> None:
-        if not isinstance(key, str) or not key or "." in key:
-            raise KeyError(f"ModuleDict: key {key!r} must be a non-empty string without dots (it names parameters)")
         if not isinstance(module, Module):
             raise TypeError(f"ModuleDict: {key!r} is a {type(module).__name__}; expected a Module")
-        self.items[key] = module
-
-    def __getitem__(self, key: str) -> Module:
-        return self.items[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.items)
+        self.items[_key("ModuleDict", key)] = module
 
     def keys(self) -> Any:
         return self.items.keys()
@@ -438,11 +440,8 @@ class ModuleDict(Module):
     def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from self.items.items()
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ModuleDict holds modules but has no forward of its own; index it by name")
 
-
-class ParameterList(Module):
+class ParameterList(_Container):
     """A list of parameters, registered: named ``0``, ``1``, ... (``<attribute>.0`` in a model).
 
     Tensors and arrays given to it become Parameters.
@@ -469,23 +468,11 @@ class ParameterList(Module):
         for i, p in enumerate(self.items):
             yield str(i), p
 
-    def __getitem__(self, i: int) -> Parameter:
-        return self.items[i]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter(self.items)
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ParameterList holds parameters but has no forward of its own")
-
     def named_children(self) -> Iterator[tuple[str, Module]]:
         return iter(())
 
 
-class ParameterDict(Module):
+class ParameterDict(_Container):
     """Parameters by name, registered (``<attribute>.<key>`` in a model).
 
     >>> import chainrule as cr
@@ -501,27 +488,10 @@ class ParameterDict(Module):
             self[k] = p
 
     def __setitem__(self, key: str, p: Any) -> None:
-        if not isinstance(key, str) or not key or "." in key:
-            raise KeyError(f"ParameterDict: key {key!r} must be a non-empty string without dots (it names parameters)")
-        self.items[key] = p if isinstance(p, Parameter) else Parameter(p)
-
-    def __getitem__(self, key: str) -> Parameter:
-        return self.items[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.items)
+        self.items[_key("ParameterDict", key)] = p if isinstance(p, Parameter) else Parameter(p)
 
     def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
         yield from self.items.items()
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ParameterDict holds parameters but has no forward of its own")
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         return iter(())
