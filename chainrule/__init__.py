@@ -9,7 +9,7 @@
 (0.73, [-0.2, -0.39, 0.2])
 """
 
-from . import backend, compiler, data, models, nn, ntm, ops, optim, rng, viz
+from . import backend, compiler, data, distributed, models, nn, ntm, ops, optim, rng, viz
 from .anomaly import AnomalyError
 from .compiler import TraceError, compile
 from .engine import (
@@ -82,7 +82,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError", "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "argmax", "argmin", "as_tensor", "astype",
-    "backend", "clip", "data", "detect_anomaly", "models", "ntm", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
+    "backend", "clip", "data", "distributed", "detect_anomaly", "models", "ntm", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
     "load", "load_checkpoint", "load_metadata", "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
     "ops", "optim", "pad", "viz", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",

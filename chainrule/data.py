@@ -85,10 +85,11 @@ class DataLoader:
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 32, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None) -> None:  # fmt: skip
+                 seed: int | None = None, sampler: Any = None) -> None:  # fmt: skip
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size={batch_size!r}; expected an int >= 1")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
+        self.sampler = sampler  # ``indices(epoch)`` and ``len``: which examples, in which order (distributed shards)
         self.seed = int(rng.generator().integers(2**31)) if seed is None else seed
         self.epoch = 0
 
@@ -96,12 +97,15 @@ class DataLoader:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n = len(self.dataset)
-        order = np.random.default_rng((self.seed, self.epoch)).permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = self.sampler.indices(self.epoch)
+        else:
+            order = np.random.default_rng((self.seed, self.epoch)).permutation(n) if self.shuffle else np.arange(n)
         self.epoch += 1
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start : start + self.batch_size]

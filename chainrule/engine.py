@@ -351,6 +351,11 @@ class Tensor:
         """
         return hooks.register_hook(self, fn)
 
+    def register_post_accumulate_grad_hook(self, fn: Callable[[Tensor], None]) -> hooks.RemovableHandle:
+        """Call ``fn(self)`` once this leaf's ``.grad`` holds a backward's gradient, during the
+        pass (``chainrule.hooks``; distributed training's cue to send the gradient)."""
+        return hooks.register_post_accumulate_grad_hook(self, fn)
+
     def retain_grad(self) -> None:
         """Keep this computed tensor's gradient in ``.grad`` after ``backward()`` (``chainrule.hooks``)."""
         hooks.retain_grad(self)
@@ -735,6 +740,9 @@ def _run_backward(
             s = Tensor._make(s)
         arrivals.append((r, s))
     push, pop = heapq.heappush, heapq.heappop
+    # leaves with post-accumulate hooks: how many gradients each will still receive
+    ready = hooks.ready_counts(roots) if accumulate and hooks.post_hooks_live() else None
+    early: set[int] = set()  # leaves already written by the pass (their hooks fired)
 
     mode = _grad_mode.set(create_graph)  # this thread's; a backward's own ops record only for create_graph
     watch = _watch.get()
@@ -760,6 +768,12 @@ def _run_backward(
                         leaves.append(a)
                     else:
                         push(pending, (-a._ctx.seq, a))
+                if ready is not None and key in ready:
+                    ready[key] -= 1
+                    if ready[key] == 0:  # no gate left to run adds to this leaf: write it now
+                        _store(a, hooks.run(a._hooks, grads[key], raw, a._data.shape), raw, owned, copy=True)
+                        early.add(key)
+                        hooks.run_post(a._hooks, a)
             if not pending:
                 break
             t = pop(pending)[1]
@@ -810,45 +824,52 @@ def _run_backward(
         if watch is not None:
             watch.leaves()
         for leaf in leaves:
+            if early and id(leaf) in early:
+                continue
             g = grads[id(leaf)]
             leaf_hooks = getattr(leaf, "_hooks", None)
             if leaf_hooks is not None:
                 g = hooks.run(leaf_hooks, g, raw, leaf._data.shape)
             if wanted_ids and id(leaf) in wanted_ids:
                 found[id(leaf)] = g
-            if not accumulate:
-                continue
-            if not raw:
-                leaf.grad = g if leaf.grad is None else leaf.grad + g
-            elif leaf.grad is not None:
-                _accumulate(leaf, g)
-            else:
-                # .grad must own writable memory of the leaf's dtype: ``g`` may share its
-                # memory with another leaf's (an add gate hands the same gradient to both
-                # inputs; a reshape hands on a view), with the seed, be a read-only
-                # broadcast view, or a NumPy scalar. Memory is tracked by its root array,
-                # so a fresh temporary (or a view of one) is taken without a copy.
-                if isinstance(g, np.generic):
-                    g = np.asarray(g)  # a fresh 0-d array of its own
-                root = g
-                if g.base is None:  # the common case: a fresh array
-                    shared = id(g) in owned
-                else:
-                    while root.base is not None:
-                        root = root.base
-                    shared = id(root) in owned or not getattr(g.flags, "writeable", True)
-                if shared:
-                    g = root = g.copy()
-                if g.dtype != leaf._data.dtype:
-                    g = root = g.astype(leaf._data.dtype)
-                owned.add(id(root))
-                leaf.grad = Tensor._make(g)
+            if accumulate:
+                _store(leaf, g, raw, owned)
     finally:
         _grad_mode.reset(mode)
     if raw and found:  # hand back Tensors of the inputs' dtypes, as leaves' .grad are
         found = {id(w): Tensor._make(backend.asarray(found[id(w)]).astype(w.dtype, copy=False))
                  for w in wanted if id(w) in found}
     return found
+
+
+def _store(leaf: Tensor, g: Any, raw: bool, owned: set[int], copy: bool = False) -> None:
+    """Add a pass's gradient ``g`` into ``leaf.grad``. ``copy``: ``g`` may still be in use by the
+    pass (a leaf written before the pass ended), so ``.grad`` gets memory of its own."""
+    if not raw:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+    elif leaf.grad is not None:
+        _accumulate(leaf, g)
+    else:
+        # .grad must own writable memory of the leaf's dtype: ``g`` may share its
+        # memory with another leaf's (an add gate hands the same gradient to both
+        # inputs; a reshape hands on a view), with the seed, be a read-only
+        # broadcast view, or a NumPy scalar. Memory is tracked by its root array,
+        # so a fresh temporary (or a view of one) is taken without a copy.
+        if isinstance(g, np.generic):
+            g = np.asarray(g)  # a fresh 0-d array of its own
+        root = g
+        if g.base is None:  # the common case: a fresh array
+            shared = copy or id(g) in owned
+        else:
+            while root.base is not None:
+                root = root.base
+            shared = copy or id(root) in owned or not getattr(g.flags, "writeable", True)
+        if shared:
+            g = root = g.copy()
+        if g.dtype != leaf._data.dtype:
+            g = root = g.astype(leaf._data.dtype)
+        owned.add(id(root))
+        leaf.grad = Tensor._make(g)
 
 
 def _accumulate(leaf: Tensor, g: Any) -> None:

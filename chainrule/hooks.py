@@ -10,6 +10,14 @@ returns a tensor replaces the gradient; one that returns None leaves it as it wa
 ``.grad`` (accumulating, as a leaf's does); it always runs after the user's hooks, so
 ``.grad`` holds what the pass actually used.
 
+``leaf.register_post_accumulate_grad_hook(fn)`` calls ``fn(leaf)`` once the leaf's ``.grad``
+holds this backward's gradient - *during* the pass, as soon as no gate left to run can add to
+it (PyTorch's hook of that name), which is what lets distributed training send a gradient
+while the backward goes on. While such a hook exists, a backward first counts, for each
+hooked leaf, the gates that will deliver to it (``ready_counts``), and the loop writes that
+leaf's ``.grad`` (a copy of its own) when the count reaches zero; other leaves are still
+written last, after every gate succeeded.
+
 The engine stays a loop that knows nothing of this: a computed tensor's hooks live on
 its gate's ``Context`` (``ctx.hooks``, None on the class, so a tensor without hooks costs
 one attribute read per gate of a backward), a leaf's in its ``_hooks`` slot; the loop
@@ -39,21 +47,27 @@ Hook = Callable[[Any], Any]
 class Hooks:
     """The hooks of one tensor: the user's, in registration order, and ``retain_grad``'s."""
 
-    __slots__ = ("fns", "retain")
+    __slots__ = ("__weakref__", "fns", "post", "retain")
 
     def __init__(self) -> None:
         self.fns: dict[int, Hook] = {}
+        self.post: dict[int, Callable[[Any], None]] = {}  # post-accumulate hooks (leaves only)
         self.retain: weakref.ref | None = None  # the tensor whose .grad keeps the gradient
 
 
 class RemovableHandle:
     """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
 
-    def __init__(self, hooks: Hooks, key: int) -> None:
-        self._hooks, self._key = hooks, key
+    def __init__(self, table: dict, key: int) -> None:
+        self._table, self._key = table, key
 
     def remove(self) -> None:
-        self._hooks.fns.pop(self._key, None)
+        self._table.pop(self._key, None)
+
+
+# The hooks that hold post-accumulate hooks: while one lives, a backward counts deliveries first.
+# A WeakSet: a tensor that dies takes its entry with it (its len() is all the engine reads).
+_post_owners: weakref.WeakSet[Hooks] = weakref.WeakSet()
 
 
 _keys = iter(range(1 << 62))  # next() on a range iterator is atomic under the GIL
@@ -93,7 +107,71 @@ def register_hook(t: Any, fn: Hook) -> RemovableHandle:
     hooks = _hooks_of(t, "register_hook")
     key = next(_keys)
     hooks.fns[key] = fn
-    return RemovableHandle(hooks, key)
+    return RemovableHandle(hooks.fns, key)
+
+
+def register_post_accumulate_grad_hook(t: Any, fn: Callable[[Any], None]) -> RemovableHandle:
+    """Call ``fn(t)`` in each backward, once leaf ``t``'s ``.grad`` holds that pass's gradient.
+
+    It fires during the pass, as soon as every gate that uses ``t`` has run (the gates
+    nearer the inputs may still be running): distributed training starts sending
+    ``t.grad`` there. Such a leaf's ``.grad`` is written then, not at the end of the pass
+    with the others, so a backward that fails later leaves it updated.
+
+    >>> import chainrule as cr
+    >>> w = cr.Tensor([1.0, 2.0], requires_grad=True)
+    >>> h = w.register_post_accumulate_grad_hook(lambda p: print("w.grad is", p.grad.numpy()))
+    >>> (w * w).sum().backward()
+    w.grad is [2. 4.]
+    """
+    if not callable(fn):
+        raise TypeError(f"register_post_accumulate_grad_hook: expected a function of the tensor, got {type(fn).__name__}")
+    if t._ctx is not None:
+        raise RuntimeError("register_post_accumulate_grad_hook: only leaves accumulate a .grad; expected a leaf "
+                           "(a parameter or an input), got a tensor computed by a gate")
+    hooks = _hooks_of(t, "register_post_accumulate_grad_hook")
+    key = next(_keys)
+    hooks.post[key] = fn
+    _post_owners.add(hooks)
+    return RemovableHandle(hooks.post, key)
+
+
+def post_hooks_live() -> bool:
+    """Whether any leaf has a post-accumulate hook (the engine then counts deliveries first)."""
+    return len(_post_owners) > 0
+
+
+def ready_counts(roots: Any) -> dict[int, int] | None:
+    """For each leaf with post-accumulate hooks behind ``roots``: how many gradients it will
+    receive in this pass (one per use by a gate that passes it one, one per root it is)."""
+    counts: dict[int, int] = {}
+    seen: set[int] = set()
+    stack = list(roots)
+    for r in roots:
+        if r._ctx is None and getattr(r, "_hooks", None) is not None and r._hooks.post:
+            counts[id(r)] = counts.get(id(r), 0) + 1
+    while stack:
+        t = stack.pop()
+        ctx = t._ctx
+        if ctx is None or id(ctx) in seen:
+            continue
+        seen.add(id(ctx))
+        for a, needed in zip(ctx.inputs, ctx.needs_input_grad):
+            if not needed:
+                continue
+            if a._ctx is None:
+                h = getattr(a, "_hooks", None)
+                if h is not None and h.post:
+                    counts[id(a)] = counts.get(id(a), 0) + 1
+            else:
+                stack.append(a)
+    return counts or None
+
+
+def run_post(hooks: Hooks, t: Any) -> None:
+    """A leaf's post-accumulate hooks, in registration order."""
+    for fn in list(hooks.post.values()):
+        fn(t)
 
 
 def retain_grad(t: Any) -> None:

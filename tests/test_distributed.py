@@ -1,0 +1,130 @@
+"""Distributed data-parallel training on MPI: the same weights as one process, and no hangs.
+
+The multi-process tests start ``mpiexec`` (the PyPI ``mpich`` wheel puts it in the venv) on
+``tests/dist_worker.py``; they skip, saying why, where mpi4py or mpiexec is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dist_worker import model, steps
+
+import chainrule as cr
+from chainrule import distributed as dist
+from chainrule import nn
+
+WORKER = Path(__file__).with_name("dist_worker.py")
+
+
+def mpiexec() -> str:
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        pytest.skip("mpi4py is not installed (pip install 'chainrule[dist]')")
+    exe = Path(sys.executable).with_name("mpiexec")
+    found = str(exe) if exe.exists() else shutil.which("mpiexec")
+    if found is None:
+        pytest.skip("no mpiexec (the PyPI mpich wheel brings one: pip install 'chainrule[dist]')")
+    return found
+
+
+def run(n: int, *args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.perf_counter()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}  # one BLAS thread per rank
+    proc = subprocess.run([mpiexec(), "-n", str(n), sys.executable, str(WORKER), *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, check=False)
+    return proc, time.perf_counter() - start
+
+
+# -- in one process ---------------------------------------------------------------------------
+
+
+def test_a_world_of_one_is_a_no_op():
+    assert dist.init() == (0, 1) and dist.world_size() == 1 and dist.rank() == 0 and dist.is_main()
+    assert dist.all_reduce(2.5, "mean") == 2.5 and dist.broadcast_object({"a": 1}) == {"a": 1}
+    dist.barrier()
+    net = nn.Linear(3, 2)
+    wrapped = dist.DistributedDataParallel(net)
+    assert [n for n, _ in wrapped.named_parameters()] == ["weight", "bias"] and sorted(wrapped.state_dict()) == ["bias", "weight"]
+    with pytest.raises(ValueError, match="all_reduce: op 'avg'"):
+        dist.all_reduce(1.0, "avg")
+
+
+def test_sampler_shards_are_disjoint_and_make_the_global_batches():
+    n, world, batch = 40, 4, 8
+    shards = [dist.DistributedSampler(n, seed=3, world=world, rank=r) for r in range(world)]
+    parts = [s.indices(2) for s in shards]
+    assert sorted(np.concatenate(parts).tolist()) == list(range(n))  # disjoint, and all of them
+    order = np.random.default_rng((3, 2)).permutation(n)
+    local = batch // world
+    for t in range(n // batch):  # the t-th local batches of all ranks = the t-th global batch
+        together = np.concatenate([p[t * local : (t + 1) * local] for p in parts])
+        assert sorted(together.tolist()) == sorted(order[t * batch : (t + 1) * batch].tolist())
+    assert [len(dist.DistributedSampler(10, world=4, rank=r)) for r in range(4)] == [3] * 4  # padded
+    assert len(dist.DistributedSampler(10, world=4, rank=0, drop_last=True)) == 2
+    assert not np.array_equal(parts[0], shards[0].indices(3))  # a new order each epoch
+
+
+def test_post_accumulate_hooks_fire_during_the_pass():
+    events = []
+
+    class Tap(cr.Function):  # records when the backward reaches the first layer
+        @staticmethod
+        def forward(ctx, a):
+            return a.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            events.append("first layer's backward")
+            return g
+
+    w1 = cr.Tensor(np.ones((3, 3)), requires_grad=True)
+    w2 = cr.Tensor(np.ones((3, 3)), requires_grad=True)
+    w2.register_post_accumulate_grad_hook(lambda p: events.append(f"w2 ready, grad sum {p.grad.numpy().sum():g}"))
+    w1.register_post_accumulate_grad_hook(lambda p: events.append("w1 ready"))
+    x = cr.Tensor(np.ones(3), requires_grad=True)
+    ((Tap.apply(x) @ w1) @ w2).sum().backward()
+    assert events == ["w2 ready, grad sum 27", "w1 ready", "first layer's backward"]  # w2 before the pass ended
+    with pytest.raises(RuntimeError, match="only leaves accumulate"):
+        (w1 * 2).register_post_accumulate_grad_hook(print)
+
+
+# -- several processes ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("n", [2, 4])
+def test_n_ranks_train_the_weights_of_one_process(kind, n, tmp_path):
+    proc, _ = run(n, kind, str(tmp_path / "w.npz"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = np.load(tmp_path / "w.npz")
+    want = steps(kind).state_dict()  # one process, the whole global batch
+    assert sorted(got.files) == sorted(want)
+    start = model(kind).state_dict()
+    moved = max(np.abs(want[k] - start[k]).max() for k in want)
+    assert moved > 1e-3  # the steps changed the weights, so the comparison says something
+    for k in want:  # float32: summing the batch in another grouping changes the last bits
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.parametrize("mode,words", [
+    ("raise", ["rank 1 fails on purpose", "aborting all 2 ranks"]),
+    ("kill", []),
+    ("mismatch", ["the ranks built different models", "parameter 'weight' is (3, 4) float32 on rank 0 but rank 1 "
+                  "has 'weight' (5, 4) float32"]),
+    ("stall", ["waited 2 s for the other ranks' gradients", "aborting all ranks"]),
+])  # fmt: skip
+def test_a_failing_rank_stops_every_rank_without_hanging(mode, words, tmp_path):
+    proc, seconds = run(2, mode, str(tmp_path / "unused"), timeout=90)
+    assert proc.returncode != 0
+    assert seconds < 60  # bounded: the rank that waits is ended (stall: by its 2 s timeout)
+    for w in words:
+        assert w in proc.stderr, (w, proc.stderr[-2000:])
