@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="initialization, shuffling and data splits")
     t.add_argument("--out", default="out/train", help="folder for the run's files")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    t.add_argument("--distributed", action="store_true",
+                   help="classify: train on every rank of the MPI job (mpiexec -n N chainrule train --distributed ...): "
+                        "--batch-size is the global batch, split over the ranks; rank 0 prints and writes")
     t.add_argument("--compile", action="store_true",
                    help="trace the training step once (per input shape) and replay it (chainrule.compile): the same "
                         "numbers, faster")
@@ -215,10 +218,20 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                     reg=args.reg, optimizer=args.optimizer, seed=args.seed, hidden=args.hidden, depth=args.depth,
                     activation=args.activation, val_fraction=args.val_fraction)  # fmt: skip
     try:
-        fit(config, out=args.out, resume=args.resume, log=sys.stdout, compile=args.compile)
+        fit(config, out=args.out, resume=args.resume, log=sys.stdout, compile=args.compile, distributed=args.distributed)
     except (ValueError, FileNotFoundError, ImportError, FolderBusy) as e:
-        return _fail(parser, "train", str(e))
+        return _fail_all(parser, "train", str(e), args.distributed)
     return 0
+
+
+def _fail_all(parser: argparse.ArgumentParser, command: str, message: str, distributed: bool) -> int:
+    """One line and status 2; in a distributed run, every rank stops with this one (none waits on it)."""
+    if distributed:
+        from . import distributed as dist
+
+        if dist.world_size() > 1:
+            dist.abort(2, f"{parser.prog} {command}: error: rank {dist.rank()}: {message}")
+    return _fail(parser, command, message)
 
 
 def _train_copy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -279,11 +292,16 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Diverged as e:
+        if getattr(args, "distributed", False):
+            from . import distributed as dist
+
+            if dist.world_size() > 1:  # every rank stops, none waits for this one
+                dist.abort(1, f"{parser.prog} {args.command}: rank {dist.rank()}: {e}")
         print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a folder or file the user named cannot be read or written
         where = f"{e.filename}: " if e.filename else ""
-        return _fail(parser, args.command, f"{where}{e.strerror or e}")
+        return _fail_all(parser, args.command, f"{where}{e.strerror or e}", getattr(args, "distributed", False))
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

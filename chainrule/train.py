@@ -270,11 +270,16 @@ def _diverged(config: Config, epoch: int, step: int, what: str, value: float, ou
 
 def fit(config: Config, out: str | Path | None = None, resume: bool = False, log: TextIO | None = None,
         progress: bool | None = None, splits: data.Splits | None = None,
-        compile: bool = False) -> Run:  # fmt: skip
+        compile: bool = False, distributed: bool = False) -> Run:  # fmt: skip
     """Train as ``config`` says; with ``out``, write metrics, checkpoints, weights and curves there.
 
     ``compile=True`` runs each training step compiled (``chainrule.compile``): the same
     numbers, up to float rounding, in less time.
+
+    ``distributed=True`` trains on every rank of the MPI job this process is part of
+    (``chainrule.distributed``): ``config.batch_size`` is the global batch, each rank takes
+    its share of every batch, the gradients are averaged, and rank 0 alone prints and
+    writes. On one process it trains exactly as without it.
 
     ``out`` is held for this run alone (``chainrule.rundir.claim``). A NaN or Inf loss,
     gradient norm or weight stops the run with ``Diverged`` before anything non-finite
@@ -284,8 +289,22 @@ def fit(config: Config, out: str | Path | None = None, resume: bool = False, log
     >>> [round(h["train_acc"], 2) > 0.3 for h in run.history]
     [True, True]
     """
+    world = (0, 1)
+    if distributed:
+        from . import distributed as dist
+
+        world = dist.init()
+        if compile:
+            raise ValueError("--compile and --distributed do not combine yet; use one of them")
+        if config.batch_size % world[1]:
+            raise ValueError(f"--batch-size {config.batch_size} is the global batch; expected a multiple of the "
+                             f"{world[1]} ranks")  # fmt: skip
+        if world[0] != 0:  # the other ranks read a checkpoint to resume, and write nothing
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return _fit(config, Path(out) if out is not None else None, resume, io.StringIO(), False, splits,
+                            world=world, writer=False)  # fmt: skip
     with held_run(out, log) as folder:
-        return _fit(config, folder, resume, log, progress, splits, compile)
+        return _fit(config, folder, resume, log, progress, splits, compile, world=world)
 
 
 @contextmanager
@@ -302,7 +321,8 @@ def held_run(out: str | Path | None, log: TextIO | None) -> Iterator[Path | None
 
 
 def _fit(config: Config, out: Path | None, resume: bool, log: TextIO | None, progress: bool | None,
-         splits: data.Splits | None, compile: bool = False) -> Run:  # fmt: skip
+         splits: data.Splits | None, compile: bool = False, world: tuple[int, int] = (0, 1),
+         writer: bool = True) -> Run:  # fmt: skip
     log = log if log is not None else io.StringIO()
     splits = splits or load_data(config.data, config.seed)
     train_set, test_set = splits
@@ -314,7 +334,13 @@ def _fit(config: Config, out: Path | None, resume: bool, log: TextIO | None, pro
     model = build_model(config.model, train_set.x.shape[1:], num_classes, config.hidden, config.depth, config.activation)
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr)
     loss_fn = loss_function(config.model)
-    loader = data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    sampler = None
+    if world[1] > 1:  # this rank's share of each global batch: the same global order as one process
+        from .distributed import DistributedSampler
+
+        sampler = DistributedSampler(train_set, seed=config.seed, world=world[1], rank=world[0])
+    loader = data.DataLoader(train_set, batch_size=config.batch_size // world[1], shuffle=True, seed=config.seed,
+                             sampler=sampler)  # fmt: skip
     run = Run(model, [], config)
     start = 0
     if out is not None:
@@ -335,11 +361,16 @@ def _fit(config: Config, out: Path | None, resume: bool, log: TextIO | None, pro
         elif resume:
             print(f"no checkpoint in {out}; starting from scratch", file=log)
 
+    trained = model
+    if world[1] > 1:
+        from .distributed import DistributedDataParallel
+
+        trained = DistributedDataParallel(model)  # after a resume's load: every rank starts from the same state
     weights = [(name, p) for name, p in model.named_parameters() if p.ndim >= 2]  # one gradient norm per layer
     penalized = [p for _, p in weights]  # what l2_penalty takes from a model: the weights, not the biases
 
     def forward(x: Any, y: Any) -> tuple[Tensor, Tensor, Tensor]:
-        scores = model(x)
+        scores = trained(x)
         loss = loss_fn(scores, y)
         return scores, loss, (loss + config.reg * F.l2_penalty(penalized) if config.reg else loss)
 
@@ -381,6 +412,11 @@ def _fit(config: Config, out: Path | None, resume: bool, log: TextIO | None, pro
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.1%}",
                             ex_s=f"{seen / (time.perf_counter() - t0):.0f}", refresh=False)  # fmt: skip
         bar.close()
+        if world[1] > 1:  # the epoch's numbers over every rank's share
+            from .distributed import all_reduce
+
+            loss_sum, correct, seen = all_reduce(np.array([loss_sum, correct, seen], dtype=np.float64)).tolist()
+            norms = {k: all_reduce(v, "mean") for k, v in norms.items()}
         speed = seen / (time.perf_counter() - t0)
         val_loss, val_acc = evaluate(model, val_set, loss_fn)[:2] if val_set is not None else (math.nan, math.nan)
         row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen, "val_loss": val_loss,
@@ -394,7 +430,7 @@ def _fit(config: Config, out: Path | None, resume: bool, log: TextIO | None, pro
         if bad is not None or (val_set is not None and not np.isfinite(val_loss)):
             what, value = (f"weight {bad}", "non-finite") if bad is not None else ("the validation loss", val_loss)
             raise _diverged(config, epoch, len(loader), what, value, out)
-        if out is not None:
+        if out is not None and writer:
             _write_csv(out / "metrics.csv", run.history)
             save_checkpoint(out / "checkpoint.safetensors", model, opt, epoch + 1,
                             extra={"config": asdict(config), "history": run.history})  # fmt: skip
@@ -402,7 +438,7 @@ def _fit(config: Config, out: Path | None, resume: bool, log: TextIO | None, pro
     run.test = {"test_loss": test_loss, "test_acc": test_acc, "test_examples": len(test_set)}
     print(f"test loss {test_loss:.4f} acc {test_acc:.1%} ({len(test_set)} examples of the test split, "
           "measured once, after training)", file=log)  # fmt: skip
-    if out is not None:
+    if out is not None and writer:
         _finish(run, out, train_set, log)
     return run
 

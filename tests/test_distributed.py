@@ -6,6 +6,7 @@ The multi-process tests start ``mpiexec`` (the PyPI ``mpich`` wheel puts it in t
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -128,3 +129,43 @@ def test_a_failing_rank_stops_every_rank_without_hanging(mode, words, tmp_path):
     assert seconds < 60  # bounded: the rank that waits is ended (stall: by its 2 s timeout)
     for w in words:
         assert w in proc.stderr, (w, proc.stderr[-2000:])
+
+
+def _train(tmp_path, name, n=None, extra=()):
+    args = ["train", "--model", "mlp", "--data", "spiral", "--batch-size", "30", "--lr", "0.5", "--optimizer",
+            "momentum", "--out", str(tmp_path / name), *extra]
+    if n is None:  # one process, no MPI
+        cmd = [sys.executable, "-m", "chainrule", *args]
+    else:
+        cmd = [mpiexec(), "-n", str(n), sys.executable, "-m", "chainrule", *args, "--distributed"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, {k: np.asarray(v) for k, v in cr.load(tmp_path / name / "weights.safetensors").items()}
+
+
+def test_the_train_command_on_two_ranks(tmp_path):
+    mpiexec()
+    one, w1 = _train(tmp_path, "one", extra=["--epochs", "4"])
+    two, w2 = _train(tmp_path, "two", 2, ["--epochs", "4"])
+    assert two.count("epoch 4/4") == 1 and two.count("done: mlp on spiral") == 1  # rank 0 alone prints
+    assert {p.name for p in (tmp_path / "two").iterdir()} == {p.name for p in (tmp_path / "one").iterdir()}
+    for k in w1:  # 270 training points, global batch 30: the same steps as one process, up to float rounding
+        np.testing.assert_allclose(w2[k], w1[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    # resume with another number of ranks: two epochs on two ranks, then to four on one
+    _train(tmp_path, "split", 2, ["--epochs", "2"])
+    out, w3 = _train(tmp_path, "split", 1, ["--epochs", "4", "--resume"])
+    assert "resuming from epoch 2" in out
+    for k in w1:
+        np.testing.assert_allclose(w3[k], w1[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_distributed_on_one_process_trains_as_without_it(tmp_path):
+    from chainrule.train import Config, fit
+
+    cfg = Config(model="mlp", epochs=2, batch_size=30, lr=0.5)
+    a = fit(cfg, log=io.StringIO(), progress=False).model.state_dict()
+    b = fit(cfg, log=io.StringIO(), progress=False, distributed=True).model.state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="--compile and --distributed do not combine"):
+        fit(cfg, progress=False, compile=True, distributed=True)
