@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_graphs.py
+	$(PY) bench/bench_dist.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

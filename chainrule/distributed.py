@@ -189,7 +189,7 @@ class DistributedDataParallel(Module):
     (2, 3)
     """
 
-    def __init__(self, module: Module, bucket_mb: float = 25.0, timeout: float = 300.0) -> None:
+    def __init__(self, module: Module, bucket_mb: float = 1.0, timeout: float = 300.0) -> None:
         super().__init__()
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel: expected a Module, got {type(module).__name__}")
@@ -272,10 +272,15 @@ class DistributedDataParallel(Module):
                     self._mark(b)
 
     def _ready(self, p: Tensor) -> None:
-        """p.grad is final for this backward: copy it into its bucket."""
+        """p.grad is final for this backward: copy it into its bucket (and let the allreduces
+        already on their way move on: MPICH advances them only inside MPI calls)."""
+        from mpi4py import MPI
+
         b, i = self._where[id(p)]
         lo, hi = b.offsets[i]
         b.buffer[lo:hi] = p.grad.data.reshape(-1)
+        if self._launched:
+            MPI.Request.Testall([q.request for q in self.buckets if q.request is not None])
         self._mark(b)
 
     def _mark(self, b: _Bucket) -> None:
@@ -294,11 +299,19 @@ class DistributedDataParallel(Module):
 
         start = time.perf_counter()
         requests = [b.request for b in self.buckets]
+        polls = 0
+        # MPICH moves a non-blocking collective on only inside MPI calls, so the wait spins on
+        # Testall (as a blocking wait would: a nap per poll slows every chunk of the transfer);
+        # past a second it naps between polls, and past the timeout it gives up
         while not MPI.Request.Testall(requests):
-            if time.perf_counter() - start > self.timeout:
-                self._fail(f"waited {self.timeout:g} s for the other ranks' gradients; a rank has stopped or runs "
-                           "another step")  # fmt: skip
-            time.sleep(0.0002)
+            polls += 1
+            if polls % 256 == 0:
+                waited = time.perf_counter() - start
+                if waited > self.timeout:
+                    self._fail(f"waited {self.timeout:g} s for the other ranks' gradients; a rank has stopped or "
+                               "runs another step")  # fmt: skip
+                if waited > 1.0:
+                    time.sleep(0.001)
         self.wait_seconds = time.perf_counter() - start
         scale = 1.0 / self.comm.Get_size()
         for b in self.buckets:

@@ -169,3 +169,25 @@ def test_distributed_on_one_process_trains_as_without_it(tmp_path):
     assert all(np.array_equal(a[k], b[k]) for k in a)
     with pytest.raises(ValueError, match="--compile and --distributed do not combine"):
         fit(cfg, progress=False, compile=True, distributed=True)
+
+
+def test_the_readme_mpiexec_command_runs(tmp_path):
+    """The README's one-machine mpiexec line, as written (multi-host lines need other hosts)."""
+    import re
+    import shlex
+
+    pytest.importorskip("sklearn", reason="the digits example needs scikit-learn (the data extra)")
+    exe = mpiexec()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    lines = [ln.strip() for block in re.findall(r"```sh\n(.*?)```", readme, flags=re.S) for ln in block.splitlines()
+             if ln.strip().startswith("mpiexec -n ")]  # fmt: skip
+    assert lines
+    for line in lines:
+        argv = shlex.split(line)
+        argv[0] = exe
+        argv = [str(Path(sys.executable).with_name("chainrule")) if a == ".venv/bin/chainrule" else a for a in argv]
+        argv[argv.index("--out") + 1] = str(tmp_path / "run")
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.count("done: ") == 1 and (tmp_path / "run" / "weights.safetensors").exists()
