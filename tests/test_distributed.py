@@ -191,3 +191,73 @@ def test_the_readme_mpiexec_command_runs(tmp_path):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env, check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert proc.stdout.count("done: ") == 1 and (tmp_path / "run" / "weights.safetensors").exists()
+
+
+# -- two hosts, simulated: two network namespaces on a bridge ---------------------------------
+
+LAUNCHER = """#!/bin/sh
+# stands in for ssh: LAUNCHER [options] HOST COMMAND... runs COMMAND inside the namespace of HOST
+while [ $# -gt 0 ]; do case "$1" in -*) shift;; *) break;; esac; done
+host="$1"; shift
+ns=$(grep -w "$host" "$(dirname "$0")/hosts" | cut -d' ' -f2)
+exec ip netns exec "$ns" sh -c "$*"
+"""
+
+
+@pytest.fixture
+def two_hosts(tmp_path):
+    """Two 'hosts' (network namespaces with their own addresses, joined by a bridge) and an
+    ssh stand-in that starts commands inside them; skips where namespaces cannot be made."""
+    ip = shutil.which("ip")
+    if os.geteuid() != 0 or ip is None:
+        pytest.skip("simulating two hosts needs root and iproute2's ip (network namespaces)")
+    tag = f"cr{os.getpid() % 10000}"
+    subnet = f"10.{200 + os.getpid() % 50}.{os.getpid() % 250}"
+    hosts = [f"{subnet}.2", f"{subnet}.3"]
+    made: list[list[str]] = []
+
+    def sh(*args: str) -> None:
+        subprocess.run([ip, *args], check=True, capture_output=True, timeout=30)
+
+    try:
+        sh("link", "add", f"{tag}br", "type", "bridge")
+        made.append(["link", "del", f"{tag}br"])
+        sh("addr", "add", f"{subnet}.1/24", "dev", f"{tag}br")
+        sh("link", "set", f"{tag}br", "up")
+        for i, addr in enumerate(hosts):
+            ns = f"{tag}h{i}"
+            sh("netns", "add", ns)
+            made.append(["netns", "del", ns])
+            sh("link", "add", f"{tag}v{i}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+            made.append(["link", "del", f"{tag}v{i}"])
+            sh("link", "set", f"{tag}v{i}", "master", f"{tag}br")
+            sh("link", "set", f"{tag}v{i}", "up")
+            sh("netns", "exec", ns, "ip", "addr", "add", f"{addr}/24", "dev", "eth0")
+            sh("netns", "exec", ns, "ip", "link", "set", "eth0", "up")
+            sh("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+    except (subprocess.CalledProcessError, OSError) as e:
+        for cmd in reversed(made):
+            subprocess.run([ip, *cmd], capture_output=True, check=False)
+        pytest.skip(f"network namespaces cannot be made here: {getattr(e, 'stderr', b'') or e}")
+    (tmp_path / "hosts").write_text("".join(f"{a} {tag}h{i}\n" for i, a in enumerate(hosts)))
+    launcher = tmp_path / "launcher"
+    launcher.write_text(LAUNCHER)
+    launcher.chmod(0o755)
+    yield hosts, f"{subnet}.1", launcher, Path(f"/sys/class/net/{tag}v0/statistics/tx_bytes")
+    for cmd in reversed(made):
+        subprocess.run([ip, *cmd], capture_output=True, check=False)
+
+
+def test_two_hosts_train_the_weights_of_one_process(two_hosts, tmp_path):
+    hosts, here, launcher, wire = two_hosts
+    before = int(wire.read_text())
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [mpiexec(), "-launcher", "ssh", "-launcher-exec", str(launcher), "-localhost", here, "-hosts",
+           ",".join(hosts), "-n", "2", sys.executable, str(WORKER), "mlp", str(tmp_path / "w.npz")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    gradients = sum(p.size * 4 for p in model("mlp").parameters()) * 3  # three steps' allreduces
+    assert int(wire.read_text()) - before > gradients  # they crossed the simulated network
+    got, want = np.load(tmp_path / "w.npz"), steps("mlp").state_dict()
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-6, err_msg=k)
