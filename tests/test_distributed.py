@@ -196,11 +196,12 @@ def test_the_readme_mpiexec_command_runs(tmp_path):
 # -- two hosts, simulated: two network namespaces on a bridge ---------------------------------
 
 LAUNCHER = """#!/bin/sh
-# stands in for ssh: LAUNCHER [options] HOST COMMAND... runs COMMAND inside the namespace of HOST
+# stands in for ssh: LAUNCHER [options] HOST COMMAND... runs COMMAND inside the namespace of HOST,
+# under a host name of its own (MPI tells machines apart by their names)
 while [ $# -gt 0 ]; do case "$1" in -*) shift;; *) break;; esac; done
 host="$1"; shift
 ns=$(grep -w "$host" "$(dirname "$0")/hosts" | cut -d' ' -f2)
-exec ip netns exec "$ns" sh -c "$*"
+exec ip netns exec "$ns" unshare --uts sh -c "hostname $ns; $*"
 """
 
 
@@ -251,7 +252,9 @@ def two_hosts(tmp_path):
 def test_two_hosts_train_the_weights_of_one_process(two_hosts, tmp_path):
     hosts, here, launcher, wire = two_hosts
     before = int(wire.read_text())
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    # UCX (MPICH's network layer) sees that both "hosts" are one machine and would share memory
+    # behind the namespaces' backs; on TCP alone, the gradients must cross the bridge
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "UCX_TLS": "tcp,self"}
     cmd = [mpiexec(), "-launcher", "ssh", "-launcher-exec", str(launcher), "-localhost", here, "-hosts",
            ",".join(hosts), "-n", "2", sys.executable, str(WORKER), "mlp", str(tmp_path / "w.npz")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
