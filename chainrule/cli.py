@@ -84,9 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model; writes metrics.csv, curves.png, weights and a checkpoint",
                        formatter_class=_Defaults)  # fmt: skip
     t.add_argument("--model", choices=(*MODELS, "ntm", "lstm"), default="mlp",
-                   help="the model; ntm and lstm are for --task copy")  # fmt: skip
-    t.add_argument("--task", choices=("classify", "copy"), default="classify",
-                   help="copy: the NTM copy task (random 8-bit sequences, lengths 1-20)")  # fmt: skip
+                   help="the model; ntm and lstm are for the sequence tasks (copy, repeat-copy, recall)")  # fmt: skip
+    t.add_argument("--task", choices=("classify", "copy", "repeat-copy", "recall"), default="classify",
+                   help="copy: the NTM paper's copy task (8-bit sequences, lengths 1-20); repeat-copy: copy it 1-10 "
+                        "times (lengths 1-10), then an end marker; recall: associative recall (2-6 items of three "
+                        "6-bit vectors; given one, answer the next)")  # fmt: skip
     t.add_argument("--minutes", type=_positive(float), default=30.0, help="copy task: training time limit")
     t.add_argument("--steps", type=_positive(int), default=None, help="copy task: step limit (default: none, --minutes decides)")
     t.add_argument("--data", default="spiral", help="spiral, digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR")
@@ -107,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--distributed", action="store_true",
                    help="classify: train on every rank of the MPI job (mpiexec -n N chainrule train --distributed ...): "
                         "--batch-size is the global batch, split over the ranks; rank 0 prints and writes")
+    t.add_argument("--threads", type=_positive(int), default=1,
+                   help="sequence tasks: BLAS threads for this run (one per process by default, so parallel runs on "
+                        "N cores do not starve each other)")
     t.add_argument("--compile", action="store_true",
                    help="trace the training step once (per input shape) and replay it (chainrule.compile): the same "
                         "numbers, faster")
@@ -205,7 +210,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .rundir import FolderBusy
     from .train import Config, fit
 
-    if args.task == "copy" or args.model in ("ntm", "lstm"):
+    if args.task != "classify" or args.model in ("ntm", "lstm"):
         return _train_copy(parser, args)
     args.batch_size = args.batch_size or 64
     args.lr = args.lr or 0.1
@@ -237,13 +242,15 @@ def _fail_all(parser: argparse.ArgumentParser, command: str, message: str, distr
 def _train_copy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .ntm import train_copy
 
-    if args.task != "copy" or args.model not in ("ntm", "lstm"):
-        return _fail(parser, "train", "the copy task trains --model ntm or --model lstm, with --task copy")
+    if args.task == "classify" or args.model not in ("ntm", "lstm"):
+        return _fail(parser, "train", "the sequence tasks train --model ntm or --model lstm, with --task copy, "
+                     "repeat-copy or recall")  # fmt: skip
     from .rundir import FolderBusy
 
     try:
         train_copy(args.model, minutes=args.minutes, steps=args.steps, batch=args.batch_size or 16, lr=args.lr or 1e-3,
-                   seed=args.seed, out=args.out, log=sys.stdout, compile=args.compile)  # fmt: skip
+                   seed=args.seed, out=args.out, log=sys.stdout, compile=args.compile, task=args.task,
+                   threads=args.threads)  # fmt: skip
     except (ValueError, FolderBusy) as e:
         return _fail(parser, "train", str(e))
     return 0

@@ -257,6 +257,104 @@ def copy_batch(batch: int, length: int, bits: int = 8, generator: np.random.Gene
     return x, seq
 
 
+def repeat_copy_batch(batch: int, length: int, repeats: int, bits: int = 8, max_repeats: int = 10,
+                      generator: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Inputs (L + 1 + R L + 1, B, bits + 2) and targets (R L + 1, B, bits + 1) of the repeat copy task.
+
+    L random bit vectors, then one step carrying the repeat count R (scaled by
+    ``max_repeats``, as the paper normalizes it) on its own channel; the answer is the
+    sequence R times over, then an end marker on an extra output channel (the machine must
+    count the repeats to know when to stop).
+
+    >>> x, y = repeat_copy_batch(2, 3, 2)
+    >>> x.shape, y.shape, x[3, 0, -1], y[-1, 0].tolist()
+    ((11, 2, 10), (7, 2, 9), 0.2, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    """
+    g = generator if generator is not None else rng.generator()
+    seq = g.integers(0, 2, (length, batch, bits)).astype(np.float32)
+    answer = repeats * length + 1
+    x = np.zeros((length + 1 + answer, batch, bits + 2), dtype=np.float32)
+    x[:length, :, :bits] = seq
+    x[length, :, bits + 1] = repeats / max_repeats  # the count, on the last channel
+    y = np.zeros((answer, batch, bits + 1), dtype=np.float32)
+    y[: answer - 1, :, :bits] = np.tile(seq, (repeats, 1, 1))
+    y[-1, :, bits] = 1.0  # the end marker
+    return x, y
+
+
+def recall_batch(batch: int, items: int, bits: int = 6, item_length: int = 3,
+                 generator: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Inputs and targets (item_length, B, bits) of the associative recall task.
+
+    ``items`` items of ``item_length`` random bit vectors, each after a delimiter step
+    (channel ``bits``); then the query: a second kind of delimiter (channel ``bits + 1``),
+    one of the items (not the last), the delimiter again; the answer is the item that came
+    after the query in the sequence.
+
+    >>> x, y = recall_batch(2, 3)
+    >>> x.shape, y.shape
+    ((24, 2, 8), (3, 2, 6))
+    """
+    g = generator if generator is not None else rng.generator()
+    if items < 2:
+        raise ValueError(f"recall_batch: {items} item(s); expected at least 2 (a query and the item after it)")
+    data = g.integers(0, 2, (items, item_length, batch, bits)).astype(np.float32)
+    step = item_length + 1
+    total = items * step + 1 + item_length + 1 + item_length
+    x = np.zeros((total, batch, bits + 2), dtype=np.float32)
+    for i in range(items):
+        x[i * step, :, bits] = 1.0
+        x[i * step + 1 : (i + 1) * step, :, :bits] = data[i]
+    q = g.integers(0, items - 1, batch)  # which item each sequence asks about
+    start = items * step
+    x[start, :, bits + 1] = 1.0
+    cols = np.arange(batch)
+    x[start + 1 : start + 1 + item_length, :, :bits] = data[q, :, cols].transpose(1, 0, 2)
+    x[start + 1 + item_length, :, bits + 1] = 1.0
+    y = data[q + 1, :, cols].transpose(1, 0, 2).copy()
+    return x, y
+
+
+@dataclass(frozen=True)
+class Task:
+    """One of the NTM paper's tasks: its data, the sizes it trains on and the sizes it is tested on.
+
+    ``make(batch, size, generator)`` gives (inputs, targets), the targets being the
+    sequence's last steps; ``draw(generator, limit)`` a training size; ``tests`` the sizes
+    ``summary.json`` reports the bit error at (larger than any trained on: generalization).
+    """
+
+    name: str
+    inputs: int
+    outputs: int
+    make: Any
+    draw: Any
+    limit: int  # the largest training size (sequence length, repeats, items), as in the paper
+    tests: tuple
+    size_name: str  # what the test sizes are, for the summary line
+
+    def sizes(self, limit: int) -> int:
+        """How many training sizes there are (the compiled step keeps one trace per size)."""
+        return limit * limit if self.name == "repeat-copy" else limit
+
+
+TASKS = {
+    "copy": Task("copy", 9, 8, lambda b, n, g: copy_batch(b, n, generator=g),
+                 lambda g, limit: int(g.integers(1, limit + 1)), 20, (10, 20, 30, 50), "lengths"),
+    "repeat-copy": Task("repeat-copy", 10, 9, lambda b, n, g: repeat_copy_batch(b, n[0], n[1], generator=g),
+                        lambda g, limit: (int(g.integers(1, limit + 1)), int(g.integers(1, limit + 1))), 10,
+                        ((10, 10), (10, 15), (15, 10), (20, 10)), "lengths x repeats"),
+    "recall": Task("recall", 8, 6, lambda b, n, g: recall_batch(b, n, generator=g),
+                   lambda g, limit: int(g.integers(2, limit + 1)), 6, (6, 10, 15), "items"),
+}  # fmt: skip
+
+
+def task_of(name: str) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}")
+    return TASKS[name]
+
+
 def copy_loss(model: nn.Module, x: np.ndarray, target: np.ndarray, record: list | None = None) -> tuple[Tensor, float]:
     """BCE over the answer steps, and the bit error per sequence (wrong bits, averaged over the batch)."""
     length = target.shape[0]
@@ -266,12 +364,12 @@ def copy_loss(model: nn.Module, x: np.ndarray, target: np.ndarray, record: list 
     return loss, float(wrong.mean())
 
 
-def bit_error(model: nn.Module, length: int, batch: int = 32, seed: int = 1) -> float:
-    """Mean wrong bits per sequence at ``length``, on fresh random sequences."""
+def bit_error(model: nn.Module, length: Any, batch: int = 32, seed: int = 1, task: str = "copy") -> float:
+    """Mean wrong bits per sequence at ``length`` (a task's size), on fresh random sequences."""
     from .engine import no_grad
 
     with no_grad():
-        x, y = copy_batch(batch, length, generator=np.random.default_rng(seed))
+        x, y = task_of(task).make(batch, length, np.random.default_rng(seed))
         return copy_loss(model, x, y)[1]
 
 
@@ -279,40 +377,52 @@ def param_count(model: nn.Module) -> int:
     return sum(p.size for p in model.parameters())
 
 
-def build(model: str, bits: int = 8, seed: int = 0) -> nn.Module:
+def build(model: str, bits: int = 8, seed: int = 0, task: str = "copy") -> nn.Module:
     """``ntm`` (LSTM controller of 100, memory 128 x 20, one read and one write head, as in the
-    paper) or ``lstm`` (the baseline of about the same size: one layer of 120)."""
+    paper) or ``lstm`` (the baseline of about the same size: one layer of 120), sized for ``task``."""
+    t = task_of(task)
+    inputs, outputs = (bits + 1, bits) if task == "copy" else (t.inputs, t.outputs)
     rng.manual_seed(seed)
     if model == "ntm":
-        return NTM(bits + 1, bits)
+        return NTM(inputs, outputs)
     if model == "lstm":
-        return LSTMBaseline(bits + 1, bits)
-    raise ValueError(f"copy task: model {model!r}; expected 'ntm' or 'lstm'")
+        return LSTMBaseline(inputs, outputs)
+    raise ValueError(f"{task} task: model {model!r}; expected 'ntm' or 'lstm'")
 
 
 def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None = None, batch: int = 16,
                lr: float = 1e-3, max_length: int = 20, seed: int = 0, out: Any = None, log: Any = None,
-               progress: bool | None = None, clip: float = 10.0,
-               compile: bool = False) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
-    """Train on the copy task (lengths 1..max_length) for ``minutes`` or ``steps``, whichever ends first.
+               progress: bool | None = None, clip: float = 10.0, compile: bool = False, task: str = "copy",
+               threads: int | None = 1) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
+    """Train on a task of the paper (``copy`` on lengths 1..max_length, ``repeat-copy``,
+    ``recall``) for ``minutes`` or ``steps``, whichever ends first.
 
     Adam with gradient-norm clipping. With ``out``, writes metrics.csv, curve.png,
     memory.png (for the NTM), the model (safetensors) and summary.json. ``compile=True``
-    runs each step compiled (``chainrule.compile``, one trace per sequence length).
+    runs each step compiled (``chainrule.compile``, one trace per sequence size).
+    ``threads``: BLAS threads for this run (threadpoolctl); one by default, since these
+    small matrix products gain little from more and parallel runs would starve each other
+    (None leaves BLAS as it is). ``max_length`` is the largest training size of any task
+    (its paper value when left at 20 for a task other than copy).
     """
     import io
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
 
     from .train import held_run
 
+    t = task_of(task)
+    limit = max_length if task == "copy" or max_length != 20 else t.limit
     log = log if log is not None else io.StringIO()
-    with held_run(out, log) as folder:
-        return _train_copy(model_name, minutes, steps, batch, lr, max_length, seed, folder, log, progress, clip,
-                           compile)
+    with held_run(out, log) as folder, (threadpool_limits(threads, "blas") if threads else nullcontext()):
+        return _train_copy(model_name, minutes, steps, batch, lr, limit, seed, folder, log, progress, clip,
+                           compile, t)
 
 
 def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, lr: float, max_length: int, seed: int,
-                out: Any, log: Any, progress: bool | None, clip: float,
-                compile: bool = False) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
+                out: Any, log: Any, progress: bool | None, clip: float, compile: bool = False,
+                task: Task = TASKS["copy"]) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
     import json
     import time
 
@@ -323,14 +433,14 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
     from .serialization import atomic_write, save, write_csv
     from .train import Diverged
 
-    model = build(model_name, seed=seed)
+    model = build(model_name, seed=seed, task=task.name)
     opt = Adam(model.parameters(), lr=lr)
     g = np.random.default_rng(seed)
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     total = steps if steps is not None else 10**9
     every = max(1, min(100, total // 25))  # metrics every 100 steps; a short run's curve still gets ~25 points
-    bar = tqdm(total=steps, desc=f"copy task, {model_name}", disable=None if progress is None else not progress, unit="step")
+    bar = tqdm(total=steps, desc=f"{task.name} task, {model_name}", disable=None if progress is None else not progress, unit="step")
     loss_avg = bits_avg = None
     step = 0
     def whole_step(x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor, Any]:
@@ -343,10 +453,9 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
         return loss, logits, norm
 
     # one trace per sequence length (they are all kept): after those, every step is a replay
-    compiled = compile_step(whole_step, max_traces=max_length) if compile else None
+    compiled = compile_step(whole_step, max_traces=task.sizes(max_length)) if compile else None
     while step < total and time.perf_counter() - start < minutes * 60:
-        length = int(g.integers(1, max_length + 1))
-        x, y = copy_batch(batch, length, generator=g)
+        x, y = task.make(batch, task.draw(g, max_length), g)
         if compiled is not None:  # the step ran whole; its numbers are checked after it
             loss, logits, norm = compiled(x, y)
             norm = float(np.asarray(norm))
@@ -359,7 +468,7 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
         value = loss.item()
         if not (np.isfinite(value) and np.isfinite(norm)):
             what, value = ("the loss", value) if not np.isfinite(value) else ("the gradient norm", norm)
-            raise Diverged(f"copy task diverged at step {step + 1}: {what} became {value}; the learning rate "
+            raise Diverged(f"{task.name} task diverged at step {step + 1}: {what} became {value}; the learning rate "
                            f"(--lr {lr:g}) is likely too large; nothing was written")  # fmt: skip
         if compiled is None:
             opt.step()
@@ -378,21 +487,22 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
     bar.close()
     if out is not None:
         write_csv(out / "metrics.csv", history, ["step", "sequences", "seconds", "loss", "bit_error"])
-        save(model, out / f"{model_name}.safetensors", metadata={"task": "copy", "model": model_name, "steps": step})
-        summary = {"model": model_name, "parameters": param_count(model), "steps": step, "sequences": step * batch,
-                   "seconds": time.perf_counter() - start,
-                   "bit_error": {str(n): bit_error(model, n) for n in (10, 20, 30, 50)}}  # fmt: skip
+        save(model, out / f"{model_name}.safetensors", metadata={"task": task.name, "model": model_name, "steps": step})
+        sizes = ["x".join(map(str, n)) if isinstance(n, tuple) else str(n) for n in task.tests]
+        summary = {"task": task.name, "model": model_name, "parameters": param_count(model), "steps": step,
+                   "sequences": step * batch, "seconds": time.perf_counter() - start,
+                   "bit_error": {k: bit_error(model, n, task=task.name) for k, n in zip(sizes, task.tests)}}  # fmt: skip
         atomic_write(out / "summary.json", json.dumps(summary, indent=2).encode())
-        print("bit error per sequence at lengths 10/20/30/50: "
+        print(f"bit error per sequence at {task.size_name} {'/'.join(sizes)}: "
               + " / ".join(f"{v:.2f}" for v in summary["bit_error"].values()), file=log)  # fmt: skip
-        drawn = plot_copy(history, model, model_name, out)
+        drawn = plot_copy(history, model, model_name, out, task.name)
         pictures = (["curve.png"] if history else []) + (["memory.png"] if model_name == "ntm" else []) if drawn else []
         written = ["metrics.csv", f"{model_name}.safetensors", "summary.json", *pictures]
         print(f"wrote {', '.join(written)} to {out}", file=log)
     return model, history
 
 
-def plot_copy(history: list[dict[str, float]], model: nn.Module, model_name: str, out: Any) -> bool:
+def plot_copy(history: list[dict[str, float]], model: nn.Module, model_name: str, out: Any, task: str = "copy") -> bool:
     """curve.png (bit error over sequences seen) and, for the NTM, memory.png: the write and
     read weightings over time for one length-10 episode, the classic NTM picture."""
     from .engine import no_grad
@@ -407,14 +517,15 @@ def plot_copy(history: list[dict[str, float]], model: nn.Module, model_name: str
         few = len(history) < 30  # a short run's few points are drawn as markers, else a lone point shows nothing
         ax.plot([h["sequences"] for h in history], [h["bit_error"] for h in history], marker="o" if few else None)
         ax.set(xlabel="sequences seen", ylabel="bit error per sequence (moving average)", yscale="log",
-               title=f"copy task, {model_name}")  # fmt: skip
+               title=f"{task} task, {model_name}")  # fmt: skip
         ax.set_ylim(bottom=1e-3)  # below a thousandth of a bit the average is just decaying
         fig.tight_layout()
         save_png(fig, out / "curve.png")
     if isinstance(model, NTM):
         record: list[State] = []
         with no_grad():
-            x, y = copy_batch(1, 10, generator=np.random.default_rng(3))
+            t = task_of(task)
+            x, y = t.make(1, {"copy": 10, "repeat-copy": (5, 3), "recall": 4}[task], np.random.default_rng(3))
             copy_loss(model, x, y, record)
         writes = np.stack([s.write_weights[0].numpy()[0] for s in record], axis=1)  # (N, T)
         reads = np.stack([s.read_weights[0].numpy()[0] for s in record], axis=1)

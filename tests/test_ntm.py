@@ -120,3 +120,41 @@ def test_compiled_copy_training_follows_the_eager_run():
     np.testing.assert_allclose(compiled, eager, rtol=1e-4)
     for k in state:
         np.testing.assert_allclose(c_state[k], state[k], rtol=1e-3, atol=1e-5, err_msg=k)
+
+
+# -- the paper's other two tasks ----------------------------------------------------------------
+
+
+def test_repeat_copy_data():
+    g = np.random.default_rng(0)
+    x, y = ntm.repeat_copy_batch(3, 4, 3, generator=g)
+    assert x.shape == (4 + 1 + 13, 3, 10) and y.shape == (13, 3, 9)
+    seq = x[:4, :, :8]
+    np.testing.assert_array_equal(y[:12, :, :8], np.concatenate([seq] * 3))  # the sequence, three times
+    assert (y[12, :, 8] == 1).all() and (y[:12, :, 8] == 0).all() and (y[12, :, :8] == 0).all()  # then the end marker
+    np.testing.assert_allclose(x[4, :, 9], 0.3)  # the count, scaled by the 10 repeats of training
+    assert not x[5:].any()  # nothing but blanks while it answers
+
+
+def test_recall_data_answers_the_item_after_the_query():
+    g = np.random.default_rng(1)
+    x, y = ntm.recall_batch(64, 5, generator=g)
+    assert x.shape == (5 * 4 + 1 + 3 + 1 + 3, 64, 8) and y.shape == (3, 64, 6)
+    items = np.stack([x[i * 4 + 1 : i * 4 + 4, :, :6] for i in range(5)])  # (items, 3, B, 6)
+    query = x[21:24, :, :6]
+    assert (x[[0, 4, 8, 12, 16], :, 6] == 1).all() and (x[[20, 24], :, 7] == 1).all()  # the two delimiters
+    for b in range(64):
+        k = next(i for i in range(4) if np.array_equal(items[i, :, b], query[:, b]))
+        np.testing.assert_array_equal(y[:, b], items[k + 1, :, b])
+    with pytest.raises(ValueError, match="at least 2"):
+        ntm.recall_batch(2, 1)
+
+
+@pytest.mark.parametrize("task,steps,limit,below", [("repeat-copy", 300, 2, 0.55), ("recall", 200, 3, 0.67)])  # from 0.69
+def test_short_runs_of_the_other_tasks_learn(task, steps, limit, below, tmp_path):
+    model, history = ntm.train_copy("ntm", steps=steps, minutes=2, max_length=limit, batch=16, seed=0, task=task,
+                                    out=tmp_path, progress=False)  # fmt: skip
+    assert history[0]["loss"] > 0.6 and history[-1]["loss"] < below, [h["loss"] for h in history]
+    summary = __import__("json").loads((tmp_path / "summary.json").read_text())
+    assert summary["task"] == task and len(summary["bit_error"]) >= 3
+    assert ntm.build("lstm", task=task).out.weight.shape[0] == ntm.TASKS[task].outputs
