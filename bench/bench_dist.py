@@ -59,17 +59,22 @@ def worker(kind: str, steps: int) -> None:
     xs, ys = data(kind)
     share = len(xs) // world
     x, y = cr.Tensor(xs[rank * share : (rank + 1) * share]), cr.Tensor(ys[rank * share : (rank + 1) * share])
-    times, waits = [], []
-    for i in range(steps + 3):
-        dist.barrier()
-        t0 = time.perf_counter()
+    def step() -> None:
         loss = F.cross_entropy(trained(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if i >= 3:
-            times.append(time.perf_counter() - t0)
+
+    for _ in range(3):
+        step()
+    times, waits = [], []
+    for _ in range(3):  # rounds of steps run back to back, as training runs them (the allreduce is the only meeting)
+        dist.barrier()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
             waits.append(getattr(trained, "wait_seconds", 0.0))
+        times.append((time.perf_counter() - t0) / steps)
     nbytes = getattr(trained, "bytes_per_step", 0)
     alone = dist.time_allreduce(nbytes) if world > 1 else 0.0
     if rank == 0:
@@ -95,7 +100,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"Data-parallel training on MPI (mpi4py, MPICH). {platform.processor() or platform.machine()}, {cores} "
           f"cores, Python {platform.python_version()}, NumPy {np.__version__}")
-    print("Each configuration's best of 3 interleaved runs; steps are global batches.")
+    print("Each configuration's best of 3 interleaved runs (each the median of 3 rounds of steps run back to back); steps are global batches.")
     print()
     print("| model | processes x BLAS threads | ms per step | steps/s | vs 1 x 1 | efficiency | MiB allreduced per "
           "step (each rank) | allreduce alone | waited for it | overlap |")

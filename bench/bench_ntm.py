@@ -44,11 +44,23 @@ def run_seed(task: str, model: str, seed: int, steps: int, folder: Path, coretyp
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         return {"seed": seed, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+    return read_run(out, seed)
+
+
+def read_run(out: Path, seed: int) -> dict:
+    """A finished run's numbers: first step below the threshold, the step from which it stayed
+    below it to the end (None if it did not), the end, the test sizes, the curve."""
     rows = list(csv.DictReader(open(out / "metrics.csv")))
-    first = next((int(r["step"]) for r in rows if float(r["bit_error"]) < THRESHOLD), None)
+    errors = [float(r["bit_error"]) for r in rows]
+    first = next((int(r["step"]) for r, e in zip(rows, errors) if e < THRESHOLD), None)
+    stays = None
+    for r, e in zip(reversed(rows), reversed(errors)):
+        if e >= THRESHOLD:
+            break
+        stays = int(r["step"])
     summary = json.loads((out / "summary.json").read_text())
-    return {"seed": seed, "first": first, "final": float(rows[-1]["bit_error"]), "tests": summary["bit_error"],
-            "curve": [(int(r["sequences"]), float(r["bit_error"])) for r in rows], "seconds": summary["seconds"]}
+    return {"seed": seed, "first": first, "stays": stays, "final": errors[-1], "tests": summary["bit_error"],
+            "curve": [(int(r["sequences"]), e) for r, e in zip(rows, errors)], "seconds": summary["seconds"]}
 
 
 def draw(results: dict[str, list[dict]], task: str, path: str) -> None:
@@ -89,13 +101,17 @@ def main() -> None:
     parser.add_argument("--eager", action="store_true", help="run uncompiled")
     parser.add_argument("--curves", default=None, help="write the learning curves to this PNG")
     parser.add_argument("--keep", default=None, help="keep the runs' folders here")
+    parser.add_argument("--report", action="store_true", help="only tabulate the runs already in --keep")
     args = parser.parse_args()
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_ntm-"))
     setups = [None] + ([args.coretype] if args.coretype else [])
     jobs = [(m, c, s) for m in args.model.split(",") for c in setups for s in range(args.seeds)]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        done = list(pool.map(lambda j: (j, run_seed(args.task, j[0], j[2], args.steps, folder, j[1], not args.eager)),
-                             jobs))  # fmt: skip
+    if args.report:
+        done = [(j, read_run(folder / f"{args.task}-{j[0]}-{j[1] or 'default'}-{j[2]}", j[2])) for j in jobs]
+    else:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            done = list(pool.map(lambda j: (j, run_seed(args.task, j[0], j[2], args.steps, folder, j[1],
+                                                        not args.eager)), jobs))  # fmt: skip
     results: dict[str, list[dict]] = {}
     for (m, c, _), r in done:
         results.setdefault(f"{m}, {'OpenBLAS ' + c if c else 'default kernels'}", []).append(r)
@@ -104,19 +120,22 @@ def main() -> None:
     for label, runs in results.items():
         sizes = next((list(r["tests"]) for r in runs if "tests" in r), [])
         print(f"\n{label}\n")
-        print("| seed | first step < 0.1 | moving average at the end | " + " | ".join(f"at {s}" for s in sizes)
-              + " | seconds |")  # fmt: skip
-        print("|---|---|---|" + "---|" * len(sizes) + "---|")
+        print("| seed | first step < 0.1 | below 0.1 from step to the end | moving average at the end | "
+              + " | ".join(f"at {s}" for s in sizes) + " | seconds |")  # fmt: skip
+        print("|---|---|---|---|" + "---|" * len(sizes) + "---|")
         for r in runs:
             if "error" in r:
                 print(f"| {r['seed']} | failed: {r['error']} |")
                 continue
             tests = " | ".join(f"{r['tests'][s]:.2f}" for s in sizes)
-            print(f"| {r['seed']} | {r['first'] if r['first'] is not None else 'not reached'} | {r['final']:.3f} | "
-                  f"{tests} | {r['seconds']:.0f} |")
+            print(f"| {r['seed']} | {r['first'] if r['first'] is not None else 'not reached'} | "
+                  f"{r['stays'] if r['stays'] is not None else 'no'} | {r['final']:.3f} | {tests} | {r['seconds']:.0f} |")
         reached = [r for r in runs if r.get("first") is not None]
-        print(f"\n{len(reached)} of {len(runs)} seeds below {THRESHOLD}"
-              + (f"; steps to get there: {sorted(r['first'] for r in reached)}" if reached else ""))
+        kept = [r for r in runs if r.get("stays") is not None]
+        print(f"\n{len(reached)} of {len(runs)} seeds below {THRESHOLD} at some step"
+              + (f" (steps: {sorted(r['first'] for r in reached)})" if reached else "")
+              + f"; {len(kept)} of {len(runs)} below it from some step to the end"
+              + (f" (from steps {sorted(r['stays'] for r in kept)})" if kept else ""))
     if args.curves:
         draw(results, args.task, args.curves)
 

@@ -392,8 +392,9 @@ def build(model: str, bits: int = 8, seed: int = 0, task: str = "copy") -> nn.Mo
 
 def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None = None, batch: int = 16,
                lr: float = 1e-3, max_length: int = 20, seed: int = 0, out: Any = None, log: Any = None,
-               progress: bool | None = None, clip: float = 10.0, compile: bool = False, task: str = "copy",
-               threads: int | None = 1) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
+               progress: bool | None = None, clip: float = 1.0, compile: bool = False, task: str = "copy",
+               threads: int | None = 1, anneal: float | None = 0.3,
+               anneal_below: float = 1.0) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
     """Train on a task of the paper (``copy`` on lengths 1..max_length, ``repeat-copy``,
     ``recall``) for ``minutes`` or ``steps``, whichever ends first.
 
@@ -403,7 +404,9 @@ def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None
     ``threads``: BLAS threads for this run (threadpoolctl); one by default, since these
     small matrix products gain little from more and parallel runs would starve each other
     (None leaves BLAS as it is). ``max_length`` is the largest training size of any task
-    (its paper value when left at 20 for a task other than copy).
+    (its paper value when left at 20 for a task other than copy). ``anneal``: once the
+    moving-average bit error first drops below ``anneal_below`` bits per sequence, the
+    learning rate is multiplied by this (once; None keeps it constant).
     """
     import io
     from contextlib import nullcontext
@@ -417,12 +420,13 @@ def train_copy(model_name: str = "ntm", minutes: float = 30.0, steps: int | None
     log = log if log is not None else io.StringIO()
     with held_run(out, log) as folder, (threadpool_limits(threads, "blas") if threads else nullcontext()):
         return _train_copy(model_name, minutes, steps, batch, lr, limit, seed, folder, log, progress, clip,
-                           compile, t)
+                           compile, t, anneal, anneal_below)
 
 
 def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, lr: float, max_length: int, seed: int,
                 out: Any, log: Any, progress: bool | None, clip: float, compile: bool = False,
-                task: Task = TASKS["copy"]) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
+                task: Task = TASKS["copy"], anneal: float | None = None,
+                anneal_below: float = 1.0) -> tuple[nn.Module, list[dict[str, float]]]:  # fmt: skip
     import json
     import time
 
@@ -442,6 +446,8 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
     every = max(1, min(100, total // 25))  # metrics every 100 steps; a short run's curve still gets ~25 points
     bar = tqdm(total=steps, desc=f"{task.name} task, {model_name}", disable=None if progress is None else not progress, unit="step")
     loss_avg = bits_avg = None
+    norm_max = 0.0
+    annealed = False
     step = 0
     def whole_step(x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor, Any]:
         logits = model(Tensor(x))[-y.shape[0]:]  # the answer steps
@@ -475,18 +481,25 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
         step += 1
         loss_avg = value if loss_avg is None else 0.98 * loss_avg + 0.02 * value
         bits_avg = bits if bits_avg is None else 0.98 * bits_avg + 0.02 * bits
+        norm_max = max(norm_max, float(norm))  # the largest gradient norm since the last row (before clipping)
+        if anneal and not annealed and bits_avg < anneal_below and step >= 100:
+            # near the solution, a smaller step: at lr 1e-3 runs that had learned fell back (bench_ntm.py)
+            opt.lr, annealed = lr * anneal, True
+            print(f"step {step}: bit error {bits_avg:.2f} < {anneal_below:g}, learning rate {lr:g} -> {opt.lr:g}",
+                  file=log)
         bar.update(1)
         bar.set_postfix(loss=f"{loss_avg:.4f}", bits=f"{bits_avg:.2f}", refresh=False)
         if step % every == 0 or step == total:
             row = {"step": step, "sequences": step * batch, "seconds": time.perf_counter() - start, "loss": loss_avg,
-                   "bit_error": bits_avg}  # fmt: skip
+                   "bit_error": bits_avg, "grad_norm_max": norm_max}  # fmt: skip
             history.append(row)
+            norm_max = 0.0
         if step % 100 == 0 or step == total:
             print(f"step {step}  {row['sequences']} sequences  {row['seconds']:.0f} s  loss {loss_avg:.4f}  "
                   f"bit error {bits_avg:.2f} per sequence", file=log)  # fmt: skip
     bar.close()
     if out is not None:
-        write_csv(out / "metrics.csv", history, ["step", "sequences", "seconds", "loss", "bit_error"])
+        write_csv(out / "metrics.csv", history, ["step", "sequences", "seconds", "loss", "bit_error", "grad_norm_max"])
         save(model, out / f"{model_name}.safetensors", metadata={"task": task.name, "model": model_name, "steps": step})
         sizes = ["x".join(map(str, n)) if isinstance(n, tuple) else str(n) for n in task.tests]
         summary = {"task": task.name, "model": model_name, "parameters": param_count(model), "steps": step,

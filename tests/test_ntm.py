@@ -107,7 +107,7 @@ def test_train_command_runs_the_copy_task(tmp_path, capsys):
     wrote = out.split("wrote ")[-1].split(" to ")[0].split(", ")  # the line lists every file written
     assert set(wrote) == {n for n in names if not n.startswith(".")}
     assert main(["train", "--model", "mlp", "--task", "copy"]) == 2
-    assert "the copy task trains --model ntm or --model lstm" in capsys.readouterr().err
+    assert "the sequence tasks train --model ntm or --model lstm" in capsys.readouterr().err
 
 
 def test_compiled_copy_training_follows_the_eager_run():
