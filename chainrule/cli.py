@@ -89,14 +89,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="copy: the NTM paper's copy task (8-bit sequences, lengths 1-20); repeat-copy: copy it 1-10 "
                         "times (lengths 1-10), then an end marker; recall: associative recall (2-6 items of three "
                         "6-bit vectors; given one, answer the next)")  # fmt: skip
-    t.add_argument("--minutes", type=_positive(float), default=30.0, help="copy task: training time limit")
-    t.add_argument("--steps", type=_positive(int), default=None, help="copy task: step limit (default: none, --minutes decides)")
+    t.add_argument("--minutes", type=_positive(float), default=30.0, help="sequence tasks: training time limit")
+    t.add_argument("--steps", type=_positive(int), default=None, help="sequence tasks: step limit (default: none, --minutes decides)")
     t.add_argument("--data", default="spiral", help="spiral, digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR")
     t.add_argument("--epochs", type=_positive(int), default=10, help="classify: passes over the training data")
-    t.add_argument("--batch-size", type=_positive(int), default=None, help="64 (classify) or 16 (copy)")
-    t.add_argument("--lr", type=_positive(float), default=None, help="learning rate (step size): 0.1 (classify) or 1e-3 (copy)")
+    t.add_argument("--batch-size", type=_positive(int), default=None, help="64 (classify) or 16 (sequence tasks)")
+    t.add_argument("--lr", type=_positive(float), default=None,
+                   help="learning rate (step size): 0.1 (classify) or 1e-3 (sequence tasks, times 0.3 once they are "
+                        "below 1 bit per sequence)")
     t.add_argument("--reg", type=_non_negative, default=1e-3, help="L2 strength lambda in L = data loss + lambda * sum W^2")
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="the update rule (classify; copy uses adam)")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="the update rule (classify; the sequence tasks use adam)")
     t.add_argument("--hidden", type=_positive(int), default=100, help="hidden units of the mlp")
     t.add_argument("--depth", type=_positive(int), default=1, help="hidden layers of the mlp")
     t.add_argument("--activation", choices=("relu", "sigmoid", "tanh"), default="relu", help="the mlp's nonlinearity")

@@ -267,7 +267,7 @@ def repeat_copy_batch(batch: int, length: int, repeats: int, bits: int = 8, max_
     count the repeats to know when to stop).
 
     >>> x, y = repeat_copy_batch(2, 3, 2)
-    >>> x.shape, y.shape, x[3, 0, -1], y[-1, 0].tolist()
+    >>> x.shape, y.shape, round(float(x[3, 0, -1]), 3), y[-1, 0].tolist()
     ((11, 2, 10), (7, 2, 9), 0.2, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
     """
     g = generator if generator is not None else rng.generator()
@@ -291,9 +291,9 @@ def recall_batch(batch: int, items: int, bits: int = 6, item_length: int = 3,
     one of the items (not the last), the delimiter again; the answer is the item that came
     after the query in the sequence.
 
-    >>> x, y = recall_batch(2, 3)
+    >>> x, y = recall_batch(2, 3)   # 3 items of 4 steps, the query in 5, 3 steps to answer
     >>> x.shape, y.shape
-    ((24, 2, 8), (3, 2, 6))
+    ((20, 2, 8), (3, 2, 6))
     """
     g = generator if generator is not None else rng.generator()
     if items < 2:
