@@ -182,7 +182,8 @@ def test_train_help_shows_every_default(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     for words in ("(default: mlp)", "(default: 10)", "(default: spiral)", "(default: sgd)", "(default: 30.0)",
-                  "(default: 0)", "(default: out/train)", "64 (classify) or 16 (copy)", "--minutes decides"):
+                  "(default: 0)", "(default: out/train)", "64 (classify) or 16 (sequence tasks)", "--minutes decides",
+                  "(default: 0.1)", "(default: 1)"):  # --val-fraction, --threads
         assert words in text, words
 
 
