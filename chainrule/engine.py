@@ -203,7 +203,8 @@ class Tensor:
 
     # _written_at, _writer: the write clock at the last in-place write and who made it (``chainrule.inplace``);
     # set only by a write
-    # _hooks: a leaf's gradient hooks (``chainrule.hooks``); set only by register_hook/retain_grad
+    # _hooks: a leaf's gradient hooks (``chainrule.hooks``), None until one is registered; set on every
+    # Tensor, since reading an unset slot with a default costs an exception per leaf of a backward
     __slots__ = ("_data", "grad", "requires_grad", "_ctx", "name", "_written_at", "_writer", "_hooks", "__weakref__")
     # Make ``ndarray * Tensor`` defer to ``Tensor.__rmul__`` instead of NumPy
     # broadcasting the Tensor as an object.
@@ -241,6 +242,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._ctx: Context | None = None
         self.name = name
+        self._hooks: hooks.Hooks | None = None
 
     @classmethod
     def _make(cls, data: Any) -> Tensor:
@@ -253,6 +255,7 @@ class Tensor:
         t.requires_grad = False
         t._ctx = None
         t.name = None
+        t._hooks = None
         return t
 
     # -- plain properties ---------------------------------------------------------
@@ -616,6 +619,7 @@ class Function:
         result._data = out
         result.grad = None
         result.name = None
+        result._hooks = None
         if watch is not None:
             watch.leave(cls, datas, out)
         if not _grad_mode.get() or True not in needs:
@@ -827,7 +831,7 @@ def _run_backward(
             if early and id(leaf) in early:
                 continue
             g = grads[id(leaf)]
-            leaf_hooks = getattr(leaf, "_hooks", None)
+            leaf_hooks = leaf._hooks
             if leaf_hooks is not None:
                 g = hooks.run(leaf_hooks, g, raw, leaf._data.shape)
             if wanted_ids and id(leaf) in wanted_ids:

@@ -81,7 +81,7 @@ def _hooks_of(t: Any, who: str) -> Hooks:
         if t._ctx.hooks is None:
             t._ctx.hooks = Hooks()
         return t._ctx.hooks
-    hooks = getattr(t, "_hooks", None)
+    hooks = t._hooks
     if hooks is None:
         hooks = t._hooks = Hooks()
     return hooks
@@ -148,7 +148,7 @@ def ready_counts(roots: Any) -> dict[int, int] | None:
     seen: set[int] = set()
     stack = list(roots)
     for r in roots:
-        if r._ctx is None and getattr(r, "_hooks", None) is not None and r._hooks.post:
+        if r._ctx is None and r._hooks is not None and r._hooks.post:
             counts[id(r)] = counts.get(id(r), 0) + 1
     while stack:
         t = stack.pop()
@@ -160,7 +160,7 @@ def ready_counts(roots: Any) -> dict[int, int] | None:
             if not needed:
                 continue
             if a._ctx is None:
-                h = getattr(a, "_hooks", None)
+                h = a._hooks
                 if h is not None and h.post:
                     counts[id(a)] = counts.get(id(a), 0) + 1
             else:
