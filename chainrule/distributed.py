@@ -68,6 +68,16 @@ def init(abort_on_exception: bool = True) -> tuple[int, int]:
     return (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
 
 
+def _abort_job(comm: Any, code: int) -> None:
+    """``comm.Abort(code)``, once what this rank printed has had a moment to reach ``mpiexec``:
+    the launcher forwards a rank's output asynchronously, and Abort kills the forwarders too,
+    so without the pause the one line that says why the job ended is sometimes lost."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(0.2)
+    comm.Abort(code)
+
+
 def _install_abort_hook(comm: Any) -> None:
     previous = sys.excepthook
 
@@ -75,7 +85,7 @@ def _install_abort_hook(comm: Any) -> None:
         previous(kind, value, tb)
         print(f"chainrule.distributed: rank {comm.Get_rank()} failed ({kind.__name__}); aborting all "
               f"{comm.Get_size()} ranks", file=sys.stderr, flush=True)  # fmt: skip
-        comm.Abort(1)
+        _abort_job(comm, 1)
 
     sys.excepthook = hook
 
@@ -110,7 +120,7 @@ def abort(code: int = 1, message: str = "") -> None:
         print(message, file=sys.stderr, flush=True)
     comm = _comm()
     if comm is not None:
-        comm.Abort(code)
+        _abort_job(comm, code)
     sys.exit(code)
 
 
