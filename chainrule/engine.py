@@ -838,6 +838,8 @@ def _run_backward(
                 found[id(leaf)] = g
             if accumulate:
                 _store(leaf, g, raw, owned)
+                if leaf_hooks is not None and leaf_hooks.post:  # its count never reached zero: a gate that
+                    hooks.run_post(leaf_hooks, leaf)  # used it handed it None; its .grad is final now all the same
     finally:
         _grad_mode.reset(mode)
     if raw and found:  # hand back Tensors of the inputs' dtypes, as leaves' .grad are

@@ -94,6 +94,20 @@ def test_post_accumulate_hooks_fire_during_the_pass():
     x = cr.Tensor(np.ones(3), requires_grad=True)
     ((Tap.apply(x) @ w1) @ w2).sum().backward()
     assert events == ["w2 ready, grad sum 27", "w1 ready", "first layer's backward"]  # w2 before the pass ended
+    class FirstOnly(cr.Function):  # hands its second input no gradient, though it needs one
+        @staticmethod
+        def forward(ctx, a, b):
+            return a * 2.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2.0, None
+
+    fired = []
+    w3 = cr.Tensor(np.ones(2), requires_grad=True)
+    w3.register_post_accumulate_grad_hook(lambda p: fired.append(p.grad.numpy().tolist()))
+    (FirstOnly.apply(w3, w3) * w3).sum().backward()  # three uses, two gradients: it still fires, once
+    assert fired == [[4.0, 4.0]]
     with pytest.raises(RuntimeError, match="only leaves accumulate"):
         (w1 * 2).register_post_accumulate_grad_hook(print)
 
