@@ -203,9 +203,9 @@ def to_svg(graph: Graph, show_grads: bool = True) -> str:
                        f'stroke="#57606a" stroke-width="{stroke_w}"/>')  # fmt: skip
             ty = y + h / 2 - (len(lines) - 1) * LINE_H / 2 + 4
         grads = [text for cls, text in lines if cls == "grad"]
-        for cls, text in lines:
+        for i, (cls, text) in enumerate(lines):
             if cls == "grad":
-                if text is not grads[0]:
+                if i and lines[i - 1][0] == "grad":
                     continue  # a gradient's lines are one text element, tspans per row (the page rewrites it)
                 rows = grads if show_grads else []
                 prefix = "" if circuit else "grad "
