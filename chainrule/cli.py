@@ -231,13 +231,18 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-def _fail_all(parser: argparse.ArgumentParser, command: str, message: str, distributed: bool) -> int:
-    """One line and status 2; in a distributed run, every rank stops with this one (none waits on it)."""
+def _stop_peers(distributed: bool, code: int, message: str) -> None:
+    """In a distributed run of several ranks, end them all now with ``message`` (none waits on this one)."""
     if distributed:
         from . import distributed as dist
 
         if dist.world_size() > 1:
-            dist.abort(2, f"{parser.prog} {command}: error: rank {dist.rank()}: {message}")
+            dist.abort(code, f"{message} (rank {dist.rank()})")
+
+
+def _fail_all(parser: argparse.ArgumentParser, command: str, message: str, distributed: bool) -> int:
+    """One line and status 2; in a distributed run, every rank stops with it."""
+    _stop_peers(distributed, 2, f"{parser.prog} {command}: error: {message}")
     return _fail(parser, command, message)
 
 
@@ -301,11 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Diverged as e:
-        if getattr(args, "distributed", False):
-            from . import distributed as dist
-
-            if dist.world_size() > 1:  # every rank stops, none waits for this one
-                dist.abort(1, f"{parser.prog} {args.command}: rank {dist.rank()}: {e}")
+        _stop_peers(getattr(args, "distributed", False), 1, f"{parser.prog} {args.command}: {e}")
         print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a folder or file the user named cannot be read or written
