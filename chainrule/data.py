@@ -71,6 +71,18 @@ class Splits(NamedTuple):
     test: ArrayDataset
 
 
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """The order of ``n`` examples in ``epoch``: a permutation that depends only on (seed, epoch).
+
+    ``DataLoader`` and ``distributed.DistributedSampler`` both take it, so the ranks of a
+    distributed run split exactly the order one process would see.
+
+    >>> epoch_order(5, seed=0, epoch=1).tolist() == epoch_order(5, seed=0, epoch=1).tolist()
+    True
+    """
+    return np.random.default_rng((seed, epoch)).permutation(n) if shuffle else np.arange(n)
+
+
 class DataLoader:
     """Batches of (x, y) Tensors, reshuffled every epoch from a seed.
 
@@ -105,7 +117,7 @@ class DataLoader:
         if self.sampler is not None:
             order = self.sampler.indices(self.epoch)
         else:
-            order = np.random.default_rng((self.seed, self.epoch)).permutation(n) if self.shuffle else np.arange(n)
+            order = epoch_order(n, self.seed, self.epoch, self.shuffle)
         self.epoch += 1
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start : start + self.batch_size]

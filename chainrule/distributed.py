@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .data import epoch_order
 from .engine import Tensor
 from .inplace import write_in_place
 from .nn.module import Module
@@ -404,7 +405,7 @@ class DistributedSampler:
         return self.n // self.world if self.drop_last else -(-self.n // self.world)
 
     def indices(self, epoch: int) -> np.ndarray:
-        order = np.random.default_rng((self.seed, epoch)).permutation(self.n) if self.shuffle else np.arange(self.n)
+        order = epoch_order(self.n, self.seed, epoch, self.shuffle)  # the order one process would take
         total = len(self) * self.world
         if total > self.n:
             order = np.concatenate([order, order[: total - self.n]])
