@@ -9,6 +9,10 @@
     backward, ours alone (PyTorch has no NTM), per time step.
 (d) BPTT memory: peak memory of an LSTM's forward + backward at sequence lengths 50, 100,
     200, 400: it should grow linearly.
+(e) Graph size: a chain of n scalar multiplications, n = 1e3 ... 1e6: forward and backward
+    time per node, the share of the forward spent in Python's garbage collector (which walks
+    every live graph object now and then), and memory per node, against PyTorch. Goal: the
+    cost per node within 1.5x from 1e3 to 1e6.
 
 Each case runs in its own process (peak memory = VmHWM growth over the RSS before the
 first step, with glibc's mmap threshold fixed, as in bench_train.py). Run: ``make bench``.
@@ -89,6 +93,54 @@ def ntm_case(lib: str):
 CASES = {"lstm": lstm_case, "alexnet": alexnet_case, "ntm": ntm_case}
 
 
+def graph_size(lib: str, n: int) -> dict:
+    """A chain of ``n`` multiplications on a scalar: forward and backward microseconds per node,
+    the garbage collector's share of the forward, and the peak RSS growth per node (bytes)."""
+    import gc
+    import time
+
+    from bench_train import status_mib
+
+    in_gc, started = [0.0], [0.0]
+
+    def clock(phase: str, info: dict) -> None:  # gc.callbacks: the time of every collection
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            in_gc[0] += time.perf_counter() - started[0]
+
+    if lib == "torch":
+        import torch
+
+        x = torch.tensor(1.0, requires_grad=True)
+    else:
+        import chainrule as cr
+
+        x = cr.Tensor(np.float32(1.0), requires_grad=True)
+    gc.collect()
+    before = status_mib("VmRSS")
+    gc.callbacks.append(clock)
+    t0 = time.perf_counter()
+    y = x
+    for _ in range(n):
+        y = y * 1.0000001
+    t1 = time.perf_counter()
+    y.backward()
+    t2 = time.perf_counter()
+    gc.callbacks.remove(clock)
+    return {"forward_us": (t1 - t0) / n * 1e6, "backward_us": (t2 - t1) / n * 1e6, "gc_us": in_gc[0] / n * 1e6,
+            "bytes": (status_mib("VmHWM") - before) * 2**20 / n}  # fmt: skip
+
+
+def nodes_run(lib: str, n: int) -> dict:
+    """``graph_size`` in a fresh process (its own peak memory), best of three for the times."""
+    runs = [json.loads(subprocess.run([sys.executable, __file__, "--nodes", lib, str(n)], capture_output=True,
+                                      text=True, check=True).stdout.strip().splitlines()[-1])
+            for _ in range(3 if n <= 100_000 else 2)]  # fmt: skip
+    best = min(runs, key=lambda r: r["forward_us"] + r["backward_us"])
+    return {**best, "bytes": min(r["bytes"] for r in runs)}
+
+
 def one(case: str, lib: str, arg: int, repeats: int) -> dict:
     if lib == "torch":
         import torch  # noqa: F401 - before the baseline
@@ -109,6 +161,9 @@ def best(case: str, lib: str, arg: int = 32, repeats: int = 5, rounds: int = 3) 
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--nodes":
+        print(json.dumps(graph_size(sys.argv[2], int(sys.argv[3]))))
+        return
     if len(sys.argv) == 6 and sys.argv[1] == "--one":
         print(json.dumps(one(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
         return
@@ -142,6 +197,17 @@ def main() -> None:
     if have_torch:
         peaks = [run("lstm", "torch", t, 1, memory=True)["peak_mib"] for t in (50, 100, 200, 400)]
         print("| PyTorch | " + " | ".join(f"{p:.0f}" for p in peaks) + " |")
+    print()
+    print("Graph size: a chain of n multiplications on a scalar; microseconds per node (best of 2-3 processes), of")
+    print("the forward the part in Python's garbage collector, and peak memory per node:")
+    print("| nodes | forward | of it in the GC | backward | bytes per node | PyTorch forward | PyTorch backward | "
+          "PyTorch bytes per node |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for n in (1_000, 10_000, 100_000, 1_000_000):
+        ours = nodes_run("chainrule", n)
+        theirs = nodes_run("torch", n) if have_torch else {k: float("nan") for k in ours}
+        print(f"| {n:.0e} | {ours['forward_us']:.2f} | {ours['gc_us']:.2f} | {ours['backward_us']:.2f} | "
+              f"{ours['bytes']:.0f} | {theirs['forward_us']:.2f} | {theirs['backward_us']:.2f} | {theirs['bytes']:.0f} |")
 
 
 if __name__ == "__main__":

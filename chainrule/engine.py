@@ -487,7 +487,8 @@ class Context:
     fn: type
     seq: int
     inputs: tuple
-    needs_input_grad: list[bool]
+    needs_input_grad: tuple[bool, ...]
+    hold: Any = None  # keeps the saved leaves' arrays read-only (``chainrule.inplace.protect``)
 
     def save_for_backward(self, *values: Any) -> None:
         # a plain instance attribute: reading it in backward costs nothing; it hides
@@ -629,8 +630,13 @@ class Function:
         ctx.fn = cls
         ctx.seq = next(_sequence)
         ctx.inputs = args
-        ctx.needs_input_grad = needs
-        saved = ctx.__dict__.get("saved_tensors")
+        # a tuple, not the list: a tuple of bools leaves the garbage collector's watch at its
+        # first pass, so a big graph's old generation holds one object less per node
+        ctx.needs_input_grad = tuple(needs)
+        # read as an attribute, never through ``ctx.__dict__``: Python (3.11+) keeps an
+        # instance's attributes inline until something asks for the dict, which would then
+        # be one more object per node for the garbage collector to walk on every pass
+        saved = ctx.saved_tensors
         if saved:
             if raw is not out:
                 for v in saved:
@@ -669,7 +675,7 @@ def _protect_leaves(ctx: Context, saved: tuple) -> None:
 def _check_writes(ctx: Context, output: Tensor) -> None:
     """Something was written in place since this gate's forward (the write clock moved):
     refuse to run its backward if it was one of the arrays the gate saved."""
-    saved = ctx.__dict__.get("saved_tensors", ())
+    saved = ctx.saved_tensors
     for i, t in [*enumerate(ctx.inputs), (-1, output)]:
         if isinstance(t, Tensor) and getattr(t, "_written_at", 0) > ctx.clock and any(v is t._data for v in saved):
             what = "its output" if i < 0 else f"input {i}"
@@ -795,7 +801,7 @@ def _run_backward(
                 found[id(t)] = g
             if ctx.clock < _clock[0]:  # an in-place write happened since this gate's forward
                 _check_writes(ctx, t)
-            saved = None if raw else ctx.__dict__.get("saved_tensors")
+            saved = None if raw else ctx.saved_tensors
             if watch is not None:
                 watch.backward_begin(ctx, g)
             if not saved:
@@ -822,8 +828,10 @@ def _run_backward(
             if on_step is not None:
                 on_step(t, g, downstream)
             if not retain_graph:
-                ctx.__dict__.pop("saved_tensors", None)
-                ctx.__dict__.pop("hold", None)  # the leaves' arrays become writable again
+                if ctx.saved_tensors:  # () from the class when the gate saved nothing
+                    del ctx.saved_tensors
+                if ctx.hold is not None:
+                    del ctx.hold  # the leaves' arrays become writable again
                 ctx._freed = True
         if watch is not None:
             watch.leaves()
