@@ -1,7 +1,7 @@
 """Big graphs: an LSTM, AlexNet, the NTM, and memory over backpropagation through time.
 
-(a) LSTM forward + backward, input 128, hidden 256, sequence 32, batch 32 (float32), against
-    PyTorch's ``nn.LSTM`` on the same sizes. Goal: <= 1.0x PyTorch.
+(a) LSTM and GRU forward + backward, input 128, hidden 256, sequence 32, batch 32 (float32),
+    against PyTorch's ``nn.LSTM`` and ``nn.GRU`` on the same sizes. Goal: <= 1.0x PyTorch.
 (b) AlexNet (224x224, batch 2) forward + backward, gradients set to None before each step
     (as a training step has them): time and peak memory, against PyTorch. Goal: memory
     <= 1.2x PyTorch's.
@@ -32,16 +32,20 @@ from bench_train import library, measure  # this folder: the same measuring and 
 F32 = np.float32
 
 
-def lstm_case(lib: str, seq: int = 32):
+def lstm_case(lib: str, seq: int = 32, kind: str = "LSTM"):
     nn, _, tensor, seed = library(lib)
     seed(0)
-    lstm, x = nn.LSTM(128, 256), tensor(np.random.default_rng(0).standard_normal((seq, 32, 128)).astype(F32))
+    layer, x = getattr(nn, kind)(128, 256), tensor(np.random.default_rng(0).standard_normal((seq, 32, 128)).astype(F32))
 
     def step():
-        out, _ = lstm(x)
+        out, _ = layer(x)
         out.sum().backward()
 
     return step
+
+
+def gru_case(lib: str, seq: int = 32):
+    return lstm_case(lib, seq, "GRU")
 
 
 def alexnet_case(lib: str):
@@ -90,7 +94,7 @@ def ntm_case(lib: str):
     return lambda: run(x, y)
 
 
-CASES = {"lstm": lstm_case, "alexnet": alexnet_case, "ntm": ntm_case}
+CASES = {"lstm": lstm_case, "gru": gru_case, "alexnet": alexnet_case, "ntm": ntm_case}
 
 
 def graph_size(lib: str, n: int) -> dict:
@@ -144,7 +148,7 @@ def nodes_run(lib: str, n: int) -> dict:
 def one(case: str, lib: str, arg: int, repeats: int) -> dict:
     if lib == "torch":
         import torch  # noqa: F401 - before the baseline
-    step = CASES[case](lib, arg) if case == "lstm" else CASES[case](lib)
+    step = CASES[case](lib, arg) if case in ("lstm", "gru") else CASES[case](lib)
     return measure(step, repeats, warmup=1)
 
 
@@ -180,6 +184,7 @@ def main() -> None:
     print("| case | chainrule | PyTorch | vs PyTorch | peak MiB (ours / torch) |")
     print("|---|---|---|---|---|")
     for case, label, repeats in (("lstm", "LSTM 128->256, seq 32, batch 32, fwd+bwd", 10),
+                                 ("gru", "GRU 128->256, seq 32, batch 32, fwd+bwd", 10),
                                  ("alexnet", "AlexNet 224x224, batch 2, fwd+bwd", 3)):  # fmt: skip
         ours = best(case, "chainrule", repeats=repeats)
         theirs = best(case, "torch", repeats=repeats) if have_torch else {"ms": float("nan"), "peak_mib": float("nan")}

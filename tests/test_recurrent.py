@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import check_op, torch
+from oracle import check_compiled, check_op, torch
 
 import chainrule as cr
 from chainrule import nn
@@ -86,6 +86,8 @@ SEQS = [
     ("LSTM-batch_first-nobias", nn.LSTM, "LSTM", (3, 4), {"batch_first": True, "bias": False}),
     ("LSTM-composed-2layers", nn.LSTM, "LSTM", (3, 4), {"num_layers": 2, "fused": False}),
     ("GRU-2layers-batch_first", nn.GRU, "GRU", (3, 4), {"num_layers": 2, "batch_first": True}),
+    ("GRU-nobias", nn.GRU, "GRU", (3, 4), {"bias": False}),
+    ("GRU-composed-2layers", nn.GRU, "GRU", (3, 4), {"num_layers": 2, "fused": False}),
 ]
 
 
@@ -107,7 +109,9 @@ def test_sequence_modules_match_torch(name, cls, tname, args, kwargs):
     def their_fn(x, h0, c0, *params):
         return flat_theirs(theirs_call((x, (h0, c0)) if lstm else (x, h0), params))
 
-    check_op(our_fn, their_fn, x, h0, c0, *[r(*s) for s in shapes], double=False)
+    params = [r(*s) for s in shapes]
+    check_op(our_fn, their_fn, x, h0, c0, *params, double=False)
+    check_compiled(our_fn, x, h0, c0, *params)  # the fused gates' forwards and backwards replayed
 
 
 def test_parameter_layout_is_torchs():
@@ -141,17 +145,19 @@ def test_recurrent_errors():
         nn.RNN(4, 5, nonlinearity="sigmoid")
 
 
-def test_fused_lstm_equals_the_composed_cells_and_refuses_double_backward():
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_fused_layers_equal_the_composed_cells_and_refuse_double_backward(cls):
     cr.manual_seed(0)
-    fused = nn.LSTM(3, 5, num_layers=2)
-    composed = nn.LSTM(3, 5, num_layers=2, fused=False)
+    fused = cls(3, 5, num_layers=2)
+    composed = cls(3, 5, num_layers=2, fused=False)
     composed.load_state_dict(fused.state_dict())
     x = r(6, 4, 3)
     grads = []
     for m in (fused, composed):
         xt = cr.Tensor(x, requires_grad=True, dtype="float64")
-        out, (h, c) = m(xt)
-        ((out * out).sum() + c.sum()).backward()
+        out, state = m(xt)
+        last = state[1] if cls is nn.LSTM else state  # c_n for the LSTM, h_n for the GRU
+        ((out * out).sum() + (last * 0.5).sum()).backward()
         grads.append([xt.grad.numpy()] + [p.grad.numpy() for p in m.parameters()])
         m.zero_grad()
     for a, b in zip(*grads):

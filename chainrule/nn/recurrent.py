@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import ops
 from ..engine import Tensor, as_tensor
-from ..ops.recurrent import LSTMSequence
+from ..ops.recurrent import GRUSequence, LSTMSequence
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -265,9 +265,32 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """GRU over a sequence: returns (output, h_n)."""
+    """GRU over a sequence: returns (output, h_n). Each layer is one ``GRUSequence`` gate
+    (``fused=False``: cells composed of ops, which also differentiate twice).
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> out, h = cr.nn.GRU(3, 5, num_layers=2)(cr.Tensor(np.zeros((7, 2, 3))))
+    >>> out.shape, h.shape
+    ((7, 2, 5), (2, 2, 5))
+    """
 
     kind = "gru"
 
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, fused: bool = True) -> None:  # fmt: skip
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first)
+        self.fused = fused
+
     def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
-        return self._unroll(x, h0, lambda xt, h, w: gru_cell(xt, h, *w))
+        if not self.fused:
+            return self._unroll(x, h0, lambda xt, h, w: gru_cell(xt, h, *w))
+        self._steps(x)  # checks the shape
+        x = as_tensor(x)
+        hs = self._initial(x, h0, "h0")
+        seq = ops.permute(x, 1, 0, 2) if self.batch_first else x  # (T, N, I)
+        for k in range(self.num_layers):
+            seq = GRUSequence.apply(seq, hs[k], *[v for v in self._weights(k) if v is not None])
+            hs[k] = seq[seq.shape[0] - 1]
+        out = ops.permute(seq, 1, 0, 2) if self.batch_first else seq
+        return out, ops.stack(hs)

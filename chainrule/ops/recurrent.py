@@ -1,11 +1,13 @@
-"""A whole LSTM layer over a sequence as one gate (fused for speed, as PyTorch's LSTM is).
+"""A whole LSTM or GRU layer over a sequence as one gate (fused for speed, as PyTorch's are).
 
 Composed of cells, an LSTM of T steps is about 20 T gates, each a small matrix product or a
 pass over an (N, H) array. As one gate it does what the composed graph cannot: the input
 projection of every step is one matrix product (T N, I) x (I, 4H) before the loop, the gate
 nonlinearities are applied in place on one (N, 4H) block per step, and after the backward
 through time the weight gradients are two matrix products over the whole sequence. The
-equations, the gate order (i, f, g, o) and the parameter layout are PyTorch's.
+equations, the gate order (LSTM i, f, g, o; GRU r, z, n) and the parameter layout are
+PyTorch's. The GRU is the same plan with one state: its candidate n needs the recurrent
+product's n block apart (r multiplies it), so that block is kept for the backward.
 """
 
 from __future__ import annotations
@@ -97,4 +99,79 @@ class LSTMSequence(Function):
         grads = (gx, dh if needs[1] else None, dc if needs[2] else None, gw_ih, gw_hh)
         if len(needs) > 5:
             grads += (gb if needs[5] else None, gb.copy() if needs[6] and gb is not None else None)
+        return grads
+
+
+class GRUSequence(Function):
+    """(T, N, I) inputs, h0 (N, H), weights -> (T, N, H): the outputs h_1..h_T.
+
+    Per step: r, z = sigmoid(x W_i^T + b_i + h W_h^T + b_h) on their blocks; n = tanh(x W_in^T
+    + b_in + r (h W_hn^T + b_hn)); h' = n + z (h - n), which is PyTorch's (1 - z) n + z h.
+    Backward: through time one step at a time; the input-side and the recurrent-side gate
+    gradients of all steps kept in two (T, N, 3H) arrays (they differ only in n's block,
+    which is r times the other on the recurrent side) for the weight-gradient products.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, h0: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> Any:
+        xp = array_module(x)
+        t_len, n, _ = x.shape
+        hs = w_hh.shape[1]
+        acts = (x.reshape(t_len * n, -1) @ w_ih.T).reshape(t_len, n, 3 * hs)  # becomes r, z, n in place
+        if b_ih is not None:
+            acts += b_ih
+        h_all = xp.empty((t_len + 1, n, hs), dtype=x.dtype)  # h_0..h_T
+        gh_n = xp.empty((t_len, n, hs), dtype=x.dtype)  # h W_hn^T + b_hn of every step, for r's gradient
+        h_all[0] = h0
+        for t in range(t_len):
+            a = acts[t]
+            gh = h_all[t] @ w_hh.T
+            if b_hh is not None:
+                gh += b_hh
+            a[:, : 2 * hs] += gh[:, : 2 * hs]
+            _sigmoid_(a[:, : 2 * hs], xp)  # r, z
+            r, z, cand = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs :]
+            gh_n[t] = gh[:, 2 * hs :]
+            cand += r * gh_n[t]
+            xp.tanh(cand, out=cand)  # n
+            h = h_all[t + 1]
+            xp.subtract(h_all[t], cand, out=h)
+            h *= z
+            h += cand  # h' = n + z (h - n)
+        ctx.save_for_backward(x, w_ih, w_hh, acts, gh_n, h_all)
+        return h_all[1:].copy()  # not a view: the saved states stay the gate's own
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> tuple:
+        if isinstance(grad_out, Tensor):
+            raise NotImplementedError(
+                "GRUSequence: gradients of gradients (create_graph=True) need the GRU composed of cells: "
+                "nn.GRU(..., fused=False)"
+            )
+        x, w_ih, w_hh, acts, gh_n, h_all = ctx.saved_tensors
+        xp = array_module(x)
+        t_len, n, hs = gh_n.shape
+        d_in = xp.empty_like(acts)  # (T, N, 3H): d loss / d pre-activations, input side
+        d_rec = xp.empty_like(acts)  # the same on the recurrent side (n's block times r)
+        dh = xp.zeros((n, hs), dtype=x.dtype)  # from the step after
+        for t in range(t_len - 1, -1, -1):
+            a = acts[t]
+            r, z, cand = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs :]
+            dh += grad_out[t]
+            di, dr_ = d_in[t], d_rec[t]
+            # local gradients: tanh' = 1 - n^2, sigmoid' = s (1 - s); h' = n + z (h - n)
+            xp.multiply(dh * (1 - z), 1 - cand * cand, out=di[:, 2 * hs :])  # d n's pre-activation
+            xp.multiply(dh * (h_all[t] - cand), z * (1 - z), out=di[:, hs : 2 * hs])  # dz
+            xp.multiply(di[:, 2 * hs :] * gh_n[t], r * (1 - r), out=di[:, :hs])  # dr
+            dr_[:, : 2 * hs] = di[:, : 2 * hs]
+            xp.multiply(di[:, 2 * hs :], r, out=dr_[:, 2 * hs :])
+            dh = dh * z + dr_ @ w_hh  # to h_{t-1}: directly through z, and through W_hh
+        needs = ctx.needs_input_grad
+        flat_in, flat_rec = d_in.reshape(t_len * n, 3 * hs), d_rec.reshape(t_len * n, 3 * hs)
+        gx = (flat_in @ w_ih).reshape(x.shape) if needs[0] else None
+        gw_ih = flat_in.T @ x.reshape(t_len * n, -1) if needs[2] else None  # all steps in one product
+        gw_hh = flat_rec.T @ h_all[:t_len].reshape(t_len * n, hs) if needs[3] else None
+        grads = (gx, dh if needs[1] else None, gw_ih, gw_hh)
+        if len(needs) > 4:
+            grads += (flat_in.sum(axis=0) if needs[4] else None, flat_rec.sum(axis=0) if needs[5] else None)
         return grads
