@@ -107,7 +107,9 @@ def main() -> None:
     setups = [None] + ([args.coretype] if args.coretype else [])
     jobs = [(m, c, s) for m in args.model.split(",") for c in setups for s in range(args.seeds)]
     if args.report:
-        done = [(j, read_run(folder / f"{args.task}-{j[0]}-{j[1] or 'default'}-{j[2]}", j[2])) for j in jobs]
+        # the runs that are there: e.g. an LSTM baseline run under the default kernels only
+        found = [(j, folder / f"{args.task}-{j[0]}-{j[1] or 'default'}-{j[2]}") for j in jobs]
+        done = [(j, read_run(path, j[2])) for j, path in found if (path / "summary.json").exists()]
     else:
         with ThreadPoolExecutor(args.jobs) as pool:
             done = list(pool.map(lambda j: (j, run_seed(args.task, j[0], j[2], args.steps, folder, j[1],

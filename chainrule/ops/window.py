@@ -63,7 +63,9 @@ class Fold(Function):
         out = array_module(cols).zeros(shape, dtype=cols.dtype)
         for i in range(kh):
             for j in range(kw):
-                out[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :] += cols[:, :, :, i, j, :]
+                # added through a view: ``out[...] += v`` would also copy the sum back onto itself
+                block = out[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :]
+                block += cols[:, :, :, i, j, :]
         return out
 
     @staticmethod
@@ -139,7 +141,8 @@ class PoolScatter(Function):
             return out
         out = xp.zeros(shape, dtype=g.dtype)
         for block, mask in zip(_offsets(shape, kernel, stride), masks):
-            out[block] += g * mask
+            view = out[block]
+            view += g * mask
         return out
 
     @staticmethod
@@ -187,10 +190,13 @@ class Convolution(Function):
         o, _, kh, kw = w.shape
         n, ho, wo = x.shape[0], (padded.shape[1] - kh) // stride[0] + 1, (padded.shape[2] - kw) // stride[1] + 1
         rows = _filter_rows(w).T  # (kh*kw*C, O)
-        out = array_module(x).empty((n, ho, wo, o), dtype=x.dtype)
+        xp = array_module(x)
+        out = xp.empty((n, ho, wo, o), dtype=x.dtype)
         for part in _batch_parts(n, ho * wo * rows.shape[0], Convolution.CHUNK):
             cols = call(Unfold, padded[part], kernel=(kh, kw), stride=stride)  # (n', Ho, Wo, kh, kw, C)
-            out[part] = (cols.reshape(-1, rows.shape[0]) @ rows).reshape(-1, ho, wo, o)
+            # the product written straight into its rows of the output (a view: the slice is
+            # contiguous), not made apart and copied in
+            xp.matmul(cols.reshape(-1, rows.shape[0]), rows, out=out[part].reshape(-1, o))
         if b is not None:
             out += b.astype(out.dtype, copy=False)
         return out.transpose(0, 3, 1, 2)  # (N, O, Ho, Wo) view of NHWC memory
