@@ -145,9 +145,9 @@ def test_new_shapes_trace_again_and_the_cache_is_bounded():
     assert f.traces_made == 5
 
 
-def test_a_changed_learning_rate_or_mode_traces_again():
+def test_a_changed_learning_rate_is_read_afresh_and_a_changed_mode_traces_again():
     net = make_net("bn-dropout")
-    opt = cr.optim.SGD(net.parameters(), lr=0.1)
+    opt = cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.0)
     sched = cr.optim.StepLR(opt, step_size=1, gamma=0.5)
 
     step = cr.compile(classifier_step(net, opt))
@@ -155,12 +155,18 @@ def test_a_changed_learning_rate_or_mode_traces_again():
     for _ in range(3):
         step(x, y)
     assert step.traces_made == 2  # the optimizer's step counts appear after the first call
+    assert opt.lr == 0.1 and type(opt.lr) is float  # a plain number again outside the step
     w = net.parameters()[0]
-    before = w.numpy().copy()
-    sched.step()  # lr 0.05
+    for lr in (0.05, 0.025):
+        before = w.numpy().copy()
+        sched.step()  # the schedule halves lr: the replay reads it, no new trace
+        step(x, y)
+        assert step.traces_made == 2 and opt.lr == lr
+        np.testing.assert_allclose(w.numpy(), before - lr * w.grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert "sgd_lr" in step.source()
+    opt.momentum = 0.9  # any other hyperparameter is a constant of the trace: a new one
     step(x, y)
     assert step.traces_made == 3
-    np.testing.assert_allclose(w.numpy(), before - 0.05 * w.grad.numpy(), rtol=1e-5, atol=1e-7)
     net.eval()
     step(x, y)
     assert step.traces_made == 4

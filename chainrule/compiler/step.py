@@ -150,8 +150,20 @@ class _Watch(Watcher):
 
     def bind_optimizer(self, opt: Any) -> None:
         kind = type(opt).__name__.lower()
-        self.guards.append((lambda: tuple(getattr(opt, k) for k in ("lr", *opt.hyper)),
-                            tuple(getattr(opt, k) for k in ("lr", *opt.hyper)), f"{type(opt).__name__}'s hyperparameters"))
+        others = tuple(k for k in opt.hyper if k != "lr")
+        self.guards.append((lambda: tuple(getattr(opt, k) for k in others),
+                            tuple(getattr(opt, k) for k in others), f"{type(opt).__name__}'s hyperparameters"))
+        if not isinstance(opt.lr, Traced):
+            # the learning rate is state, read at every replay, not a constant of the trace: a
+            # schedule that changes it (per step or per epoch) then needs no new trace. A 0-d
+            # array of the parameters' dtype, so ``lr * dw`` computes as the eager float does.
+            dtypes = {p._data.dtype for p in opt.params}
+            dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
+            dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+            view = self._input(f"{kind}_lr", np.asarray(opt.lr, dtype=dtype),
+                               lambda: np.asarray(opt.lr, dtype=dtype))  # fmt: skip
+            self.stores.append((opt, "lr", opt.lr, view, "hyper"))
+            opt.lr = view
         for i, (p, state) in enumerate(zip(opt.params, opt.state)):
             self.bind_tensor(p)
             self.guards.append((lambda s=state: tuple(s), tuple(state), f"the keys of {type(opt).__name__}'s state"))
@@ -197,8 +209,11 @@ class _Watch(Watcher):
                     g._data = _raw(g._data).copy()
                 backs.append((slot, lambda a, leaves, owner=owner: setattr(owner(leaves), "grad", Tensor._make(a))))
         for owner_obj, key, original, view, kind in self.stores:
-            now = getattr(owner_obj, key) if kind == "attr" else owner_obj[key]
-            if kind == "attr":
+            now = getattr(owner_obj, key) if kind in ("attr", "hyper") else owner_obj[key]
+            if kind == "hyper":  # a Python number again outside the step
+                def put(a: Any, o: Any = owner_obj, k: str = key) -> None:
+                    setattr(o, k, float(a))
+            elif kind == "attr":
                 def put(a: Any, o: Any = owner_obj, k: str = key) -> None:
                     setattr(o, k, a)
             else:
