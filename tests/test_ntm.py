@@ -59,7 +59,7 @@ def test_short_training_run_learns(tmp_path):
     x, y = ntm.copy_batch(32, 3, generator=np.random.default_rng(9))
     with cr.no_grad():
         before = ntm.copy_loss(untrained, x, y)[0].item()
-    model, history = ntm.train_copy("ntm", steps=300, minutes=2, max_length=3, batch=16, out=tmp_path, progress=False)
+    model, history = ntm.train_copy("ntm", steps=300, minutes=30, max_length=3, batch=16, out=tmp_path, progress=False)
     with cr.no_grad():
         after = ntm.copy_loss(model, x, y)[0].item()
     assert before > 0.65 and after < 0.75 * before, (before, after)  # 0.69 -> about 0.48
@@ -113,7 +113,7 @@ def test_train_command_runs_the_copy_task(tmp_path, capsys):
 def test_compiled_copy_training_follows_the_eager_run():
     runs = []
     for compiled in (False, True):
-        model, history = ntm.train_copy("ntm", steps=60, minutes=2, max_length=3, batch=8, seed=3, progress=False,
+        model, history = ntm.train_copy("ntm", steps=60, minutes=30, max_length=3, batch=8, seed=3, progress=False,
                                         compile=compiled)  # fmt: skip
         runs.append(([h["loss"] for h in history], {k: v.copy() for k, v in model.state_dict().items()}))
     (eager, state), (compiled, c_state) = runs
@@ -152,7 +152,7 @@ def test_recall_data_answers_the_item_after_the_query():
 
 @pytest.mark.parametrize("task,steps,limit,below", [("repeat-copy", 300, 2, 0.55), ("recall", 200, 3, 0.67)])  # from 0.69
 def test_short_runs_of_the_other_tasks_learn(task, steps, limit, below, tmp_path):
-    model, history = ntm.train_copy("ntm", steps=steps, minutes=2, max_length=limit, batch=16, seed=0, task=task,
+    model, history = ntm.train_copy("ntm", steps=steps, minutes=30, max_length=limit, batch=16, seed=0, task=task,
                                     out=tmp_path, progress=False)  # fmt: skip
     assert history[0]["loss"] > 0.6 and history[-1]["loss"] < below, [h["loss"] for h in history]
     summary = __import__("json").loads((tmp_path / "summary.json").read_text())

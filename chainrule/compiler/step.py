@@ -534,8 +534,8 @@ def compile(fn: Callable | None = None, *, max_traces: int = 8, fuse: bool | Non
     it). Later calls with the same shapes run that function on the new arrays, reading
     the parameters, gradients and optimizer state as they are then. Tensor results come
     back as plain Tensors (no graph). A new shape or dtype, or changed state (another
-    learning rate, eval mode, a gradient reset to None) traces again; at most
-    ``max_traces`` signatures are kept.
+    hyperparameter than the learning rate, which is read afresh like the parameters; eval
+    mode; a gradient reset to None) traces again; at most ``max_traces`` signatures are kept.
 
     With Numba installed (the ``fast`` extra) runs of elementwise operations are fused
     into one compiled loop each (``fuse=False`` turns it off; ``source(fused=True)`` shows
@@ -558,7 +558,7 @@ def compile(fn: Callable | None = None, *, max_traces: int = 8, fuse: bool | Non
     >>> [round(step(np.ones(2, dtype=np.float32)).item(), 4) for _ in range(3)]
     [4.0, 1.44, 0.5184]
     >>> print(step.source().splitlines()[5])
-    def step(x, w, sgd_step0, consts):
+    def step(x, w, sgd_lr, sgd_step0, consts):
     """
     if fn is None:
         return lambda f: Compiled(f, max_traces, fuse)
