@@ -27,6 +27,21 @@ def _sigmoid_(a: Any, xp: Any) -> None:
     xp.reciprocal(a, out=a)
 
 
+def _after_bptt(x: Any, w_ih: Any, h_all: Any, d_in: Any, d_rec: Any, need_x: bool, need_ih: bool,
+                need_hh: bool) -> tuple:  # fmt: skip
+    """After backpropagation through time, each of these is one product over all T steps:
+    the inputs' gradient and the two weight gradients, from the (T, N, G) gradients of the
+    gates' pre-activations on the input side (``d_in``) and the recurrent side (``d_rec``;
+    the same array for the LSTM). Returns (d_in as (T N, G) rows, gx, gW_ih, gW_hh)."""
+    t_len, n = x.shape[:2]
+    flat_in = d_in.reshape(t_len * n, -1)
+    flat_rec = flat_in if d_rec is d_in else d_rec.reshape(t_len * n, -1)
+    gx = (flat_in @ w_ih).reshape(x.shape) if need_x else None
+    gw_ih = flat_in.T @ x.reshape(t_len * n, -1) if need_ih else None
+    gw_hh = flat_rec.T @ h_all[:t_len].reshape(t_len * n, -1) if need_hh else None  # h_0..h_{T-1}
+    return flat_in, gx, gw_ih, gw_hh
+
+
 class LSTMSequence(Function):
     """(T, N, I) inputs, h0 and c0 (N, H), weights -> (T + 1, N, H): the T outputs h_1..h_T,
     then c_T. Backward: backpropagation through time, one step at a time, with the gate
@@ -94,10 +109,7 @@ class LSTMSequence(Function):
             dc *= f  # to c_{t-1}
             dh = d @ w_hh  # to h_{t-1}
         needs = ctx.needs_input_grad
-        flat = d_gates.reshape(t_len * n, 4 * hs)
-        gx = (flat @ w_ih).reshape(x.shape) if needs[0] else None
-        gw_ih = flat.T @ x.reshape(t_len * n, -1) if needs[3] else None  # all steps in one product
-        gw_hh = flat.T @ h_all[:t_len].reshape(t_len * n, hs) if needs[4] else None
+        flat, gx, gw_ih, gw_hh = _after_bptt(x, w_ih, h_all, d_gates, d_gates, needs[0], needs[3], needs[4])
         gb = flat.sum(axis=0) if len(needs) > 5 and (needs[5] or needs[6]) else None
         grads = (gx, dh if needs[1] else None, dc if needs[2] else None, gw_ih, gw_hh)
         if len(needs) > 5:
@@ -133,8 +145,9 @@ class GRUSequence(Function):
             xp.matmul(h_all[t], w_hh_t, out=gh)
             if b_hh is not None:
                 gh += b_hh
-            a[:, : 2 * hs] += gh[:, : 2 * hs]
-            _sigmoid_(a[:, : 2 * hs], xp)  # r, z
+            rz = a[:, : 2 * hs]
+            rz += gh[:, : 2 * hs]  # through the view: ``a[...] += v`` would copy the sum back onto itself
+            _sigmoid_(rz, xp)  # r, z
             r, z, cand = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs :]
             gh_n[t] = gh[:, 2 * hs :]
             cand += r * gh_n[t]
@@ -172,11 +185,9 @@ class GRUSequence(Function):
             xp.multiply(di[:, 2 * hs :], r, out=dr_[:, 2 * hs :])
             dh = dh * z + dr_ @ w_hh  # to h_{t-1}: directly through z, and through W_hh
         needs = ctx.needs_input_grad
-        flat_in, flat_rec = d_in.reshape(t_len * n, 3 * hs), d_rec.reshape(t_len * n, 3 * hs)
-        gx = (flat_in @ w_ih).reshape(x.shape) if needs[0] else None
-        gw_ih = flat_in.T @ x.reshape(t_len * n, -1) if needs[2] else None  # all steps in one product
-        gw_hh = flat_rec.T @ h_all[:t_len].reshape(t_len * n, hs) if needs[3] else None
+        flat_in, gx, gw_ih, gw_hh = _after_bptt(x, w_ih, h_all, d_in, d_rec, needs[0], needs[2], needs[3])
         grads = (gx, dh if needs[1] else None, gw_ih, gw_hh)
         if len(needs) > 4:
+            flat_rec = d_rec.reshape(-1, d_rec.shape[-1])
             grads += (flat_in.sum(axis=0) if needs[4] else None, flat_rec.sum(axis=0) if needs[5] else None)
         return grads
