@@ -133,6 +133,7 @@ def test_repeat_copy_data():
     np.testing.assert_array_equal(y[:12, :, :8], np.concatenate([seq] * 3))  # the sequence, three times
     assert (y[12, :, 8] == 1).all() and (y[:12, :, 8] == 0).all() and (y[12, :, :8] == 0).all()  # then the end marker
     np.testing.assert_allclose(x[4, :, 9], 0.3)  # the count, scaled by the 10 repeats of training
+    assert (x[4, :, 8] == 1).all() and not x[:4, :, 8:].any()  # the delimiter, on the count's step only
     assert not x[5:].any()  # nothing but blanks while it answers
 
 
@@ -158,3 +159,4 @@ def test_short_runs_of_the_other_tasks_learn(task, steps, limit, below, tmp_path
     summary = __import__("json").loads((tmp_path / "summary.json").read_text())
     assert summary["task"] == task and len(summary["bit_error"]) >= 3
     assert ntm.build("lstm", task=task).out.weight.shape[0] == ntm.TASKS[task].outputs
+
