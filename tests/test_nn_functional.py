@@ -135,6 +135,19 @@ def test_function_compiled_replays_eager(ours, theirs, inputs, kink, double):
     check_compiled(ours, *inputs)
 
 
+WINDOWED = [c for c in CASES if c.id.startswith(("conv2d", "max_pool2d", "avg_pool2d"))]
+
+
+@pytest.mark.parametrize("ours,theirs,inputs,kink,double", WINDOWED)
+def test_window_functions_without_the_compiled_loops(ours, theirs, inputs, kink, double, monkeypatch):
+    # pooling's routes and col2im run as Numba loops where Numba is installed, else as NumPy
+    # passes (CuPy, a trace): the same rows again on the NumPy passes
+    from chainrule.ops import kernels
+
+    monkeypatch.setattr(kernels, "_available", False)
+    check_op(ours, theirs, *inputs, kink=kink, double=double)
+
+
 
 def test_svm_loss_is_the_lectures_number():
     # the course's three-image example: losses 2.9, 0 and 12.9, average 5.27
@@ -223,7 +236,12 @@ def test_convolution_in_batch_slices_matches(monkeypatch):
              r(3, 2, 5, 4), r(3, 2, 3, 3), r(3))  # fmt: skip
 
 
-def test_max_pool_ties_go_to_the_first_maximum():
+@pytest.mark.parametrize("loops", [True, False], ids=["numba-loops", "numpy-passes"])
+def test_max_pool_ties_go_to_the_first_maximum(loops, monkeypatch):
+    from chainrule.ops import kernels
+
+    if not loops:
+        monkeypatch.setattr(kernels, "_available", False)
     x = cr.Tensor(np.array([[[[1.0, 3.0], [3.0, 3.0]]]]), requires_grad=True)
     F.max_pool2d(x, 2).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[0.0, 1.0], [0.0, 0.0]])  # as PyTorch routes it

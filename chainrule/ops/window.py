@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..backend import array_module
 from ..engine import Context, Function, Tensor, call
+from . import kernels
 from .linalg import MatMul
 from .shape import Concatenate, Pad, Permute
 
@@ -60,6 +63,8 @@ class Fold(Function):
         n, ho, wo, kh, kw, c = cols.shape
         sh, sw = stride
         ctx.kernel, ctx.stride = (kh, kw), stride
+        if kernels.usable(cols):
+            return kernels.run(kernels.col2im, cols, shape, stride)  # one pass instead of kh * kw strided adds
         out = array_module(cols).zeros(shape, dtype=cols.dtype)
         for i in range(kh):
             for j in range(kw):
@@ -88,84 +93,116 @@ def _offsets(shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int,
 class MaxPool(Function):
     """Max over each window of a channels-last (N, H, W, C) array: a router.
 
-    Each window's gradient goes to its first maximum (as PyTorch's max pooling does).
-    The max is taken over kh * kw strided views, with no window copied out. The routes
-    are found again in the backward from the saved input and output (the input is the
-    previous layer's output, kept alive anyway), as boolean masks: masked writes
-    (``np.where``, ``putmask``) run an order of magnitude slower here than a compare and
-    a multiply.
+    Each window's gradient goes to its first maximum (as PyTorch's max pooling does). The
+    route is one uint8 per output: the number ``i * kw + j`` of the window offset that
+    holds the max. With Numba, one compiled pass finds maxima and routes together
+    (``kernels.pool_max``) and the backward adds each gradient where its route points in
+    one more. Without it (or on CuPy) the max is taken over kh * kw strided
+    views, with no window copied out, and the routes are found in the backward from the
+    saved input and output (the input is the previous layer's output, kept alive anyway)
+    by compares: masked writes (``np.where``, ``putmask``) run an order of magnitude slower
+    here than a compare and a multiply.
     """
 
     @staticmethod
     def forward(ctx: Context, x: Any, *, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
+        ctx.kernel, ctx.stride, ctx.in_shape = kernel, stride, x.shape
+        if kernels.usable(x):
+            out, ctx.route = kernels.run(kernels.pool_max, x, kernel, stride)
+            return out
         xp = array_module(x)
         blocks = _offsets(x.shape, kernel, stride)
         out = x[blocks[0]].copy()
         for block in blocks[1:]:
             xp.maximum(out, x[block], out=out)
         ctx.save_for_backward(x, out)
-        ctx.kernel, ctx.stride = kernel, stride
+        ctx.route = None
         return out
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> Any:
-        x, out = (v.data if isinstance(v, Tensor) else v for v in ctx.saved_tensors)  # routes are constants
-        taken = None
-        masks = []
-        for block in _offsets(x.shape, ctx.kernel, ctx.stride):
-            hit = x[block] == out
-            if taken is None:
-                taken = hit.copy()
-            else:
+        route = ctx.route
+        if route is None:
+            x, out = (v.data if isinstance(v, Tensor) else v for v in ctx.saved_tensors)  # routes are constants
+            xp = array_module(x)
+            route, taken = xp.zeros(out.shape, dtype=xp.uint8), None
+            nan = _nan_in(out)  # a NaN max routes to the NaN (as PyTorch's), though NaN != NaN
+            for k, block in enumerate(_offsets(x.shape, ctx.kernel, ctx.stride)):
+                hit = x[block] == out
+                if nan:
+                    hit |= xp.isnan(x[block]) & xp.isnan(out)
+                if taken is None:
+                    taken = hit.copy()
+                    continue
                 hit &= ~taken  # a tie: an earlier offset already has this window's gradient
                 taken |= hit
-            masks.append(hit)
-        return call(PoolScatter, grad_out, masks=masks, shape=x.shape, kernel=ctx.kernel, stride=ctx.stride)
+                route += hit * xp.uint8(k)
+        return call(PoolScatter, grad_out, route=route, shape=ctx.in_shape, kernel=ctx.kernel, stride=ctx.stride)
 
 
 class PoolScatter(Function):
-    """(N, Ho, Wo, C) -> (N, H, W, C): each value added at the window offset its mask marks."""
+    """(N, Ho, Wo, C) -> (N, H, W, C): each value added at the window offset its route names."""
 
     @staticmethod
-    def forward(ctx: Context, g: Any, *, masks: list, shape: tuple, kernel: tuple, stride: tuple) -> Any:
-        ctx.route = (masks, kernel, stride)
+    def forward(ctx: Context, g: Any, *, route: Any, shape: tuple, kernel: tuple, stride: tuple) -> Any:
+        ctx.route = (route, kernel, stride)
+        if kernels.usable(g):
+            return kernels.run(kernels.pool_scatter, g, route, shape, kernel, stride)
         xp = array_module(g)
         (kh, kw), (sh, sw) = kernel, stride
         _, h, w, _ = shape
         ho, wo = g.shape[1:3]
-        if (kh, kw) == (sh, sw) and (h, w) == (ho * sh, wo * sw):
+        blocks = _offsets(shape, kernel, stride)
+        nan = _nan_in(g)  # then a NaN * 0 off the route would spread it: select instead
+        if (kh, kw) == (sh, sw) and (h, w) == (ho * sh, wo * sw) and not nan:
             # the windows tile the input exactly: every entry is written once, in place
             out = xp.empty(shape, dtype=g.dtype)
-            for block, mask in zip(_offsets(shape, kernel, stride), masks):
-                xp.multiply(g, mask, out=out[block])
+            for k, block in enumerate(blocks):
+                xp.multiply(g, route == k, out=out[block])
             return out
         out = xp.zeros(shape, dtype=g.dtype)
-        for block, mask in zip(_offsets(shape, kernel, stride), masks):
+        for k, block in enumerate(blocks):
             view = out[block]
-            view += g * mask
+            view += _on_route(g, route == k, nan)
         return out
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> Any:
-        masks, kernel, stride = ctx.route
-        return call(PoolGather, grad_out, masks=masks, kernel=kernel, stride=stride)
+        route, kernel, stride = ctx.route
+        return call(PoolGather, grad_out, route=route, kernel=kernel, stride=stride)
 
 
 class PoolGather(Function):
-    """(N, H, W, C) -> (N, Ho, Wo, C): each output reads x at the window offset its mask marks."""
+    """(N, H, W, C) -> (N, Ho, Wo, C): each output reads x at the window offset its route names."""
 
     @staticmethod
-    def forward(ctx: Context, x: Any, *, masks: list, kernel: tuple, stride: tuple) -> Any:
-        ctx.route = (masks, x.shape, kernel, stride)
-        out = array_module(x).zeros(masks[0].shape, dtype=x.dtype)
-        for block, mask in zip(_offsets(x.shape, kernel, stride), masks):
-            out += x[block] * mask
+    def forward(ctx: Context, x: Any, *, route: Any, kernel: tuple, stride: tuple) -> Any:
+        ctx.route = (route, x.shape, kernel, stride)
+        if kernels.usable(x):
+            return kernels.run(kernels.pool_gather, x, route, kernel, stride)
+        xp = array_module(x)
+        out = xp.zeros(route.shape, dtype=x.dtype)
+        nan = _nan_in(x)
+        for k, block in enumerate(_offsets(x.shape, kernel, stride)):
+            out += _on_route(x[block], route == k, nan)
         return out
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> Any:
-        masks, shape, kernel, stride = ctx.route
-        return call(PoolScatter, grad_out, masks=masks, shape=shape, kernel=kernel, stride=stride)
+        route, shape, kernel, stride = ctx.route
+        return call(PoolScatter, grad_out, route=route, shape=shape, kernel=kernel, stride=stride)
+
+
+def _nan_in(a: Any) -> bool:
+    """Whether a plain NumPy array holds a NaN. Elsewhere False: a trace cannot branch on
+    values, and on CuPy the answer would wait for the device; there a NaN gradient may
+    spread to its whole window (NaN * 0), the route's own entry being NaN anyway."""
+    return type(a) is np.ndarray and bool(np.isnan(a).any())
+
+
+def _on_route(v: Any, mask: Any, nan: bool) -> Any:
+    """v where the mask is set, else 0: a product (fast), or a select when v has a NaN."""
+    return array_module(v).where(mask, v, 0) if nan else v * mask
 
 
 class Convolution(Function):

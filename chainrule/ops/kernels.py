@@ -1,0 +1,171 @@
+"""Compiled CPU loops (Numba) for the window ops' passes that NumPy makes many times over.
+
+In NumPy, max pooling is kh*kw strided passes in the forward and, in the backward, as many
+compares, mask updates and masked multiplies; col2im (``Fold``) is kh*kw strided adds. A
+loop compiled by Numba does each in one pass over memory: the CNN step of ``bench_train.py``
+went from 69-76 to 55-57 ms at one thread. Only the callers decide when: NumPy arrays
+(never CuPy's; in a compiled step's trace each call is one operation of the tape) with
+Numba installed (the ``fast`` extra); otherwise the NumPy code beside each call runs and
+gives the same numbers (the tests run both). The loops are serial and release
+the GIL, so threads may call them at once: Numba's parallel loops were measured and left
+out, since on two cores their threads fought OpenBLAS's (the step took 97-100 ms with the
+OpenMP layer, 44-70 with the workqueue layer, against 44-51 serial).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+_compile_lock = threading.Lock()
+_loops: dict[str, Any] | None = None  # name -> the compiled loop, made on first use
+
+
+def usable(*arrays: Any) -> bool:
+    """Whether the compiled loops may run on these arrays: NumPy floats (a compiled step's
+    traced arrays too), Numba present.
+
+    >>> usable(np.zeros(3, np.float32)) == available()
+    True
+    """
+    return all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in arrays) and available()
+
+
+def run(loop: Any, *args: Any) -> Any:
+    """``loop(*args)``; inside a compiled step's trace, one operation of the tape (each
+    replay calls the loop again), so compiled steps use the loops too."""
+    from ..compiler.tape import recorded_call
+
+    return recorded_call(loop, *args)
+
+
+_available: bool | None = None
+
+
+def available() -> bool:
+    """Numba is installed (checked once)."""
+    global _available
+    if _available is None:
+        try:
+            import numba  # noqa: F401
+
+            _available = True
+        except ImportError:
+            _available = False
+    return _available
+
+
+def _run(name: str, *args: Any) -> None:
+    _compiled()[name](*args)
+
+
+def pool_max(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[Any, Any]:
+    """(N, H, W, C) -> the window maxima (N, Ho, Wo, C) and, as uint8, the number
+    ``i * kw + j`` of the offset that holds each one (the first, on a tie; a NaN wins).
+
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    >>> out, route = pool_max(x, (2, 2), (2, 2))
+    >>> out[0, :, :, 0].tolist(), route[0, :, :, 0].tolist()
+    ([[5.0, 7.0], [13.0, 15.0]], [[3, 3], [3, 3]])
+    """
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw) = kernel, stride
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out = np.empty((n, ho, wo, c), dtype=x.dtype)
+    route = np.empty((n, ho, wo, c), dtype=np.uint8)
+    _run("pool_max", np.ascontiguousarray(x), kh, kw, sh, sw, out, route)
+    return out, route
+
+
+def pool_scatter(g: Any, route: Any, shape: tuple[int, ...], kernel: tuple[int, int],
+                 stride: tuple[int, int]) -> Any:  # fmt: skip
+    """(N, Ho, Wo, C) -> (N, H, W, C): each value added where ``route`` says its window's max was."""
+    out = np.zeros(shape, dtype=g.dtype)
+    _run("pool_scatter", np.ascontiguousarray(g), route, kernel[1], stride[0], stride[1], out)
+    return out
+
+
+def pool_gather(x: Any, route: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
+    """(N, H, W, C) -> (N, Ho, Wo, C): each output reads x where ``route`` points."""
+    out = np.empty(route.shape, dtype=x.dtype)
+    _run("pool_gather", np.ascontiguousarray(x), route, kernel[1], stride[0], stride[1], out)
+    return out
+
+
+def col2im(cols: Any, shape: tuple[int, ...], stride: tuple[int, int]) -> Any:
+    """(N, Ho, Wo, kh, kw, C) -> (N, H, W, C): each window added back where it came from."""
+    out = np.zeros(shape, dtype=cols.dtype)
+    _run("col2im", np.ascontiguousarray(cols), stride[0], stride[1], out)
+    return out
+
+
+# -- the loops ------------------------------------------------------------------------------
+# Written as Python, compiled the first time one is needed (and cached on disk). Channels are
+# the innermost loop: contiguous in memory, so the compiler vectorizes them.
+
+
+def _pool_max(x, kh, kw, sh, sw, out, route):
+    n, ho, wo, c = out.shape
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    out[b, i, j, ch] = x[b, i * sh, j * sw, ch]
+                    route[b, i, j, ch] = 0
+                for di in range(kh):
+                    for dj in range(kw):
+                        k = di * kw + dj
+                        if k == 0:
+                            continue
+                        for ch in range(c):
+                            v = x[b, i * sh + di, j * sw + dj, ch]
+                            best = out[b, i, j, ch]
+                            if v > best or (np.isnan(v) and not np.isnan(best)):  # a NaN beats all (np.maximum)
+                                out[b, i, j, ch] = v
+                                route[b, i, j, ch] = k
+
+
+def _pool_scatter(g, route, kw, sh, sw, out):
+    n, ho, wo, c = g.shape
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    k = route[b, i, j, ch]
+                    di = k // kw
+                    out[b, i * sh + di, j * sw + k - di * kw, ch] += g[b, i, j, ch]
+
+
+def _pool_gather(x, route, kw, sh, sw, out):
+    n, ho, wo, c = out.shape
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    k = route[b, i, j, ch]
+                    di = k // kw
+                    out[b, i, j, ch] = x[b, i * sh + di, j * sw + k - di * kw, ch]
+
+
+def _col2im(cols, sh, sw, out):
+    n, ho, wo, kh, kw, c = cols.shape
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for di in range(kh):
+                    for dj in range(kw):
+                        for ch in range(c):
+                            out[b, i * sh + di, j * sw + dj, ch] += cols[b, i, j, di, dj, ch]
+
+
+def _compiled() -> dict[str, Any]:
+    global _loops
+    with _compile_lock:  # two threads' first calls compile once
+        if _loops is None:
+            import numba
+
+            _loops = {fn.__name__[1:]: numba.njit(cache=True, nogil=True)(fn)
+                      for fn in (_pool_max, _pool_scatter, _pool_gather, _col2im)}  # fmt: skip
+    return _loops

@@ -1,0 +1,72 @@
+"""The compiled loops of the window ops (``chainrule.ops.kernels``) against the NumPy passes
+they replace: the same numbers, NaN and ties included, from several threads at once."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.nn import functional as F
+from chainrule.ops import kernels
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="Numba is not installed (the fast extra)")
+
+
+def pooled(x: np.ndarray, kernel: int, stride: int, padding: int, loops: bool, monkeypatch) -> tuple:
+    """max_pool2d's output, gradient and gradient of the gradient (a Hessian-vector row)."""
+    monkeypatch.setattr(kernels, "_available", loops)
+    t = cr.Tensor(x, requires_grad=True)
+    y = F.max_pool2d(t, kernel, stride, padding)
+    (g,) = cr.grad((y * y).sum(), [t], create_graph=True)
+    (gg,) = cr.grad((g * g).sum(), [t])
+    return y.numpy(), g.numpy(), gg.numpy()
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(2, 2, 0), (3, 2, 1), (3, 1, 0)])
+def test_pooling_loops_give_the_numpy_passes_numbers(kernel, stride, padding, monkeypatch):
+    g = np.random.default_rng(kernel * 10 + stride)
+    x = g.integers(0, 4, (2, 3, 7, 6)).astype(np.float32)  # few values: many ties
+    x[0, 0, 1, 1] = np.nan  # a NaN wins its windows, as np.maximum and PyTorch have it
+    with np.errstate(invalid="ignore"):
+        ours = pooled(x, kernel, stride, padding, True, monkeypatch)
+        theirs = pooled(x, kernel, stride, padding, False, monkeypatch)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(ours[0]).any()
+
+
+def test_col2im_adds_overlapping_windows_as_the_strided_adds_do(monkeypatch):
+    g = np.random.default_rng(0)
+    x = cr.Tensor(g.standard_normal((2, 3, 6, 5)), dtype="float64", requires_grad=True)
+    w = cr.Tensor(g.standard_normal((4, 3, 3, 3)), dtype="float64", requires_grad=True)  # sums in another order
+    grads = []
+    for loops in (True, False):
+        monkeypatch.setattr(kernels, "_available", loops)
+        x.grad = w.grad = None
+        (F.conv2d(x, w, stride=1, padding=1) ** 2).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+def test_threads_at_once_get_their_own_numbers():
+    # the loops release the GIL: four threads in them at once, each with its own arrays
+    g = np.random.default_rng(1)
+    xs = [g.standard_normal((8, 16, 12, 12)).astype(np.float32) for _ in range(4)]
+    want = [x.reshape(8, 16, 6, 2, 6, 2).max(axis=(3, 5)) for x in xs]
+    got: list = [None] * 4
+
+    def work(i: int) -> None:
+        for _ in range(20):
+            got[i] = F.max_pool2d(cr.Tensor(xs[i]), 2).numpy()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
