@@ -9,7 +9,9 @@ Numba installed (the ``fast`` extra); otherwise the NumPy code beside each call 
 gives the same numbers (the tests run both). The loops are serial and release
 the GIL, so threads may call them at once: Numba's parallel loops were measured and left
 out, since on two cores their threads fought OpenBLAS's (the step took 97-100 ms with the
-OpenMP layer, 44-70 with the workqueue layer, against 44-51 serial).
+OpenMP layer, 44-70 with the workqueue layer, against 44-51 serial). Loops with
+transcendentals do not pay: an LSTM step's gates as one loop took the step from 37 to 47 ms,
+since Numba calls a scalar exp and tanh where NumPy runs vectorized ones.
 """
 
 from __future__ import annotations
@@ -166,6 +168,7 @@ def _compiled() -> dict[str, Any]:
         if _loops is None:
             import numba
 
-            _loops = {fn.__name__[1:]: numba.njit(cache=True, nogil=True)(fn)
+            # error_model="numpy": a division gives inf or NaN as NumPy's does, with no check per element
+            _loops = {fn.__name__[1:]: numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
                       for fn in (_pool_max, _pool_scatter, _pool_gather, _col2im)}  # fmt: skip
     return _loops
