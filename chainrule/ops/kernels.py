@@ -105,7 +105,10 @@ def col2im(cols: Any, shape: tuple[int, ...], stride: tuple[int, int]) -> Any:
 
 # -- the loops ------------------------------------------------------------------------------
 # Written as Python, compiled the first time one is needed (and cached on disk). Channels are
-# the innermost loop: contiguous in memory, so the compiler vectorizes them.
+# the innermost loop: contiguous in memory, so the compiler vectorizes them. Where windows
+# overlap, an entry's gradient is a sum; the NumPy passes add offset by offset (offset 0
+# first), which is the windows from last to first, so the loops run the windows backwards:
+# the same sums in the same order, the same float32 numbers (training runs do not drift).
 
 
 def _pool_max(x, kh, kw, sh, sw, out, route):
@@ -132,8 +135,8 @@ def _pool_max(x, kh, kw, sh, sw, out, route):
 def _pool_scatter(g, route, kw, sh, sw, out):
     n, ho, wo, c = g.shape
     for b in range(n):
-        for i in range(ho):
-            for j in range(wo):
+        for i in range(ho - 1, -1, -1):  # last window first: an entry's sum in the NumPy passes' order
+            for j in range(wo - 1, -1, -1):
                 for ch in range(c):
                     k = route[b, i, j, ch]
                     di = k // kw
@@ -154,8 +157,8 @@ def _pool_gather(x, route, kw, sh, sw, out):
 def _col2im(cols, sh, sw, out):
     n, ho, wo, kh, kw, c = cols.shape
     for b in range(n):
-        for i in range(ho):
-            for j in range(wo):
+        for i in range(ho - 1, -1, -1):  # as in _pool_scatter: the same float sums as the strided adds
+            for j in range(wo - 1, -1, -1):
                 for di in range(kh):
                     for dj in range(kw):
                         for ch in range(c):
