@@ -27,7 +27,11 @@ import subprocess
 import sys
 
 import numpy as np
-from bench_train import library, measure  # this folder: the same measuring and the same models' API
+from bench_train import (  # this folder: the same measuring and the same models' API
+    library,
+    measure,
+    warm_loops,
+)
 
 F32 = np.float32
 
@@ -148,6 +152,8 @@ def nodes_run(lib: str, n: int) -> dict:
 def one(case: str, lib: str, arg: int, repeats: int) -> dict:
     if lib == "torch":
         import torch  # noqa: F401 - before the baseline
+    elif case == "alexnet":
+        warm_loops()  # Numba's compiler before the baseline, too
     step = CASES[case](lib, arg) if case in ("lstm", "gru") else CASES[case](lib)
     return measure(step, repeats, warmup=1)
 
