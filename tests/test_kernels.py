@@ -71,3 +71,10 @@ def test_threads_at_once_get_their_own_numbers():
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
 
+
+
+def test_float16_and_integer_arrays_take_the_numpy_passes():
+    assert kernels.usable(np.zeros(2, np.float32), np.zeros(2, np.float64))
+    assert not kernels.usable(np.zeros(2, np.float16)) and not kernels.usable(np.zeros(2, np.int64))
+    x = np.arange(16, dtype=np.float16).reshape(1, 1, 4, 4)
+    np.testing.assert_array_equal(F.max_pool2d(cr.Tensor(x, dtype="float16"), 2).numpy()[0, 0], [[5, 7], [13, 15]])

@@ -26,13 +26,13 @@ _loops: dict[str, Any] | None = None  # name -> the compiled loop, made on first
 
 
 def usable(*arrays: Any) -> bool:
-    """Whether the compiled loops may run on these arrays: NumPy floats (a compiled step's
-    traced arrays too), Numba present.
+    """Whether the compiled loops may run on these arrays: NumPy float32 or float64 (a
+    compiled step's traced arrays too), Numba present.
 
     >>> usable(np.zeros(3, np.float32)) == available()
     True
     """
-    return all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in arrays) and available()
+    return all(isinstance(a, np.ndarray) and a.dtype in _FLOATS for a in arrays) and available()
 
 
 def run(loop: Any, *args: Any) -> Any:
@@ -44,6 +44,7 @@ def run(loop: Any, *args: Any) -> Any:
 
 
 _available: bool | None = None
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # float16: the NumPy passes (Numba's support is partial)
 
 
 def available() -> bool:
