@@ -25,10 +25,12 @@ def pooled(x: np.ndarray, kernel: int, stride: int, padding: int, loops: bool, m
     return y.numpy(), g.numpy(), gg.numpy()
 
 
-@pytest.mark.parametrize("kernel,stride,padding", [(2, 2, 0), (3, 2, 1), (3, 1, 0)])
+@pytest.mark.parametrize("kernel,stride,padding", [(2, 2, 0), (3, 2, 1), (3, 1, 0), (17, 1, 8)])  # 17x17: uint16 routes
 def test_pooling_loops_give_the_numpy_passes_numbers(kernel, stride, padding, monkeypatch):
     g = np.random.default_rng(kernel * 10 + stride)
     x = (g.integers(0, 4, (2, 3, 7, 6)) * 0.37 + 0.011).astype(np.float32)  # few values: many ties
+    if kernel == 17:
+        x = g.permutation(20 * 18).reshape(1, 1, 20, 18).astype(np.float32)  # the max far into the window
     x[0, 0, 1, 1] = np.nan  # a NaN wins its windows, as np.maximum and PyTorch have it
     with np.errstate(invalid="ignore"):
         ours = pooled(x, kernel, stride, padding, True, monkeypatch)
@@ -78,3 +80,15 @@ def test_float16_and_integer_arrays_take_the_numpy_passes():
     assert not kernels.usable(np.zeros(2, np.float16)) and not kernels.usable(np.zeros(2, np.int64))
     x = np.arange(16, dtype=np.float16).reshape(1, 1, 4, 4)
     np.testing.assert_array_equal(F.max_pool2d(cr.Tensor(x, dtype="float16"), 2).numpy()[0, 0], [[5, 7], [13, 15]])
+
+
+@pytest.mark.parametrize("loops", [True, False], ids=["numba-loops", "numpy-passes"])
+def test_windows_of_more_than_256_offsets_route_right(loops, monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(kernels, "_available", loops)
+    x = np.random.default_rng(3).permutation(20 * 18).reshape(1, 1, 20, 18).astype(np.float64)
+    t = cr.Tensor(x, dtype="float64", requires_grad=True)
+    F.max_pool2d(t, 17, 1, 8).sum().backward()  # 289 offsets: a uint8 route would wrap
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(tx, 17, 1, 8).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), tx.grad.numpy())

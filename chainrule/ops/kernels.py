@@ -64,8 +64,18 @@ def _run(name: str, *args: Any) -> None:
     _compiled()[name](*args)
 
 
+def route_dtype(kernel: tuple[int, int]) -> np.dtype:
+    """The smallest unsigned integer that numbers every offset of a window.
+
+    >>> route_dtype((3, 3)), route_dtype((32, 32))
+    (dtype('uint8'), dtype('uint16'))
+    """
+    size = kernel[0] * kernel[1]
+    return np.dtype(np.uint8 if size <= 256 else np.uint16 if size <= 65536 else np.uint32)
+
+
 def pool_max(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[Any, Any]:
-    """(N, H, W, C) -> the window maxima (N, Ho, Wo, C) and, as uint8, the number
+    """(N, H, W, C) -> the window maxima (N, Ho, Wo, C) and (``route_dtype``) the number
     ``i * kw + j`` of the offset that holds each one (the first, on a tie; a NaN wins).
 
     >>> x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
@@ -77,7 +87,7 @@ def pool_max(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[
     (kh, kw), (sh, sw) = kernel, stride
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
     out = np.empty((n, ho, wo, c), dtype=x.dtype)
-    route = np.empty((n, ho, wo, c), dtype=np.uint8)
+    route = np.empty((n, ho, wo, c), dtype=route_dtype(kernel))
     _run("pool_max", np.ascontiguousarray(x), kh, kw, sh, sw, out, route)
     return out, route
 

@@ -94,7 +94,8 @@ class MaxPool(Function):
     """Max over each window of a channels-last (N, H, W, C) array: a router.
 
     Each window's gradient goes to its first maximum (as PyTorch's max pooling does). The
-    route is one uint8 per output: the number ``i * kw + j`` of the window offset that
+    route is one small integer per output (uint8 up to 16x16 windows, ``route_dtype``): the
+    number ``i * kw + j`` of the window offset that
     holds the max. With Numba, one compiled pass finds maxima and routes together
     (``kernels.pool_max``) and the backward adds each gradient where its route points in
     one more. Without it (or on CuPy) the max is taken over kh * kw strided
@@ -125,7 +126,8 @@ class MaxPool(Function):
         if route is None:
             x, out = (v.data if isinstance(v, Tensor) else v for v in ctx.saved_tensors)  # routes are constants
             xp = array_module(x)
-            route, taken = xp.zeros(out.shape, dtype=xp.uint8), None
+            dtype = kernels.route_dtype(ctx.kernel)
+            route, taken = xp.zeros(out.shape, dtype=dtype), None
             nan = _nan_in(out)  # a NaN max routes to the NaN (as PyTorch's), though NaN != NaN
             for k, block in enumerate(_offsets(x.shape, ctx.kernel, ctx.stride)):
                 hit = x[block] == out
@@ -136,7 +138,7 @@ class MaxPool(Function):
                     continue
                 hit &= ~taken  # a tie: an earlier offset already has this window's gradient
                 taken |= hit
-                route += hit * xp.uint8(k)
+                route += hit * dtype.type(k)
         return call(PoolScatter, grad_out, route=route, shape=ctx.in_shape, kernel=ctx.kernel, stride=ctx.stride)
 
 
