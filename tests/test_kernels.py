@@ -74,7 +74,6 @@ def test_threads_at_once_get_their_own_numbers():
         np.testing.assert_array_equal(a, b)
 
 
-
 def test_float16_and_integer_arrays_take_the_numpy_passes():
     assert kernels.usable(np.zeros(2, np.float32), np.zeros(2, np.float64))
     assert not kernels.usable(np.zeros(2, np.float16)) and not kernels.usable(np.zeros(2, np.int64))

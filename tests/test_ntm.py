@@ -159,4 +159,3 @@ def test_short_runs_of_the_other_tasks_learn(task, steps, limit, below, tmp_path
     summary = __import__("json").loads((tmp_path / "summary.json").read_text())
     assert summary["task"] == task and len(summary["bit_error"]) >= 3
     assert ntm.build("lstm", task=task).out.weight.shape[0] == ntm.TASKS[task].outputs
-

@@ -95,14 +95,13 @@ class MaxPool(Function):
 
     Each window's gradient goes to its first maximum (as PyTorch's max pooling does). The
     route is one small integer per output (uint8 up to 16x16 windows, ``route_dtype``): the
-    number ``i * kw + j`` of the window offset that
-    holds the max. With Numba, one compiled pass finds maxima and routes together
-    (``kernels.pool_max``) and the backward adds each gradient where its route points in
-    one more. Without it (or on CuPy) the max is taken over kh * kw strided
-    views, with no window copied out, and the routes are found in the backward from the
-    saved input and output (the input is the previous layer's output, kept alive anyway)
-    by compares: masked writes (``np.where``, ``putmask``) run an order of magnitude slower
-    here than a compare and a multiply.
+    number ``i * kw + j`` of the window offset that holds the max. With Numba, one compiled
+    pass finds maxima and routes together (``kernels.pool_max``) and the backward adds each
+    gradient where its route points in one more. Without it (or on CuPy) the max is taken
+    over kh * kw strided views, with no window copied out, and the routes are found in the
+    backward from the saved input and output (the input is the previous layer's output,
+    kept alive anyway) by compares: masked writes (``np.where``, ``putmask``) run an order
+    of magnitude slower here than a compare and a multiply.
     """
 
     @staticmethod
@@ -128,11 +127,12 @@ class MaxPool(Function):
             xp = array_module(x)
             dtype = kernels.route_dtype(ctx.kernel)
             route, taken = xp.zeros(out.shape, dtype=dtype), None
-            nan = _nan_in(out)  # a NaN max routes to the NaN (as PyTorch's), though NaN != NaN
+            # a NaN max routes to the NaN (as PyTorch's), though NaN != NaN
+            out_nan = xp.isnan(out) if _nan_in(out) else None
             for k, block in enumerate(_offsets(x.shape, ctx.kernel, ctx.stride)):
                 hit = x[block] == out
-                if nan:
-                    hit |= xp.isnan(x[block]) & xp.isnan(out)
+                if out_nan is not None:
+                    hit |= xp.isnan(x[block]) & out_nan
                 if taken is None:
                     taken = hit.copy()
                     continue
