@@ -94,16 +94,28 @@ def pool_max(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[
 
 def pool_scatter(g: Any, route: Any, shape: tuple[int, ...], kernel: tuple[int, int],
                  stride: tuple[int, int]) -> Any:  # fmt: skip
-    """(N, Ho, Wo, C) -> (N, H, W, C): each value added where ``route`` says its window's max was."""
+    """(N, Ho, Wo, C) -> (N, H, W, C): each value added where ``route`` says its window's max was.
+
+    >>> g = np.ones((1, 1, 1, 1), np.float32)
+    >>> pool_scatter(g, np.array([[[[3]]]], np.uint8), (1, 2, 2, 1), (2, 2), (2, 2))[0, :, :, 0].tolist()
+    [[0.0, 0.0], [0.0, 1.0]]
+    """
+    g = np.ascontiguousarray(g)
+    if tuple(kernel) == tuple(stride):
+        # windows side by side (2x2 pooling, stride 2): each entry is written once, the
+        # gradient or a zero, in memory order - no zero-fill pass and no adds
+        out = np.empty(shape, dtype=g.dtype)
+        _run("pool_scatter_tiled", g, route, kernel[0], kernel[1], out)
+        return out
     out = np.zeros(shape, dtype=g.dtype)
-    _run("pool_scatter", np.ascontiguousarray(g), route, kernel[1], stride[0], stride[1], out)
+    _run("pool_scatter", g, route, kernel[0], kernel[1], stride[0], stride[1], out)
     return out
 
 
 def pool_gather(x: Any, route: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
     """(N, H, W, C) -> (N, Ho, Wo, C): each output reads x where ``route`` points."""
     out = np.empty(route.shape, dtype=x.dtype)
-    _run("pool_gather", np.ascontiguousarray(x), route, kernel[1], stride[0], stride[1], out)
+    _run("pool_gather", np.ascontiguousarray(x), route, kernel[0], kernel[1], stride[0], stride[1], out)
     return out
 
 
@@ -143,26 +155,55 @@ def _pool_max(x, kh, kw, sh, sw, out, route):
                                 route[b, i, j, ch] = k
 
 
-def _pool_scatter(g, route, kw, sh, sw, out):
+def _pool_scatter(g, route, kh, kw, sh, sw, out):
     n, ho, wo, c = g.shape
     for b in range(n):
         for i in range(ho - 1, -1, -1):  # last window first: an entry's sum in the NumPy passes' order
             for j in range(wo - 1, -1, -1):
+                # each offset compared with the route (a select over the channels, which
+                # vectorizes) rather than the offset's row and column divided out of it
+                for di in range(kh):
+                    for dj in range(kw):
+                        k = di * kw + dj
+                        for ch in range(c):
+                            if route[b, i, j, ch] == k:
+                                out[b, i * sh + di, j * sw + dj, ch] += g[b, i, j, ch]
+
+
+def _pool_scatter_tiled(g, route, kh, kw, out):
+    n, ho, wo, c = g.shape
+    h, w = out.shape[1], out.shape[2]
+    zero = out.dtype.type(0)
+    for b in range(n):
+        for i in range(ho):
+            for di in range(kh):
+                y = i * kh + di
+                for j in range(wo):
+                    for dj in range(kw):
+                        k = di * kw + dj
+                        for ch in range(c):
+                            # 0 + g, as the adds onto zeros of the other paths give (-0.0 -> 0.0)
+                            out[b, y, j * kw + dj, ch] = zero + g[b, i, j, ch] if route[b, i, j, ch] == k else zero
+                for x in range(wo * kw, w):  # columns no window covers
+                    for ch in range(c):
+                        out[b, y, x, ch] = zero
+        for y in range(ho * kh, h):  # rows no window covers
+            for x in range(w):
                 for ch in range(c):
-                    k = route[b, i, j, ch]
-                    di = k // kw
-                    out[b, i * sh + di, j * sw + k - di * kw, ch] += g[b, i, j, ch]
+                    out[b, y, x, ch] = zero
 
 
-def _pool_gather(x, route, kw, sh, sw, out):
+def _pool_gather(x, route, kh, kw, sh, sw, out):
     n, ho, wo, c = out.shape
     for b in range(n):
         for i in range(ho):
             for j in range(wo):
-                for ch in range(c):
-                    k = route[b, i, j, ch]
-                    di = k // kw
-                    out[b, i, j, ch] = x[b, i * sh + di, j * sw + k - di * kw, ch]
+                for di in range(kh):
+                    for dj in range(kw):
+                        k = di * kw + dj
+                        for ch in range(c):
+                            if route[b, i, j, ch] == k:
+                                out[b, i, j, ch] = x[b, i * sh + di, j * sw + dj, ch]
 
 
 def _col2im(cols, sh, sw, out):
@@ -184,5 +225,5 @@ def _compiled() -> dict[str, Any]:
 
             # error_model="numpy": a division gives inf or NaN as NumPy's does, with no check per element
             _loops = {fn.__name__[1:]: numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
-                      for fn in (_pool_max, _pool_scatter, _pool_gather, _col2im)}  # fmt: skip
+                      for fn in (_pool_max, _pool_scatter, _pool_scatter_tiled, _pool_gather, _col2im)}  # fmt: skip
     return _loops
