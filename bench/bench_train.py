@@ -10,6 +10,11 @@ data are already allocated then, so this is what the steps themselves take, grad
 BLAS buffers included). Times are the median of the timed steps after warm-up; three
 interleaved rounds, each library keeping its best, damp this machine's noise. Goals: MLP <= 0.9x PyTorch and <= 1.05x NumPy;
 CNN <= 1.0x PyTorch; peak memory <= 1.2x PyTorch's. Run: ``make bench``.
+
+NumPy's matrix products are OpenBLAS's, whose kernels depend on the processor: the header
+names the ones that ran. ``--coretype auto`` unsets ``OPENBLAS_CORETYPE`` for the run (OpenBLAS
+picks for itself), ``--coretype Haswell`` forces the AVX2 kernels. PyTorch and JAX bring
+their own products and do not read it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import time
-import timeit
 
 import numpy as np
 
@@ -152,11 +156,30 @@ def step_flops(kind: str) -> float:
     return total
 
 
+def blas_core() -> str:
+    """The kernels NumPy's OpenBLAS runs on this processor (``OPENBLAS_CORETYPE`` forces
+    another's): read from the library NumPy loaded, or "unknown"."""
+    import ctypes
+
+    np.ones(2) @ np.ones(2)  # the library is loaded by now
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and line.rstrip().endswith(".so")}
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return "unknown"
+
+
 def gemm_rate() -> float:
-    """FLOP/s of NumPy's float32 matrix product at 512 x 512 x 512 (BLAS at its best shape)."""
+    """FLOP/s of NumPy's float32 matrix product at 512 x 512 x 512 (BLAS at its best shape),
+    timed as the steps are: the median of single calls after warm-up (the best of many would
+    set the floor by the machine's quietest moment, and the steps by a typical one)."""
     a = np.random.default_rng(0).standard_normal((512, 512)).astype(F32)
-    a @ a
-    t = min(timeit.repeat(lambda: a @ a, number=20, repeat=5)) / 20
+    t = measure(lambda: a @ a, 60, warmup=5)["ms"] / 1e3
     return 2 * 512**3 / t
 
 
@@ -353,6 +376,14 @@ def main() -> None:
             os.sched_setaffinity(0, set(range(int(os.environ["BENCH_CPUS"]))))
         print(json.dumps(one(sys.argv[2], sys.argv[3], 30 if sys.argv[3] == "mlp" else 12)))
         return
+    # --coretype NAME runs every library under OPENBLAS_CORETYPE=NAME; "auto" unsets it, so
+    # OpenBLAS picks its kernels for this processor (a machine's environment may force older ones)
+    if "--coretype" in sys.argv:
+        core = sys.argv[sys.argv.index("--coretype") + 1]
+        if core == "auto":
+            os.environ.pop("OPENBLAS_CORETYPE", None)
+        else:
+            os.environ["OPENBLAS_CORETYPE"] = core
     libs = ["chainrule", "compiled", "numpy"]
     for name in ("torch", "jax"):
         try:
@@ -362,6 +393,10 @@ def main() -> None:
             pass
     print(f"One training step, float32. {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, NumPy {np.__version__}, libraries: {', '.join(libs)}")
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    core = json.loads(subprocess.run([sys.executable, "-c", "import bench_train, json; print(json.dumps(bench_train.blas_core()))"],
+                                     capture_output=True, text=True, check=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout)  # fmt: skip
+    print(f"NumPy's OpenBLAS kernels: {core}" + (f" (OPENBLAS_CORETYPE={forced})" if forced else " (its own choice)"))
     print("floor = the step's matrix-product FLOPs / NumPy's float32 GEMM rate at 512^3 (same threads)")
     print()
     print("| step | threads | chainrule | compiled | PyTorch | JAX jit | NumPy by hand | floor | eager vs PyTorch | "
