@@ -11,7 +11,12 @@ the GIL, so threads may call them at once: Numba's parallel loops were measured 
 out, since on two cores their threads fought OpenBLAS's (the step took 97-100 ms with the
 OpenMP layer, 44-70 with the workqueue layer, against 44-51 serial). Loops with
 transcendentals do not pay: an LSTM step's gates as one loop took the step from 37 to 47 ms,
-since Numba calls a scalar exp and tanh where NumPy runs vectorized ones.
+since Numba calls a scalar exp and tanh where NumPy runs vectorized ones; the LSTM's
+backward step, products only, as one loop saved about 1 ms of 30 (3%) and was left out too.
+Pooling's backward first added each gradient onto zeros at an offset divided out of its
+route: 1.8 and 1.2 ms for the CNN's two pools; comparing the route with each offset (a
+select the compiler vectorizes) and, for side-by-side windows, writing every entry once
+instead of filling zeros and adding onto them took them to 0.3 and 0.1 ms.
 """
 
 from __future__ import annotations
