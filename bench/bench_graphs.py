@@ -28,6 +28,8 @@ import sys
 
 import numpy as np
 from bench_train import (  # this folder: the same measuring and the same models' API
+    apply_coretype,
+    kernels_line,
     library,
     measure,
     warm_loops,
@@ -177,6 +179,7 @@ def main() -> None:
     if len(sys.argv) == 6 and sys.argv[1] == "--one":
         print(json.dumps(one(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
         return
+    apply_coretype(sys.argv)  # --coretype auto / NAME, as bench_train.py
     try:
         import torch
 
@@ -186,6 +189,7 @@ def main() -> None:
         have_torch, threads = False, None
     print(f"Big graphs. {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy "
           f"{np.__version__}" + (f", PyTorch {torch.__version__} ({threads} threads)" if have_torch else ""))  # fmt: skip
+    print(kernels_line())
     print()
     print("| case | chainrule | PyTorch | vs PyTorch | peak MiB (ours / torch) |")
     print("|---|---|---|---|---|")

@@ -174,6 +174,27 @@ def blas_core() -> str:
     return "unknown"
 
 
+def apply_coretype(argv: list[str]) -> None:
+    """``--coretype NAME``: every library's process runs under OPENBLAS_CORETYPE=NAME; ``auto``
+    unsets it, so OpenBLAS picks its kernels for this processor (a machine's environment may
+    force older ones)."""
+    if "--coretype" in argv:
+        core = argv[argv.index("--coretype") + 1]
+        if core == "auto":
+            os.environ.pop("OPENBLAS_CORETYPE", None)
+        else:
+            os.environ["OPENBLAS_CORETYPE"] = core
+
+
+def kernels_line() -> str:
+    """The header line naming the OpenBLAS kernels the measured processes get (asked of a fresh one)."""
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    code = "import bench_train, json; print(json.dumps(bench_train.blas_core()))"
+    core = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                     cwd=os.path.dirname(os.path.abspath(__file__))).stdout)  # fmt: skip
+    return f"NumPy's OpenBLAS kernels: {core}" + (f" (OPENBLAS_CORETYPE={forced})" if forced else " (its own choice)")
+
+
 def gemm_rate() -> float:
     """FLOP/s of NumPy's float32 matrix product at 512 x 512 x 512 (BLAS at its best shape),
     timed as the steps are: the median of single calls after warm-up (the best of many would
@@ -376,14 +397,7 @@ def main() -> None:
             os.sched_setaffinity(0, set(range(int(os.environ["BENCH_CPUS"]))))
         print(json.dumps(one(sys.argv[2], sys.argv[3], 30 if sys.argv[3] == "mlp" else 12)))
         return
-    # --coretype NAME runs every library under OPENBLAS_CORETYPE=NAME; "auto" unsets it, so
-    # OpenBLAS picks its kernels for this processor (a machine's environment may force older ones)
-    if "--coretype" in sys.argv:
-        core = sys.argv[sys.argv.index("--coretype") + 1]
-        if core == "auto":
-            os.environ.pop("OPENBLAS_CORETYPE", None)
-        else:
-            os.environ["OPENBLAS_CORETYPE"] = core
+    apply_coretype(sys.argv)
     libs = ["chainrule", "compiled", "numpy"]
     for name in ("torch", "jax"):
         try:
@@ -393,10 +407,7 @@ def main() -> None:
             pass
     print(f"One training step, float32. {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, NumPy {np.__version__}, libraries: {', '.join(libs)}")
-    forced = os.environ.get("OPENBLAS_CORETYPE")
-    core = json.loads(subprocess.run([sys.executable, "-c", "import bench_train, json; print(json.dumps(bench_train.blas_core()))"],
-                                     capture_output=True, text=True, check=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout)  # fmt: skip
-    print(f"NumPy's OpenBLAS kernels: {core}" + (f" (OPENBLAS_CORETYPE={forced})" if forced else " (its own choice)"))
+    print(kernels_line())
     print("floor = the step's matrix-product FLOPs / NumPy's float32 GEMM rate at 512^3 (same threads)")
     print()
     print("| step | threads | chainrule | compiled | PyTorch | JAX jit | NumPy by hand | floor | eager vs PyTorch | "
