@@ -236,6 +236,32 @@ def test_convolution_in_batch_slices_matches(monkeypatch):
              r(3, 2, 5, 4), r(3, 2, 3, 3), r(3))  # fmt: skip
 
 
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0)])
+def test_convolution_window_copies_in_the_scratch_buffer_give_unfolds_numbers(stride, padding, monkeypatch):
+    # eager convolutions copy their windows (and the backward's products) into one buffer per
+    # thread, reused slice after slice; Unfold and plain products must give the same numbers,
+    # for float32 then float64 in the same thread (the buffer changes dtype)
+    from chainrule.ops import window
+
+    monkeypatch.setattr(window.Convolution, "CHUNK", 300)  # several batch slices, each reusing the buffer
+    g = np.random.default_rng(stride)
+    runs = []
+    for scratch in (True, False):
+        if not scratch:
+            monkeypatch.setattr(window, "_columns", lambda x, kernel, stride: window.call(window.Unfold, x, kernel=kernel, stride=stride))
+            monkeypatch.setattr(window, "_product", lambda a, b: a @ b)
+        for dtype in (np.float32, np.float64):
+            x, w, b = (cr.Tensor(g.standard_normal(s).astype(dtype), requires_grad=True)
+                       for s in ((5, 3, 9, 8), (4, 3, 3, 3), (4,)))  # fmt: skip
+            out = F.conv2d(x, w, b, stride, padding)
+            (out * out).sum().backward()
+            runs.append([out.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
+        g = np.random.default_rng(stride)  # the same inputs for the second pass
+    for ours, theirs in zip(runs[:2], runs[2:]):
+        for a, t in zip(ours, theirs):
+            np.testing.assert_array_equal(a, t)
+
+
 @pytest.mark.parametrize("loops", [True, False], ids=["numba-loops", "numpy-passes"])
 def test_max_pool_ties_go_to_the_first_maximum(loops, monkeypatch):
     from chainrule.ops import kernels

@@ -148,3 +148,29 @@ def test_threads_training_their_own_nets_get_the_single_threaded_results():
     for i in range(n_threads):
         for a, b in zip(got[i], expected[i]):
             np.testing.assert_array_equal(a, b)
+
+
+def test_threads_convolving_at_once_each_get_their_own_window_copies():
+    # each thread's convolutions copy windows into that thread's own scratch buffer
+    g = np.random.default_rng(3)
+    cases = [(g.standard_normal((4, c, 10 + c, 9)).astype(np.float32), g.standard_normal((5, c, 3, 3)).astype(np.float32))
+             for c in (1, 2, 3, 4)]  # fmt: skip
+
+    def grads(x, w):
+        xt, wt = cr.Tensor(x, requires_grad=True), cr.Tensor(w, requires_grad=True)
+        (F.conv2d(xt, wt, padding=1) ** 2).sum().backward()
+        return xt.grad.numpy(), wt.grad.numpy()
+
+    expected = [grads(x, w) for x, w in cases]
+    barrier = threading.Barrier(len(cases), timeout=TIMEOUT)
+    got: dict[int, list] = {}
+
+    def worker(i):
+        barrier.wait()
+        got[i] = [grads(*cases[i]) for _ in range(10)]
+
+    finish(*[run_thread(lambda i=i: worker(i)) for i in range(len(cases))])
+    for i, want in enumerate(expected):
+        for run in got[i]:
+            for a, b in zip(run, want):
+                np.testing.assert_array_equal(a, b)

@@ -12,6 +12,7 @@ for speed (one strided copy instead of ``kh * kw`` slices and a concatenate).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -215,7 +216,8 @@ class Convolution(Function):
     of channels-last memory. The window copy is the largest array of the layer (9x its
     input for 3x3), so it is made a slice of the batch at a time (``CHUNK`` numbers at
     most) and never kept: the backward makes it again from the input, which the graph
-    keeps anyway. With the output gradient g as (N*Ho*Wo, O) rows:
+    keeps anyway. On plain NumPy arrays every slice's copy, and the backward's product
+    of the same size, go into one scratch buffer per thread (``_columns``, ``_product``). With the output gradient g as (N*Ho*Wo, O) rows:
     dW = g^T cols, db = sum of g's rows, dx = Fold(g W) (col2im), cropped.
     """
 
@@ -232,7 +234,7 @@ class Convolution(Function):
         xp = array_module(x)
         out = xp.empty((n, ho, wo, o), dtype=x.dtype)
         for part in _batch_parts(n, ho * wo * rows.shape[0], Convolution.CHUNK):
-            cols = call(Unfold, padded[part], kernel=(kh, kw), stride=stride)  # (n', Ho, Wo, kh, kw, C)
+            cols = _columns(padded[part], (kh, kw), stride)  # (n', Ho, Wo, kh, kw, C)
             # the product written straight into its rows of the output (a view: the slice is
             # contiguous), not made apart and copied in
             xp.matmul(cols.reshape(-1, rows.shape[0]), rows, out=out[part].reshape(-1, o))
@@ -257,11 +259,11 @@ class Convolution(Function):
         for part in _batch_parts(n, ho * wo * k, Convolution.CHUNK):
             gp = g[part].reshape(-1, o)  # this slice's rows of the output gradient
             if needs[1]:
-                cols = call(Unfold, padded[part], kernel=(kh, kw), stride=stride).reshape(-1, k)
+                cols = _columns(padded[part], (kh, kw), stride).reshape(-1, k)
                 gw_part = gp.T @ cols  # (O, kh*kw*C)
                 gw = gw_part if gw is None else gw + gw_part
             if needs[0]:
-                dcols = (gp @ w_rows).reshape(-1, ho, wo, kh, kw, c)
+                dcols = _product(gp, w_rows).reshape(-1, ho, wo, kh, kw, c)
                 shape = (dcols.shape[0], h + 2 * ph, wd + 2 * pw, c)
                 dx_parts.append(call(Fold, dcols, shape=shape, stride=stride))
         if needs[1]:
@@ -278,6 +280,38 @@ class Convolution(Function):
             dxp = dx_parts[0] if len(dx_parts) == 1 else call(Concatenate, *dx_parts, axis=0)
             gx = call(Permute, dxp[:, ph : ph + h, pw : pw + wd, :], axes=(0, 3, 1, 2))
         return (gx, gw, gb)[: len(needs)]
+
+
+_scratch = threading.local()  # per thread: one buffer that every window copy of its convolutions reuses
+
+
+def _columns(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
+    """The windows of a batch slice copied out (im2col), as ``Unfold`` would, but on a plain
+    NumPy array into this thread's scratch buffer: the copy lives only until its product is
+    taken, and a fresh array of megabytes per slice costs more than the copy (glibc hands the
+    freed pages back to the OS and the next step faults them in again). Anything else - a
+    Tensor (a graph of the gradient), a traced array, CuPy - goes through ``Unfold``."""
+    if type(x) is not np.ndarray:
+        return call(Unfold, x, kernel=kernel, stride=stride)
+    view = _window_view(x, kernel, stride)
+    buf = getattr(_scratch, "buf", None)
+    if buf is None or buf.dtype != x.dtype or buf.size < view.size:
+        buf = _scratch.buf = np.empty(view.size, dtype=x.dtype)
+    cols = buf[: view.size].reshape(view.shape)
+    np.copyto(cols, view)
+    return cols
+
+
+def _product(a: Any, b: Any) -> Any:
+    """``a @ b``; on plain NumPy arrays into this thread's scratch buffer (the window copy's:
+    the backward takes its product with the copy before it makes this one)."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return a @ b
+    size, dtype = a.shape[0] * b.shape[1], np.result_type(a, b)
+    buf = getattr(_scratch, "buf", None)
+    if buf is None or buf.dtype != dtype or buf.size < size:
+        buf = _scratch.buf = np.empty(size, dtype=dtype)
+    return np.matmul(a, b, out=buf[:size].reshape(a.shape[0], b.shape[1]))
 
 
 def _batch_parts(n: int, numbers_per_example: int, chunk: int) -> list[slice]:
