@@ -217,8 +217,9 @@ class Convolution(Function):
     input for 3x3), so it is made a slice of the batch at a time (``CHUNK`` numbers at
     most) and never kept: the backward makes it again from the input, which the graph
     keeps anyway. On plain NumPy arrays every slice's copy, and the backward's product
-    of the same size, go into one scratch buffer per thread (``_columns``, ``_product``). With the output gradient g as (N*Ho*Wo, O) rows:
-    dW = g^T cols, db = sum of g's rows, dx = Fold(g W) (col2im), cropped.
+    of the same size, go into one scratch buffer per thread (``_columns``, ``_product``).
+    With the output gradient g as (N*Ho*Wo, O) rows: dW = g^T cols, db = sum of g's rows,
+    dx = Fold(g W) (col2im), cropped.
     """
 
     CHUNK = 1 << 20  # numbers per window copy: 4 MB in float32, about a core's L2+L3 share
