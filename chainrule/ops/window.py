@@ -12,6 +12,7 @@ for speed (one strided copy instead of ``kh * kw`` slices and a concatenate).
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -295,10 +296,7 @@ def _columns(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
     if type(x) is not np.ndarray:
         return call(Unfold, x, kernel=kernel, stride=stride)
     view = _window_view(x, kernel, stride)
-    buf = getattr(_scratch, "buf", None)
-    if buf is None or buf.dtype != x.dtype or buf.size < view.size:
-        buf = _scratch.buf = np.empty(view.size, dtype=x.dtype)
-    cols = buf[: view.size].reshape(view.shape)
+    cols = _scratch_array(view.shape, x.dtype)
     np.copyto(cols, view)
     return cols
 
@@ -308,11 +306,17 @@ def _product(a: Any, b: Any) -> Any:
     the backward takes its product with the copy before it makes this one)."""
     if type(a) is not np.ndarray or type(b) is not np.ndarray:
         return a @ b
-    size, dtype = a.shape[0] * b.shape[1], np.result_type(a, b)
+    return np.matmul(a, b, out=_scratch_array((a.shape[0], b.shape[1]), np.result_type(a, b)))
+
+
+def _scratch_array(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An array of ``shape`` on this thread's scratch buffer, which grows (or changes dtype)
+    when it must; what it held before is overwritten."""
+    size = math.prod(shape)
     buf = getattr(_scratch, "buf", None)
     if buf is None or buf.dtype != dtype or buf.size < size:
         buf = _scratch.buf = np.empty(size, dtype=dtype)
-    return np.matmul(a, b, out=buf[:size].reshape(a.shape[0], b.shape[1]))
+    return buf[:size].reshape(shape)
 
 
 def _batch_parts(n: int, numbers_per_example: int, chunk: int) -> list[slice]:
