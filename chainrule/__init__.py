@@ -9,9 +9,10 @@
 (0.73, [-0.2, -0.39, 0.2])
 """
 
-from . import backend, compiler, data, distributed, models, nn, ntm, ops, optim, rng, viz
+from . import backend, compiler, data, devices, distributed, models, nn, ntm, ops, optim, rng, viz
 from .anomaly import AnomalyError
 from .compiler import TraceError, compile
+from .devices import Device, cuda_available, device, tensor
 from .engine import (
     Context,
     Function,
@@ -88,4 +89,5 @@ __all__ = [
     "ops", "optim", "pad", "viz", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "value_and_grad",
     "where", "compile", "compiler", "TraceError", "norm", "std", "var",
+    "Device", "cuda_available", "device", "devices", "tensor",
 ]  # fmt: skip

@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 from types import ModuleType
 from typing import Any
 
@@ -80,3 +81,15 @@ def to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
         return x.get()
     return np.asarray(x)
+
+
+def errstate(xp: ModuleType, **kwargs: Any) -> Any:
+    """``xp.errstate(**kwargs)`` where the module has it (NumPy); a no-op context where it does
+    not (CuPy computes on the GPU, which has no floating-point warnings to silence).
+
+    >>> with errstate(np, over="ignore"):
+    ...     float(np.exp(np.float32(100)))
+    inf
+    """
+    maker = getattr(xp, "errstate", None)
+    return maker(**kwargs) if maker is not None else contextlib.nullcontext()

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from . import anomaly, backend, hooks, inplace
+from . import anomaly, backend, devices, hooks, inplace
 from .inplace import _clock
 
 # Modes, per thread: a ContextVar is per thread (and per asyncio task), and its get() is
@@ -293,6 +293,12 @@ class Tensor:
         return self._data.size
 
     @property
+    def device(self) -> devices.Device:
+        """Where the values live: ``device('cpu')`` for NumPy data, ``device('cuda:K')`` for CuPy
+        data on GPU K (read off the array, so it cannot go stale). ``.to(device)`` moves."""
+        return devices.device_of(self._data)
+
+    @property
     def is_leaf(self) -> bool:
         """True for tensors the user created (no gate produced them)."""
         return self._ctx is None
@@ -397,6 +403,8 @@ class Tensor:
             extra += f", op={self._ctx.fn.__name__}"
         if self.name:
             extra += f", name={self.name!r}"
+        if type(self._data) is not np.ndarray and self.device.type != "cpu":
+            extra += f", device='{self.device}'"
         return f"Tensor({body}, dtype={self.dtype}{extra})"
 
     __hash__ = object.__hash__  # ``==`` is elementwise (an op), identity stays hashable
@@ -456,6 +464,11 @@ def _seed_gradient(out: Tensor, grad: Any, who: str) -> Any:
         one = xp.asarray(1, dtype=data.dtype)  # C-level, unlike xp.ones
         return one if data.ndim == 0 else one.reshape(data.shape)
     g = grad if isinstance(grad, Tensor) else backend.asarray(grad, out.dtype)
+    if type(out._data) is not np.ndarray or type(getattr(g, "_data", g)) is not np.ndarray:
+        where, want = devices.device_of(getattr(g, "_data", g)), devices.device_of(out._data)
+        if where != want:
+            raise ValueError(f"{who}: the gradient is on {where} but the output is on {want}; "
+                             "expected the same device (move it with .to(device))")
     if g.shape != out.shape:
         raise ValueError(
             f"{who}: gradient has shape {g.shape} but the output has shape {out.shape}; "
@@ -609,13 +622,23 @@ class Function:
         try:
             out = cls.forward(ctx, *datas, **kwargs)
         except (ValueError, TypeError, IndexError) as e:
+            mixed = devices.mismatch(cls.__name__, datas)  # CuPy and NumPy refuse each other's arrays
+            if mixed is not None:
+                raise ValueError(mixed) from e
             # re-raised as the plain built-in kind: NumPy's subclasses take other arguments
             kind = ValueError if isinstance(e, ValueError) else TypeError if isinstance(e, TypeError) else IndexError
             shapes = ", ".join(str(getattr(d, "shape", type(d).__name__)) for d in datas)
             raise kind(f"{cls.__name__}: {e} (input shapes: {shapes})") from e
         raw = out
         if type(out) is not np.ndarray:  # NumPy returns 0-d results as scalars
-            out = np.asarray(out) if isinstance(out, np.generic) else backend.asarray(out)
+            if isinstance(out, np.generic):
+                out = np.asarray(out)
+            else:
+                out = backend.asarray(out)
+                if backend._cupy is not None and len(datas) > 1:
+                    # a GPU's output: were its inputs all on that GPU? (CuPy may read another
+                    # GPU's memory, or copy a host array in, without saying so)
+                    devices.check_same(cls.__name__, out, datas)
         result = _new(Tensor)
         result._data = out
         result.grad = None

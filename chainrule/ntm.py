@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import nn, ops, rng
+from .backend import array_module
 from .engine import Tensor, as_tensor
 from .nn import functional as F
 
@@ -166,17 +167,18 @@ class NTM(nn.Module):
         self.read_bias = nn.Parameter(rng.generator().normal(0, 0.01, (read_heads, memory_width)))
 
     def initial_state(self, batch: int, dtype: Any = np.float32) -> State:
-        ones = Tensor(np.ones((batch, 1, 1), dtype=dtype))
+        xp = array_module(self.memory_bias.data)  # the state starts on the parameters' device
+        ones = Tensor._make(xp.ones((batch, 1, 1), dtype=dtype))
         memory = ones * self.memory_bias  # (B, N, M)
-        focus = np.zeros((batch, self.n), dtype=dtype)
+        focus = xp.zeros((batch, self.n), dtype=dtype)
         focus[:, 0] = 1.0  # every head starts at row 0
-        rows = Tensor(np.ones((batch, 1), dtype=dtype))
+        rows = Tensor._make(xp.ones((batch, 1), dtype=dtype))
         reads = [rows * self.read_bias[i] for i in range(len(self.read_heads))]
         controller = None
         if self.kind == "lstm":
             hs = self.controller.hidden_size
-            controller = (Tensor(np.zeros((batch, hs), dtype=dtype)), Tensor(np.zeros((batch, hs), dtype=dtype)))
-        return State(memory, [Tensor(focus) for _ in self.read_heads], [Tensor(focus) for _ in self.write_heads],
+            controller = (Tensor._make(xp.zeros((batch, hs), dtype=dtype)), Tensor._make(xp.zeros((batch, hs), dtype=dtype)))
+        return State(memory, [Tensor._make(focus) for _ in self.read_heads], [Tensor._make(focus) for _ in self.write_heads],
                      reads, controller)  # fmt: skip
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:

@@ -12,6 +12,9 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
+from . import backend, devices
 from .backend import array_module, to_numpy
 from .compiler.tape import Traced
 from .engine import Tensor, no_grad, watcher
@@ -73,8 +76,11 @@ class Optimizer:
         watch = watcher()
         if watch is not None:  # a trace (``chainrule.compile``) binds the state it reads
             watch.uses_state(self)
+        follow = backend._cupy is not None  # a GPU array has been seen: parameters may have moved
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
+                if follow and state:
+                    _follow(state, p._data)
                 state["step"] = state.get("step", 0) + 1
                 self._update(write_in_place(p, f"{type(self).__name__}.step"), p.grad.data, state)
         if watch is not None:
@@ -126,9 +132,22 @@ class Optimizer:
         for k, v in sd["hyper"].items():
             setattr(self, k, tuple(v) if isinstance(v, list) else v)
         self.state = [
-            {k: array_module(p.data).asarray(v, dtype=p.dtype) if hasattr(v, "shape") else int(v) for k, v in s.items()}
+            {k: _on(v, p.data) if hasattr(v, "shape") else int(v) for k, v in s.items()}
             for p, s in zip(self.params, states)
         ]
+
+
+def _on(v: Any, w: Any) -> Any:
+    """The state array ``v`` on parameter values ``w``'s device, in their dtype."""
+    return array_module(w).asarray(devices.move(v, devices.device_of(w), "Optimizer"), dtype=w.dtype)
+
+
+def _follow(state: dict[str, Any], w: Any) -> None:
+    """Move a parameter's state arrays to where its values are now (a ``Module.to`` after
+    steps were taken): the state follows the parameters, as a checkpoint's does on load."""
+    for k, v in state.items():
+        if hasattr(v, "shape") and (type(v) is not type(w) or getattr(v, "device", None) != getattr(w, "device", None)):
+            state[k] = _on(v, w)
 
 
 class SGD(Optimizer):
@@ -274,7 +293,8 @@ class AdamW(Adam):
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     """Scale all gradients down together so their joint norm is at most ``max_norm``.
 
-    Returns the norm before clipping. Recurrent nets (and the NTM) use it against the
+    Returns the norm before clipping: a float, or on a GPU a 0-d CuPy array (``float()`` it
+    to print; the step itself never waits for the GPU). Recurrent nets (and the NTM) use it against the
     occasional exploding gradient of backpropagation through time.
 
     >>> import chainrule as cr
@@ -293,7 +313,9 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     scale = xp.minimum(1.0, max_norm / (total + 1e-12))
     for g in grads:
         g *= scale.astype(g.dtype)
-    return total if isinstance(total, Traced) else float(total)  # traced, it stays an array of the step
+    if isinstance(total, Traced) or type(total) is not np.ndarray and not isinstance(total, np.generic):
+        return total  # traced, it stays an array of the step; on a GPU, float() would wait for it
+    return float(total)
 
 
 # -- learning-rate schedules -------------------------------------------------------------

@@ -7,11 +7,15 @@ random stream.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 
 _generator = np.random.default_rng(0)
+_gpu_generators: dict[tuple[int, int], Any] = {}  # (seeding, GPU number) -> CuPy generator
+_seedings = [0]  # how many manual_seed calls so far
+_gpu_lock = threading.Lock()
 
 
 def manual_seed(seed: int) -> None:
@@ -24,6 +28,7 @@ def manual_seed(seed: int) -> None:
     """
     global _generator
     _generator = np.random.default_rng(seed)
+    _seedings[0] += 1
 
 
 def generator() -> np.random.Generator:
@@ -47,18 +52,37 @@ def set_state(state: dict[str, Any]) -> None:
     _generator.bit_generator.state = state
 
 
-def uniform(shape: tuple[int, ...]) -> np.ndarray:
-    """Draws uniform in [0, 1) from the current generator, e.g. dropout's masks.
+def uniform(shape: tuple[int, ...], like: Any = None) -> Any:
+    """Draws uniform in [0, 1) from the current generator, e.g. dropout's masks; on the GPU
+    of ``like`` when it is a CuPy array (drawn there, never copied over from the host).
 
     Inside a compiled step (``chainrule.compile``) the draw is an operation of the step,
-    made anew at every call.
+    made anew at every call. GPU draws come from one CuPy generator per GPU, seeded from
+    this stream when first used after ``manual_seed``: a seeded run repeats on the GPU too,
+    but a checkpoint keeps only the host stream's state.
 
     >>> manual_seed(0); a = uniform((2,)); manual_seed(0); bool((a == uniform((2,))).all())
     True
     """
+    if like is not None and type(like) is not np.ndarray and type(like).__module__.startswith("cupy"):
+        return _gpu_generator(like).random(tuple(shape), dtype=like.dtype if like.dtype.kind == "f" else np.float64)
     from .compiler.tape import recorded_call
 
     return recorded_call(_uniform, tuple(shape))
+
+
+def _gpu_generator(like: Any) -> Any:
+    """The CuPy generator of ``like``'s GPU, made (seeded from the host stream) on first use."""
+    import cupy  # noqa: PLC0415 - only reached with a CuPy array in hand
+
+    key = (_seedings[0], int(like.device.id))  # after each manual_seed, new GPU generators
+    with _gpu_lock:
+        found = _gpu_generators.get(key)
+        if found is None:
+            _gpu_generators.clear()
+            with like.device:
+                found = _gpu_generators[key] = cupy.random.default_rng(int(_generator.integers(2**63)))
+    return found
 
 
 def _uniform(shape: tuple[int, ...]) -> np.ndarray:

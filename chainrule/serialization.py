@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import rng
+from . import devices, rng
 from .nn.module import Module
 
 
@@ -157,11 +157,14 @@ def save(obj: Module | dict[str, Any], path: str | os.PathLike, metadata: dict[s
     atomic_write(path, _encode(arrays, metadata or {}))
 
 
-def load(path: str | os.PathLike, module: Module | None = None) -> Any:
-    """Read a safetensors file: into ``module`` (returned) or as a dict of arrays."""
+def load(path: str | os.PathLike, module: Module | None = None, device: Any = None) -> Any:
+    """Read a safetensors file: into ``module`` (returned; each value lands on the device
+    of the parameter it fills) or as a dict of arrays (NumPy, or on ``device``: "cuda")."""
+    if device is not None:
+        device = devices.resolve(device, "load")  # no such GPU: say so before reading
     arrays, _ = _read(path)
     if module is None:
-        return arrays
+        return arrays if device is None else {k: devices.move(v, device, "load") for k, v in arrays.items()}
     try:
         module.load_state_dict(arrays)
     except ValueError as e:

@@ -321,8 +321,8 @@ def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
     x = as_tensor(x)
     if not training or p == 0:
         return x
-    keep = rng.uniform(x.shape) >= p
-    mask = array_module(x.data).asarray(keep.astype(x.dtype) / np.asarray(1 - p, dtype=x.dtype))
+    keep = rng.uniform(x.shape, like=x.data) >= p  # drawn where x is: no host round trip on a GPU
+    mask = keep.astype(x.dtype) / np.asarray(1 - p, dtype=x.dtype)[()]
     return x * mask
 
 

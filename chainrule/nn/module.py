@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import devices
 from ..backend import array_module, to_numpy
 from ..engine import Tensor, sequence_mark, watcher
 from ..inplace import write_in_place
@@ -165,38 +166,47 @@ class Module:
         """Evaluation mode: the same as ``train(False)``."""
         return self.train(False)
 
-    # -- precision ---------------------------------------------------------------------
-    def to(self, dtype: Any) -> Module:
-        """Convert every float parameter, gradient and float buffer to ``dtype``; returns self.
+    # -- device and precision ------------------------------------------------------------
+    def to(self, device: Any = None, dtype: Any = None) -> Module:
+        """Move every parameter, gradient and buffer to ``device`` and/or convert the float ones
+        to ``dtype``; returns self. One argument may be either (``to("cuda")``, ``to("float64")``).
 
-        ``"cpu"`` is accepted and changes nothing (NumPy arrays live there). Convert
-        before making the optimizer: its state keeps the dtype it was made in.
+        The parameters stay the same Tensor objects (their arrays are replaced), so an
+        optimizer made before the move keeps working: its state follows the parameters to
+        their device at its next step. Convert the dtype before making the optimizer.
 
         >>> import chainrule as cr
-        >>> net = cr.nn.Linear(3, 2).to("float64")
+        >>> net = cr.nn.Linear(3, 2).to("cpu", "float64")
         >>> net.weight.dtype, net(cr.Tensor([[1.0, 2.0, 3.0]], dtype="float64")).dtype
         (dtype('float64'), dtype('float64'))
         """
-        if isinstance(dtype, str) and dtype == "cpu":
-            return self
-        try:
-            target = np.dtype(dtype)
-        except TypeError:
-            target = None
-        if target is None or target.kind != "f":
-            raise ValueError(f"Module.to: expected a floating dtype such as 'float32' or 'float64' (or 'cpu'), "
-                             f"got {dtype!r}")
+        where, target = devices.to_arguments(device, dtype, "Module.to")
+        if target is not None and target.kind != "f":
+            raise ValueError(f"Module.to: expected a floating dtype such as 'float32' or 'float64', got {str(target)!r}")
+        if where is not None:
+            where = devices.resolve(where, "Module.to")  # no such GPU: an error before anything moves
+
+        def convert(a: Any) -> Any:
+            if target is not None and a.dtype.kind == "f" and a.dtype != target:
+                a = a.astype(target)
+            return a if where is None else devices.move(a, where, "Module.to")
+
         for p in self.parameters():
-            if p.dtype != target:
-                p._data = p._data.astype(target)
-                if p.grad is not None:
-                    p.grad = Tensor._make(p.grad._data.astype(target))
+            p._data = convert(p._data)
+            if p.grad is not None:
+                p.grad = Tensor._make(convert(p.grad._data))
         for m in self.modules():
             for name in getattr(m, "_buffer_names", ()):
-                b = getattr(m, name)
-                if b.dtype.kind == "f" and b.dtype != target:
-                    setattr(m, name, b.astype(target))
+                setattr(m, name, convert(getattr(m, name)))
         return self
+
+    def cuda(self, index: int | None = None) -> Module:
+        """``to("cuda")`` (``"cuda:K"`` with ``index``): every parameter and buffer on the GPU."""
+        return self.to(devices.Device("cuda", index))
+
+    def cpu(self) -> Module:
+        """``to("cpu")``: every parameter and buffer in host memory, as NumPy."""
+        return self.to(devices.CPU)
 
     def double(self) -> Module:
         """``to("float64")``: the precision the CS231n gradient checks run in."""
@@ -253,7 +263,7 @@ class Module:
                 target = slots[k][0]  # a parameter (its writes are counted) or a buffer's array
                 if isinstance(target, Tensor):
                     target = write_in_place(target, "load_state_dict")
-                target[...] = array_module(target).asarray(np.asarray(v), dtype=target.dtype)
+                target[...] = array_module(target).asarray(devices.move(v, devices.device_of(target)), dtype=target.dtype)
 
     def check_state_dict(self, state: dict[str, Any], strict: bool = True) -> dict[str, tuple[Any, tuple[int, ...]]]:
         """Raise ValueError naming every problem ``load_state_dict(state)`` would meet:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..backend import array_module
 from ..engine import Tensor, as_tensor
 from ..ops.recurrent import GRUSequence, LSTMSequence
 from . import functional as F
@@ -86,7 +87,7 @@ class _Cell(Module):
         _params(self, self.kind, input_size, hidden_size, bias)
 
     def _zeros(self, x: Tensor) -> Tensor:
-        return Tensor(np.zeros((x.shape[0], self.hidden_size), dtype=x.dtype))
+        return Tensor._make(array_module(x.data).zeros((x.shape[0], self.hidden_size), dtype=x.dtype))  # x's device
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
@@ -168,7 +169,8 @@ class _Recurrent(Module):
     def _initial(self, x: Tensor, state: Any, name: str) -> list[Tensor]:
         n = x.shape[0] if self.batch_first else x.shape[1]
         if state is None:
-            return [Tensor(np.zeros((n, self.hidden_size), dtype=x.dtype)) for _ in range(self.num_layers)]
+            xp = array_module(x.data)  # the state starts on x's device
+            return [Tensor._make(xp.zeros((n, self.hidden_size), dtype=x.dtype)) for _ in range(self.num_layers)]
         state = as_tensor(state)
         if state.shape != (self.num_layers, n, self.hidden_size):
             raise ValueError(f"{type(self).__name__}: {name} has shape {state.shape}; "

@@ -72,6 +72,7 @@ from .shape import (
     transpose,
     unsqueeze,
 )
+from .transfer import cpu, cuda, to
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "astype", "clip", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
@@ -135,6 +136,9 @@ Tensor.norm = norm
 Tensor.argmax = argmax
 Tensor.argmin = argmin
 Tensor.astype = astype
+Tensor.to = to
+Tensor.cuda = cuda
+Tensor.cpu = cpu
 Tensor.float = float32
 Tensor.double = float64
 Tensor.softmax = softmax

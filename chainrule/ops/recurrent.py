@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backend import array_module
+from ..backend import array_module, errstate
 from ..engine import Context, Function, Tensor
 
 
 def _sigmoid_(a: Any, xp: Any) -> None:
     """a <- 1 / (1 + exp(-a)), in place (exp(-a) overflows to inf for very negative a: the limit 0)."""
     xp.negative(a, out=a)
-    with xp.errstate(over="ignore"):
+    with errstate(xp, over="ignore"):
         xp.exp(a, out=a)
     a += 1
     xp.reciprocal(a, out=a)
