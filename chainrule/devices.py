@@ -88,7 +88,7 @@ def device(spec: str | Device) -> Device:
         return spec
     if isinstance(spec, str):
         m = _NAME.fullmatch(spec.strip())
-        if m is not None:
+        if m is not None and not (m.group(1) == "cpu" and m.group(2) not in (None, "0")):
             return CPU if m.group(1) == "cpu" else Device("cuda", None if m.group(2) is None else int(m.group(2)))
     raise ValueError(f"device: {spec!r} is not a device; expected 'cpu', 'cuda' or 'cuda:K' (K a GPU number)")
 
@@ -244,9 +244,7 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: st
     """
     from .engine import Tensor  # noqa: PLC0415 - the engine imports this module
 
-    t = Tensor(data, dtype=dtype, name=name)
+    t = Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)  # checks the data
     if device is not None:
         t._data = move(t._data, device, "tensor")
-    if requires_grad:
-        t.requires_grad_(True)
     return t

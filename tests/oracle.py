@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
 import chainrule as cr
 
@@ -62,8 +63,6 @@ def check_op(
     seed: int = 0,
 ) -> None:
     """Gradcheck in float64; then forward, gradients and second-order gradients against torch."""
-    import pytest
-
     float_idx = [i for i, x in enumerate(inputs) if _is_float(x)]
     if not kink and float_idx:
         cr.gradcheck(ours, *inputs)  # runs without torch too
@@ -140,3 +139,62 @@ def check_compiled(ours: Callable[..., cr.Tensor], *inputs: Any, seed: int = 0) 
                 continue
             np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12, atol=1e-12, err_msg=f"{what}: gradient of input {i}")
     assert compiled.traces_made == 1, f"traced {compiled.traces_made} times for one signature"
+
+
+def _gpu_reason() -> str:
+    """Why the CuPy half of the device tests cannot run here ("" when it can)."""
+    if cr.backend._cupy_module() is None:
+        return "CuPy is not installed (the gpu extra brings it): the CuPy half runs on a machine with a GPU"
+    if not cr.cuda_available():
+        return "CuPy finds no GPU (or no driver): the CuPy half runs on a machine with a GPU"
+    return ""
+
+
+# The backends every device-parametrized test runs on: NumPy always, CuPy where a GPU is.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(bool(_gpu_reason()), reason=_gpu_reason() or "-"))]
+
+
+def on_device(x: Any, device: str, grad: bool = True) -> Any:
+    """A test input on ``device``: float arrays as float64 leaves requiring grad, other arrays
+    (indices, labels, masks) moved as they are, anything else unchanged."""
+    if _is_float(x):
+        return cr.tensor(x, dtype=np.float64, requires_grad=grad, device=device)
+    if isinstance(x, np.ndarray):
+        return cr.tensor(x, dtype=x.dtype, device=device)
+    return x
+
+
+def _same(what: str, got: Any, want: Any, device: str) -> None:
+    assert got.device.type == device, f"{what}: on {got.device}, expected {device}"
+    a, b = got.numpy(), want.numpy()
+    assert a.shape == b.shape and a.dtype == b.dtype, f"{what}: {a.shape} {a.dtype} on {device}, {b.shape} {b.dtype} on NumPy"
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11, err_msg=f"{what} on {device}")
+
+
+def check_on_device(ours: Callable[..., cr.Tensor], device: str, *inputs: Any, double: bool = True, seed: int = 0) -> None:
+    """The op on ``device``: its output, the gradient of every float input and (unless
+    ``double=False``) the gradients of those gradients are computed there, stay there, and
+    equal the NumPy path's float64 numbers (which ``check_op`` holds to PyTorch)."""
+    float_idx = [i for i, x in enumerate(inputs) if _is_float(x)]
+    results = []
+    for where in ("cpu", device):  # the NumPy path first, then the same draws on the device
+        rng = np.random.default_rng(seed)
+        xs = [on_device(x, where) for x in inputs] if where == device else _ours(inputs)
+        out = ours(*xs)
+        v = cr.tensor(rng.standard_normal(out.shape), dtype=np.float64, device=where)
+        gs = cr.grad(out, [xs[i] for i in float_idx], grad_outputs=v, create_graph=double, allow_unused=True) if float_idx else []
+        second = []
+        pairs = [(i, g) for i, g in zip(float_idx, gs) if g is not None and g.requires_grad]
+        if double and pairs:
+            ws = [cr.tensor(rng.standard_normal(g.shape), dtype=np.float64, device=where) for _, g in pairs]
+            s = cr.stack([(g * w).sum() for (_, g), w in zip(pairs, ws)]).sum()
+            second = cr.grad(s, [xs[i] for i in float_idx], allow_unused=True)
+        results.append((out, gs, second))
+    (out0, gs0, sec0), (out1, gs1, sec1) = results
+    _same("forward", out1, out0, device)
+    for name, got, want in [("gradient", gs1, gs0), ("second-order gradient", sec1, sec0)]:
+        assert len(got) == len(want)
+        for i, a, b in zip(float_idx, got, want):
+            assert (a is None) == (b is None), f"{name} of input {i}: None on one device only"
+            if a is not None:
+                _same(f"{name} of input {i}", a, b, device)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import check_compiled, check_op, torch
+from oracle import DEVICES, check_compiled, check_on_device, check_op, torch
 
 import chainrule as cr
 from chainrule.nn import functional as F
@@ -133,6 +133,12 @@ def test_function_against_torch_and_gradcheck(ours, theirs, inputs, kink, double
 @pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
 def test_function_compiled_replays_eager(ours, theirs, inputs, kink, double):
     check_compiled(ours, *inputs)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
+def test_function_on_each_device(ours, theirs, inputs, kink, double, device):
+    check_on_device(ours, device, *inputs, double=double)
 
 
 WINDOWED = [c for c in CASES if c.id.startswith(("conv2d", "max_pool2d", "avg_pool2d"))]

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from oracle import check_compiled, check_op, torch
+from oracle import DEVICES, check_compiled, check_on_device, check_op, torch
 
 import chainrule as cr
 from chainrule import nn
@@ -26,6 +26,7 @@ def with_params(layer: nn.Module, *names: str):
             setattr(layer, name, p)
         return layer(x)
 
+    f.layer = layer  # moved with the inputs by the device test (its buffers)
     return f
 
 
@@ -82,6 +83,17 @@ def test_layer_against_torch_and_gradcheck(ours, theirs, inputs):
 def test_layer_compiled_replays_eager(ours, theirs, inputs):
     check_compiled(ours, *inputs)
 
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("ours,theirs,inputs", CASES)
+def test_layer_on_each_device(ours, theirs, inputs, device):
+    layer = getattr(ours, "layer", ours)
+    try:
+        layer.to(device)  # its buffers (batch norm's running statistics) go along
+        check_on_device(ours, device, *inputs)
+    finally:
+        layer.to("cpu")
 
 
 def test_embedding_module():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import check_compiled, check_op, torch
+from oracle import DEVICES, check_compiled, check_on_device, check_op, torch
 
 import chainrule as cr
 
@@ -158,6 +158,12 @@ def test_op_against_torch_and_gradcheck(ours, theirs, inputs, kink, double):
 @pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
 def test_op_compiled_replays_eager(ours, theirs, inputs, kink, double):
     check_compiled(ours, *inputs)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
+def test_op_on_each_device(ours, theirs, inputs, kink, double, device):
+    check_on_device(ours, device, *inputs, double=double)
 
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import check_compiled, check_op, torch
+from oracle import DEVICES, check_compiled, check_on_device, check_op, torch
 
 import chainrule as cr
 from chainrule import nn
@@ -77,6 +77,26 @@ def test_cells_match_torch(name, cls, args, kwargs):
         return flat_theirs(theirs_call((x, (h, c)) if lstm else (x, h), params))
 
     check_op(our_fn, their_fn, x, h, c, *[r(*s) for s in shapes])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name,cls,args,kwargs", CELLS, ids=[c[0] for c in CELLS])
+def test_cells_on_each_device(name, cls, args, kwargs, device):
+    ours = cls(*args, **kwargs)
+    names = [n for n, _ in ours.named_parameters()]
+    lstm = cls is nn.LSTMCell
+
+    def our_fn(x, h, c, *params):
+        set_params(ours, names, params)
+        return flat_ours(ours(x, (h, c)) if lstm else ours(x, h))
+
+    def no_state(x, *params):  # the state made by the cell itself, on x's device
+        set_params(ours, names, params)
+        return flat_ours(ours(x))
+
+    params = [r(*p.shape) for p in ours.parameters()]
+    check_on_device(our_fn, device, r(2, 3), r(2, 4), r(2, 4), *params)
+    check_on_device(no_state, device, r(2, 3), *params, double=False)
 
 
 SEQS = [
@@ -165,3 +185,16 @@ def test_fused_layers_equal_the_composed_cells_and_refuse_double_backward(cls):
     out, _ = fused(cr.Tensor(x, requires_grad=True))
     with pytest.raises(NotImplementedError, match="fused=False"):
         cr.grad(out.sum(), fused.weight_hh_l0, create_graph=True)[0].sum().backward()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name,cls,tname,args,kwargs", SEQS, ids=[s[0] for s in SEQS])
+def test_sequence_modules_on_each_device(name, cls, tname, args, kwargs, device):
+    ours = cls(*args, **kwargs)
+    names = [n for n, _ in ours.named_parameters()]
+
+    def our_fn(x, *params):  # the first state made by the module, on x's device
+        set_params(ours, names, params)
+        return flat_ours(ours(x))
+
+    check_on_device(our_fn, device, r(2, 3, 3), *[r(*p.shape) for p in ours.parameters()], double=False)

@@ -284,7 +284,7 @@ class Module:
         ]
         if shapes:
             problems.append("shape mismatch: " + "; ".join(shapes))
-        bad = [k for k, v in state.items() if k in slots and np.asarray(v).dtype.kind in "fc" and not np.isfinite(v).all()]
+        bad = [k for k, v in state.items() if k in slots and _not_finite(v)]
         if bad:
             problems.append(f"NaN or Inf in {bad}")
         if problems:
@@ -300,6 +300,12 @@ class Module:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = [f"  ({name}): " + repr(m).replace("\n", "\n  ") for name, m in children]
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+def _not_finite(v: Any) -> bool:
+    """True when a state value (a list, a NumPy or a CuPy array) holds NaN or Inf."""
+    a = v if hasattr(v, "dtype") else np.asarray(v)
+    return a.dtype.kind in "fc" and not bool(array_module(a).isfinite(a).all())
 
 
 class Sequential(Module):
