@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BASE := $(VENV)/.installed
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench fuzz clean
+.PHONY: demo test lint bench fuzz gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,17 @@ bench: $(STAMP)
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_graphs.py
 	$(PY) bench/bench_dist.py
+
+# The GPU half, on a machine with an NVIDIA GPU: every device-parametrized test on CuPy (the
+# "cuda" cases, skipped by make test where there is no GPU), then bench/bench_gpu.py against
+# PyTorch on CUDA. It installs the gpu extra (CuPy for CUDA 12) into .venv; where a Python
+# already has CuPy and a CUDA PyTorch, use that one instead: make gpu-check GPU_PY=python3
+GPU_PY ?= $(PY)
+gpu-check:
+	@if [ "$(GPU_PY)" = "$(PY)" ]; then $(MAKE) --no-print-directory $(STAMP) && $(PY) -m pip install --quiet -e '.[gpu]'; fi
+	PYTHONPATH=. $(GPU_PY) -c "import chainrule as cr, sys; cr.cuda_available() or sys.exit('gpu-check: CuPy sees no GPU')"
+	PYTHONPATH=. $(GPU_PY) -m pytest -q -p no:cacheprovider tests -k "cuda or cupy or gpu"
+	PYTHONPATH=. $(GPU_PY) bench/bench_gpu.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

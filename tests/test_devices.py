@@ -212,3 +212,19 @@ def test_inputs_on_two_devices_are_an_error_naming_both():
     with pytest.raises(ValueError, match="the gradient is on cpu but the output is on cuda:0"):
         (a * 2).backward(np.ones(2, np.float32))
     assert "device='cuda:0'" in repr(a)
+
+
+def test_the_gpu_benchmark_runs_on_the_cpu_at_small_sizes():
+    # bench/bench_gpu.py is timed on a GPU (make gpu-check); here its code runs end to end
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "bench" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.run("cpu", quick=True, rounds=1, steps=2, libs=("chainrule", "PyTorch", "by hand"))
+    assert [r["kind"] for r in rows] == ["mlp", "cnn", "chain"]
+    for r in rows:
+        assert set(r["ms"]) == ({"chainrule", "PyTorch"} | ({"by hand"} if r["kind"] != "cnn" else set()))
+        assert all(ms > 0 for ms in r["ms"].values()) and r["ratio"] > 0

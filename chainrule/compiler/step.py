@@ -104,7 +104,9 @@ class _Watch(Watcher):
     # -- binding state -------------------------------------------------------------------
     def _input(self, name: str, array: Any, read: Callable[[], Any]) -> Traced:
         if not isinstance(array, np.ndarray) or type(array) is not np.ndarray:
-            raise TraceError(f"compile: {name} is a {type(array).__name__}; the compiled step runs on NumPy arrays")
+            where = "" if not is_array(array) else f" on {device_of(array)}"
+            raise TraceError(f"compile: {name} is a {type(array).__name__}{where}; the compiled step runs on NumPy "
+                             "arrays (the CPU): on a GPU, run the step without compile")
         view = self.tape.new_slot(array, -1)
         self.inputs.append((codegen.identifier(name, self.taken), view._slot, read))
         return view
