@@ -76,10 +76,12 @@ def asarray(x: Any, dtype: Any = None) -> Any:
 
 def to_numpy(x: Any) -> np.ndarray:
     """A host NumPy array with the values of ``x`` (copies from the GPU for CuPy)."""
+    if type(x) is np.ndarray:
+        return x
+    if is_array(x) and callable(getattr(x, "get", None)):  # a device array: CuPy's name for the copy
+        return x.get()
     if isinstance(x, np.ndarray):
         return x
-    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
-        return x.get()
     return np.asarray(x)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from . import backend
 
 __all__ = ["CPU", "Device", "check_same", "cuda_available", "cuda_device_count", "current_gpu", "device", "device_of",
-           "mismatch", "move", "resolve", "tensor", "to_arguments"]
+           "like", "mismatch", "move", "resolve", "tensor", "to_arguments"]
 
 _NAME = re.compile(r"(cpu|cuda)(?::(\d+))?")
 
@@ -175,6 +175,27 @@ def move(array: Any, dev: str | Device, who: str = "to") -> Any:
         if isinstance(array, cupy.ndarray):  # another GPU's array: copied across to this one
             return cupy.copy(array)
         return cupy.asarray(array)
+
+
+def like(x: Any, ref: Any) -> Any:
+    """``x`` (an array or a list) as an array where ``ref`` is: the same object when it is there
+    already, else copied over (labels or indices from the host to a GPU model's device).
+
+    >>> a = np.arange(3)
+    >>> like(a, np.zeros(2)) is a, like([1, 2], np.zeros(2)).tolist()
+    (True, [1, 2])
+    """
+    xp = backend.array_module(ref)
+    if backend.is_array(x) and backend.array_module(x) is xp and (xp is not backend._cupy or x.device == ref.device):
+        return x
+    if xp is np:
+        return backend.to_numpy(x) if backend.is_array(x) else np.asarray(x)
+    if xp is backend._cupy:
+        with ref.device:  # onto ref's GPU
+            return xp.asarray(x)
+    # another array type's namespace: a compiled step's trace (where a host array stays the
+    # constant it is) or the tests' stand-in for a GPU
+    return xp.asarray(x)
 
 
 def mismatch(who: str, arrays: Any) -> str | None:

@@ -11,11 +11,13 @@ undefined, so only the comparison with PyTorch runs.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+import strict
 
 import chainrule as cr
 
@@ -150,13 +152,19 @@ def _gpu_reason() -> str:
     return ""
 
 
-# The backends every device-parametrized test runs on: NumPy always, CuPy where a GPU is.
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(bool(_gpu_reason()), reason=_gpu_reason() or "-"))]
+# The backends every device-parametrized test runs on: NumPy always, CuPy where a GPU is, and
+# "strict", NumPy arrays that keep CuPy's rules (tests/strict.py), so the GPU path runs in CI too.
+# REAL_DEVICES: the ones a tensor can be moved to (``.to(device)``).
+REAL_DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(bool(_gpu_reason()), reason=_gpu_reason() or "-"))]
+DEVICES = [REAL_DEVICES[0], "strict", REAL_DEVICES[1]]
 
 
 def on_device(x: Any, device: str, grad: bool = True) -> Any:
     """A test input on ``device``: float arrays as float64 leaves requiring grad, other arrays
-    (indices, labels, masks) moved as they are, anything else unchanged."""
+    (indices, labels, masks) moved as they are, anything else unchanged. ``"strict"`` is the
+    CPU's stand-in for a GPU (``tests/strict.py``)."""
+    if device == "strict" and isinstance(x, np.ndarray):
+        return cr.Tensor(strict.device_array(x), requires_grad=grad and _is_float(x), dtype=np.float64 if _is_float(x) else x.dtype)
     if _is_float(x):
         return cr.tensor(x, dtype=np.float64, requires_grad=grad, device=device)
     if isinstance(x, np.ndarray):
@@ -165,31 +173,79 @@ def on_device(x: Any, device: str, grad: bool = True) -> Any:
 
 
 def _same(what: str, got: Any, want: Any, device: str) -> None:
-    assert got.device.type == device, f"{what}: on {got.device}, expected {device}"
+    if device == "strict":
+        assert type(got.data) is strict.StrictArray, f"{what}: a {type(got.data).__name__}, expected a device array"
+    else:
+        assert got.device.type == device, f"{what}: on {got.device}, expected {device}"
     a, b = got.numpy(), want.numpy()
     assert a.shape == b.shape and a.dtype == b.dtype, f"{what}: {a.shape} {a.dtype} on {device}, {b.shape} {b.dtype} on NumPy"
     np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11, err_msg=f"{what} on {device}")
 
 
-def check_on_device(ours: Callable[..., cr.Tensor], device: str, *inputs: Any, double: bool = True, seed: int = 0) -> None:
+@contextlib.contextmanager
+def _gpu_like(device: str) -> Any:
+    """On "strict", the CPU's compiled loops (Numba) are off: a GPU never runs them."""
+    if device != "strict":
+        yield
+        return
+    from chainrule.ops import kernels
+
+    saved = kernels._available
+    kernels._available = False
+    try:
+        yield
+    finally:
+        kernels._available = saved
+
+
+def move_module(module: Any, device: str) -> None:
+    """``module.to(device)``; on "strict", its buffers become stand-in device arrays (its
+    parameters are the test's inputs); ``move_module(m, "cpu")`` brings everything back."""
+    if device != "strict":
+        module.to(device)
+        return
+    for m in module.modules():
+        for name in getattr(m, "_buffer_names", ()):
+            setattr(m, name, strict.device_array(getattr(m, name)))
+
+
+def _forward_backward(ours: Callable[..., cr.Tensor], where: str, device: str, inputs: tuple, float_idx: list,
+                      double: bool, seed: int, syncs: int) -> tuple:  # fmt: skip
+    rng = np.random.default_rng(seed)
+    xs = [on_device(x, where) for x in inputs] if where == device else _ours(inputs)
+    before = strict.syncs()
+    out = ours(*xs)
+    v = on_device(rng.standard_normal(out.shape), where, grad=False)
+    gs = cr.grad(out, [xs[i] for i in float_idx], grad_outputs=v, create_graph=double, allow_unused=True) if float_idx else []
+    second = []
+    pairs = [(i, g) for i, g in zip(float_idx, gs) if g is not None and g.requires_grad]
+    if double and pairs:
+        ws = [on_device(rng.standard_normal(g.shape), where, grad=False) for _, g in pairs]
+        s = cr.stack([(g * w).sum() for (_, g), w in zip(pairs, ws)]).sum()
+        second = cr.grad(s, [xs[i] for i in float_idx], allow_unused=True)
+    waits = strict.syncs() - before
+    assert waits <= syncs, f"{waits} reads of device values into Python during the op (at most {syncs} expected)"
+    return out, gs, second
+
+
+def check_on_device(ours: Callable[..., cr.Tensor], device: str, *inputs: Any, double: bool = True, seed: int = 0,
+                    syncs: int = 0, module: Any = None) -> None:  # fmt: skip
     """The op on ``device``: its output, the gradient of every float input and (unless
     ``double=False``) the gradients of those gradients are computed there, stay there, and
-    equal the NumPy path's float64 numbers (which ``check_op`` holds to PyTorch)."""
+    equal the NumPy path's float64 numbers (which ``check_op`` holds to PyTorch). On
+    ``"strict"`` the op may also read at most ``syncs`` values back to the host (a label check).
+    A ``module`` (a layer's buffers) is moved along for each pass, and left on the CPU."""
     float_idx = [i for i, x in enumerate(inputs) if _is_float(x)]
     results = []
-    for where in ("cpu", device):  # the NumPy path first, then the same draws on the device
-        rng = np.random.default_rng(seed)
-        xs = [on_device(x, where) for x in inputs] if where == device else _ours(inputs)
-        out = ours(*xs)
-        v = cr.tensor(rng.standard_normal(out.shape), dtype=np.float64, device=where)
-        gs = cr.grad(out, [xs[i] for i in float_idx], grad_outputs=v, create_graph=double, allow_unused=True) if float_idx else []
-        second = []
-        pairs = [(i, g) for i, g in zip(float_idx, gs) if g is not None and g.requires_grad]
-        if double and pairs:
-            ws = [cr.tensor(rng.standard_normal(g.shape), dtype=np.float64, device=where) for _, g in pairs]
-            s = cr.stack([(g * w).sum() for (_, g), w in zip(pairs, ws)]).sum()
-            second = cr.grad(s, [xs[i] for i in float_idx], allow_unused=True)
-        results.append((out, gs, second))
+    try:
+        with _gpu_like(device):
+            for where in ("cpu", device):  # the NumPy path first, then the same draws on the device
+                if module is not None:
+                    move_module(module, where)
+                results.append(_forward_backward(ours, where, device, inputs, float_idx, double, seed, syncs))
+    finally:
+        if module is not None:
+            move_module(module, "cpu")
     (out0, gs0, sec0), (out1, gs1, sec1) = results
     _same("forward", out1, out0, device)
     for name, got, want in [("gradient", gs1, gs0), ("second-order gradient", sec1, sec0)]:

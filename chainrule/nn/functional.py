@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops, rng
+from .. import devices, ops, rng
 from ..backend import array_module
 from ..compiler.tape import check_values
 from ..engine import Tensor, as_tensor
@@ -334,13 +334,13 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
     array([[2.],
            [0.]], dtype=float32)
     """
-    idx = _int_array("embedding", indices)
+    idx = devices.like(_int_array("embedding", indices), weight.data)  # the rows' device
     check_values(functools.partial(_check_rows, weight.shape[0]), idx)
     return weight[idx]
 
 
 def _check_rows(n: int, idx: Any) -> None:
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
+    if idx.size and bool((idx.min() < 0) | (idx.max() >= n)):  # one read (on a GPU, one wait)
         raise IndexError(f"embedding: indices range over [{int(idx.min())}, {int(idx.max())}]; expected 0 <= index < {n}")
 
 
@@ -358,7 +358,7 @@ def _int_array(op: str, y: Any) -> Any:
 
 def _labels(op: str, scores: Tensor, y: Any) -> Any:
     """Check (N, K) scores against N integer labels in [0, K)."""
-    labels = _int_array(op, y)
+    labels = devices.like(_int_array(op, y), scores.data)  # host labels go to the scores' device
     if scores.ndim != 2 or labels.shape != scores.shape[:1]:
         raise ValueError(
             f"{op}: scores of shape {scores.shape} and labels of shape {labels.shape}; "
@@ -370,7 +370,7 @@ def _labels(op: str, scores: Tensor, y: Any) -> Any:
 
 def _check_classes(op: str, k: int, labels: Any) -> None:
     """Labels must be classes 0..k-1 (checked at every call, also when compiled)."""
-    if labels.size and (labels.min() < 0 or labels.max() >= k):
+    if labels.size and bool((labels.min() < 0) | (labels.max() >= k)):  # one read (on a GPU, one wait)
         raise ValueError(f"{op}: labels range over [{int(labels.min())}, {int(labels.max())}]; expected classes 0..{k - 1}")
 
 

@@ -103,7 +103,10 @@ class Pow(Function):
         if na:
             # d(a^b)/da = b a^(b-1)
             ga = sum_to(grad_out * b * a ** (b - 1), a.shape)
-        if nb:
+        if nb and isinstance(a, (int, float)):  # a number as the base (2 ** x): its log is a number too
+            with np.errstate(invalid="ignore"):
+                gb = sum_to(grad_out * out * (0.0 if a == 0 else float(np.log(np.float64(a)))), b.shape)
+        elif nb:
             # d(a^b)/db = a^b log(a); taken as 0 where a == 0 (the limit for b > 0)
             at_zero = a == 0
             safe_log = call(Where, at_zero, 0.0, call(Log, call(Where, at_zero, 1.0, a)))

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..backend import array_module
+from .. import devices
+from ..backend import array_module, is_array
 from ..engine import Context, Function, Tensor, as_tensor, call
 from .axes import normalize_axes
 from .broadcast import sum_to
@@ -316,15 +317,23 @@ def pad(a: Any, widths: Sequence[tuple[int, int]] | Sequence[int], value: float 
     return Pad.apply(a, widths=tuple(w), value=value)
 
 
-def _index_data(index: Any) -> Any:
-    """Tensors inside an index become their arrays (they index; they get no gradient)."""
-    if isinstance(index, Tensor):
-        return index.data
+def _index_data(index: Any, data: Any) -> Any:
+    """Tensors inside an index become their arrays (they index; they get no gradient), and
+    index arrays go where ``data`` is: a host index into GPU data is copied over once, here,
+    instead of again by every use (the backward's scatter too)."""
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(_index_part(i, data) for i in index)
     if isinstance(index, list):
-        return array_module(0).asarray(index)
-    return index
+        index = array_module(0).asarray(index)
+    return _index_part(index, data)
+
+
+def _index_part(i: Any, data: Any) -> Any:
+    if isinstance(i, Tensor):
+        i = i.data
+    if type(i) is not type(data) and is_array(i):
+        i = devices.like(i, data)
+    return i
 
 
 def getitem(a: Any, index: Any) -> Tensor:
@@ -338,6 +347,6 @@ def getitem(a: Any, index: Any) -> Tensor:
     """
     a = as_tensor(a)
     try:
-        return GetItem.apply(a, index=_index_data(index))
+        return GetItem.apply(a, index=_index_data(index, a.data))
     except IndexError as e:
         raise IndexError(f"getitem: index {index!r} does not fit shape {a.shape}: {e}") from e
