@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import strict
 from oracle import REAL_DEVICES as DEVICES
-from oracle import _gpu_reason
+from oracle import _gpu_like, _gpu_reason, move_module
 
 import chainrule as cr
 from chainrule import devices, nn, optim
@@ -155,6 +156,42 @@ def test_training_on_a_device_takes_the_cpus_steps(make, device):
                    for v in state.values() if hasattr(v, "shape"))  # fmt: skip
 
 
+@pytest.mark.parametrize("make", [lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+                                  lambda p: optim.Adam(p, lr=0.01), lambda p: optim.AdamW(p, lr=0.01),
+                                  lambda p: optim.RMSProp(p, lr=0.01), lambda p: optim.AdaGrad(p, lr=0.1)],
+                         ids=["SGD-nesterov", "Adam", "AdamW", "RMSProp", "AdaGrad"])  # fmt: skip
+def test_a_training_step_on_the_gpu_stand_in_waits_once_and_takes_the_cpus_step(make):
+    # strict arrays keep CuPy's rules on the CPU (tests/strict.py): no host array may meet them,
+    # and each read of a value into Python is counted as a wait for the GPU would be
+    ref = _net().eval()
+    ref_losses = _train(ref, make(ref), "cpu", 3)
+    net = _net().eval()
+    move_module(net, "strict")
+    for p in net.parameters():
+        p._data = strict.device_array(p._data)
+    opt = make(net)
+    g = np.random.default_rng(1)
+    losses = []
+    with _gpu_like("strict"):
+        for _ in range(3):
+            x = cr.Tensor(strict.device_array(g.standard_normal((5, 1, 6, 6))), dtype="float64")
+            y = cr.Tensor(strict.device_array(g.integers(0, 3, 5)))
+            before = strict.syncs()
+            loss = nn.functional.cross_entropy(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            norm = optim.clip_grad_norm(net, 5.0)
+            opt.step()
+            assert strict.syncs() - before == 1, "one wait per step: the check of the labels"
+            assert type(norm) is strict.StrictArray  # the norm stays on the device
+            losses.append(loss.item())
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-9)
+    for p, q in zip(net.parameters(), ref.parameters()):
+        assert type(p.data) is strict.StrictArray and type(p.grad.data) is strict.StrictArray
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-9, atol=1e-12)
+    assert all(type(v) is strict.StrictArray for s in opt.state for v in s.values() if hasattr(v, "shape"))
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_optimizer_state_follows_its_parameters_when_the_model_moves(device):
     net = _net().eval()
@@ -229,3 +266,29 @@ def test_the_gpu_benchmark_runs_on_the_cpu_at_small_sizes():
     for r in rows:
         assert set(r["ms"]) == ({"chainrule", "PyTorch"} | ({"by hand"} if r["kind"] != "cnn" else set()))
         assert all(ms > 0 for ms in r["ms"].values()) and r["ratio"] > 0
+
+
+def test_the_ntm_runs_on_the_gpu_stand_in_without_waiting():
+    # its starting state (memory, focus, reads, controller) is made on the parameters' device
+    from chainrule import ntm
+
+    def loss_and_grads(where: str):
+        model = ntm.build("ntm", bits=4)
+        x, y = ntm.copy_batch(2, 3, bits=4, generator=np.random.default_rng(0))
+        if where == "strict":
+            move_module(model, "strict")
+            for p in model.parameters():
+                p._data = strict.device_array(p._data)
+            x, y = strict.device_array(x), strict.device_array(y)
+        before = strict.syncs()
+        logits = model(cr.Tensor(x))[-y.shape[0]:]
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, cr.Tensor(y))
+        loss.backward()
+        assert strict.syncs() == before, "the NTM's step read a value back to the host"
+        return loss.item(), [p.grad.numpy() for p in model.parameters()]
+
+    with _gpu_like("strict"):
+        (want, want_grads), (got, got_grads) = loss_and_grads("cpu"), loss_and_grads("strict")
+    assert got == want
+    for g, h in zip(got_grads, want_grads):
+        np.testing.assert_array_equal(g, h)
