@@ -94,7 +94,7 @@ class Optimizer:
         """Hyperparameters (plain values) and per-parameter state (NumPy arrays and ints)."""
         return {
             "hyper": {k: getattr(self, k) for k in ("lr", *self.hyper)},
-            "state": [{k: to_numpy(v).copy() if hasattr(v, "shape") else v for k, v in s.items()} for s in self.state],
+            "state": [{k: _plain(v) for k, v in s.items()} for s in self.state],
         }
 
     def check_state_dict(self, sd: dict[str, Any]) -> None:
@@ -137,9 +137,20 @@ class Optimizer:
         ]
 
 
+def _plain(v: Any) -> Any:
+    """A state value for ``state_dict``: a NumPy copy of an array, a count as an int (a compiled
+    step on a GPU keeps its counts there as 0-d arrays)."""
+    if not hasattr(v, "shape"):
+        return v
+    if v.ndim == 0 and v.dtype.kind == "i":
+        return int(v)
+    return to_numpy(v).copy()
+
+
 def _on(v: Any, w: Any) -> Any:
-    """The state array ``v`` on parameter values ``w``'s device, in their dtype."""
-    return array_module(w).asarray(devices.move(v, devices.device_of(w), "Optimizer"), dtype=w.dtype)
+    """The state array ``v`` on parameter values ``w``'s device, in their dtype (a count keeps its own)."""
+    return array_module(w).asarray(devices.move(v, devices.device_of(w), "Optimizer"),
+                                   dtype=w.dtype if v.dtype.kind == "f" else v.dtype)  # fmt: skip
 
 
 def _follow(state: dict[str, Any], w: Any) -> None:

@@ -114,11 +114,15 @@ def _moved(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(x * (1 + 0.25 * rng.uniform(0, 1, size=x.shape)))
 
 
-def check_compiled(ours: Callable[..., cr.Tensor], *inputs: Any, seed: int = 0) -> None:
+def check_compiled(ours: Callable[..., cr.Tensor], *inputs: Any, seed: int = 0, device: str = "cpu",
+                   syncs: int = 0) -> None:  # fmt: skip
     """The op compiled: traced on ``inputs``, replayed on other values of the same shapes,
-    its output and the gradient of every float input equal eager chainrule's there."""
+    its output and the gradient of every float input equal eager chainrule's there. On
+    ``device="strict"`` (the GPU's stand-in) the compiled step takes and gives device arrays,
+    traced on host copies and replayed there, reading at most ``syncs`` values per replay."""
     float_idx = [i for i, x in enumerate(inputs) if _is_float(x)]
     rng = np.random.default_rng(seed)
+    place = (lambda xs: [on_device(x, device) for x in xs]) if device != "cpu" else _ours
 
     def forward_backward(v, *xs):
         out = ours(*xs)
@@ -130,9 +134,15 @@ def check_compiled(ours: Callable[..., cr.Tensor], *inputs: Any, seed: int = 0) 
     out_shape = ours(*_ours(inputs)).shape
     for trial in range(3):  # the trace, then two replays on other values
         values = inputs if trial == 0 else tuple(_moved(x, rng) if _is_float(x) else x for x in inputs)
-        v = cr.Tensor(rng.standard_normal(out_shape), dtype=np.float64)
-        got_out, got_grads = compiled(v, *_ours(values))
-        want_out, want_grads = forward_backward(v, *_ours(values))
+        v = rng.standard_normal(out_shape)
+        with _gpu_like(device):
+            before = strict.syncs()
+            got_out, got_grads = compiled(on_device(v, device, grad=False), *place(values))
+            waits = strict.syncs() - before
+        if trial and device == "strict":
+            assert waits <= syncs, f"replay {trial}: {waits} reads of device values (at most {syncs} expected)"
+            assert type(got_out.data) is strict.StrictArray, f"replay {trial}: the output left the device"
+        want_out, want_grads = forward_backward(cr.Tensor(v, dtype=np.float64), *_ours(values))
         what = "trace" if trial == 0 else f"replay {trial}"
         np.testing.assert_allclose(got_out.numpy(), want_out.numpy(), rtol=1e-12, atol=1e-12, err_msg=f"{what}: forward")
         for i, g, w in zip(float_idx, got_grads, want_grads):
@@ -190,12 +200,11 @@ def _gpu_like(device: str) -> Any:
         return
     from chainrule.ops import kernels
 
-    saved = kernels._available
-    kernels._available = False
+    token = kernels.off.set(True)
     try:
         yield
     finally:
-        kernels._available = saved
+        kernels.off.reset(token)
 
 
 def move_module(module: Any, device: str) -> None:

@@ -358,9 +358,12 @@ def _describe(c: Any) -> str:
     return f"{getattr(c, '__module__', '')}.{getattr(c, '__qualname__', type(c).__name__)}"
 
 
-def load(source: str, filename: str, kernels: dict[str, Any] | None = None) -> Any:
-    """Compile the module text and return its ``step`` (tracebacks show the generated lines)."""
+def load(source: str, filename: str, kernels: dict[str, Any] | None = None, xp: Any = np) -> Any:
+    """Compile the module text and return its ``step`` (tracebacks show the generated lines).
+    ``xp`` is what the text's ``np`` means: CuPy for a step that replays on a GPU, whose
+    functions carry NumPy's names."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {"np": np, "__name__": filename, **(kernels or {})}
+    namespace: dict[str, Any] = {"__name__": filename, **(kernels or {})}
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code, never input
+    namespace["np"] = xp  # after the text's own ``import numpy as np``, which makes it runnable alone
     return namespace["step"]

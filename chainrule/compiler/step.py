@@ -6,7 +6,10 @@ to, and which state the step reads). The state - parameters and their ``.grad``,
 optimizer's buffers and step counts, a module's buffers - is bound by where it lives, so a
 replay reads it afresh; what the step changed is written back the same way. Later calls
 check the guards (the state's shapes, which gradients exist, hyperparameters, training
-mode) and run the generated function: no Tensor, no Context, no heap.
+mode) and run the generated function: no Tensor, no Context, no heap. A step on a GPU
+(its arguments CuPy arrays) is traced on host copies (``_Watch.device``, ``copies``): what
+the trace writes goes back to the device at its end, its constants are copied over, and
+the replay runs the same text with ``np`` bound to CuPy.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine
-from ..backend import is_array
+from .. import devices, engine
+from ..backend import array_module, is_array, to_numpy
 from ..devices import device_of
 from ..engine import Tensor, Watcher, _watch
+from ..ops import kernels as cpu_loops
 from . import codegen
 from . import fuse as _fuse
 from .tape import Tape, Traced, TraceError, _active, _raw
@@ -48,6 +52,10 @@ class _Watch(Watcher):
         self.dicts: list[dict] = []  # optimizer state dicts: keys the step adds are state too
         self.reset: set[int] = set()  # tensors whose .grad the step set to None (zero_grad)
         self.taken: set[str] = {"np", "consts"}  # the names the step's parameters have taken
+        # a step whose arguments are on a GPU: one of its arrays (the trace runs on host copies;
+        # what it hands back goes to that device, and the replay runs there)
+        self.device: Any = None
+        self.copies: list[tuple[Any, np.ndarray]] = []  # (a device array, the host copy traced in its place)
 
     # -- the engine's calls --------------------------------------------------------------
     def enter(self, fn: type, args: tuple, datas: list) -> list:
@@ -104,11 +112,18 @@ class _Watch(Watcher):
             self.bind_module(owner)
 
     # -- binding state -------------------------------------------------------------------
-    def _input(self, name: str, array: Any, read: Callable[[], Any]) -> Traced:
-        if not isinstance(array, np.ndarray) or type(array) is not np.ndarray:
-            where = "" if not is_array(array) else f" on {device_of(array)}"
-            raise TraceError(f"compile: {name} is a {type(array).__name__}{where}; the compiled step runs on NumPy "
-                             "arrays (the CPU): on a GPU, run the step without compile")
+    def _input(self, name: str, array: Any, read: Callable[[], Any] | None) -> Traced:
+        if type(array) is not np.ndarray:
+            if self.device is None or not _same_place(array, self.device):
+                here = f"{type(array).__name__} on {device_of(array)}" if is_array(array) else type(array).__name__
+                want = "NumPy arrays" if self.device is None else f"arrays on {device_of(self.device)} as its arguments are"
+                raise TraceError(f"compile: {name} is a {here}; the compiled step takes {want}")
+            host = to_numpy(array)  # traced on a host copy; the replay reads the device's arrays
+            self.copies.append((array, host))  # what the trace writes into it goes back at its end
+            array = host
+        elif self.device is not None and read is not None:
+            # state that lives on the host (the learning rate, step counts): at each replay, copied over
+            read = functools.partial(_placed, read, self.device)
         view = self.tape.new_slot(array, -1)
         self.inputs.append((codegen.identifier(name, self.taken), view._slot, read))
         return view
@@ -124,8 +139,9 @@ class _Watch(Watcher):
         t._data = view
         record = [t, array, view, t.grad, None, None, arg]
         if arg is None:
-            self.guards.append((lambda t=t: (t._data.shape, t._data.dtype, t._data.strides),
-                                (array.shape, array.dtype, array.strides), f"the shape or dtype of {name}"))
+            self.guards.append((lambda t=t: (t._data.shape, t._data.dtype, t._data.strides, _place(t._data)),
+                                (array.shape, array.dtype, array.strides, _place(array)),
+                                f"the shape, dtype or device of {name}"))
             if id(t) not in self.reset:  # a gradient the step resets itself is not read
                 self.guards.append((lambda t=t: t.grad is None, t.grad is None,
                                     f"whether {name} has a gradient (reset it with zero_grad() inside the step)"))
@@ -175,22 +191,29 @@ class _Watch(Watcher):
             for key, v in list(state.items()):
                 if isinstance(v, Traced):
                     continue
-                if type(v) is int:  # a step count: an array inside the step, an int again after it
-                    array = np.asarray(v, dtype=np.int64)
-                    view = self._input(f"{kind}_{key}{i}", array, lambda s=state, k=key: np.asarray(s[k], dtype=np.int64))
+                if type(v) is int or _is_count(v):  # a step count: an array inside the step, an int after it
+                    # (on a GPU, after a replay, a 0-d array there: reading it would wait for the GPU)
+                    array = np.asarray(v, dtype=np.int64) if type(v) is int else to_numpy(v)
+                    view = self._input(f"{kind}_{key}{i}", array, lambda s=state, k=key: _count(s[k]))
                     self.stores.append((state, key, v, view, "count"))
-                elif isinstance(v, np.ndarray):
+                elif isinstance(v, np.ndarray) or is_array(v):
                     view = self._input(f"{kind}_{key}{i}", v, lambda s=state, k=key: s[k])
                     self.stores.append((state, key, v, view, "item"))
                 else:
                     continue
                 state[key] = view
 
+    def placed(self, array: Any) -> Any:
+        """A value the trace computed (on the host), where the step's arrays live."""
+        return array if self.device is None else devices.like(array, self.device)
+
     # -- the end of the trace ------------------------------------------------------------
     def finish(self) -> list[tuple[int | None, Callable[[Any, list], None]]]:
         """Put the state back as plain arrays (with the values the step gave it); return the
         write-backs a replay makes: (slot, or None for "set to None"; setter(value, call's leaves))."""
         backs: list[tuple[int | None, Callable[[Any, list], None]]] = []
+        for array, host in self.copies:  # the trace's in-place writes (an update), onto the device
+            array[...] = devices.like(host, array)
         for t, array, view, grad, grad_array, grad_view, arg in self.tensors.values():
             def owner(leaves: list, t: Tensor = t, arg: int | None = arg) -> Tensor:
                 return t if arg is None else leaves[arg]
@@ -199,7 +222,7 @@ class _Watch(Watcher):
             if now is view:
                 t._data = array
             elif isinstance(now, Traced):  # rebound inside the step
-                t._data = _raw(now).copy()
+                t._data = self.placed(_raw(now).copy())
                 backs.append((now._slot, lambda a, leaves, owner=owner: setattr(owner(leaves), "_data", a)))
             g = t.grad
             if g is None:
@@ -210,7 +233,7 @@ class _Watch(Watcher):
             else:  # a gradient the step computed (or a constant one: the same at every call)
                 slot = self.tape.slot_or_const(g._data)
                 if isinstance(g._data, Traced):
-                    g._data = _raw(g._data).copy()
+                    g._data = self.placed(_raw(g._data).copy())
                 backs.append((slot, lambda a, leaves, owner=owner: setattr(owner(leaves), "grad", Tensor._make(a))))
         for owner_obj, key, original, view, kind in self.stores:
             now = getattr(owner_obj, key) if kind in ("attr", "hyper") else owner_obj[key]
@@ -226,17 +249,17 @@ class _Watch(Watcher):
             if now is view:
                 put(original)
             elif isinstance(now, Traced):
-                put(int(_raw(now)) if kind == "count" else _raw(now).copy())
-                if kind == "count":
+                put(int(_raw(now)) if kind == "count" else _raw(now).copy() if kind == "hyper" else self.placed(_raw(now).copy()))
+                if kind == "count" and self.device is None:
                     backs.append((now._slot, lambda a, leaves, put=put: put(int(a))))
-                else:
+                else:  # on a GPU a count stays a 0-d array there: int() would wait for the GPU
                     backs.append((now._slot, lambda a, leaves, put=put: put(a)))
         for state in self.dicts:  # state the step created (momentum buffers on the first step)
             for key, now in list(state.items()):
                 if isinstance(now, Traced):
-                    state[key] = int(_raw(now)) if now.dtype.kind == "i" and now.ndim == 0 else _raw(now).copy()
-                    backs.append((now._slot, lambda a, leaves, s=state, k=key, v=state[key]:
-                                  s.__setitem__(k, int(a) if isinstance(v, int) else a)))
+                    state[key] = int(_raw(now)) if now.dtype.kind == "i" and now.ndim == 0 else self.placed(_raw(now).copy())
+                    backs.append((now._slot, lambda a, leaves, s=state, k=key, v=state[key], host=self.device is None:
+                                  s.__setitem__(k, int(a) if isinstance(v, int) and host else a)))
         return backs
 
 
@@ -244,9 +267,53 @@ class _Watch(Watcher):
 # -- the compiled function -------------------------------------------------------------------
 
 
+def _place(a: Any) -> Any:
+    """Where an array is, for cache keys and guards: its type (NumPy's, a GPU's), and the GPU."""
+    kind = type(a)
+    return kind if kind is np.ndarray else (kind, device_of(a))
+
+
+def _is_count(v: Any) -> bool:
+    return is_array(v) and v.ndim == 0 and v.dtype.kind == "i"
+
+
+def _count(v: Any) -> Any:
+    return np.asarray(v, dtype=np.int64) if type(v) is int else v
+
+
+def _same_place(a: Any, ref: Any) -> bool:
+    return is_array(a) and _place(a) == _place(ref)
+
+
+def _placed(read: Callable[[], Any], ref: Any) -> Any:
+    return devices.like(read(), ref)
+
+
+class _OnDevice:
+    """A function of the step called at each replay (a random draw, a check of values) whose
+    host arrays are copied to the step's device."""
+
+    def __init__(self, fn: Callable, ref: Any) -> None:
+        self.fn, self.ref = fn, ref
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out = self.fn(*args, **kwargs)
+        return devices.like(out, self.ref) if isinstance(out, np.ndarray) else out
+
+
+def _on_device(const: Any, ref: Any) -> Any:
+    """A constant of a trace made on host copies, as the device's replay needs it."""
+    if isinstance(const, np.ndarray):
+        return devices.like(const, ref)
+    if callable(const) and not isinstance(const, type):
+        return _OnDevice(const, ref)
+    return const
+
+
 def _flatten(obj: Any, leaves: list) -> Any:
     """The structure of ``obj`` with its Tensors and arrays replaced by their index in ``leaves``."""
-    if isinstance(obj, (Tensor, np.ndarray)):
+    if isinstance(obj, (Tensor, np.ndarray)) or is_array(obj):
         leaves.append(obj)
         return ("leaf", len(leaves) - 1, isinstance(obj, Tensor))
     if isinstance(obj, (tuple, list)):
@@ -274,9 +341,9 @@ def _rebuild(tree: Any, values: list, wrap: bool = True) -> Any:
 def _key(obj: Any) -> Any:
     # strides too: a replay's views (a window view, say) were planned for the traced layout
     if isinstance(obj, Tensor):
-        return ("T", obj._data.shape, obj._data.dtype.str, obj._data.strides, obj.requires_grad)
-    if isinstance(obj, np.ndarray):
-        return ("A", obj.shape, obj.dtype.str, obj.strides)
+        return ("T", obj._data.shape, obj._data.dtype.str, obj._data.strides, obj.requires_grad, _place(obj._data))
+    if isinstance(obj, np.ndarray) or is_array(obj):
+        return ("A", obj.shape, obj.dtype.str, obj.strides, _place(obj))
     if isinstance(obj, (tuple, list)):
         return (type(obj).__name__, tuple(_key(x) for x in obj))
     if isinstance(obj, dict):
@@ -297,10 +364,10 @@ def _signature(args: tuple, kwargs: dict) -> tuple[Any, list]:
         kind = type(a)
         if kind is Tensor:
             d = a._data
-            key.append(("T", d.shape, d.dtype.str, d.strides, a.requires_grad))
+            key.append(("T", d.shape, d.dtype.str, d.strides, a.requires_grad, _place(d)))
             leaves.append(a)
         elif kind is np.ndarray:
-            key.append(("A", a.shape, a.dtype.str, a.strides))
+            key.append(("A", a.shape, a.dtype.str, a.strides, kind))
             leaves.append(a)
         else:
             key.append(_key(a))
@@ -417,6 +484,11 @@ class Compiled:
         watch = _Watch(tape, engine.watcher())
         leaves: list = []
         tree = _flatten((args, kwargs), leaves)
+        # a step on a GPU is traced on host copies and replayed there (device arrays in, the
+        # generated text's ``np`` bound to the device's array module); the CPU's loops stay out
+        datas = [x._data if isinstance(x, Tensor) else x for x in leaves]
+        watch.device = next((d for d in datas if type(d) is not np.ndarray), None)
+        fuse = self.fuse and watch.device is None
         traced = []
         for i, (name, x) in enumerate(zip(_argument_names(self.fn, args, kwargs, len(leaves)), leaves)):
             if isinstance(x, Tensor):
@@ -427,6 +499,7 @@ class Compiled:
         n_args = len(watch.inputs)
         t_args, t_kwargs = _rebuild(tree, traced, wrap=False)
         token, tape_token = _watch.set(watch), _active.set(tape)
+        loops_token = cpu_loops.off.set(True) if watch.device is not None else None
         try:
             out = self.fn(*t_args, **t_kwargs)
             out_leaves: list = []
@@ -435,10 +508,12 @@ class Compiled:
         finally:
             _watch.reset(token)
             _active.reset(tape_token)
+            if loops_token is not None:
+                cpu_loops.off.reset(loops_token)
             backs = watch.finish()
         del t_args, t_kwargs, traced
         out_slots = [tape.slot_or_const(d) for d in datas]  # a result may be a constant (the same each call)
-        values = [_raw(d).copy() for d in datas]
+        values = [watch.placed(_raw(d).copy()) if isinstance(d, Traced) else d for d in datas]
         del out, out_leaves, datas  # the step's graph goes: what stays alive now escaped
         _check_escapes(tape, self.__name__)
         back_slots = [slot for slot, _ in backs if slot is not None]
@@ -451,7 +526,7 @@ class Compiled:
         source = codegen.render(tape, keep, params, dict(names), results, consts, title)
         kernels: dict[str, Any] = {}
         kernel_texts: list[str] = []
-        regions = _fuse.find_regions(tape, keep, _uses_after(tape, keep, results)) if self.fuse else []
+        regions = _fuse.find_regions(tape, keep, _uses_after(tape, keep, results)) if fuse else []
         for j, r in enumerate(regions):
             # named by what it computes, not where: the same loop at every step of a sequence is one kernel
             text, _ = _fuse.kernel_source(tape, r, "loop")
@@ -462,7 +537,11 @@ class Compiled:
             " (values deleted after their last use)"
         fused_source = codegen.render(tape, keep, params, dict(names), results, list(tape.consts), title + how,
                                       regions, free=True)
-        run = codegen.load(fused_source, f"<chainrule.compile:{self.__name__}:{id(self):x}:{self.traces_made}>", kernels)
+        xp = np
+        if watch.device is not None:
+            xp = array_module(watch.device)
+            consts = [_on_device(c, watch.device) for c in consts]
+        run = codegen.load(fused_source, f"<chainrule.compile:{self.__name__}:{id(self):x}:{self.traces_made}>", kernels, xp)
         if kernels:  # shown after the step, for reading (they run compiled by Numba, not as this text)
             fused_source += "\n\n# the kernels, each compiled with numba.njit(error_model='numpy')\n\n" + \
                 "\n\n".join(kernel_texts)
@@ -544,6 +623,9 @@ def compile(fn: Callable | None = None, *, max_traces: int = 8, fuse: bool | Non
     With Numba installed (the ``fast`` extra) runs of elementwise operations are fused
     into one compiled loop each (``fuse=False`` turns it off; ``source(fused=True)`` shows
     the form that runs).
+
+    A step whose arguments are on a GPU (CuPy) is traced on host copies of its arrays and
+    replays on the GPU: the same text, with its ``np`` meaning CuPy (no Numba fusion there).
 
     What it cannot see it refuses: Python control flow on values (``bool``, ``float``,
     ``.item()`` of a traced value) raises ``TraceError`` at the line.

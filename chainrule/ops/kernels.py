@@ -21,11 +21,15 @@ instead of filling zeros and adding onto them took them to 0.3 and 0.1 ms.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from typing import Any
 
 import numpy as np
 
+# off while a compiled step for a GPU is traced (its replay runs on the GPU, which has no use for
+# CPU loops): per thread, so a trace never changes what another thread's eager steps run
+off = contextvars.ContextVar("chainrule_cpu_loops_off", default=False)
 _compile_lock = threading.Lock()
 _loops: dict[str, Any] | None = None  # name -> the compiled loop, made on first use
 
@@ -37,7 +41,7 @@ def usable(*arrays: Any) -> bool:
     >>> usable(np.zeros(3, np.float32)) == available()
     True
     """
-    return all(isinstance(a, np.ndarray) and a.dtype in _FLOATS for a in arrays) and available()
+    return all(isinstance(a, np.ndarray) and a.dtype in _FLOATS for a in arrays) and available() and not off.get()
 
 
 def run(loop: Any, *args: Any) -> Any:
