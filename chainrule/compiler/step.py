@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import devices, engine
-from ..backend import array_module, is_array, to_numpy
+from ..backend import _cupy_module, array_module, is_array, to_numpy
 from ..devices import device_of
 from ..engine import Tensor, Watcher, _watch
 from ..ops import kernels as cpu_loops
@@ -306,6 +306,11 @@ def _on_device(const: Any, ref: Any) -> Any:
     """A constant of a trace made on host copies, as the device's replay needs it."""
     if isinstance(const, np.ndarray):
         return devices.like(const, ref)
+    if isinstance(const, np.ufunc) and array_module(ref) is _cupy_module():
+        # SciPy's ufuncs (erf, for exact GELU) have CuPy twins in cupyx under the same names
+        import cupyx.scipy.special  # noqa: PLC0415 - only reached with CuPy in use
+
+        return getattr(cupyx.scipy.special, const.__name__, const)
     if callable(const) and not isinstance(const, type):
         return _OnDevice(const, ref)
     return const
