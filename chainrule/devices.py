@@ -6,10 +6,11 @@ disagree, and ops need no device logic at all - they compute with the array modu
 their inputs (``chainrule.backend``). This module is the one place that turns a device
 name into a ``Device``, asks where an array is (``device_of``) and copies arrays between
 devices (``move``): ``Tensor.to``, ``Module.to``, the optimizers' state and checkpoint
-loading all go through it. CuPy is imported only when a ``cuda`` device is used, so the
-CPU path never touches a GPU. An op whose inputs sit on two devices fails with an error
-that names both (``mismatch``; the engine asks for it only when a forward has failed, so
-the check costs nothing on the fast path).
+loading all go through it, and ``like`` puts labels and indices where the data they
+index is. CuPy is imported only when a ``cuda`` device is used, so the CPU path never
+touches a GPU. An op whose inputs sit on two devices fails with an error that names both
+(``mismatch``): the engine asks when a forward has failed, and ``check_same`` when a GPU
+op returned, so NumPy's fast path pays nothing for it.
 
 >>> import chainrule as cr
 >>> x = cr.tensor([1.0, 2.0], device="cpu")
