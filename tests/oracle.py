@@ -115,7 +115,7 @@ def _moved(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def check_compiled(ours: Callable[..., cr.Tensor], *inputs: Any, seed: int = 0, device: str = "cpu",
-                   syncs: int = 0) -> None:  # fmt: skip
+                   syncs: int = 0, module: Any = None) -> None:  # fmt: skip
     """The op compiled: traced on ``inputs``, replayed on other values of the same shapes,
     its output and the gradient of every float input equal eager chainrule's there. On
     ``device="strict"`` (the GPU's stand-in) the compiled step takes and gives device arrays,
@@ -135,10 +135,14 @@ def check_compiled(ours: Callable[..., cr.Tensor], *inputs: Any, seed: int = 0, 
     for trial in range(3):  # the trace, then two replays on other values
         values = inputs if trial == 0 else tuple(_moved(x, rng) if _is_float(x) else x for x in inputs)
         v = rng.standard_normal(out_shape)
+        if module is not None:  # its buffers where the inputs are, for the compiled call
+            move_module(module, device)
         with _gpu_like(device):
             before = strict.syncs()
             got_out, got_grads = compiled(on_device(v, device, grad=False), *place(values))
             waits = strict.syncs() - before
+        if module is not None:
+            move_module(module, "cpu")
         if trial and device == "strict":
             assert waits <= syncs, f"replay {trial}: {waits} reads of device values (at most {syncs} expected)"
             assert type(got_out.data) is strict.StrictArray, f"replay {trial}: the output left the device"

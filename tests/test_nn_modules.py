@@ -79,9 +79,10 @@ CASES = [
 def test_layer_against_torch_and_gradcheck(ours, theirs, inputs):
     check_op(ours, theirs, *inputs)
 
+@pytest.mark.parametrize("device", ["cpu", "strict"])  # strict: traced on host copies, replayed on the GPU's stand-in
 @pytest.mark.parametrize("ours,theirs,inputs", CASES)
-def test_layer_compiled_replays_eager(ours, theirs, inputs):
-    check_compiled(ours, *inputs)
+def test_layer_compiled_replays_eager(ours, theirs, inputs, device):
+    check_compiled(ours, *inputs, device=device, module=getattr(ours, "layer", ours))
 
 
 

@@ -132,6 +132,7 @@ def test_sequence_modules_match_torch(name, cls, tname, args, kwargs):
     params = [r(*s) for s in shapes]
     check_op(our_fn, their_fn, x, h0, c0, *params, double=False)
     check_compiled(our_fn, x, h0, c0, *params)  # the fused gates' forwards and backwards replayed
+    check_compiled(our_fn, x, h0, c0, *params, device="strict")  # ... and on the GPU's stand-in
 
 
 def test_parameter_layout_is_torchs():
