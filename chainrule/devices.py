@@ -249,9 +249,10 @@ def check_same(who: str, out: Any, arrays: Any) -> None:
     device than ``out``. Let through, as PyTorch does: 0-d host arrays (scalars) and integer
     and boolean arrays (labels, indices, masks: CuPy takes host index arrays itself). The
     engine calls it for GPU outputs only."""
-    where = out.device
+    kind, where = type(out), out.device
     for a in arrays:
-        if backend.is_array(a) and a.ndim and a.dtype.kind in "fc" and getattr(a, "device", where) != where:
+        # the type first: a host array beside a GPU's is a mismatch whatever its .device says
+        if backend.is_array(a) and a.ndim and a.dtype.kind in "fc" and (type(a) is not kind or a.device != where):
             raise ValueError(mismatch(who, arrays) or f"{who}: inputs are on different devices")
 
 

@@ -380,3 +380,12 @@ def test_a_compiled_ntm_step_replays_on_the_gpu_stand_in():
     assert step.traces_made == 2
     np.testing.assert_allclose(got, want, rtol=1e-5)
     assert all(type(p.data) is strict.StrictArray for p in model.parameters())
+
+
+def test_a_host_array_beside_a_device_output_is_refused_by_the_engines_check():
+    # check_same: what the engine asks after a GPU op returned (CuPy may copy a host array in
+    # without a word); labels, indices and 0-d scalars may stay on the host
+    out, a = strict.device_array(np.ones(3)), strict.device_array(np.ones(3))
+    devices.check_same("Mul", out, [a, 2.0, np.float32(2), np.ones((), np.float32), np.arange(3)])
+    with pytest.raises(ValueError, match="Mul: inputs are on different devices"):
+        devices.check_same("Mul", out, [a, np.ones(3)])
