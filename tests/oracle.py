@@ -146,6 +146,8 @@ def check_compiled(ours: Callable[..., cr.Tensor], *inputs: Any, seed: int = 0, 
         if trial and device == "strict":
             assert waits <= syncs, f"replay {trial}: {waits} reads of device values (at most {syncs} expected)"
             assert type(got_out.data) is strict.StrictArray, f"replay {trial}: the output left the device"
+        if device == "cuda":
+            assert got_out.device.type == "cuda", f"{'trace' if trial == 0 else f'replay {trial}'}: the output left the GPU"
         want_out, want_grads = forward_backward(cr.Tensor(v, dtype=np.float64), *_ours(values))
         what = "trace" if trial == 0 else f"replay {trial}"
         np.testing.assert_allclose(got_out.numpy(), want_out.numpy(), rtol=1e-12, atol=1e-12, err_msg=f"{what}: forward")

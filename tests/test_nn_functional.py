@@ -130,7 +130,7 @@ case("l1_penalty", lambda w: F.l1_penalty([w]), lambda w: w.abs().sum(), r(3, 2)
 def test_function_against_torch_and_gradcheck(ours, theirs, inputs, kink, double):
     check_op(ours, theirs, *inputs, kink=kink, double=double)
 
-@pytest.mark.parametrize("device", ["cpu", "strict"])  # strict: traced on host copies, replayed on the GPU's stand-in
+@pytest.mark.parametrize("device", DEVICES)  # strict, cuda: traced on host copies, replayed on the device
 @pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
 def test_function_compiled_replays_eager(ours, theirs, inputs, kink, double, device, request):
     if device != "cpu" and request.node.callspec.id.startswith("batch_norm"):

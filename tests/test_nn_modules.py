@@ -79,7 +79,7 @@ CASES = [
 def test_layer_against_torch_and_gradcheck(ours, theirs, inputs):
     check_op(ours, theirs, *inputs)
 
-@pytest.mark.parametrize("device", ["cpu", "strict"])  # strict: traced on host copies, replayed on the GPU's stand-in
+@pytest.mark.parametrize("device", DEVICES)  # strict, cuda: traced on host copies, replayed on the device
 @pytest.mark.parametrize("ours,theirs,inputs", CASES)
 def test_layer_compiled_replays_eager(ours, theirs, inputs, device):
     check_compiled(ours, *inputs, device=device, module=getattr(ours, "layer", ours))

@@ -155,7 +155,7 @@ for sa, sb in [((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,)), (
 def test_op_against_torch_and_gradcheck(ours, theirs, inputs, kink, double):
     check_op(ours, theirs, *inputs, kink=kink, double=double)
 
-@pytest.mark.parametrize("device", ["cpu", "strict"])  # strict: traced on host copies, replayed on the GPU's stand-in
+@pytest.mark.parametrize("device", DEVICES)  # strict, cuda: traced on host copies, replayed on the device
 @pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
 def test_op_compiled_replays_eager(ours, theirs, inputs, kink, double, device):
     check_compiled(ours, *inputs, device=device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import DEVICES, check_compiled, check_on_device, check_op, torch
+from oracle import DEVICES, _gpu_reason, check_compiled, check_on_device, check_op, torch
 
 import chainrule as cr
 from chainrule import nn
@@ -133,6 +133,8 @@ def test_sequence_modules_match_torch(name, cls, tname, args, kwargs):
     check_op(our_fn, their_fn, x, h0, c0, *params, double=False)
     check_compiled(our_fn, x, h0, c0, *params)  # the fused gates' forwards and backwards replayed
     check_compiled(our_fn, x, h0, c0, *params, device="strict")  # ... and on the GPU's stand-in
+    if not _gpu_reason():
+        check_compiled(our_fn, x, h0, c0, *params, device="cuda")  # ... and on a GPU
 
 
 def test_parameter_layout_is_torchs():
