@@ -122,18 +122,22 @@ def _net() -> nn.Module:
                          nn.Linear(4 * 3 * 3, 8), nn.Dropout(0.2), nn.ReLU(), nn.Linear(8, 3)).double()  # fmt: skip
 
 
-def _train(net: nn.Module, opt: optim.Optimizer, device: str, steps: int) -> list[float]:
-    g = np.random.default_rng(1)
-    losses = []
-    for _ in range(steps):
-        x = cr.tensor(g.standard_normal((5, 1, 6, 6)), dtype="float64", device=device)
-        y = cr.tensor(g.integers(0, 3, 5), dtype="int64", device=device)
+def _train(net: nn.Module, opt: optim.Optimizer, device: str, steps: int, compiled: bool = False) -> list[float]:
+    def step(x, y):
         loss = nn.functional.cross_entropy(net(x), y)
         opt.zero_grad()
         loss.backward()
         optim.clip_grad_norm(net, 5.0)
         opt.step()
-        losses.append(float(loss.item()))
+        return loss
+
+    run = cr.compile(step) if compiled else step
+    g = np.random.default_rng(1)
+    losses = []
+    for _ in range(steps):
+        x = cr.tensor(g.standard_normal((5, 1, 6, 6)), dtype="float64", device=device)
+        y = cr.tensor(g.integers(0, 3, 5), dtype="int64", device=device)
+        losses.append(float(run(x, y).item()))
     return losses
 
 
@@ -141,12 +145,13 @@ def _train(net: nn.Module, opt: optim.Optimizer, device: str, steps: int) -> lis
 @pytest.mark.parametrize("make", [lambda p: optim.SGD(p, lr=0.1, momentum=0.9), lambda p: optim.Adam(p, lr=0.01),
                                   lambda p: optim.RMSProp(p, lr=0.01), lambda p: optim.AdaGrad(p, lr=0.1)],
                          ids=["SGD-momentum", "Adam", "RMSProp", "AdaGrad"])  # fmt: skip
-def test_training_on_a_device_takes_the_cpus_steps(make, device):
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_training_on_a_device_takes_the_cpus_steps(make, device, compiled):
     ref = _net().eval()  # eval: dropout off, so both runs see the same function
     ref_losses = _train(ref, make(ref), "cpu", 4)
     net = _net().eval().to(device)
     opt = make(net)
-    losses = _train(net, opt, device, 4)
+    losses = _train(net, opt, device, 4, compiled)  # compiled: two traces (the state is new), two replays
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-9)
     for (name, p), q in zip(net.named_parameters(), ref.parameters()):
         assert p.device.type == device and p.grad.device.type == device, name
