@@ -394,3 +394,35 @@ def test_a_host_array_beside_a_device_output_is_refused_by_the_engines_check():
     devices.check_same("Mul", out, [a, 2.0, np.float32(2), np.ones((), np.float32), np.arange(3)])
     with pytest.raises(ValueError, match="Mul: inputs are on different devices"):
         devices.check_same("Mul", out, [a, np.ones(3)])
+
+
+@pytest.mark.parametrize("fuse", [None, False], ids=["fused", "unfused"])
+def test_a_compiled_chain_on_the_gpu_stand_in_runs_its_elementwise_runs_as_one_function(fuse):
+    # on a GPU each such function is fused by cupy.fuse into one kernel; on the stand-in it runs
+    # as the same array calls, so its numbers are the eager step's exactly
+    def chain(x):
+        out = x
+        for _ in range(30):
+            out = (out * 1.0001 + 0.0001).tanh()
+        loss = out.sum()
+        loss.backward()
+        g = x.grad
+        x.grad = None
+        return loss, g
+
+    values = np.linspace(-1, 1, 12).astype(np.float32)
+    want_loss, want_grad = chain(cr.Tensor(values, requires_grad=True))
+    x = cr.Tensor(strict.device_array(values), requires_grad=True)
+    step = cr.compile(chain, fuse=fuse)
+    for i in range(3):
+        before = strict.syncs()
+        loss, g = step(x)
+        assert type(g.data) is strict.StrictArray
+        assert i == 0 or strict.syncs() == before  # (the trace reads the arrays to the host once)
+    assert step.traces_made == 1
+    assert loss.item() == want_loss.item()
+    np.testing.assert_array_equal(g.numpy(), want_grad.numpy())
+    calls = step.source(fused=True).count(" = k")
+    assert (calls >= 2) if fuse is None else calls == 0  # the forward's run and the backward's
+    if fuse is None:
+        assert "fused by cupy.fuse on a GPU" in step.source(fused=True)

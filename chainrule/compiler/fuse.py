@@ -266,6 +266,67 @@ def kernel_source(tape: Tape, region: Region, name: str) -> tuple[str, list[Any]
     return "\n".join(lines) + "\n", params
 
 
+def array_source(tape: Tape, region: Region, name: str) -> str:
+    """The region as one function of whole-array calls (the same ufunc calls as the replay's
+    lines, in order, ``out=`` kept), for a GPU: ``cupy.fuse`` makes it one kernel there
+    (``device_kernel``). Its operands are the same as ``kernel_source``'s: reads, then writes."""
+    params = region.reads + [w for w in region.writes if w not in region.reads]
+    local: dict[Any, str] = {a: f"a{j}" for j, a in enumerate(params)}
+    lines = [f"def {name}({', '.join(local[a] for a in params)}):"]
+    for number, i in enumerate(region.ops):
+        op = tape.ops[i]
+        args = []
+        for x in op.args:
+            if isinstance(x, (Ref, Const)):
+                args.append(local[x])
+            elif isinstance(x, np.generic):  # a NumPy scalar keeps its type (it decides the result's)
+                args.append(f"np.{type(x).__name__}({x.item()!r})")
+            else:
+                args.append(repr(x))
+        call = f"np.{op.what.__name__}({', '.join(args)}"
+        target = op.kwargs.get("out")
+        if target is not None:  # in place into one of its operands: that operand now holds the result
+            lines.append(f"    {call}, out={local[target[0]]})")
+        else:
+            var = f"t{number}"
+            lines.append(f"    {var} = {call})")
+            local[Ref(op.outs[0])] = var
+    rets = [local[Ref(n)] for n in region.outputs]
+    lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})" if rets else "    return None")
+    return "\n".join(lines) + "\n"
+
+
+class _FusedOnDevice:
+    """A region's array function fused into one GPU kernel by ``cupy.fuse`` at its first call;
+    where CuPy cannot fuse it, the function itself runs (its calls one kernel each)."""
+
+    def __init__(self, fn: Any, fuse: Any) -> None:
+        self.fn, self._fuse, self._run = fn, fuse, None
+        self.__name__ = fn.__name__
+
+    def __call__(self, *args: Any) -> Any:
+        if self._run is None:
+            try:
+                fused = self._fuse()(self.fn)
+                out = fused(*args)
+            except Exception:  # noqa: BLE001 - any refusal of CuPy's fusion: run unfused, as traced
+                self._run = self.fn
+                return self.fn(*args)
+            self._run = fused
+            return out
+        return self._run(*args)
+
+
+def device_kernel(source: str, name: str, xp: Any) -> Any:
+    """``array_source``'s function on the array module ``xp``: fused by ``cupy.fuse`` on CuPy;
+    as it is elsewhere (the tests' stand-in for a GPU runs it unfused)."""
+    namespace: dict[str, Any] = {"np": xp}
+    exec(compile(source, f"<chainrule region {name}>", "exec"), namespace)  # noqa: S102 - our own text
+    fn = namespace[name]
+    fuse = getattr(xp, "fuse", None) if getattr(xp, "__name__", "") == "cupy" else None
+    return _FusedOnDevice(fn, fuse) if fuse is not None else fn
+
+
 _lock = threading.Lock()
 _loaded: dict[str, Any] = {}
 

@@ -432,6 +432,7 @@ class Compiled:
         if fuse and not _fuse.available():
             raise ImportError("compile: fuse=True needs Numba (pip install 'chainrule[fast]')")
         self.fuse = _fuse.available() if fuse is None else fuse
+        self.fuse_device = fuse is not False  # on a GPU fusion needs no Numba: cupy.fuse
         self._traces: collections.OrderedDict[Any, list[Trace]] = collections.OrderedDict()
         self._lock = threading.RLock()  # one replay at a time: a trace's buffers are shared
         self.traces_made = 0
@@ -531,24 +532,31 @@ class Compiled:
         source = codegen.render(tape, keep, params, dict(names), results, consts, title)
         kernels: dict[str, Any] = {}
         kernel_texts: list[str] = []
-        regions = _fuse.find_regions(tape, keep, _uses_after(tape, keep, results)) if fuse else []
+        device = watch.device
+        xp = np if device is None else array_module(device)
+        on_device = device is not None and self.fuse_device
+        regions = _fuse.find_regions(tape, keep, _uses_after(tape, keep, results)) if fuse or on_device else []
         for j, r in enumerate(regions):
             # named by what it computes, not where: the same loop at every step of a sequence is one kernel
-            text, _ = _fuse.kernel_source(tape, r, "loop")
-            kernels[f"k{j}"] = _fuse.build(text, "loop")
+            if device is None:
+                text, _ = _fuse.kernel_source(tape, r, "loop")
+                kernels[f"k{j}"] = _fuse.build(text, "loop")
+            else:  # on a GPU: the run's array calls as one function, fused there by cupy.fuse
+                text = _fuse.array_source(tape, r, "loop")
+                kernels[f"k{j}"] = _fuse.device_kernel(text, "loop", xp)
             kernel_texts.append(f"# k{j}\n" + text)
         # what runs: the same lines, fused runs as kernel calls, each value deleted after its last use
-        how = " (elementwise runs fused into Numba loops; values deleted after their last use)" if regions else \
+        into = "Numba loops" if device is None else "one function each (cupy.fuse on a GPU)"
+        how = f" (elementwise runs fused into {into}; values deleted after their last use)" if regions else \
             " (values deleted after their last use)"
         fused_source = codegen.render(tape, keep, params, dict(names), results, list(tape.consts), title + how,
                                       regions, free=True)
-        xp = np
-        if watch.device is not None:
-            xp = array_module(watch.device)
-            consts = [_on_device(c, watch.device) for c in consts]
+        if device is not None:
+            consts = [_on_device(c, device) for c in consts]
         run = codegen.load(fused_source, f"<chainrule.compile:{self.__name__}:{id(self):x}:{self.traces_made}>", kernels, xp)
-        if kernels:  # shown after the step, for reading (they run compiled by Numba, not as this text)
-            fused_source += "\n\n# the kernels, each compiled with numba.njit(error_model='numpy')\n\n" + \
+        if kernels:  # shown after the step, for reading (they run compiled, not as this text)
+            made = "compiled with numba.njit(error_model='numpy')" if device is None else "fused by cupy.fuse on a GPU"
+            fused_source += f"\n\n# the kernels, each {made}\n\n" + \
                 "\n\n".join(kernel_texts)
         self.traces_made += 1
         reads = [read for _, _, read in watch.inputs[n_args:]]
