@@ -8,7 +8,10 @@ shape, C-contiguous, or scalars); ``kernel_source`` writes it as one loop over t
 elements, each operation's result cast to the dtype NumPy gave it, and Numba compiles it
 (``error_model="numpy"``: division by zero gives inf and nan, as in NumPy). Numba is an
 optional dependency (the ``fast`` extra): without it nothing is fused. Compiled kernels
-are cached on disk by their source, so a second run does not compile again.
+are cached on disk by their source, so a second run does not compile again. For a step
+that replays on a GPU the same regions are written as functions of whole-array calls
+instead (``array_source``), which ``cupy.fuse`` turns into one GPU kernel each
+(``device_kernel``): no Numba there.
 """
 
 from __future__ import annotations
