@@ -20,6 +20,7 @@ op returned, so NumPy's fast path pays nothing for it.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -248,12 +249,22 @@ def check_same(who: str, out: Any, arrays: Any) -> None:
     """Raise ``mismatch``'s error when a floating-point array among ``arrays`` is on another
     device than ``out``. Let through, as PyTorch does: 0-d host arrays (scalars) and integer
     and boolean arrays (labels, indices, masks: CuPy takes host index arrays itself). The
-    engine calls it for GPU outputs only."""
-    kind, where = type(out), out.device
+    engine calls it for GPU outputs only, so it is kept to a type compare per input (and a
+    device compare only on a machine with several GPUs)."""
+    kind = type(out)
+    several = _several_gpus()
     for a in arrays:
-        # the type first: a host array beside a GPU's is a mismatch whatever its .device says
-        if backend.is_array(a) and a.ndim and a.dtype.kind in "fc" and (type(a) is not kind or a.device != where):
+        t = type(a)
+        if t is kind:
+            if several and a.device != out.device:
+                raise ValueError(mismatch(who, arrays) or f"{who}: inputs are on different devices")
+        elif t is not float and t is not int and backend.is_array(a) and a.ndim and a.dtype.kind in "fc":
             raise ValueError(mismatch(who, arrays) or f"{who}: inputs are on different devices")
+
+
+@functools.lru_cache(maxsize=1)
+def _several_gpus() -> bool:
+    return cuda_device_count() > 1
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: str | Device | None = None,
