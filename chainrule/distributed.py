@@ -206,6 +206,10 @@ class DistributedDataParallel(Module):
             raise TypeError(f"DistributedDataParallel: expected a Module, got {type(module).__name__}")
         if not bucket_mb > 0 or not timeout > 0:
             raise ValueError(f"DistributedDataParallel: bucket_mb={bucket_mb} and timeout={timeout}; expected both > 0")
+        elsewhere = next(((n, p.device) for n, p in module.named_parameters() if p.device.type != "cpu"), None)
+        if elsewhere is not None:  # the buckets are host arrays, sent by host MPI
+            raise ValueError(f"DistributedDataParallel: parameter {elsewhere[0]} is on {elsewhere[1]}; expected the "
+                             "model on the CPU (training across processes runs on CPU parameters)")
         self.module = module
         self.timeout = float(timeout)
         self.comm = _comm()

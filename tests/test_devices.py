@@ -426,3 +426,14 @@ def test_a_compiled_chain_on_the_gpu_stand_in_runs_its_elementwise_runs_as_one_f
     assert (calls >= 2) if fuse is None else calls == 0  # the forward's run and the backward's
     if fuse is None:
         assert "fused by cupy.fuse on a GPU" in step.source(fused=True)
+
+
+def test_distributed_training_refuses_a_model_on_a_gpu_by_name(monkeypatch):
+    # its gradient buckets are host arrays: a GPU model is an error before anything is sent
+    from chainrule import distributed
+
+    net = _net()
+    elsewhere = net[0].weight
+    monkeypatch.setattr(type(elsewhere), "device", property(lambda t: cr.device("cuda:0") if t is elsewhere else devices.CPU))
+    with pytest.raises(ValueError, match=r"DistributedDataParallel: parameter 0.weight is on cuda:0; expected the model on the CPU"):
+        distributed.DistributedDataParallel(net)
