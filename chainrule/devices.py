@@ -111,12 +111,21 @@ def cuda_device_count() -> int:
 
 
 def cuda_available() -> bool:
-    """True when a ``cuda`` device can be used (CuPy imports and sees a GPU)."""
+    """True when a ``cuda`` device can be used (CuPy imports and sees a GPU).
+
+    >>> device = "cuda" if cuda_available() else "cpu"  # the device a script should use
+    >>> device in ("cuda", "cpu")
+    True
+    """
     return cuda_device_count() > 0
 
 
 def current_gpu() -> int | None:
-    """The number of CuPy's current GPU (what ``"cuda"`` alone means); None without one."""
+    """The number of CuPy's current GPU (what ``"cuda"`` alone means); None without one.
+
+    >>> current_gpu() is None or current_gpu() >= 0
+    True
+    """
     if not cuda_available():
         return None
     return int(backend._cupy_module().cuda.runtime.getDevice())  # type: ignore[union-attr]
@@ -250,7 +259,10 @@ def check_same(who: str, out: Any, arrays: Any) -> None:
     device than ``out``. Let through, as PyTorch does: 0-d host arrays (scalars) and integer
     and boolean arrays (labels, indices, masks: CuPy takes host index arrays itself). The
     engine calls it for GPU outputs only, so it is kept to a type compare per input (and a
-    device compare only on a machine with several GPUs)."""
+    device compare only on a machine with several GPUs).
+
+    >>> check_same("Add", np.ones(2), [np.ones(2), 1.0, np.arange(2)])  # all where the output is
+    """
     kind = type(out)
     several = _several_gpus()
     for a in arrays:
