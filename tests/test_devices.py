@@ -122,7 +122,9 @@ def _net() -> nn.Module:
                          nn.Linear(4 * 3 * 3, 8), nn.Dropout(0.2), nn.ReLU(), nn.Linear(8, 3)).double()  # fmt: skip
 
 
-def _train(net: nn.Module, opt: optim.Optimizer, device: str, steps: int, compiled: bool = False) -> list[float]:
+def _step(net: nn.Module, opt: optim.Optimizer):
+    """The training step the tests here take: cross-entropy, backward, clipping, an update."""
+
     def step(x, y):
         loss = nn.functional.cross_entropy(net(x), y)
         opt.zero_grad()
@@ -131,6 +133,18 @@ def _train(net: nn.Module, opt: optim.Optimizer, device: str, steps: int, compil
         opt.step()
         return loss
 
+    return step
+
+
+def _to_stand_in(net: nn.Module) -> None:
+    """The module's buffers and parameters as arrays of the GPU's stand-in (tests/strict.py)."""
+    move_module(net, "strict")
+    for p in net.parameters():
+        p._data = strict.device_array(p._data)
+
+
+def _train(net: nn.Module, opt: optim.Optimizer, device: str, steps: int, compiled: bool = False) -> list[float]:
+    step = _step(net, opt)
     run = cr.compile(step) if compiled else step
     g = np.random.default_rng(1)
     losses = []
@@ -171,9 +185,7 @@ def test_a_training_step_on_the_gpu_stand_in_waits_once_and_takes_the_cpus_step(
     ref = _net().eval()
     ref_losses = _train(ref, make(ref), "cpu", 3)
     net = _net().eval()
-    move_module(net, "strict")
-    for p in net.parameters():
-        p._data = strict.device_array(p._data)
+    _to_stand_in(net)
     opt = make(net)
     g = np.random.default_rng(1)
     losses = []
@@ -281,9 +293,7 @@ def test_the_ntm_runs_on_the_gpu_stand_in_without_waiting():
         model = ntm.build("ntm", bits=4)
         x, y = ntm.copy_batch(2, 3, bits=4, generator=np.random.default_rng(0))
         if where == "strict":
-            move_module(model, "strict")
-            for p in model.parameters():
-                p._data = strict.device_array(p._data)
+            _to_stand_in(model)
             x, y = strict.device_array(x), strict.device_array(y)
         before = strict.syncs()
         logits = model(cr.Tensor(x))[-y.shape[0]:]
@@ -299,37 +309,20 @@ def test_the_ntm_runs_on_the_gpu_stand_in_without_waiting():
         np.testing.assert_array_equal(g, h)
 
 
-def _to_stand_in(net: nn.Module) -> None:
-    move_module(net, "strict")
-    for p in net.parameters():
-        p._data = strict.device_array(p._data)
-
-
 @pytest.mark.parametrize("make", [lambda p: optim.SGD(p, lr=0.1, momentum=0.9), lambda p: optim.Adam(p, lr=0.01)],
                          ids=["SGD-momentum", "Adam"])  # fmt: skip
 def test_a_compiled_step_replays_on_the_gpu_stand_in(make):
     # traced on host copies, replayed on the device's arrays: the same numbers as the eager CPU
     # step, one trace, and per replay one wait (the label check) and no host array met
-    def stepper(net, opt):
-        def step(x, y):
-            loss = nn.functional.cross_entropy(net(x), y)
-            opt.zero_grad()
-            loss.backward()
-            optim.clip_grad_norm(net, 5.0)
-            opt.step()
-            return loss
-
-        return step
-
     g = np.random.default_rng(1)
     batches = [(g.standard_normal((5, 1, 6, 6)), g.integers(0, 3, 5)) for _ in range(5)]
     ref = _net().eval()
-    ref_step = stepper(ref, make(ref))
+    ref_step = _step(ref, make(ref))
     want = [ref_step(cr.Tensor(x, dtype="float64"), cr.Tensor(y)).item() for x, y in batches]
     net = _net().eval()
     _to_stand_in(net)
     opt = make(net)
-    step = cr.compile(stepper(net, opt))
+    step = cr.compile(_step(net, opt))
     got = []
     for i, (x, y) in enumerate(batches):
         x, y = cr.Tensor(strict.device_array(x), dtype="float64"), cr.Tensor(strict.device_array(y))
