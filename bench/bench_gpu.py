@@ -20,6 +20,7 @@ Run: ``make gpu-check`` (with the CuPy half of the tests), or ``python bench/ben
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
@@ -74,78 +75,58 @@ class Device:
             self.label = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def chainrule_step(kind: str, size: tuple, dev: Device, compiled: bool = False):
+def library(lib: str, dev: Device):
+    """(nn, optim, NumPy array -> tensor on the device, seed) of chainrule or PyTorch: their
+    APIs match for these models, so one step function serves both."""
+    if lib == "torch":
+        import torch
+
+        where = "cuda" if dev.name == "cuda" else "cpu"
+        return torch.nn, torch.optim, lambda a: torch.from_numpy(a).to(where), torch.manual_seed
     import chainrule as cr
 
-    nn = cr.nn
-    cr.manual_seed(0)
+    return cr.nn, cr.optim, lambda a: cr.tensor(a, dtype=a.dtype, device=dev.name), cr.manual_seed
+
+
+def chain(x, n: int):
+    """n multiply-adds, their sum and its backward; the gradient handed back (any library)."""
+    out = x
+    for _ in range(n):
+        out = out * 1.0001 + 0.0001
+    loss = out.sum()
+    loss.backward()
+    g = x.grad
+    x.grad = None
+    return loss, g
+
+
+def framework_step(lib: str, kind: str, size: tuple, dev: Device, compiled: bool = False):
+    """One step of ``kind`` in chainrule (``compiled``: through ``chainrule.compile``) or PyTorch."""
+    nn, optim, tensor, seed = library(lib, dev)
+    seed(0)
     xs, ys = data(kind, size)
-    x, y = cr.tensor(xs, device=dev.name), cr.tensor(ys, dtype=ys.dtype, device=dev.name)
+    x, y = tensor(xs), tensor(ys)
     if kind == "chain":
         x.requires_grad_()
 
-        def chain(x):
-            out = x
-            for _ in range(size[0]):
-                out = out * 1.0001 + 0.0001
-            loss = out.sum()
+        def step(x, y):
+            return chain(x, size[0])
+    else:
+        model = models(nn, kind, size).to(dev.name)
+        opt = optim.SGD(model.parameters(), lr=LR)
+
+        def step(x, y):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
             loss.backward()
-            g = x.grad
-            x.grad = None
-            return loss, g
-
-        run = cr.compile(chain) if compiled else chain
-        return lambda: run(x)
-    model = models(nn, kind, size).to(dev.name)
-    opt = cr.optim.SGD(model.parameters(), lr=LR)
-
-    def step(x, y):
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    run = cr.compile(step) if compiled else step
-    return lambda: run(x, y)
-
-
-def compiled_step(kind: str, size: tuple, dev: Device):
-    """chainrule's step through ``chainrule.compile``: traced once, replayed as generated code."""
-    return chainrule_step(kind, size, dev, compiled=True)
-
-
-def torch_step(kind: str, size: tuple, dev: Device):
-    import torch
-
-    where = "cuda" if dev.name == "cuda" else "cpu"
-    torch.manual_seed(0)
-    xs, ys = data(kind, size)
-    x, y = torch.from_numpy(xs).to(where), torch.from_numpy(ys).to(where)
-    if kind == "chain":
-        x.requires_grad_()
-
-        def chain():
-            out = x
-            for _ in range(size[0]):
-                out = out * 1.0001 + 0.0001
-            loss = out.sum()
-            loss.backward()
-            x.grad = None
+            opt.step()
             return loss
 
-        return chain
-    model = models(torch.nn, kind, size).to(where)
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    if compiled:  # the same step, traced once and replayed as generated code
+        import chainrule as cr
 
-    def step():
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+        step = cr.compile(step)
+    return lambda: step(x, y)
 
 
 def models(nn, kind: str, size: tuple):
@@ -280,8 +261,9 @@ def by_hand_step(kind: str, size: tuple, dev: Device):
     return step
 
 
-LIBS = {"chainrule": chainrule_step, "compiled": compiled_step, "PyTorch": torch_step, "JAX jit": jax_step,
-        "by hand": by_hand_step}
+LIBS = {"chainrule": functools.partial(framework_step, "chainrule"),
+        "compiled": functools.partial(framework_step, "chainrule", compiled=True),
+        "PyTorch": functools.partial(framework_step, "torch"), "JAX jit": jax_step, "by hand": by_hand_step}
 
 
 def measure(step, sync, steps: int, warmup: int) -> float:
