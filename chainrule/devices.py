@@ -179,6 +179,9 @@ def move(array: Any, dev: str | Device, who: str = "to") -> Any:
     dev = device(dev)
     if dev.type == "cpu":
         return backend.to_numpy(array) if backend.is_array(array) else np.asarray(array)
+    cupy = backend._cupy
+    if cupy is not None and dev.index is not None and isinstance(array, cupy.ndarray) and array.device.id == dev.index:
+        return array  # already on that GPU: no need to ask CuPy what it sees
     cupy, index = _cuda(dev, who)
     if isinstance(array, cupy.ndarray) and int(array.device.id) == index:
         return array
@@ -197,13 +200,8 @@ def like(x: Any, ref: Any) -> Any:
     (True, [1, 2])
     """
     xp = backend.array_module(ref)
-    if backend.is_array(x) and backend.array_module(x) is xp and (xp is not backend._cupy or x.device == ref.device):
-        return x
-    if xp is np:
-        return backend.to_numpy(x) if backend.is_array(x) else np.asarray(x)
-    if xp is backend._cupy:
-        with ref.device:  # onto ref's GPU
-            return xp.asarray(x)
+    if xp is np or xp is backend._cupy:
+        return move(x, device_of(ref), "like")  # (another GPU's array: copied across, as move does)
     # another array type's namespace: a compiled step's trace (where a host array stays the
     # constant it is) or the tests' stand-in for a GPU
     return xp.asarray(x)

@@ -16,7 +16,6 @@ import numpy as np
 
 from . import backend, devices
 from .backend import array_module, to_numpy
-from .compiler.tape import Traced
 from .engine import Tensor, no_grad, watcher
 from .inplace import write_in_place
 
@@ -324,9 +323,9 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     scale = xp.minimum(1.0, max_norm / (total + 1e-12))
     for g in grads:
         g *= scale.astype(g.dtype)
-    if isinstance(total, Traced) or type(total) is not np.ndarray and not isinstance(total, np.generic):
-        return total  # traced, it stays an array of the step; on a GPU, float() would wait for it
-    return float(total)
+    if type(total) is np.ndarray or isinstance(total, np.generic):
+        return float(total)
+    return total  # traced (an ndarray subclass), it stays an array of the step; on a GPU, float() would wait
 
 
 # -- learning-rate schedules -------------------------------------------------------------

@@ -79,7 +79,8 @@ def _gpu_generator(like: Any) -> Any:
     with _gpu_lock:
         found = _gpu_generators.get(key)
         if found is None:
-            _gpu_generators.clear()
+            for old in [k for k in _gpu_generators if k[0] != key[0]]:  # an earlier seeding's, not another GPU's
+                del _gpu_generators[old]
             with like.device:
                 found = _gpu_generators[key] = cupy.random.default_rng(int(_generator.integers(2**63)))
     return found

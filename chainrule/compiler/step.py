@@ -249,7 +249,7 @@ class _Watch(Watcher):
             if now is view:
                 put(original)
             elif isinstance(now, Traced):
-                put(int(_raw(now)) if kind == "count" else _raw(now).copy() if kind == "hyper" else self.placed(_raw(now).copy()))
+                put(int(_raw(now)) if kind == "count" else self.placed(_raw(now).copy()))
                 if kind == "count" and self.device is None:
                     backs.append((now._slot, lambda a, leaves, put=put: put(int(a))))
                 else:  # on a GPU a count stays a 0-d array there: int() would wait for the GPU
@@ -494,7 +494,7 @@ class Compiled:
         # generated text's ``np`` bound to the device's array module); the CPU's loops stay out
         datas = [x._data if isinstance(x, Tensor) else x for x in leaves]
         watch.device = next((d for d in datas if type(d) is not np.ndarray), None)
-        fuse = self.fuse and watch.device is None
+        fuse = self.fuse if watch.device is None else self.fuse_device
         traced = []
         for i, (name, x) in enumerate(zip(_argument_names(self.fn, args, kwargs, len(leaves)), leaves)):
             if isinstance(x, Tensor):
@@ -519,7 +519,7 @@ class Compiled:
             backs = watch.finish()
         del t_args, t_kwargs, traced
         out_slots = [tape.slot_or_const(d) for d in datas]  # a result may be a constant (the same each call)
-        values = [watch.placed(_raw(d).copy()) if isinstance(d, Traced) else d for d in datas]
+        values = [watch.placed(_raw(d).copy()) for d in datas]
         del out, out_leaves, datas  # the step's graph goes: what stays alive now escaped
         _check_escapes(tape, self.__name__)
         back_slots = [slot for slot, _ in backs if slot is not None]
@@ -534,8 +534,7 @@ class Compiled:
         kernel_texts: list[str] = []
         device = watch.device
         xp = np if device is None else array_module(device)
-        on_device = device is not None and self.fuse_device
-        regions = _fuse.find_regions(tape, keep, _uses_after(tape, keep, results)) if fuse or on_device else []
+        regions = _fuse.find_regions(tape, keep, _uses_after(tape, keep, results)) if fuse else []
         for j, r in enumerate(regions):
             # named by what it computes, not where: the same loop at every step of a sequence is one kernel
             if device is None:
@@ -638,7 +637,8 @@ def compile(fn: Callable | None = None, *, max_traces: int = 8, fuse: bool | Non
     the form that runs).
 
     A step whose arguments are on a GPU (CuPy) is traced on host copies of its arrays and
-    replays on the GPU: the same text, with its ``np`` meaning CuPy (no Numba fusion there).
+    replays on the GPU: the same text, with its ``np`` meaning CuPy, and each elementwise run
+    one function that ``cupy.fuse`` makes one kernel (Numba is not used there).
 
     What it cannot see it refuses: Python control flow on values (``bool``, ``float``,
     ``.item()`` of a traced value) raises ``TraceError`` at the line.
