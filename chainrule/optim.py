@@ -148,8 +148,7 @@ def _plain(v: Any) -> Any:
 
 def _on(v: Any, w: Any) -> Any:
     """The state array ``v`` on parameter values ``w``'s device, in their dtype (a count keeps its own)."""
-    return array_module(w).asarray(devices.move(v, devices.device_of(w), "Optimizer"),
-                                   dtype=w.dtype if v.dtype.kind == "f" else v.dtype)  # fmt: skip
+    return array_module(w).asarray(devices.like(v, w), dtype=w.dtype if v.dtype.kind == "f" else v.dtype)
 
 
 def _follow(state: dict[str, Any], w: Any) -> None:

@@ -194,7 +194,9 @@ class Module:
         for p in self.parameters():
             p._data = convert(p._data)
             if p.grad is not None:
-                p.grad = Tensor._make(convert(p.grad._data))
+                g = convert(p.grad._data)
+                if g is not p.grad._data:  # a gradient that stays as it is keeps its Tensor
+                    p.grad = Tensor._make(g)
         for m in self.modules():
             for name in getattr(m, "_buffer_names", ()):
                 setattr(m, name, convert(getattr(m, name)))
@@ -263,7 +265,7 @@ class Module:
                 target = slots[k][0]  # a parameter (its writes are counted) or a buffer's array
                 if isinstance(target, Tensor):
                     target = write_in_place(target, "load_state_dict")
-                target[...] = array_module(target).asarray(devices.move(v, devices.device_of(target)), dtype=target.dtype)
+                target[...] = array_module(target).asarray(devices.like(v, target), dtype=target.dtype)
 
     def check_state_dict(self, state: dict[str, Any], strict: bool = True) -> dict[str, tuple[Any, tuple[int, ...]]]:
         """Raise ValueError naming every problem ``load_state_dict(state)`` would meet:
