@@ -35,6 +35,8 @@ from .gradcheck import (
 from .ops import (
     abs,
     add,
+    amax,
+    amin,
     argmax,
     argmin,
     astype,
@@ -79,6 +81,24 @@ from .ops import (
 from .rng import manual_seed
 from .serialization import load, load_checkpoint, load_metadata, save, save_checkpoint
 
+from .dtypes import (  # noqa: E402 - last: PyTorch's names float, int and bool hide Python's in this module
+    bool_,
+    complex64,
+    complex128,
+    double,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    short,
+    uint8,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -89,5 +109,11 @@ __all__ = [
     "ops", "optim", "pad", "viz", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "value_and_grad",
     "where", "compile", "compiler", "TraceError", "norm", "std", "var",
-    "Device", "cuda_available", "device", "devices", "tensor",
+    "Device", "cuda_available", "device", "devices", "tensor", "amax", "amin",
+    "bool_", "complex64", "complex128", "double", "float16", "float32", "float64", "half", "int8", "int16", "int32",
+    "int64", "long", "short", "uint8", "float", "int", "bool",
 ]  # fmt: skip
+
+float = float32  # noqa: A001 - PyTorch's names, at the very end: nothing below may need Python's own
+int = int32  # noqa: A001
+bool = bool_  # noqa: A001

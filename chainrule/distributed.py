@@ -166,8 +166,8 @@ class _Bucket:
         self.offsets: list[tuple[int, int]] = []
         n = 0
         for _, p in params:
-            self.offsets.append((n, n + p.size))
-            n += p.size
+            self.offsets.append((n, n + p.numel()))
+            n += p.numel()
         self.buffer = np.zeros(n, dtype=dtype)
         self.ready = 0
         self.request: Any = None

@@ -288,9 +288,23 @@ class Tensor:
     def dtype(self) -> np.dtype:
         return self._data.dtype
 
-    @property
-    def size(self) -> int:
-        return self._data.size
+    def size(self, dim: int | None = None) -> Any:
+        """The shape (PyTorch's ``t.size()``), or the length of one dim (``t.size(0)``).
+        ``numel()`` counts the entries.
+
+        >>> import chainrule as cr
+        >>> t = cr.Tensor([[1.0, 2.0, 3.0]])
+        >>> t.size(), t.size(-1), t.numel()
+        ((1, 3), 3, 3)
+        """
+        shape = self._data.shape
+        if dim is None:
+            return shape
+        n = max(len(shape), 1)
+        if isinstance(dim, bool) or not isinstance(dim, int) or not -n <= dim < n:
+            raise IndexError(f"size: dim {dim!r} is out of range for a tensor with {len(shape)} dimension(s); "
+                             f"expected an int in [{-n}, {n - 1}]")
+        return shape[dim] if shape else 1
 
     @property
     def device(self) -> devices.Device:
@@ -379,7 +393,7 @@ class Tensor:
         return backend.to_numpy(self._data).tolist()
 
     def numel(self) -> int:
-        """The number of entries (``t.size``)."""
+        """The number of entries."""
         return int(self._data.size)
 
     def __len__(self) -> int:

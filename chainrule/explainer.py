@@ -104,7 +104,7 @@ def _label(t: Any, depth: int, limit: int = 48) -> str:
     if t.name:
         return t.name
     if t._ctx is None:
-        return fmt(float(t.numpy().reshape(()))) if t.size == 1 else "const"
+        return fmt(float(t.numpy().reshape(()))) if t.numel() == 1 else "const"
     op = t._ctx.fn.__name__
     if depth == 0:
         return "..."

@@ -142,7 +142,7 @@ def build(text: str, values: dict[str, Any], leaves: dict[str, Tensor] | None = 
         raise ExpressionError(f"{text!r} cannot be computed at these values: {str(e).splitlines()[0]}") from None
     if not isinstance(out, Tensor) or out._ctx is None:
         raise ExpressionError(f"{text!r} does not depend on any variable; {allowed}")
-    if out.size != 1:
+    if out.numel() != 1:
         out = ops.sum(out)  # backward needs one number: a vector result is summed
     out.name = "f"
     return out, leaves

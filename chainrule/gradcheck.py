@@ -111,7 +111,7 @@ def value_and_grad(fun: Callable[..., Any], argnum: int = 0) -> Callable[..., tu
         call_args = list(args)
         call_args[argnum] = wt
         loss = fun(*call_args, **kwargs)
-        if not isinstance(loss, Tensor) or loss.size != 1:
+        if not isinstance(loss, Tensor) or loss.numel() != 1:
             raise ValueError(
                 f"value_and_grad: the function must return a one-element Tensor, got "
                 f"{type(loss).__name__} {getattr(loss, 'shape', '')}"
@@ -209,7 +209,7 @@ def gradcheck(
     out = f(*xs)
     if not isinstance(out, Tensor):
         raise ValueError(f"gradcheck: f must return a Tensor, got {type(out).__name__}")
-    v = rng.standard_normal(out.shape) if out.size != 1 else None
+    v = rng.standard_normal(out.shape) if out.numel() != 1 else None
 
     def reduce(o: Tensor) -> Tensor:
         """One number from f's output: <o, v> checks the vector-Jacobian product."""

@@ -34,7 +34,7 @@ class AlexNet(_FeaturesPoolClassifier):
     """Single-tower AlexNet for 224x224 RGB images.
 
     >>> import chainrule as cr
-    >>> sum(p.size for p in alexnet().parameters())
+    >>> sum(p.numel() for p in alexnet().parameters())
     61100840
     """
 

@@ -379,7 +379,7 @@ def bit_error(model: nn.Module, length: Any, batch: int = 32, seed: int = 1, tas
 
 
 def param_count(model: nn.Module) -> int:
-    return sum(p.size for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())
 
 
 def build(model: str, bits: int = 8, seed: int = 0, task: str = "copy") -> nn.Module:

@@ -92,7 +92,7 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, hidde
 def parameter_count(name: str, input_shape: tuple[int, ...], num_classes: int, hidden: int = 100, depth: int = 1) -> int:
     """How many numbers ``build_model`` would allocate, computed without building it.
 
-    >>> parameter_count("mlp", (2,), 3) == sum(p.size for p in build_model("mlp", (2,), 3).parameters())
+    >>> parameter_count("mlp", (2,), 3) == sum(p.numel() for p in build_model("mlp", (2,), 3).parameters())
     True
     """
     def linear(i: int, o: int) -> int:

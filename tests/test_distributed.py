@@ -273,7 +273,7 @@ def test_two_hosts_train_the_weights_of_one_process(two_hosts, tmp_path):
            ",".join(hosts), "-n", "2", sys.executable, str(WORKER), "mlp", str(tmp_path / "w.npz")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    gradients = sum(p.size * 4 for p in model("mlp").parameters()) * 3  # three steps' allreduces
+    gradients = sum(p.numel() * 4 for p in model("mlp").parameters()) * 3  # three steps' allreduces
     assert int(wire.read_text()) - before > gradients  # they crossed the simulated network
     got, want = np.load(tmp_path / "w.npz"), steps("mlp").state_dict()
     for k in want:

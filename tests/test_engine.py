@@ -233,7 +233,7 @@ def test_detach_and_properties():
     y = x * 2
     d = y.detach()
     assert not d.requires_grad and d.is_leaf and np.shares_memory(d.data, y.data)
-    assert y.shape == (1, 2) and y.ndim == 2 and y.size == 2 and y.op == "Mul"
+    assert y.shape == (1, 2) and y.ndim == 2 and y.numel() == 2 and y.size() == (1, 2) and y.op == "Mul"
     assert isinstance(y.numpy(), np.ndarray)
     assert "op=Mul" in repr(y)
 

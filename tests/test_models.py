@@ -36,8 +36,8 @@ def torch_alexnet(num_classes=1000):
 
 
 def test_parameter_count():
-    assert sum(p.size for p in alexnet().parameters()) == 61_100_840
-    assert sum(p.size for p in alexnet(10).parameters()) == 61_100_840 - 4097 * 990
+    assert sum(p.numel() for p in alexnet().parameters()) == 61_100_840
+    assert sum(p.numel() for p in alexnet(10).parameters()) == 61_100_840 - 4097 * 990
 
 
 def test_torch_weights_through_safetensors_give_torchs_outputs_and_gradients(tmp_path):

@@ -127,7 +127,7 @@ def test_evaluate_refuses_a_lying_header_before_building(trained, capsys, change
 def test_parameter_count_matches_every_model():
     for name, shape in (("linear-svm", (1, 8, 8)), ("mlp", (2,)), ("cnn", (3, 12, 16)), ("alexnet-cifar", (1, 8, 8))):
         model = train.build_model(name, shape, 7, hidden=9, depth=3)
-        assert train.parameter_count(name, shape, 7, hidden=9, depth=3) == sum(p.size for p in model.parameters())
+        assert train.parameter_count(name, shape, 7, hidden=9, depth=3) == sum(p.numel() for p in model.parameters())
 
 
 def test_files_from_elsewhere_without_a_checksum_still_load(tmp_path):

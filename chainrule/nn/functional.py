@@ -254,7 +254,7 @@ def batch_norm(
     c = running_mean.shape[0]
     axes, shape = _channel_shape("batch_norm", x, c)
     if training:
-        count = x.size // c
+        count = x.numel() // c
         if count < 2:
             raise ValueError(f"batch_norm: input of shape {x.shape} has one value per channel; expected more than 1 in training")
         mean = x.mean(axis=axes, keepdims=True)

@@ -141,7 +141,7 @@ class Module:
         >>> cr.nn.Linear(784, 10).num_parameters()
         7850
         """
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def register_buffer(self, name: str, value: Any) -> None:
         """Keep an array that is state but not learned (saved in ``state_dict``)."""

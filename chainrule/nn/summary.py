@@ -145,13 +145,13 @@ def summary(model: Module, input_shape: Any = None, *, inputs: Any = None, dtype
         if id(m) in seen:  # a module called again (a recurrent cell at every step): one row
             seen[id(m)].calls += 1
             continue
-        own = sum(p.size for _, p in m._own_parameters())
+        own = sum(p.numel() for _, p in m._own_parameters())
         row = Row(names.get(id(m), "?"), type(m).__name__, depth, _out_shape(out), own,
                   next(iter(m.named_children()), None) is not None)
         seen[id(m)] = row
         rows.append(row)
     return Summary(rows, model.num_parameters(), model.num_parameters(trainable_only=True),
-                   sum(p.size * p.dtype.itemsize for p in params), [a.shape for a in args])
+                   sum(p.numel() * p.dtype.itemsize for p in params), [a.shape for a in args])
 
 
 def _is_shape_list(x: Any) -> bool:

@@ -36,10 +36,13 @@ from .elementwise import (
     eq,
     erf,
     exp,
+    float16,
     float32,
     float64,
     ge,
     gt,
+    int32,
+    int64,
     le,
     log,
     lt,
@@ -55,10 +58,12 @@ from .elementwise import (
     sqrt,
     sub,
     tanh,
+    to_bool,
     where,
 )
 from .linalg import matmul
-from .reduce import argmax, argmin, log_softmax, max, mean, min, norm, softmax, std, sum, var
+from .mutate import add_, clamp_, copy_, div_, fill_, iadd, imul, isub, itruediv, mul_, normal_, setitem, sub_, uniform_, zero_
+from .reduce import amax, amin, argmax, argmin, log_softmax, max, mean, min, norm, softmax, std, sum, var
 from .shape import (
     concatenate,
     expand,
@@ -75,7 +80,7 @@ from .shape import (
 from .transfer import cpu, cuda, to
 
 __all__ = [
-    "abs", "add", "argmax", "argmin", "astype", "clip", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
+    "abs", "add", "amax", "amin", "argmax", "argmin", "astype", "clip", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
     "getitem", "gt", "le", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean",
     "min", "minimum", "mul", "ne", "neg", "norm", "pad", "permute", "pow", "relu", "reshape",
     "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "std", "sub", "sum", "sum_to", "tanh",
@@ -106,6 +111,11 @@ Tensor.__rmatmul__ = _swap(matmul)
 Tensor.__neg__ = neg
 Tensor.__abs__ = abs
 Tensor.__getitem__ = getitem
+Tensor.__setitem__ = setitem
+Tensor.__iadd__ = iadd
+Tensor.__isub__ = isub
+Tensor.__imul__ = imul
+Tensor.__itruediv__ = itruediv
 Tensor.__lt__ = lt
 Tensor.__le__ = le
 Tensor.__gt__ = gt
@@ -141,6 +151,24 @@ Tensor.cuda = cuda
 Tensor.cpu = cpu
 Tensor.float = float32
 Tensor.double = float64
+Tensor.half = float16
+Tensor.long = int64
+Tensor.int = int32
+Tensor.bool = to_bool
+Tensor.amax = amax
+Tensor.amin = amin
+
+# in place (``chainrule.ops.mutate``: PyTorch's rules)
+Tensor.add_ = add_
+Tensor.sub_ = sub_
+Tensor.mul_ = mul_
+Tensor.div_ = div_
+Tensor.zero_ = zero_
+Tensor.fill_ = fill_
+Tensor.copy_ = copy_
+Tensor.clamp_ = clamp_
+Tensor.normal_ = normal_
+Tensor.uniform_ = uniform_
 Tensor.softmax = softmax
 Tensor.log_softmax = log_softmax
 Tensor.reshape = reshape

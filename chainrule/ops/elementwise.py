@@ -101,16 +101,26 @@ class Pow(Function):
         na, nb = ctx.needs_input_grad
         ga = gb = None
         if na:
-            # d(a^b)/da = b a^(b-1)
-            ga = sum_to(grad_out * b * a ** (b - 1), a.shape)
-        if nb and isinstance(a, (int, float)):  # a number as the base (2 ** x): its log is a number too
-            with np.errstate(invalid="ignore"):
-                gb = sum_to(grad_out * out * (0.0 if a == 0 else float(np.log(np.float64(a)))), b.shape)
-        elif nb:
-            # d(a^b)/db = a^b log(a); taken as 0 where a == 0 (the limit for b > 0)
-            at_zero = a == 0
-            safe_log = call(Where, at_zero, 0.0, call(Log, call(Where, at_zero, 1.0, a)))
-            gb = sum_to(grad_out * out * safe_log, b.shape)
+            # d(a^b)/da = b a^(b-1), and 0 where b == 0 (a^0 is 1 for every a, so 0^-1 = inf never enters)
+            if isinstance(b, (int, float)):
+                ga = grad_out * 0.0 if b == 0 else grad_out * b * a ** (b - 1)
+            else:
+                ga = grad_out * b * call(Where, b == 0, 1.0, a) ** (b - 1)
+            ga = sum_to(ga, a.shape)
+        if nb:
+            # d(a^b)/db = a^b log(a); where a == 0 it is 0 for b >= 0 and -inf for b < 0 (PyTorch's
+            # values: a^b log a -> 0 as a -> 0+ for b > 0, and inf * -inf for b < 0)
+            if isinstance(a, (int, float)):  # a number as the base (2 ** x): its log is a number too
+                if a == 0:
+                    gb = grad_out * out * call(Where, b >= 0, 0.0, -math.inf)
+                else:
+                    with np.errstate(invalid="ignore"):
+                        gb = grad_out * out * float(np.log(np.float64(a)))
+            else:
+                at_zero = a == 0
+                log_a = call(Where, at_zero, call(Where, b >= 0, 0.0, -math.inf), call(Log, call(Where, at_zero, 1.0, a)))
+                gb = grad_out * out * log_a
+            gb = sum_to(gb, b.shape)
         return ga, gb
 
 
@@ -602,14 +612,21 @@ def astype(a: Any, dtype: Any) -> Tensor:
     return Cast.apply(a, dtype=target)
 
 
-def float32(a: Any) -> Tensor:
-    """``a.astype("float32")``: ``Tensor.float()``, as in PyTorch."""
-    return astype(a, np.float32)
+def _converter(dtype: str, method: str) -> Any:
+    def convert(a: Any) -> Tensor:
+        return astype(a, dtype)
+
+    convert.__name__ = convert.__qualname__ = method
+    convert.__doc__ = f"``a.astype('{dtype}')``: PyTorch's ``Tensor.{method}()``."
+    return convert
 
 
-def float64(a: Any) -> Tensor:
-    """``a.astype("float64")``: ``Tensor.double()``, as in PyTorch (the CS231n checks run in double)."""
-    return astype(a, np.float64)
+float32 = _converter("float32", "float")
+float64 = _converter("float64", "double")  # the CS231n gradient checks run in double
+float16 = _converter("float16", "half")
+int64 = _converter("int64", "long")  # class labels and indices, as PyTorch keeps them
+int32 = _converter("int32", "int")
+to_bool = _converter("bool", "bool")
 
 
 # -- comparisons: results carry no gradient ---------------------------------------

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .. import devices
 from ..backend import array_module, is_array
 from ..engine import Context, Function, Tensor, as_tensor, call
-from .axes import normalize_axes
+from .axes import dims, normalize_axes, one_axis
 from .broadcast import sum_to
 
 
@@ -158,7 +160,7 @@ def reshape(a: Any, *shape: int | Sequence[int]) -> Tensor:
         return Reshape.apply(a, shape=shape)
     except ValueError as e:
         raise ValueError(
-            f"reshape: cannot reshape shape {a.shape} ({a.size} elements) into {shape}; "
+            f"reshape: cannot reshape shape {a.shape} ({a.numel()} elements) into {shape}; "
             "expected a shape with the same number of elements"
         ) from e
 
@@ -180,8 +182,9 @@ def permute(a: Any, *axes: int | Sequence[int]) -> Tensor:
     return Permute.apply(a, axes=tuple(ax % a.ndim for ax in axes))
 
 
-def transpose(a: Any, axis0: int = -2, axis1: int = -1) -> Tensor:
-    """Swap two axes (the last two by default; a 1-D tensor is returned as is).
+def transpose(a: Any, axis0: int = -2, axis1: int = -1, *, dim0: int | None = None, dim1: int | None = None) -> Tensor:
+    """Swap two axes (``dim0``, ``dim1`` in PyTorch's words; the last two by default; a 1-D
+    tensor is returned as is).
 
     >>> import chainrule as cr
     >>> import numpy as np
@@ -189,6 +192,8 @@ def transpose(a: Any, axis0: int = -2, axis1: int = -1) -> Tensor:
     (3, 2)
     """
     a = as_tensor(a)
+    axis0, _ = dims("transpose", None if dim0 is not None else axis0, dim0)
+    axis1, _ = dims("transpose", None if dim1 is not None else axis1, dim1)
     if a.ndim < 2:
         return a
     axes = list(range(a.ndim))
@@ -217,8 +222,8 @@ def expand(a: Any, *shape: int | Sequence[int]) -> Tensor:
         ) from e
 
 
-def squeeze(a: Any, axis: int | tuple[int, ...] | None = None) -> Tensor:
-    """Drop size-1 axes (all of them, or those in ``axis``).
+def squeeze(a: Any, axis: int | tuple[int, ...] | None = None, *, dim: int | tuple[int, ...] | None = None) -> Tensor:
+    """Drop size-1 axes (all of them, or those in ``axis``/``dim``).
 
     >>> import chainrule as cr
     >>> import numpy as np
@@ -226,6 +231,7 @@ def squeeze(a: Any, axis: int | tuple[int, ...] | None = None) -> Tensor:
     (3,)
     """
     a = as_tensor(a)
+    axis, _ = dims("squeeze", axis, dim)
     if axis is None:
         axes = tuple(i for i, n in enumerate(a.shape) if n == 1)
     else:
@@ -236,44 +242,57 @@ def squeeze(a: Any, axis: int | tuple[int, ...] | None = None) -> Tensor:
     return reshape(a, tuple(n for i, n in enumerate(a.shape) if i not in axes))
 
 
-def unsqueeze(a: Any, axis: int) -> Tensor:
-    """Insert a size-1 axis at ``axis``.
+def unsqueeze(a: Any, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Insert a size-1 axis at ``axis`` (or ``dim``).
 
     >>> import chainrule as cr
     >>> cr.unsqueeze(cr.Tensor([1.0, 2.0]), 0).shape
     (1, 2)
     """
     a = as_tensor(a)
-    (ax,) = normalize_axes("unsqueeze", axis, a.ndim + 1)
+    axis, _ = dims("unsqueeze", axis, dim)
+    if axis is None:
+        raise TypeError("unsqueeze: missing the dim; expected unsqueeze(dim)")
+    ax = one_axis("unsqueeze", axis, a.ndim + 1)
     return reshape(a, a.shape[:ax] + (1,) + a.shape[ax:])
 
 
-def flatten(a: Any, start_axis: int = 0) -> Tensor:
-    """Merge the axes from ``start_axis`` on into one (``start_axis=1`` keeps a batch axis).
+def flatten(a: Any, start_axis: int | None = None, end_axis: int = -1, *, start_dim: int | None = None,
+            end_dim: int | None = None) -> Tensor:  # fmt: skip
+    """Merge the axes from ``start_axis`` to ``end_axis`` (PyTorch: ``start_dim``, ``end_dim``)
+    into one; ``start_axis=1`` keeps a batch axis.
 
     >>> import chainrule as cr
     >>> import numpy as np
     >>> cr.flatten(cr.Tensor(np.zeros((2, 3, 4))), 1).shape
     (2, 12)
+    >>> cr.Tensor(np.zeros((2, 3, 4, 5))).flatten(start_dim=1, end_dim=2).shape
+    (2, 12, 5)
     """
     a = as_tensor(a)
+    start, _ = dims("flatten", start_axis, start_dim)
+    end, _ = dims("flatten", None if end_dim is not None else end_axis, end_dim)
     if a.ndim == 0:
         return reshape(a, (1,))
-    (ax,) = normalize_axes("flatten", start_axis, a.ndim)
-    return reshape(a, a.shape[:ax] + (-1,))
+    s0 = one_axis("flatten", 0 if start is None else start, a.ndim)
+    s1 = one_axis("flatten", end, a.ndim)
+    if s1 < s0:
+        raise ValueError(f"flatten: start dim {start} comes after end dim {end} for shape {a.shape}; expected start <= end")
+    return reshape(a, a.shape[:s0] + (-1,) + a.shape[s1 + 1 :])
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis.
+def concatenate(tensors: Sequence[Any], axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis (``axis`` or ``dim``, 0 by default); ``cat`` too.
 
     >>> import chainrule as cr
     >>> cr.concatenate([cr.Tensor([1.0]), cr.Tensor([2.0, 3.0])]).shape
     (3,)
     """
+    axis, _ = dims("concatenate", axis, dim)
     ts = [as_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("concatenate: got no tensors; expected at least one")
-    (ax,) = normalize_axes("concatenate", axis, ts[0].ndim)
+    (ax,) = normalize_axes("concatenate", 0 if axis is None else axis, ts[0].ndim)
     ref = ts[0].shape
     for i, t in enumerate(ts):
         if t.ndim != len(ref) or any(n != m for j, (n, m) in enumerate(zip(t.shape, ref)) if j != ax):
@@ -284,13 +303,15 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     return Concatenate.apply(*ts, axis=ax)
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+def stack(tensors: Sequence[Any], axis: int | None = None, *, dim: int | None = None) -> Tensor:
     """Join equal-shaped tensors along a new axis (composed: unsqueeze, then concatenate).
 
     >>> import chainrule as cr
     >>> cr.stack([cr.Tensor([1.0, 2.0]), cr.Tensor([3.0, 4.0])]).shape
     (2, 2)
     """
+    axis, _ = dims("stack", axis, dim)
+    axis = 0 if axis is None else axis
     ts = [as_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("stack: got no tensors; expected at least one")
@@ -336,17 +357,77 @@ def _index_part(i: Any, data: Any) -> Any:
     return i
 
 
+def _torch_order(index: Any, ndim: int) -> tuple[Any, Any] | None:
+    """PyTorch's reading of an index that mixes integers with index arrays: each integer
+    selects (drops its axis) first, and the arrays then index what is left, so
+    ``x[0, :, [1, 2]]`` on a (3, 4, 5) tensor is (4, 2) as in PyTorch, not NumPy's (2, 4)
+    (NumPy counts the integer as one more array, and arrays apart from each other send their
+    axes to the front). Returns the two indexes to apply one after the other, or None
+    when NumPy's one step already gives PyTorch's result."""
+    if not isinstance(index, tuple):
+        return None
+    ints = [isinstance(p, int) and not isinstance(p, bool) for p in index]
+    arrays = [not i and p is not None and p is not Ellipsis and not isinstance(p, slice) for p, i in zip(index, ints)]
+    if not any(ints) or not any(arrays):
+        return None
+    used = sum(getattr(p, "ndim", 1) if isinstance(p, bool) is False and getattr(getattr(p, "dtype", None), "kind", "") == "b"
+               else 0 if p is None or p is Ellipsis else 1 for p in index)  # fmt: skip
+    parts: list[Any] = []
+    for p in index:  # spell out the Ellipsis, so each part names its axes
+        if p is Ellipsis:
+            parts.extend([slice(None)] * (ndim - used))
+        else:
+            parts.append(p)
+    first = tuple(p if (isinstance(p, int) and not isinstance(p, bool)) or p is None else slice(None) for p in parts)
+    then = tuple(slice(None) if p is None else p for p in parts if not (isinstance(p, int) and not isinstance(p, bool)))
+    return first, then
+
+
 def getitem(a: Any, index: Any) -> Tensor:
-    """``a[index]``: basic slicing or integer/boolean array indexing.
+    """``a[index]``: basic slicing or integer/boolean array indexing, with PyTorch's result
+    where they differ from NumPy's: an integer beside an index array selects first
+    (``x[0, :, [1, 2]]`` is (4, 2) for a (3, 4, 5) ``x``, as in PyTorch; NumPy gives (2, 4)).
 
     The backward scatter-adds, so an entry picked twice gets both gradients.
 
     >>> import chainrule as cr
     >>> cr.Tensor([1.0, 2.0, 3.0])[[0, 0, 2]].numpy()
     array([1., 1., 3.], dtype=float32)
+    >>> cr.Tensor(np.zeros((3, 4, 5)))[0, :, [1, 2]].shape
+    (4, 2)
     """
     a = as_tensor(a)
     try:
-        return GetItem.apply(a, index=_index_data(index, a.data))
+        index = _index_data(index, a.data)
+        steps = _torch_order(index, a.ndim)
+        if steps is not None:
+            return GetItem.apply(GetItem.apply(a, index=steps[0]), index=steps[1])
+        return GetItem.apply(a, index=index)
     except IndexError as e:
         raise IndexError(f"getitem: index {index!r} does not fit shape {a.shape}: {e}") from e
+
+
+def _along(idx: Any, axis: int, ndim: int) -> tuple:
+    """The integer index that picks ``idx`` along ``axis`` and the same position on every
+    other axis: ``out[i, j] = a[i, idx[i, j]]`` for axis 1 (PyTorch's ``gather``)."""
+    xp = array_module(idx)
+    index = []
+    for d in range(ndim):
+        if d == axis:
+            index.append(idx)
+        else:
+            shape = [1] * ndim
+            shape[d] = idx.shape[d]
+            index.append(xp.arange(idx.shape[d]).reshape(shape))
+    return tuple(index)
+
+
+def gather_along(a: Tensor, idx: Any, axis: int) -> Tensor:
+    """``a``'s entries at ``idx`` along ``axis`` (an integer array of ``a``'s ndim, no larger
+    than ``a`` on the other axes): indexing, so its backward scatter-adds.
+
+    >>> import chainrule as cr
+    >>> gather_along(cr.Tensor([[1.0, 2.0], [3.0, 4.0]]), np.array([[1], [0]]), 1).tolist()
+    [[2.0], [3.0]]
+    """
+    return GetItem.apply(a, index=_along(idx, axis, a.ndim))

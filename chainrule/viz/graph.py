@@ -108,12 +108,12 @@ def _value_node(t: Any, grads: dict[int, Any] | None, use: str = "") -> GraphNod
     node = GraphNode(
         id=f"t{id(t)}",
         kind="value",
-        title=t.name or ("" if t._ctx is None and t.size == 1 else label(t, TITLE)),  # computed: its sub-expression
+        title=t.name or ("" if t._ctx is None and t.numel() == 1 else label(t, TITLE)),  # computed: its sub-expression
         detail=_shape(t),
         value=describe(t.numpy()),
         leaf=t._ctx is None,
         tensor_id=id(t),
-        size=t.size,
+        size=t.numel(),
     )
     if g is not None:
         node.grad, node.grad_numbers = grad_label(g)
