@@ -98,7 +98,7 @@ def test_reshape_concat_pad_errors():
     with pytest.raises(ValueError, match="permute: axes"):
         x.permute(0, 0)
     with pytest.raises(ValueError, match="squeeze: axis 1"):
-        x.squeeze(1)
+        x.squeeze(axis=1)  # NumPy's spelling refuses; PyTorch's squeeze(1) leaves the axis
     with pytest.raises(IndexError, match="GetItem"):
         x[5]
 

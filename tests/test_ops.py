@@ -82,6 +82,10 @@ for sa, sb in BROADCAST_PAIRS:
     case(f"where-{s}", lambda a, b: cr.where(a > 0, a, b), lambda a, b: torch.where(a > 0, a, b), r(*sa), r(*sb))
 case("maximum-ties", cr.maximum, tf("maximum"), np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0]), kink=True)
 case("minimum-ties", cr.minimum, tf("minimum"), np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0]), kink=True)
+# x ** y where x == 0: PyTorch's gradients (0 for y == 0 or y > 0, -inf for 0 ** y with y < 0), never NaN
+case("pow-zero-base", lambda a, b: a**b, tf("pow"), np.array([0.0, 0.0, 0.0, 2.0]), np.array([0.0, 2.0, 3.5, 0.0]), kink=True, double=False)
+case("pow-zero-exponent", lambda a: a**0, lambda a: a**0, np.array([0.0, 1.5, -2.0]), kink=True)
+case("rpow-zero-base", lambda b: 0.0**b, lambda b: 0.0**b, np.array([0.0, 1.0, 2.5]), kink=True, double=False)
 case("scalar-constants", lambda a: 2.0 * a - 1 / (a + 3.0) + a**2 - 0.5, lambda a: 2.0 * a - 1 / (a + 3.0) + a**2 - 0.5, r(4))
 case("rpow", lambda a: 2.0**a, lambda a: 2.0**a, r(3))
 case("rsub-rdiv", lambda a: 1.0 - 3.0 / a, lambda a: 1.0 - 3.0 / a, pos(3))
@@ -95,6 +99,19 @@ for axis in [None, 0, -1, (0, 2)]:
         case(f"mean-{s}", lambda a, ax=axis, k=keepdims: a.mean(axis=ax, keepdims=k), lambda a, d=dim, k=keepdims: a.mean(dim=d, keepdim=k), r(2, 3, 4))
         case(f"max-{s}", lambda a, ax=axis, k=keepdims: a.max(axis=ax, keepdims=k), lambda a, d=dim, k=keepdims: torch.amax(a, dim=d, keepdim=k), r(2, 3, 4))
         case(f"min-{s}", lambda a, ax=axis, k=keepdims: a.min(axis=ax, keepdims=k), lambda a, d=dim, k=keepdims: torch.amin(a, dim=d, keepdim=k), r(2, 3, 4))
+for dim, keep in [(1, False), (-1, True), (0, False)]:  # PyTorch's max(dim): values (the gradient to the index) and indices
+    case(f"max-dim-{dim}-{keep}", lambda a, d=dim, k=keep: a.max(dim=d, keepdim=k).values,
+         lambda a, d=dim, k=keep: a.max(dim=d, keepdim=k).values, r(2, 3, 4))
+    case(f"min-dim-{dim}-{keep}", lambda a, d=dim, k=keep: cr.min(a, d, keepdim=k)[0], lambda a, d=dim, k=keep: torch.min(a, d, keepdim=k)[0], r(2, 3, 4))
+    case(f"amax-{dim}-{keep}", lambda a, d=dim, k=keep: a.amax(dim=d, keepdim=k), lambda a, d=dim, k=keep: a.amax(dim=d, keepdim=k), r(2, 3, 4))
+    case(f"amin-{dim}-{keep}", lambda a, d=dim, k=keep: cr.amin(a, (0, d), keepdim=k) if d else cr.amin(a, 0, k),
+         lambda a, d=dim, k=keep: torch.amin(a, (0, d), keepdim=k) if d else torch.amin(a, 0, k), r(2, 3, 4))
+case("max-dim-scalar", lambda a: a.max(dim=0).values, lambda a: a.max(dim=0).values, r())
+case("max-dim-ties", lambda a: a.max(dim=1).values, lambda a: a.max(dim=1).values, np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]]), kink=True)
+for sa, sb in [((3,), (3,)), ((2, 3), (3,)), ((), (2, 1))]:  # max/min of two tensors: the max gate
+    s = f"{'x'.join(map(str, sa)) or 'scalar'}-{'x'.join(map(str, sb)) or 'scalar'}"
+    case(f"max-other-{s}", cr.max, tf("max"), r(*sa), r(*sb))
+    case(f"min-other-{s}", lambda a, b: a.min(b), lambda a, b: a.min(b), r(*sa), r(*sb))
 case("sum-scalar", cr.sum, tf("sum"), r())
 case("max-scalar", cr.max, tf("max"), r())
 case("mean-size1-axis", lambda a: a.mean(axis=1), lambda a: a.mean(dim=1), r(3, 1, 2))
@@ -111,6 +128,8 @@ for axis, keepdims in [(None, False), (0, False), (-1, True), ((0, 2), False)]:
     for o in (2, 1, float("inf")):
         case(f"norm-{o}-{s}", lambda a, ax=axis, k=keepdims, o=o: a.norm(o, axis=ax, keepdims=k),
              lambda a, d=dim, k=keepdims, o=o: torch.linalg.vector_norm(a, o, dim=d, keepdim=k), r(2, 3, 4))
+case("std-zero-spread", lambda a: a.std(dim=1), lambda a: a.std(dim=1), np.array([[2.0, 2.0, 2.0], [1.0, 3.0, 4.0]]), kink=True, double=False)
+case("var-dim-unbiased-false", lambda a: a.var(dim=0, unbiased=False), lambda a: a.var(dim=0, unbiased=False), r(3, 2))
 case("var-scalar-population", lambda a: a.var(correction=0), lambda a: torch.var(a, correction=0), r())
 case("norm-scalar", cr.norm, lambda a: torch.linalg.vector_norm(a), r())
 case("norm-kink-zero", lambda a: a.norm(axis=1), lambda a: torch.linalg.vector_norm(a, dim=1), np.array([[0.0, 0.0], [3.0, -4.0]]), kink=True, double=False)  # torch: NaN second order at 0
@@ -143,6 +162,8 @@ case("pad", lambda a: a.pad([(1, 2), (0, 1)]), lambda a: torch_pad(a, [(1, 2), (
 case("getitem-slice", lambda a: a[1:, ::2], lambda a: a[1:, ::2], r(3, 5))
 case("getitem-int", lambda a: a[1], lambda a: a[1], r(3, 2))
 case("getitem-ellipsis-none", lambda a: a[..., None, 0], lambda a: a[..., None, 0], r(2, 3))
+case("getitem-int-beside-array", lambda a: a[0, :, [1, 2, 1]], lambda a: a[0, :, [1, 2, 1]], r(3, 4, 5))  # PyTorch's (4, 3)
+case("getitem-ellipsis-int-array", lambda a: a[..., 1, [0, 2]], lambda a: a[..., 1, [0, 2]], r(2, 3, 4))
 IDX = np.array([0, 2, 0, 0])  # repeats: their gradients must add up
 case("getitem-int-array", lambda a: a[IDX], lambda a: a[torch.from_numpy(IDX)], r(3, 2))
 MASK = np.array([True, False, True])

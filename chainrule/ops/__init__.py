@@ -79,6 +79,8 @@ from .shape import (
 )
 from .transfer import cpu, cuda, to
 
+from . import index, pointwise, scan, sort  # noqa: E402, F401, I001 - each ends with its Tensor methods
+
 __all__ = [
     "abs", "add", "amax", "amin", "argmax", "argmin", "astype", "clip", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
     "getitem", "gt", "le", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean",

@@ -239,8 +239,13 @@ def setitem(t: Tensor, index: Any, value: Any) -> None:
         target = arr[steps[0]] if steps is not None else arr  # a view: the integers select first
         where = steps[1] if steps is not None else index
         view = target[where]
-        if np.broadcast_shapes(view.shape, getattr(raw, "shape", ())) != view.shape:
-            raise ValueError(f"setitem: a value of shape {raw.shape} does not broadcast to the selection's shape {view.shape}")
+        try:
+            fits = np.broadcast_shapes(view.shape, getattr(raw, "shape", ())) == view.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"setitem: a value of shape {raw.shape} does not broadcast to the selection's shape "
+                             f"{view.shape}; expected a shape that broadcasts to it")
         dtype = np.result_type(t.dtype, raw) if isinstance(raw, (int, float, bool)) else raw.dtype
         if not np.can_cast(dtype, t.dtype, "same_kind"):
             raise TypeError(f"setitem: a value of dtype {np.dtype(dtype)} can't be cast to the tensor's dtype {t.dtype}")

@@ -222,17 +222,23 @@ def expand(a: Any, *shape: int | Sequence[int]) -> Tensor:
         ) from e
 
 
-def squeeze(a: Any, axis: int | tuple[int, ...] | None = None, *, dim: int | tuple[int, ...] | None = None) -> Tensor:
-    """Drop size-1 axes (all of them, or those in ``axis``/``dim``).
+def squeeze(a: Any, dim: int | tuple[int, ...] | None = None, *, axis: int | tuple[int, ...] | None = None) -> Tensor:
+    """Drop size-1 axes: all of them, or those in ``dim`` (PyTorch: a dim whose size is not 1 is
+    left as it is) or in ``axis=`` (NumPy: such an axis is an error).
 
     >>> import chainrule as cr
     >>> import numpy as np
     >>> cr.squeeze(cr.Tensor(np.zeros((1, 3, 1)))).shape
     (3,)
+    >>> cr.Tensor(np.zeros((1, 3))).squeeze(1).shape
+    (1, 3)
     """
     a = as_tensor(a)
-    axis, _ = dims("squeeze", axis, dim)
-    if axis is None:
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"squeeze: got both axis={axis!r} and dim={dim!r}; expected one of them (they are the same argument)")
+        axes = tuple(ax for ax in normalize_axes("squeeze", dim, a.ndim) if a.shape[ax] == 1)
+    elif axis is None:
         axes = tuple(i for i, n in enumerate(a.shape) if n == 1)
     else:
         axes = normalize_axes("squeeze", axis, a.ndim)
