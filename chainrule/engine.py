@@ -274,6 +274,8 @@ class Tensor:
     def data(self, value: Any) -> None:
         if value is self._data:  # ``t.data += d`` and friends: the array was changed in place
             inplace.record_write(self, "an in-place operation on .data (t.data op= ...)")
+        elif isinstance(value, Tensor):  # ``t.data = other``: PyTorch's way to swap the values
+            value = value._data
         self._data = value
 
     @property

@@ -314,3 +314,30 @@ def test_dtype_names_and_conversions():
     assert t.bool().dtype == cr.bool and t.half().dtype == cr.float16 and t.double().dtype == cr.float64
     assert t.to(cr.float64).dtype == cr.float64 and t.to("cpu", cr.int64).dtype == cr.int64
     assert not t.long().requires_grad
+
+
+def test_manual_sgd_with_in_place_updates_compiles():
+    def run(compiled: bool) -> list:
+        rng = np.random.default_rng(0)
+        W = cr.Tensor(rng.standard_normal((4, 3)) * 0.1, requires_grad=True)
+        b = cr.Tensor(np.zeros(3), requires_grad=True)
+        X, y = rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+
+        def step(x, labels):
+            nonlocal W  # W -= ... binds the name: the same tensor, changed in place
+            loss = cr.nn.functional.cross_entropy(cr.Tensor(x) @ W + b, labels)
+            loss.backward()
+            with cr.no_grad():
+                W -= 0.5 * W.grad
+                b.sub_(b.grad, alpha=0.5)
+                W.grad.zero_()
+                b.grad.zero_()
+            return loss
+
+        fn = cr.compile(step) if compiled else step
+        losses = [fn(X, y).item() for _ in range(4)]
+        return losses + W.numpy().ravel().tolist()
+
+    eager, compiled = run(False), run(True)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-6)
+    assert eager[3] < eager[0]

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..engine import Tensor
 from .broadcast import sum_to
 from .elementwise import (
@@ -98,6 +100,26 @@ def _swap(fn: Any) -> Any:
     return reflected
 
 
+# A NumPy operand meets a Tensor: ``ndarray * t`` is the op (a Tensor, as ``t * ndarray``); ``arr += t``
+# (and ``p.data -= lr * p.grad``, an older PyTorch idiom) writes into NumPy's array with the Tensor's values.
+_UFUNC_OPS = {np.add: add, np.subtract: sub, np.multiply: mul, np.true_divide: div, np.power: pow,
+              np.matmul: matmul, np.less: lt, np.less_equal: le, np.greater: gt, np.greater_equal: ge,
+              np.equal: eq, np.not_equal: ne}  # fmt: skip
+
+
+def _array_ufunc(self: Tensor, ufunc: Any, method: str, *inputs: Any, out: Any = None, **kwargs: Any) -> Any:
+    if out is not None:
+        if any(isinstance(o, Tensor) for o in out):
+            return NotImplemented
+        raw = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        return getattr(ufunc, method)(*raw, out=out, **kwargs)
+    op = _UFUNC_OPS.get(ufunc)
+    if op is None or method != "__call__" or kwargs:
+        return NotImplemented  # NumPy then says the ufunc does not take a Tensor: use chainrule's function
+    return op(*inputs)
+
+
+Tensor.__array_ufunc__ = _array_ufunc
 Tensor.__add__ = add
 Tensor.__radd__ = _swap(add)
 Tensor.__sub__ = sub
