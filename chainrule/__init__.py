@@ -9,15 +9,14 @@
 (0.73, [-0.2, -0.39, 0.2])
 """
 
-from . import backend, compiler, data, devices, distributed, models, nn, ntm, ops, optim, rng, viz
+from . import autograd, backend, compiler, data, devices, distributed, factories, models, nn, ntm, ops, optim, rng, viz
 from .anomaly import AnomalyError
 from .compiler import TraceError, compile
-from .devices import Device, cuda_available, device, tensor
+from .devices import Device, cuda_available, device
 from .engine import (
     Context,
     Function,
     Tensor,
-    as_tensor,
     detect_anomaly,
     enable_grad,
     grad,
@@ -25,6 +24,33 @@ from .engine import (
     no_grad,
 )
 from .explainer import explain
+from .factories import (
+    arange,
+    as_tensor,
+    bernoulli,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    logspace,
+    multinomial,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from .gradcheck import (
     GradcheckError,
     GradcheckResult,
@@ -40,9 +66,12 @@ from .ops import (
     argmax,
     argmin,
     astype,
+    bmm,
     clip,
     concatenate,
     div,
+    dot,
+    einsum,
     erf,
     exp,
     expand,
@@ -55,9 +84,12 @@ from .ops import (
     mean,
     min,
     minimum,
+    mm,
     mul,
+    mv,
     neg,
     norm,
+    outer,
     pad,
     permute,
     pow,
@@ -73,6 +105,7 @@ from .ops import (
     sub,
     sum,
     tanh,
+    tensordot,
     transpose,
     unsqueeze,
     var,
@@ -112,6 +145,10 @@ __all__ = [
     "Device", "cuda_available", "device", "devices", "tensor", "amax", "amin",
     "bool_", "complex64", "complex128", "double", "float16", "float32", "float64", "half", "int8", "int16", "int32",
     "int64", "long", "short", "uint8", "float", "int", "bool",
+    "autograd", "factories", "arange", "bernoulli", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
+    "linspace", "logspace", "multinomial", "normal", "ones", "ones_like", "rand", "rand_like", "randint",
+    "randint_like", "randn", "randn_like", "randperm", "zeros", "zeros_like",
+    "bmm", "dot", "einsum", "mm", "mv", "outer", "tensordot",
 ]  # fmt: skip
 
 float = float32  # noqa: A001 - PyTorch's names, at the very end: nothing below may need Python's own

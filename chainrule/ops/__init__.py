@@ -12,10 +12,10 @@ Primitives (each a ``Function`` with its own backward):
   MaxPool (a router over strided views) with its linear pair PoolScatter/PoolGather;
   Convolution (fused for memory: it re-makes its windows in the backward)
 - fused layers (for speed): Linear (x W^T + b) and CrossEntropy (log-softmax + pick + mean)
-- linear algebra: MatMul
+- linear algebra: MatMul, Einsum (its backward is an einsum)
 
 Composed from those, so they need no backward of their own: minimum, min, mean, var,
-std, norm's ord=1 and ord=inf, squeeze, unsqueeze, flatten, transpose, stack. Comparisons (``<``, ``==``, ...)
+std, norm's ord=1 and ord=inf, tensordot, outer, mm, bmm, mv, dot, squeeze, unsqueeze, flatten, transpose, stack. Comparisons (``<``, ``==``, ...)
 return boolean tensors, and argmax/argmin integer tensors, that carry no gradient.
 
 Every ``Tensor`` method below is one plain assignment: grep ``Tensor.<name> =``.
@@ -63,7 +63,7 @@ from .elementwise import (
     to_bool,
     where,
 )
-from .linalg import matmul
+from .linalg import bmm, dot, einsum, matmul, mm, mv, outer, tensordot
 from .mutate import add_, clamp_, copy_, div_, fill_, iadd, imul, isub, itruediv, mul_, normal_, setitem, sub_, uniform_, zero_
 from .reduce import amax, amin, argmax, argmin, log_softmax, max, mean, min, norm, softmax, std, sum, var
 from .shape import (
@@ -84,7 +84,7 @@ from .transfer import cpu, cuda, to
 from . import index, pointwise, scan, sort  # noqa: E402, F401, I001 - each ends with its Tensor methods
 
 __all__ = [
-    "abs", "add", "amax", "amin", "argmax", "argmin", "astype", "clip", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
+    "abs", "add", "amax", "amin", "argmax", "argmin", "astype", "bmm", "clip", "dot", "einsum", "mm", "mv", "outer", "tensordot", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
     "getitem", "gt", "le", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean",
     "min", "minimum", "mul", "ne", "neg", "norm", "pad", "permute", "pow", "relu", "reshape",
     "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "std", "sub", "sum", "sum_to", "tanh",

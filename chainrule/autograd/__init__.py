@@ -1,0 +1,71 @@
+"""PyTorch's ``torch.autograd``, for code written against it: the engine's ``grad``,
+``backward``, ``Function``, ``no_grad``, ``enable_grad``, ``detect_anomaly`` and
+``gradcheck`` are the very objects ``chainrule`` exports at its top level (imported here
+from ``chainrule.engine`` and ``chainrule.gradcheck``, which know nothing of this package),
+``backward`` runs one pass from several roots at once, and ``functional`` holds
+``jacobian``, ``hessian``, ``vjp``, ``jvp``, ``hvp`` and ``vhp``, composed from ``grad`` as
+PyTorch's are.
+
+>>> import chainrule as cr
+>>> x = cr.Tensor([1.0, 2.0], requires_grad=True)
+>>> cr.autograd.backward([(x * x).sum(), (3 * x).sum()])  # each root's gradient once: 2x + 3
+>>> x.grad.tolist()
+[5.0, 7.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .. import backend
+from ..engine import (
+    Function,
+    Tensor,
+    _run_backward,
+    _seed_gradient,
+    detect_anomaly,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    no_grad,
+)
+from ..gradcheck import gradcheck
+from . import functional
+
+__all__ = ["Function", "backward", "detect_anomaly", "enable_grad", "functional", "grad", "gradcheck",
+           "is_grad_enabled", "no_grad"]  # fmt: skip
+
+
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retain_graph: bool | None = None,
+             create_graph: bool = False) -> None:  # fmt: skip
+    """Accumulate into the leaves' ``.grad`` the gradient of ``sum_i <grad_tensors[i], tensors[i]>``
+    (PyTorch's ``torch.autograd.backward``): one backward pass from all roots at once, so a
+    leaf reached from several roots gets each root's gradient once, and its hooks run once.
+    ``grad_tensors`` may be omitted (or None for a root) only for one-element roots.
+
+    >>> import chainrule as cr
+    >>> w = cr.Tensor([1.0, 2.0], requires_grad=True)
+    >>> y = w * w
+    >>> cr.autograd.backward([y, w.sum()], [cr.Tensor([1.0, 0.0]), None])
+    >>> w.grad.tolist()
+    [3.0, 1.0]
+    """
+    roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None:
+        grads = [None] * len(roots)
+    elif isinstance(grad_tensors, Tensor) or backend.is_array(grad_tensors):
+        grads = [grad_tensors]
+    else:
+        grads = list(grad_tensors)
+    if len(grads) != len(roots):
+        raise ValueError(f"backward: got {len(grads)} grad_tensors for {len(roots)} tensors; expected one each")
+    for i, r in enumerate(roots):
+        if not isinstance(r, Tensor):
+            raise TypeError(f"backward: tensors[{i}] is {type(r).__name__}; expected a Tensor")
+        if not r.requires_grad:
+            raise RuntimeError(f"backward: tensors[{i}] does not require grad (no input of its graph has "
+                               "requires_grad=True, or it was computed under no_grad)")
+    seeds = [_seed_gradient(r, g, "backward") for r, g in zip(roots, grads)]  # all checked before the pass
+    _run_backward(roots, seeds, create_graph if retain_graph is None else retain_graph, create_graph,
+                  accumulate=True)
