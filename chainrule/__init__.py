@@ -111,6 +111,44 @@ from .ops import (
     var,
     where,
 )
+from .ops.index import (
+    gather,
+    index_select,
+    masked_fill,
+    masked_scatter,
+    scatter,
+    scatter_add,
+    scatter_reduce,
+    take_along_dim,
+)
+from .ops.shape import (
+    cat,
+    chunk,
+    clone,
+    concat,
+    contiguous,
+    diag,
+    diagonal,
+    dstack,
+    expand_as,
+    flip,
+    hstack,
+    moveaxis,
+    movedim,
+    narrow,
+    repeat,
+    repeat_interleave,
+    roll,
+    split,
+    tile,
+    tril,
+    triu,
+    unbind,
+    unflatten,
+    view,
+    view_as,
+    vstack,
+)
 from .rng import manual_seed
 from .serialization import load, load_checkpoint, load_metadata, save, save_checkpoint
 
@@ -149,6 +187,10 @@ __all__ = [
     "linspace", "logspace", "multinomial", "normal", "ones", "ones_like", "rand", "rand_like", "randint",
     "randint_like", "randn", "randn_like", "randperm", "zeros", "zeros_like",
     "bmm", "dot", "einsum", "mm", "mv", "outer", "tensordot",
+    "gather", "index_select", "masked_fill", "masked_scatter", "scatter", "scatter_add", "scatter_reduce",
+    "take_along_dim", "cat", "chunk", "clone", "concat", "contiguous", "diag", "diagonal", "dstack", "expand_as",
+    "flip", "hstack", "moveaxis", "movedim", "narrow", "repeat", "repeat_interleave", "roll", "split", "tile",
+    "tril", "triu", "unbind", "unflatten", "view", "view_as", "vstack",
 ]  # fmt: skip
 
 float = float32  # noqa: A001 - PyTorch's names, at the very end: nothing below may need Python's own

@@ -7,7 +7,8 @@ Primitives (each a ``Function`` with its own backward):
   for stability)
 - reductions: Sum, Max; Softmax and LogSoftmax (fused for stability); Norm (for its
   subgradient 0 at 0, which sqrt of a sum lacks)
-- shape: Reshape, Permute, Expand, Concatenate, Pad, GetItem, IndexAdd
+- shape: Reshape, Permute, Expand, Concatenate, Pad, GetItem, IndexAdd, Copy (clone)
+- index (``index.py``): Scatter, ScatterExtreme (the amax/amin router), ScatterProd
 - windows: Unfold (im2col on channels-last images) and its adjoint Fold (fused for speed);
   MaxPool (a router over strided views) with its linear pair PoolScatter/PoolGather;
   Convolution (fused for memory: it re-makes its windows in the backward)
