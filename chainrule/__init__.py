@@ -9,10 +9,42 @@
 (0.73, [-0.2, -0.39, 0.2])
 """
 
-from . import autograd, backend, compiler, data, devices, distributed, factories, models, nn, ntm, ops, optim, rng, viz
+from . import (
+    autograd,
+    backend,
+    compiler,
+    data,
+    devices,
+    distributed,
+    factories,
+    models,
+    nn,
+    ntm,
+    ops,
+    optim,
+    rng,
+    viz,
+)
 from .anomaly import AnomalyError
 from .compiler import TraceError, compile
 from .devices import Device, cuda_available, device
+from .dtypes import (  # PyTorch's short names float, int and bool are set at the end (they hide Python's)
+    bool_,
+    complex64,
+    complex128,
+    double,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    short,
+    uint8,
+)
 from .engine import (
     Context,
     Function,
@@ -78,6 +110,7 @@ from .ops import (
     flatten,
     log,
     log_softmax,
+    logsumexp,
     matmul,
     max,
     maximum,
@@ -93,6 +126,7 @@ from .ops import (
     pad,
     permute,
     pow,
+    prod,
     relu,
     reshape,
     sigmoid,
@@ -102,6 +136,7 @@ from .ops import (
     squeeze,
     stack,
     std,
+    std_mean,
     sub,
     sum,
     tanh,
@@ -109,6 +144,7 @@ from .ops import (
     transpose,
     unsqueeze,
     var,
+    var_mean,
     where,
 )
 from .ops.index import (
@@ -121,6 +157,7 @@ from .ops.index import (
     scatter_reduce,
     take_along_dim,
 )
+from .ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from .ops.shape import (
     cat,
     chunk,
@@ -149,26 +186,9 @@ from .ops.shape import (
     view_as,
     vstack,
 )
+from .ops.sort import argsort, kthvalue, median, sort, topk
 from .rng import manual_seed
 from .serialization import load, load_checkpoint, load_metadata, save, save_checkpoint
-
-from .dtypes import (  # noqa: E402 - last: PyTorch's names float, int and bool hide Python's in this module
-    bool_,
-    complex64,
-    complex128,
-    double,
-    float16,
-    float32,
-    float64,
-    half,
-    int8,
-    int16,
-    int32,
-    int64,
-    long,
-    short,
-    uint8,
-)
 
 __version__ = "0.1.0"
 
@@ -191,8 +211,11 @@ __all__ = [
     "take_along_dim", "cat", "chunk", "clone", "concat", "contiguous", "diag", "diagonal", "dstack", "expand_as",
     "flip", "hstack", "moveaxis", "movedim", "narrow", "repeat", "repeat_interleave", "roll", "split", "tile",
     "tril", "triu", "unbind", "unflatten", "view", "view_as", "vstack",
+    "logsumexp", "prod", "std_mean", "var_mean", "all", "any", "cummax", "cummin", "cumprod", "cumsum",
+    "logcumsumexp", "argsort", "kthvalue", "median", "sort", "topk",
 ]  # fmt: skip
 
 float = float32  # noqa: A001 - PyTorch's names, at the very end: nothing below may need Python's own
 int = int32  # noqa: A001
 bool = bool_  # noqa: A001
+from .ops.reduce import all, any  # noqa: A004, E402 - PyTorch's names; they hide Python's in this module

@@ -5,8 +5,11 @@ Primitives (each a ``Function`` with its own backward):
 - elementwise: Add, Sub, Mul, Div, Pow, Neg, Exp, Log, Sqrt, Abs, Tanh, Erf, Relu,
   Maximum, Where, Clip, Cast (astype between float dtypes); Sigmoid and Softplus (fused
   for stability)
-- reductions: Sum, Max; Softmax and LogSoftmax (fused for stability); Norm (for its
-  subgradient 0 at 0, which sqrt of a sum lacks)
+- reductions: Sum, Max, Prod (its gradient is the products before and after, so zeros need no
+  division); Softmax and LogSoftmax (fused for stability); Norm of any p (for its subgradient
+  0 at 0, which a root of a sum lacks)
+- cumulative (``scan.py``): Cumsum, Cumprod, LogCumSumExp; sorting (``sort.py``) is composed of
+  a stable argsort and indexing
 - shape: Reshape, Permute, Expand, Concatenate, Pad, GetItem, IndexAdd, Copy (clone)
 - index (``index.py``): Scatter, ScatterExtreme (the amax/amin router), ScatterProd
 - windows: Unfold (im2col on channels-last images) and its adjoint Fold (fused for speed);
@@ -29,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor
+from . import index, pointwise, scan, sort  # noqa: F401 - each ends with its Tensor methods
 from .broadcast import sum_to
 from .elementwise import (
     abs,
@@ -65,8 +69,43 @@ from .elementwise import (
     where,
 )
 from .linalg import bmm, dot, einsum, matmul, mm, mv, outer, tensordot
-from .mutate import add_, clamp_, copy_, div_, fill_, iadd, imul, isub, itruediv, mul_, normal_, setitem, sub_, uniform_, zero_
-from .reduce import amax, amin, argmax, argmin, log_softmax, max, mean, min, norm, softmax, std, sum, var
+from .mutate import (
+    add_,
+    clamp_,
+    copy_,
+    div_,
+    fill_,
+    iadd,
+    imul,
+    isub,
+    itruediv,
+    mul_,
+    normal_,
+    setitem,
+    sub_,
+    uniform_,
+    zero_,
+)
+from .reduce import (
+    amax,
+    amin,
+    argmax,
+    argmin,
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    norm,
+    normalize,
+    prod,
+    softmax,
+    std,
+    std_mean,
+    sum,
+    var,
+    var_mean,
+)
 from .shape import (
     concatenate,
     expand,
@@ -82,9 +121,8 @@ from .shape import (
 )
 from .transfer import cpu, cuda, to
 
-from . import index, pointwise, scan, sort  # noqa: E402, F401, I001 - each ends with its Tensor methods
-
 __all__ = [
+    "logsumexp", "normalize", "prod", "std_mean", "var_mean",
     "abs", "add", "amax", "amin", "argmax", "argmin", "astype", "bmm", "clip", "dot", "einsum", "mm", "mv", "outer", "tensordot", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
     "getitem", "gt", "le", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean",
     "min", "minimum", "mul", "ne", "neg", "norm", "pad", "permute", "pow", "relu", "reshape",

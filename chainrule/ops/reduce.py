@@ -1,16 +1,27 @@
-"""Reductions (sum, max and what is composed of them) and the fused softmax gates."""
+"""Reductions (sum, prod, max, norms and what is composed of them) and the fused softmax gates."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 from ..backend import array_module, is_array
 from ..engine import Context, Function, Tensor, as_tensor, call
 from .axes import Axis, ValuesIndices, dims, normalize_axes, one_axis
-from .elementwise import Exp, Where, abs, maximum, minimum
-from .shape import Expand, gather_along
+from .elementwise import Abs, Exp, Where, abs, astype, clip, exp, log, maximum, minimum, where
+from .scan import Cumprod, reversed_along, shifted_along
+from .shape import Expand, gather_along, permute, reshape
+
+
+def _reduced(op: str, axis: Axis, ndim: int) -> tuple[int, ...]:
+    """``normalize_axes``, and for a 0-d tensor (whose dims 0 and -1 PyTorch allows) no axes:
+    its one entry is reduced to itself.
+
+    >>> _reduced("sum", -1, 0), _reduced("sum", -1, 2)
+    ((), (1,))
+    """
+    axes = normalize_axes(op, axis, ndim)
+    return axes if ndim else ()
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
@@ -55,28 +66,65 @@ class Max(Function):
 
 
 class Norm(Function):
-    """The Euclidean (Frobenius) norm over ``axes``: sqrt(sum a^2), in one gate.
+    """The p-norm over ``axes``, (sum |a|^p)^(1/p), in one gate (p = 2: sqrt(sum a^2), the
+    Euclidean or Frobenius norm).
 
-    A primitive rather than sqrt of a sum for its kink: at a == 0 the composed form's
-    backward is 0 * inf = NaN, while the norm's subgradient there is 0 (PyTorch's choice).
-    d||a||/da = a / ||a||.
+    A primitive rather than composed for its kinks: where the norm is 0 the composed form's
+    backward is inf * 0 = NaN, while PyTorch's subgradient there is 0; so is its value at an
+    entry a_i == 0 for p < 1 (where the derivative is infinite).
+    d||a||_p/da_i = sgn(a_i) |a_i|^(p-1) / ||a||_p^(p-1) (for p = 2: a / ||a||).
     """
 
     @staticmethod
-    def forward(ctx: Context, a: Any, *, axes: tuple[int, ...], keepdims: bool) -> Any:
+    def forward(ctx: Context, a: Any, *, axes: tuple[int, ...], keepdims: bool, p: float = 2) -> Any:
         xp = array_module(a)
-        n = xp.sqrt((a * a).sum(axis=axes, keepdims=True))
+        if p == 2:
+            n = xp.sqrt((a * a).sum(axis=axes, keepdims=True))
+        else:
+            n = (xp.abs(a) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
         out = n if keepdims else n.reshape([s for i, s in enumerate(a.shape) if i not in axes])
         ctx.save_for_backward(a, out)  # the output itself, so a graph-building backward sees it as a node
         ctx.kept_shape = n.shape
+        ctx.p = p
         return out
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> Any:
         a, out = ctx.saved_tensors
+        p = ctx.p
         n = out.reshape(ctx.kept_shape)
-        safe = call(Where, n == 0, 1.0, n)  # a / ||a||, and 0 where the norm is 0
-        return grad_out.reshape(ctx.kept_shape) * (a / safe)
+        g = grad_out.reshape(ctx.kept_shape)
+        if p == 2:
+            return g * (a / call(Where, n == 0, 1.0, n))  # a / ||a||, and 0 where the norm is 0
+        zero = a == 0
+        w = call(Where, zero, 0.0, a * call(Abs, call(Where, zero, 1.0, a)) ** (p - 2))  # sgn(a) |a|^(p-1); 0 at 0
+        if p < 1:  # ||a||^(1-p) is 0 where the norm is 0
+            return g * w * n ** (1 - p)
+        return g * w / call(Where, n == 0, 1.0, n) ** (p - 1)  # w is 0 wherever the norm is
+
+
+class Prod(Function):
+    """The product over one ``axis``.
+
+    d/da_i prod(a) = the product of the others = (product before i) * (product after i): two
+    exclusive running products, no division, so one zero (or several) in a slice gives
+    PyTorch's numbers, not NaN; as Cumprod gates, the gradient is differentiable again.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, *, axis: int, keepdims: bool) -> Any:
+        ctx.save_for_backward(a)
+        ctx.axis = axis
+        ctx.kept_shape = _kept_shape(a.shape, (axis,))
+        return a.prod(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        (a,) = ctx.saved_tensors
+        ax = ctx.axis
+        before = shifted_along(call(Cumprod, a, axis=ax), 1, ax, 1.0)  # a_0 ... a_{i-1}
+        after = reversed_along(shifted_along(call(Cumprod, reversed_along(a, ax), axis=ax), 1, ax, 1.0), ax)
+        return grad_out.reshape(ctx.kept_shape) * before * after
 
 
 class Softmax(Function):
@@ -117,8 +165,10 @@ class LogSoftmax(Function):
         return grad_out - call(Exp, out) * grad_out.sum(axis=ctx.axis, keepdims=True)
 
 
-def sum(a: Any, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None, keepdim: bool | None = None) -> Tensor:  # noqa: A001
-    """Sum over ``axis`` (None: all axes; an int or a tuple); ``dim=``/``keepdim=`` as in PyTorch.
+def sum(a: Any, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None, keepdim: bool | None = None,  # noqa: A001
+        dtype: Any = None) -> Tensor:  # fmt: skip
+    """Sum over ``axis`` (None: all axes; an int or a tuple); ``dim=``/``keepdim=`` as in PyTorch;
+    ``dtype``: cast first.
 
     >>> import chainrule as cr
     >>> cr.sum(cr.Tensor([[1.0, 2.0], [3.0, 4.0]]), axis=0).numpy()
@@ -126,23 +176,24 @@ def sum(a: Any, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = 
     >>> cr.Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(dim=1, keepdim=True).shape
     (2, 1)
     """
-    a = as_tensor(a)
+    a = as_tensor(a) if dtype is None else astype(a, dtype)
     if dim is not None or keepdim is not None or type(axis) is list:
         axis, keepdims = dims("sum", axis, dim, keepdims, keepdim)
-    return Sum.apply(a, axes=normalize_axes("sum", axis, a.ndim), keepdims=bool(keepdims))
+    return Sum.apply(a, axes=_reduced("sum", axis, a.ndim), keepdims=bool(keepdims))
 
 
-def mean(a: Any, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None, keepdim: bool | None = None) -> Tensor:
-    """Mean over ``axis`` (composed: sum divided by the count).
+def mean(a: Any, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None, keepdim: bool | None = None,
+         dtype: Any = None) -> Tensor:  # fmt: skip
+    """Mean over ``axis`` (composed: sum divided by the count); ``dtype``: cast first.
 
     >>> import chainrule as cr
     >>> cr.mean(cr.Tensor([[1.0, 2.0], [3.0, 4.0]]), axis=1).numpy()
     array([1.5, 3.5], dtype=float32)
     """
-    a = as_tensor(a)
+    a = as_tensor(a) if dtype is None else astype(a, dtype)
     if dim is not None or keepdim is not None or type(axis) is list:
         axis, keepdims = dims("mean", axis, dim, keepdims, keepdim)
-    axes = normalize_axes("mean", axis, a.ndim)
+    axes = _reduced("mean", axis, a.ndim)
     count = 1
     for ax in axes:
         count *= a.shape[ax]
@@ -188,7 +239,7 @@ def _extreme(name: str, a: Any, other: Any, keepdims: bool | None, axis: Axis, d
     axis, keepdims = dims(name, axis, None, keepdims, keepdim)
     if a.numel() == 0:
         raise ValueError(f"{name}: tensor of shape {a.shape} is empty; expected at least one element")
-    axes = normalize_axes(name, axis, a.ndim)
+    axes = _reduced(name, axis, a.ndim)
     if sign == 1:
         return Max.apply(a, axes=axes, keepdims=keepdims)
     return -Max.apply(-a, axes=axes, keepdims=keepdims)
@@ -228,7 +279,16 @@ def min(a: Any, other: Any = None, keepdims: bool | None = None, *, axis: Axis =
     return _extreme("min", a, other, keepdims, axis, dim, keepdim)
 
 
-def amax(a: Any, dim: Axis = None, keepdim: bool = False) -> Tensor:
+def _extreme_values(op: str, a: Any, dim: Axis, keepdim: bool | None, axis: Axis, keepdims: bool | None) -> tuple:
+    a = as_tensor(a)
+    axis, keep = dims(op, axis, dim, keepdims, keepdim)
+    if a.numel() == 0:
+        raise ValueError(f"{op}: tensor of shape {a.shape} is empty; expected at least one element")
+    return a, _reduced(op, None if axis == () else axis, a.ndim), keep  # dim=() is PyTorch's "all"
+
+
+def amax(a: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = None,
+         keepdims: bool | None = None) -> Tensor:  # fmt: skip
     """The largest entries over ``dim`` (all, an int or a tuple), values only; ties split the
     gradient evenly (PyTorch's ``amax``).
 
@@ -236,23 +296,20 @@ def amax(a: Any, dim: Axis = None, keepdim: bool = False) -> Tensor:
     >>> cr.amax(cr.Tensor([[1.0, 2.0], [3.0, 0.0]]), dim=1).tolist()
     [2.0, 3.0]
     """
-    a = as_tensor(a)
-    if a.numel() == 0:
-        raise ValueError(f"amax: tensor of shape {a.shape} is empty; expected at least one element")
-    return Max.apply(a, axes=normalize_axes("amax", dim, a.ndim), keepdims=bool(keepdim))
+    a, axes, keep = _extreme_values("amax", a, dim, keepdim, axis, keepdims)
+    return Max.apply(a, axes=axes, keepdims=keep)
 
 
-def amin(a: Any, dim: Axis = None, keepdim: bool = False) -> Tensor:
+def amin(a: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = None,
+         keepdims: bool | None = None) -> Tensor:  # fmt: skip
     """The smallest entries over ``dim``, values only (PyTorch's ``amin``).
 
     >>> import chainrule as cr
     >>> cr.amin(cr.Tensor([[1.0, 2.0], [3.0, 0.0]]), dim=0).tolist()
     [1.0, 0.0]
     """
-    a = as_tensor(a)
-    if a.numel() == 0:
-        raise ValueError(f"amin: tensor of shape {a.shape} is empty; expected at least one element")
-    return -Max.apply(-a, axes=normalize_axes("amin", dim, a.ndim), keepdims=bool(keepdim))
+    a, axes, keep = _extreme_values("amin", a, dim, keepdim, axis, keepdims)
+    return -Max.apply(-a, axes=axes, keepdims=keep)
 
 
 def softmax(a: Any, axis: int | None = None, *, dim: int | None = None) -> Tensor:
@@ -265,6 +322,8 @@ def softmax(a: Any, axis: int | None = None, *, dim: int | None = None) -> Tenso
     a = as_tensor(a)
     axis, _ = dims("softmax", axis, dim)
     (ax,) = normalize_axes("softmax", -1 if axis is None else axis, a.ndim)
+    if a.ndim == 0:  # dim 0 or -1 of a 0-d tensor: its one entry
+        return Softmax.apply(a.reshape(1), axis=0).reshape(())
     return Softmax.apply(a, axis=ax)
 
 
@@ -278,6 +337,8 @@ def log_softmax(a: Any, axis: int | None = None, *, dim: int | None = None) -> T
     a = as_tensor(a)
     axis, _ = dims("log_softmax", axis, dim)
     (ax,) = normalize_axes("log_softmax", -1 if axis is None else axis, a.ndim)
+    if a.ndim == 0:  # dim 0 or -1 of a 0-d tensor: its one entry
+        return LogSoftmax.apply(a.reshape(1), axis=0).reshape(())
     return LogSoftmax.apply(a, axis=ax)
 
 
@@ -288,44 +349,60 @@ def _count(a: Tensor, axes: tuple[int, ...]) -> int:
     return count
 
 
-def _deviations(op: str, a: Tensor, axes: tuple[int, ...], correction: float) -> tuple[Tensor, int]:
-    """a - mean(a) over ``axes``, and the divisor count - correction (checked positive)."""
-    count = _count(a, axes)
-    if count - correction <= 0:
-        raise ValueError(f"{op}: {count} entries over dims {axes} of shape {a.shape} with correction={correction}; "
-                         "expected more entries than the correction")
-    return a - Sum.apply(a, axes=axes, keepdims=True) / count, count - correction
+def _moments(op: str, a: Any, axis: Any, unbiased: Any, keepdims: Any, correction: Any, dim: Any, keepdim: Any,
+             ddof: Any) -> tuple[Tensor, int, Tensor, tuple[int, ...], bool]:  # fmt: skip
+    """For var/std and their _mean forms: the deviations a - mean, the divisor count - correction
+    (checked positive), the mean (kept dims), the axes and keepdims.
 
-
-def _correction(op: str, correction: float | None, unbiased: bool | None) -> float:
+    PyTorch's positional forms: ``var(dim, unbiased, keepdim)`` and ``var(unbiased)`` (a bool
+    where the dim goes); ``correction=``, NumPy's ``ddof=`` or ``unbiased=`` (one of them)."""
+    a = as_tensor(a)
+    if isinstance(axis, bool):  # var(input, unbiased)
+        if unbiased is not None:
+            raise TypeError(f"{op}: got unbiased twice ({axis!r} in the dim's place and {unbiased!r})")
+        axis, unbiased = None, axis
+    given = [(k, v) for k, v in (("correction", correction), ("unbiased", unbiased), ("ddof", ddof)) if v is not None]
+    if len(given) > 1:
+        raise TypeError(f"{op}: got {' and '.join(f'{k}={v!r}' for k, v in given)}; expected one of them")
+    c = given[0][1] if given else 1  # PyTorch's default: the unbiased (sample) estimate
     if unbiased is not None:
-        if correction is not None:
-            raise TypeError(f"{op}: got both correction= and unbiased=; expected one of them")
-        return 1 if unbiased else 0
-    return 1 if correction is None else correction
+        c = 1 if unbiased else 0
+    axis, keepdims = dims(op, axis, dim, keepdims, keepdim)
+    axes = _reduced(op, axis, a.ndim)
+    count = _count(a, axes)
+    if count - c <= 0:
+        raise ValueError(f"{op}: {count} entries over dims {axes} of shape {a.shape} with correction={c}; "
+                         "expected more entries than the correction")
+    m = Sum.apply(a, axes=axes, keepdims=True) / count
+    return a - m, count - c, m, axes, keepdims
 
 
-def var(a: Any, axis: Axis = None, keepdims: bool | None = None, correction: float | None = None, *,
-        dim: Axis = None, keepdim: bool | None = None, unbiased: bool | None = None) -> Tensor:  # fmt: skip
+def _dropped(t: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
+    """A tensor with kept (size-1) ``axes``, those axes dropped unless ``keepdims``."""
+    return t if keepdims else t.reshape(tuple(n for i, n in enumerate(t.shape) if i not in axes))
+
+
+def var(a: Any, axis: Axis = None, unbiased: bool | None = None, keepdims: bool | None = None, *,
+        correction: float | None = None, dim: Axis = None, keepdim: bool | None = None,
+        ddof: float | None = None) -> Tensor:  # fmt: skip
     """Variance over ``axis``: sum (a - mean)^2 / (count - correction), composed.
 
     ``correction=1`` (the default, as in PyTorch's ``var``; ``unbiased=True``) is the
-    unbiased sample variance; ``correction=0`` the population variance (NumPy's default).
+    unbiased sample variance; ``correction=0`` (``ddof=0``) the population variance
+    (NumPy's default). Positionally as PyTorch: ``var(dim, unbiased, keepdim)``.
 
     >>> import chainrule as cr
     >>> cr.var(cr.Tensor([1.0, 2.0, 3.0, 4.0])).item(), cr.var(cr.Tensor([1.0, 2.0, 3.0, 4.0]), correction=0).item()
     (1.6666666269302368, 1.25)
     """
-    a = as_tensor(a)
-    axis, keepdims = dims("var", axis, dim, keepdims, keepdim)
-    axes = normalize_axes("var", axis, a.ndim)
-    d, n = _deviations("var", a, axes, _correction("var", correction, unbiased))
+    d, n, _, axes, keepdims = _moments("var", a, axis, unbiased, keepdims, correction, dim, keepdim, ddof)
     return Sum.apply(d * d, axes=axes, keepdims=keepdims) / n
 
 
-def std(a: Any, axis: Axis = None, keepdims: bool | None = None, correction: float | None = None, *,
-        dim: Axis = None, keepdim: bool | None = None, unbiased: bool | None = None) -> Tensor:  # fmt: skip
-    """Standard deviation over ``axis``, with ``var``'s ``correction``.
+def std(a: Any, axis: Axis = None, unbiased: bool | None = None, keepdims: bool | None = None, *,
+        correction: float | None = None, dim: Axis = None, keepdim: bool | None = None,
+        ddof: float | None = None) -> Tensor:  # fmt: skip
+    """Standard deviation over ``axis``, with ``var``'s arguments.
 
     Composed as ||a - mean|| / sqrt(count - correction): the norm's gradient is 0 where the
     deviations are all 0 (PyTorch's choice), where sqrt(var) would give 0 * inf = NaN.
@@ -337,20 +414,64 @@ def std(a: Any, axis: Axis = None, keepdims: bool | None = None, correction: flo
     >>> x.std().backward(); x.grad.tolist()
     [0.0, 0.0]
     """
-    a = as_tensor(a)
-    axis, keepdims = dims("std", axis, dim, keepdims, keepdim)
-    axes = normalize_axes("std", axis, a.ndim)
-    d, n = _deviations("std", a, axes, _correction("std", correction, unbiased))
+    d, n, _, axes, keepdims = _moments("std", a, axis, unbiased, keepdims, correction, dim, keepdim, ddof)
     return Norm.apply(d, axes=axes, keepdims=keepdims) / math.sqrt(n)
+
+
+def var_mean(a: Any, axis: Axis = None, unbiased: bool | None = None, keepdims: bool | None = None, *,
+             correction: float | None = None, dim: Axis = None, keepdim: bool | None = None,
+             ddof: float | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """``(var, mean)`` over ``axis`` in one pass over the mean, with ``var``'s arguments.
+
+    >>> import chainrule as cr
+    >>> v, m = cr.ops.reduce.var_mean(cr.Tensor([[1.0, 3.0], [2.0, 2.0]]), dim=1)
+    >>> v.tolist(), m.tolist()
+    ([2.0, 0.0], [2.0, 2.0])
+    """
+    d, n, m, axes, keepdims = _moments("var_mean", a, axis, unbiased, keepdims, correction, dim, keepdim, ddof)
+    return Sum.apply(d * d, axes=axes, keepdims=keepdims) / n, _dropped(m, axes, keepdims)
+
+
+def std_mean(a: Any, axis: Axis = None, unbiased: bool | None = None, keepdims: bool | None = None, *,
+             correction: float | None = None, dim: Axis = None, keepdim: bool | None = None,
+             ddof: float | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """``(std, mean)`` over ``axis``, with ``var``'s arguments (``std``'s gradient rule).
+
+    >>> import chainrule as cr
+    >>> s, m = cr.ops.reduce.std_mean(cr.Tensor([1.0, 3.0]))
+    >>> round(s.item(), 4), m.item()
+    (1.4142, 2.0)
+    """
+    d, n, m, axes, keepdims = _moments("std_mean", a, axis, unbiased, keepdims, correction, dim, keepdim, ddof)
+    return Norm.apply(d, axes=axes, keepdims=keepdims) / math.sqrt(n), _dropped(m, axes, keepdims)
+
+
+_INF = float("inf")
+
+
+def _ord(ord: Any, p: Any) -> float:  # noqa: A002 - NumPy's name
+    if p is not None:
+        if ord is not None:
+            raise TypeError(f"norm: got both ord={ord!r} and p={p!r}; expected one of them (they are the same argument)")
+        ord = p
+    if ord is None or ord == "fro":
+        return 2
+    if ord in ("inf", "-inf"):
+        return _INF if ord == "inf" else -_INF
+    if isinstance(ord, str) or isinstance(ord, bool) or not isinstance(ord, (int, float)):
+        raise ValueError(f"norm: ord={ord!r} is not supported; expected a number (2, 1, inf, -inf, 0 or any p) or 'fro'")
+    return ord
 
 
 def norm(a: Any, ord: Any = None, axis: Axis = None, keepdims: bool | None = None, *, p: Any = None,  # noqa: A002 - NumPy's name
          dim: Axis = None, keepdim: bool | None = None) -> Tensor:  # fmt: skip
-    """The vector norm over ``axis`` (all axes by default: the Frobenius norm of a matrix).
+    """The vector norm over ``axis`` (all axes by default: the Frobenius norm of a matrix), as
+    ``torch.norm`` and ``torch.linalg.vector_norm``.
 
-    ``ord`` (or PyTorch's ``p``): 2 (Euclidean; gradient a / ||a||, and 0 at a == 0), 1 (sum
-    of absolute values), inf (largest absolute value), -inf (smallest), 0 (count of nonzeros,
-    no gradient) or any other number p: (sum |a|^p)^(1/p).
+    ``ord`` (or PyTorch's ``p``): 2 or 'fro' (Euclidean), 1 (sum of absolute values), inf
+    (largest absolute value; ties split the gradient), -inf (smallest), 0 (count of nonzeros;
+    gradient 0) or any other number p: (sum |a|^p)^(1/p). Where the norm is 0 the gradient
+    is 0 (PyTorch's subgradient), never NaN; so is it at a zero entry for p < 1.
 
     >>> import chainrule as cr
     >>> cr.norm(cr.Tensor([3.0, 4.0])).item(), cr.norm(cr.Tensor([3.0, -4.0]), ord=1).item()
@@ -359,29 +480,110 @@ def norm(a: Any, ord: Any = None, axis: Axis = None, keepdims: bool | None = Non
     [7.0, 1.0]
     """
     a = as_tensor(a)
-    if p is not None:
-        if ord is not None:
-            raise TypeError(f"norm: got both ord={ord!r} and p={p!r}; expected one of them (they are the same argument)")
-        ord = p
-    ord = 2 if ord is None else float("inf") if ord == "inf" else float("-inf") if ord == "-inf" else ord
-    if isinstance(ord, str) or isinstance(ord, bool) or not isinstance(ord, (int, float)):
-        raise ValueError(f"norm: ord={ord!r} is not supported; expected a number (2, 1, inf, -inf, 0 or any p)")
+    ord = _ord(ord, p)
     axis, keepdims = dims("norm", axis, dim, keepdims, keepdim)
-    axes = normalize_axes("norm", axis, a.ndim)
-    if ord == 2:
-        return Norm.apply(a, axes=axes, keepdims=keepdims)
+    axes = _reduced("norm", axis, a.ndim)
     if ord == 1:
         return Sum.apply(abs(a), axes=axes, keepdims=keepdims)
-    if ord in (float("inf"), float("-inf")):
-        if a.numel() == 0:
-            raise ValueError(f"norm: tensor of shape {a.shape} is empty; expected at least one element for ord={ord}")
+    if ord in (_INF, -_INF):
+        if _count(a, axes) == 0:
+            raise ValueError(f"norm: dims {axes} of shape {a.shape} are empty; the ord={ord} norm of no entries "
+                             "is undefined; expected at least one entry")
         if ord > 0:
             return Max.apply(abs(a), axes=axes, keepdims=keepdims)
         return -Max.apply(-abs(a), axes=axes, keepdims=keepdims)
-    if ord == 0:
-        return Tensor._make((a.data != 0).sum(axis=axes, keepdims=keepdims).astype(a.dtype))
-    # (sum |a|^p)^(1/p); its gradient at a == 0 is 0 for p > 1, as PyTorch's
-    return Sum.apply(abs(a) ** ord, axes=axes, keepdims=keepdims) ** (1.0 / ord)
+    if ord == 0:  # the count, a step function: gradient 0 (a Where that never picks a, so inf * 0 is never made)
+        count = (a.data != 0).sum(axis=axes, keepdims=keepdims).astype(a.dtype)
+        never = array_module(a.data).zeros(a.shape, dtype=bool)
+        return Sum.apply(where(never, a, 0.0), axes=axes, keepdims=keepdims) + count
+    return Norm.apply(a, axes=axes, keepdims=keepdims, p=ord)
+
+
+def normalize(a: Any, p: float = 2.0, dim: Axis = None, eps: float = 1e-12, *, axis: Axis = None) -> Tensor:
+    """``a / max(||a||_p, eps)`` along ``dim`` (1 by default), as ``torch.nn.functional.normalize``
+    (composed: the norm, clamped below at ``eps``, divides; an all-zero slice stays 0).
+
+    >>> import chainrule as cr
+    >>> cr.ops.reduce.normalize(cr.Tensor([[3.0, 4.0], [0.0, 0.0]])).tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
+    a = as_tensor(a)
+    axis, _ = dims("normalize", axis, dim)
+    return a / clip(norm(a, p, axis=1 if axis is None else axis, keepdims=True), lo=eps)
+
+
+def prod(a: Any, dim: Axis = None, keepdim: bool | None = None, *, dtype: Any = None, axis: Axis = None,
+         keepdims: bool | None = None) -> Tensor:  # fmt: skip
+    """The product over ``dim`` (None: all entries; NumPy's tuple of dims too); its gradient is
+    exact with zeros in the input (one or several), as PyTorch's.
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor([[2.0, 0.0, 3.0], [1.0, 2.0, 3.0]], requires_grad=True)
+    >>> y = cr.ops.reduce.prod(x, dim=1)
+    >>> y.sum().backward()
+    >>> y.tolist(), x.grad.tolist()
+    ([0.0, 6.0], [[0.0, 6.0, 0.0], [6.0, 3.0, 2.0]])
+    """
+    a = as_tensor(a)
+    axis, keep = dims("prod", axis, dim, keepdims, keepdim)
+    axes = _reduced("prod", axis, a.ndim)
+    if dtype is not None:
+        a = astype(a, dtype)
+    if a.ndim == 0:  # dims 0 and -1 of a 0-d tensor: its one entry
+        return Prod.apply(a.reshape(1), axis=0, keepdims=False)
+    if len(axes) == 1:
+        return Prod.apply(a, axis=axes[0], keepdims=keep)
+    # several dims (or none): moved to the end as one, whose product Prod takes
+    rest = [i for i in range(a.ndim) if i not in axes]
+    flat = reshape(permute(a, [*rest, *axes]), [a.shape[i] for i in rest] + [-1])
+    out = Prod.apply(flat, axis=len(rest), keepdims=False)
+    return reshape(out, _kept_shape(a.shape, axes) if keep else tuple(a.shape[i] for i in rest))
+
+
+def logsumexp(a: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = None,
+              keepdims: bool | None = None) -> Tensor:  # fmt: skip
+    """log(sum(exp(a))) over ``dim`` (None: all), stable: composed around the max, a constant
+    shift (the result does not depend on it, so it needs no gradient). An all -inf slice
+    gives -inf, an empty one -inf, as PyTorch.
+
+    >>> import chainrule as cr
+    >>> round(cr.ops.reduce.logsumexp(cr.Tensor([1000.0, 1000.0]), 0).item(), 3)
+    1000.693
+    """
+    a = as_tensor(a)
+    axis, keep = dims("logsumexp", axis, dim, keepdims, keepdim)
+    axes = _reduced("logsumexp", axis, a.ndim)
+    xp = array_module(a.data)
+    if a.numel() == 0:
+        m = xp.zeros(_kept_shape(a.shape, axes), dtype=a.dtype)
+    else:
+        m = a.data.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)  # +-inf: no shift (inf - inf would be NaN)
+    shift = Tensor._make(m)
+    out = log(Sum.apply(exp(a - shift), axes=axes, keepdims=True)) + shift
+    return _dropped(out, axes, keep)
+
+
+def _logical(name: str) -> Any:
+    def logical(a: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = None,
+                keepdims: bool | None = None) -> Tensor:  # fmt: skip
+        a = as_tensor(a)
+        axis, keep = dims(name, axis, dim, keepdims, keepdim)
+        axes = _reduced(name, axis, a.ndim)
+        truth = a.data if a.dtype == bool else a.data != 0
+        return Tensor._make(getattr(truth, name)(axis=axes, keepdims=keep))
+
+    logical.__name__ = logical.__qualname__ = name
+    which = "every" if name == "all" else "any"
+    logical.__doc__ = (f"Whether {which} entry over ``dim`` (None: all; an int or a tuple) is nonzero: a bool tensor "
+                       f"without gradient.\n\n    >>> import chainrule as cr\n    >>> cr.ops.reduce.{name}("
+                       f"cr.Tensor([[1.0, 0.0], [2.0, 3.0]]), dim=1).tolist()\n    "
+                       f"{[False, True] if name == 'all' else [True, True]}\n    ")
+    return logical
+
+
+all = _logical("all")  # noqa: A001 - PyTorch's name
+any = _logical("any")  # noqa: A001 - PyTorch's name
 
 
 def _arg(name: str) -> Any:
@@ -405,3 +607,10 @@ def _arg(name: str) -> Any:
 
 argmax = _arg("argmax")
 argmin = _arg("argmin")
+
+
+# Tensor methods (grep "Tensor.<name> ="); sum, mean, max, ... are assigned in ops/__init__.py
+Tensor.prod = prod
+Tensor.logsumexp = logsumexp
+Tensor.all = all
+Tensor.any = any
