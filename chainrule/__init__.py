@@ -157,6 +157,45 @@ from .ops.index import (
     scatter_reduce,
     take_along_dim,
 )
+from .ops.pointwise import (
+    acos,
+    acosh,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    ceil,
+    clamp,
+    copysign,
+    cos,
+    cosh,
+    exp2,
+    expm1,
+    floor,
+    frac,
+    hypot,
+    lerp,
+    log1p,
+    log2,
+    log10,
+    logaddexp,
+    reciprocal,
+    rsqrt,
+    sign,
+    sin,
+    sinh,
+    square,
+    tan,
+    trunc,
+)
 from .ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from .ops.shape import (
     cat,
@@ -213,9 +252,13 @@ __all__ = [
     "tril", "triu", "unbind", "unflatten", "view", "view_as", "vstack",
     "logsumexp", "prod", "std_mean", "var_mean", "all", "any", "cummax", "cummin", "cumprod", "cumsum",
     "logcumsumexp", "argsort", "kthvalue", "median", "sort", "topk",
+    "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
+    "atan2", "atanh", "ceil", "clamp", "copysign", "cos", "cosh", "exp2", "expm1", "floor", "frac", "hypot", "lerp",
+    "log1p", "log2", "log10", "logaddexp", "reciprocal", "rsqrt", "sign", "sin", "sinh", "square", "tan", "trunc", "round",
 ]  # fmt: skip
 
 float = float32  # noqa: A001 - PyTorch's names, at the very end: nothing below may need Python's own
 int = int32  # noqa: A001
 bool = bool_  # noqa: A001
-from .ops.reduce import all, any  # noqa: A004, E402 - PyTorch's names; they hide Python's in this module
+from .ops.pointwise import round  # noqa: A004, E402 - PyTorch's names; they hide Python's in this module
+from .ops.reduce import all, any  # noqa: A004, E402
