@@ -5,8 +5,8 @@
 >>> x = cr.Tensor([-1.0, -2.0, 1.0])
 >>> f = cr.sigmoid((w * x).sum())
 >>> f.backward()
->>> round(f.item(), 2), [round(v, 2) for v in w.grad.numpy().tolist()]
-(0.73, [-0.2, -0.39, 0.2])
+>>> f"{f.item():.2f}", w.grad.numpy().round(2).tolist()
+('0.73', [-0.2, -0.39, 0.2])
 """
 
 from . import (
@@ -241,7 +241,7 @@ __all__ = [
     "where", "compile", "compiler", "TraceError", "norm", "std", "var",
     "Device", "cuda_available", "device", "devices", "tensor", "amax", "amin",
     "bool_", "complex64", "complex128", "double", "float16", "float32", "float64", "half", "int8", "int16", "int32",
-    "int64", "long", "short", "uint8", "float", "int", "bool",
+    "int64", "long", "short", "uint8",
     "autograd", "factories", "arange", "bernoulli", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
     "linspace", "logspace", "multinomial", "normal", "ones", "ones_like", "rand", "rand_like", "randint",
     "randint_like", "randn", "randn_like", "randperm", "zeros", "zeros_like",
@@ -250,14 +250,16 @@ __all__ = [
     "take_along_dim", "cat", "chunk", "clone", "concat", "contiguous", "diag", "diagonal", "dstack", "expand_as",
     "flip", "hstack", "moveaxis", "movedim", "narrow", "repeat", "repeat_interleave", "roll", "split", "tile",
     "tril", "triu", "unbind", "unflatten", "view", "view_as", "vstack",
-    "logsumexp", "prod", "std_mean", "var_mean", "all", "any", "cummax", "cummin", "cumprod", "cumsum",
+    "logsumexp", "prod", "std_mean", "var_mean", "cummax", "cummin", "cumprod", "cumsum",
     "logcumsumexp", "argsort", "kthvalue", "median", "sort", "topk",
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
     "atan2", "atanh", "ceil", "clamp", "copysign", "cos", "cosh", "exp2", "expm1", "floor", "frac", "hypot", "lerp",
-    "log1p", "log2", "log10", "logaddexp", "reciprocal", "rsqrt", "sign", "sin", "sinh", "square", "tan", "trunc", "round",
+    "log1p", "log2", "log10", "logaddexp", "reciprocal", "rsqrt", "sign", "sin", "sinh", "square", "tan", "trunc",
 ]  # fmt: skip
 
-float = float32  # noqa: A001 - PyTorch's names, at the very end: nothing below may need Python's own
+# PyTorch's names that hide Python's builtins: here at the very end (nothing below may need Python's own),
+# and left out of __all__, so ``from chainrule import *`` leaves a user's float, int, bool, round, all, any alone
+float = float32  # noqa: A001
 int = int32  # noqa: A001
 bool = bool_  # noqa: A001
 from .ops.pointwise import round  # noqa: A004, E402 - PyTorch's names; they hide Python's in this module

@@ -9,9 +9,31 @@
 (100, 2)
 """
 
-from . import functional, init
-from .layers import (
+from . import activation, functional, init
+from .activation import (
+    CELU,
+    ELU,
     GELU,
+    GLU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanh,
+)
+from .layers import (
     AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm1d,
@@ -22,13 +44,8 @@ from .layers import (
     Flatten,
     Identity,
     LayerNorm,
-    LeakyReLU,
     Linear,
     MaxPool2d,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Tanh,
 )
 from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
@@ -39,4 +56,6 @@ __all__ = [
     "LayerNorm", "LeakyReLU", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential",
     "Sigmoid", "Softmax", "Tanh", "functional", "Identity", "ModuleDict", "ModuleList", "ParameterDict",
     "ParameterList", "Summary", "summary", "init", "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell",
+    "activation", "CELU", "ELU", "GLU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "LogSoftmax",
+    "Mish", "ReLU6", "SiLU", "Softmin", "Softplus", "Softsign",
 ]  # fmt: skip

@@ -1,7 +1,7 @@
 """Stateless neural-network functions: layers, activations, losses and penalties.
 
 Everything here is composed from chainrule's primitives, so none of it has a backward
-of its own to get wrong. Images are (N, C, H, W) as in PyTorch; convolution and pooling
+of its own to get wrong (exact GELU is one gate, for speed: ``chainrule.ops.special``). Images are (N, C, H, W) as in PyTorch; convolution and pooling
 work on a channels-last view inside (see ``chainrule.ops.window``) and hand back an
 (N, C, H, W) *view* of channels-last memory, so a stack of conv/relu/pool layers never
 pays for a layout change between layers.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -19,43 +20,294 @@ from .. import devices, ops, rng
 from ..backend import array_module
 from ..compiler.tape import check_values
 from ..engine import Tensor, as_tensor
+from ..ops.axes import dims, one_axis
 from ..ops.fused import CrossEntropy, Linear
+from ..ops.special import Gelu
 from ..ops.window import Convolution, MaxPool, Unfold
 
 # -- activations ---------------------------------------------------------------------
+# PyTorch's names, arguments and defaults. Each is composed from primitives (where() picks
+# PyTorch's side of every kink), except exact GELU, one gate for speed (``ops.special.Gelu``).
+# ``inplace=True`` is accepted and computed out of place: the result is a new tensor and the
+# input keeps its values. Written into a tensor of the graph, an activation would lose its
+# gradient (``chainrule.ops.mutate``'s rules); use the returned tensor, as ``x = F.relu(x)``.
 
-relu = ops.relu
 sigmoid = ops.sigmoid
 tanh = ops.tanh
-softplus = ops.softplus
-softmax = ops.softmax
-log_softmax = ops.log_softmax
 
 
-def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
+def relu(input: Any, inplace: bool = False) -> Tensor:
+    """max(0, x); the gradient at 0 is 0, as PyTorch's. ``inplace``: computed out of place (above).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.relu(cr.Tensor([-1.0, 2.0])).numpy()
+    array([0., 2.], dtype=float32)
+    """
+    return ops.relu(input)
+
+
+def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, else ``negative_slope * x`` (at 0 the gradient is the slope, as in PyTorch).
+
+    ``inplace``: computed out of place (see the section's comment).
 
     >>> import chainrule as cr
     >>> cr.nn.functional.leaky_relu(cr.Tensor([-2.0, 3.0]), 0.1).numpy()
     array([-0.2,  3. ], dtype=float32)
     """
-    x = as_tensor(x)
+    x = as_tensor(input)
     return ops.where(x > 0, x, x * negative_slope)
 
 
-def gelu(x: Any, approximate: str = "none") -> Tensor:
+def _expm1_negative(x: Tensor, scale: float = 1.0) -> Tensor:
+    """exp(x * scale) - 1 where x <= 0, for the negative side of elu and celu: the exp sees 0
+    where x > 0, so a large x never overflows in the branch that where() leaves out (its
+    gradient there, 0 * inf, would be NaN)."""
+    return ops.exp(ops.where(x > 0, 0.0, x) * scale) - 1
+
+
+def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha (exp(x) - 1); at 0 the gradient is alpha, as PyTorch's.
+
+    ``inplace``: computed out of place (see the section's comment).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.elu(cr.Tensor([-1.0, 2.0])).numpy().round(4)
+    array([-0.6321,  2.    ], dtype=float32)
+    """
+    x = as_tensor(input)
+    return ops.where(x > 0, x, alpha * _expm1_negative(x))
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Any, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalizing constants (alpha 1.6733, scale 1.0507).
+
+    ``inplace``: computed out of place (see the section's comment).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.selu(cr.Tensor([-1.0, 1.0])).numpy().round(4)
+    array([-1.1113,  1.0507], dtype=float32)
+    """
+    return _SELU_SCALE * elu(input, _SELU_ALPHA)
+
+
+def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha (exp(x / alpha) - 1): continuously differentiable (slope 1 at 0).
+
+    ``inplace``: computed out of place (see the section's comment).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.celu(cr.Tensor([-1.0, 2.0]), alpha=2.0).numpy().round(4)
+    array([-0.7869,  2.    ], dtype=float32)
+    """
+    if alpha == 0:
+        raise ValueError("celu: alpha=0; expected a nonzero alpha (CELU divides by it)")
+    x = as_tensor(input)
+    return ops.where(x > 0, x, alpha * _expm1_negative(x, 1 / alpha))
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:
     """x * Phi(x), Phi the standard normal CDF; ``approximate="tanh"`` uses the tanh formula.
+
+    Exact GELU is one gate (``chainrule.ops.special.Gelu``, fused for speed, no SciPy);
+    the tanh form is composed.
 
     >>> import chainrule as cr
     >>> round(cr.nn.functional.gelu(cr.Tensor(1.0)).item(), 4)
     0.8413
     """
-    x = as_tensor(x)
+    x = as_tensor(input)
     if approximate == "none":
-        return 0.5 * x * (1 + ops.erf(x * (1 / math.sqrt(2))))
+        return Gelu.apply(x)
     if approximate == "tanh":
         return 0.5 * x * (1 + ops.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
     raise ValueError(f"gelu: approximate={approximate!r}; expected 'none' or 'tanh'")
+
+
+def silu(input: Any, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (swish). ``inplace``: computed out of place (see the section's comment).
+
+    >>> import chainrule as cr
+    >>> round(cr.nn.functional.silu(cr.Tensor(1.0)).item(), 4)
+    0.7311
+    """
+    x = as_tensor(input)
+    return x * ops.sigmoid(x)
+
+
+def mish(input: Any, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x)). ``inplace``: computed out of place (see the section's comment).
+
+    >>> import chainrule as cr
+    >>> round(cr.nn.functional.mish(cr.Tensor(1.0)).item(), 4)
+    0.8651
+    """
+    x = as_tensor(input)
+    return x * ops.tanh(ops.softplus(x))
+
+
+def softsign(input: Any) -> Tensor:
+    """x / (1 + |x|).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.softsign(cr.Tensor([-3.0, 1.0])).numpy()
+    array([-0.75,  0.5 ], dtype=float32)
+    """
+    x = as_tensor(input)
+    return x / (1 + ops.abs(x))
+
+
+def logsigmoid(input: Any) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), computed stably.
+
+    >>> import chainrule as cr
+    >>> round(cr.nn.functional.logsigmoid(cr.Tensor(0.0)).item(), 4)
+    -0.6931
+    """
+    return -ops.softplus(-as_tensor(input))
+
+
+def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold, as PyTorch's.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.softplus(cr.Tensor([0.0, 30.0])).numpy().round(4)
+    array([ 0.6931, 30.    ], dtype=float32)
+    """
+    x = as_tensor(input)
+    smooth = ops.softplus(x * beta) / beta if beta != 1 else ops.softplus(x)
+    return ops.where(x * beta > threshold, x, smooth)
+
+
+def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]. The gradient is 0 at the bounds themselves, as PyTorch's
+    hardtanh (``clamp``/``clip`` pass it there). ``inplace``: computed out of place (see above).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.hardtanh(cr.Tensor([-2.0, 0.5, 3.0])).numpy()
+    array([-1. ,  0.5,  1. ], dtype=float32)
+    """
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val={min_val} is greater than max_val={max_val}; expected min_val <= max_val")
+    x = as_tensor(input)
+    return ops.where(x <= min_val, min_val, ops.where(x >= max_val, max_val, x))
+
+
+def relu6(input: Any, inplace: bool = False) -> Tensor:
+    """min(max(0, x), 6): ``hardtanh(x, 0, 6)``, so the gradient is 0 at 0 and at 6, as PyTorch's.
+
+    ``inplace``: computed out of place (see the section's comment).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.relu6(cr.Tensor([-1.0, 3.0, 8.0])).numpy()
+    array([0., 3., 6.], dtype=float32)
+    """
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6; the gradient 1/6 inside (-3, 3) and 0 at -3 and 3, as PyTorch's.
+
+    ``inplace``: computed out of place (see the section's comment).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.hardsigmoid(cr.Tensor([-4.0, 0.0, 4.0])).numpy()
+    array([0. , 0.5, 1. ], dtype=float32)
+    """
+    x = as_tensor(input)
+    return ops.where(x <= -3, 0.0, ops.where(x >= 3, 1.0, (x + 3) / 6))
+
+
+def hardswish(input: Any, inplace: bool = False) -> Tensor:
+    """x relu6(x + 3) / 6. The gradient x/3 + 1/2 holds on the closed [-3, 3], so it is -1/2 at -3
+    and 3/2 at 3, as PyTorch's. ``inplace``: computed out of place (see the section's comment).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.hardswish(cr.Tensor([-4.0, 1.0, 4.0])).numpy().round(4)
+    array([0.    , 0.6667, 4.    ], dtype=float32)
+    """
+    x = as_tensor(input)
+    return ops.where(x < -3, 0.0, ops.where(x <= 3, x * (x + 3) / 6, x))
+
+
+def glu(input: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
+    """The gated linear unit: a * sigmoid(b), a and b the two halves of x along ``dim`` (``axis``).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.glu(cr.Tensor([[2.0, 0.0]])).numpy()
+    array([[1.]], dtype=float32)
+    """
+    x = as_tensor(input)
+    if axis is not None:
+        dim = dims("glu", axis, None if dim == -1 else dim)[0]
+    if x.ndim == 0:
+        raise ValueError("glu: the input is 0-d; expected a dim of even size to halve")
+    ax = one_axis("glu", dim, x.ndim)
+    n = x.shape[ax]
+    if n % 2:
+        raise ValueError(f"glu: dim {dim} of the input of shape {x.shape} has size {n}; expected an even size to halve")
+    lead = (slice(None),) * ax
+    return x[lead + (slice(0, n // 2),)] * ops.sigmoid(x[lead + (slice(n // 2, None),)])
+
+
+def _implicit_dim(op: str, ndim: int) -> int:
+    """PyTorch's dim when none is given (deprecated there, with this warning): 0 for 0-, 1- and
+    3-d inputs, else 1."""
+    warnings.warn(
+        f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax_input(op: str, input: Any, dim: Any, axis: Any, dtype: Any) -> tuple[Tensor, int]:
+    x = as_tensor(input)
+    axis, _ = dims(op, axis, dim)
+    if dtype is not None:
+        x = ops.astype(x, dtype)
+    return x, axis
+
+
+def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,
+            axis: int | None = None) -> Tensor:  # fmt: skip
+    """exp(x) / sum(exp(x)) along ``dim`` (``axis``), stable (shifted by the max); ``dtype``
+    casts the input first. Without a dim, PyTorch's deprecated choice, with its warning.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.softmax(cr.Tensor([[0.0, 0.0]]), dim=1).numpy()
+    array([[0.5, 0.5]], dtype=float32)
+    """
+    x, axis = _softmax_input("softmax", input, dim, axis, dtype)
+    return ops.softmax(x, _implicit_dim("softmax", x.ndim) if axis is None else axis)
+
+
+def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,
+                axis: int | None = None) -> Tensor:  # fmt: skip
+    """log(softmax(x)) along ``dim`` (``axis``), without forming the softmax (one fused gate).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.log_softmax(cr.Tensor([[0.0, 0.0]]), dim=1).numpy().round(4)
+    array([[-0.6931, -0.6931]], dtype=float32)
+    """
+    x, axis = _softmax_input("log_softmax", input, dim, axis, dtype)
+    return ops.log_softmax(x, _implicit_dim("log_softmax", x.ndim) if axis is None else axis)
+
+
+def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,
+            axis: int | None = None) -> Tensor:  # fmt: skip
+    """softmax(-x) along ``dim`` (``axis``).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.softmin(cr.Tensor([[0.0, 0.0]]), dim=1).numpy()
+    array([[0.5, 0.5]], dtype=float32)
+    """
+    x, axis = _softmax_input("softmin", input, dim, axis, dtype)
+    return ops.softmax(-x, _implicit_dim("softmin", x.ndim) if axis is None else axis)
 
 
 # -- layers ----------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""Layers: each holds its parameters and calls one function of ``nn.functional``."""
+"""Layers: each holds its parameters and calls one function of ``nn.functional``.
+
+The activation modules (ReLU, GELU, Softmax, ...) are in ``nn.activation``, as in PyTorch.
+"""
 
 from __future__ import annotations
 
@@ -227,73 +230,6 @@ class Embedding(Module):
 
     def forward(self, indices: Any) -> Tensor:
         return F.embedding(indices, self.weight)
-
-
-class ReLU(Module):
-    """max(0, x), elementwise.
-
-    >>> import chainrule as cr
-    >>> cr.nn.ReLU()(cr.Tensor([-1.0, 2.0])).numpy()
-    array([0., 2.], dtype=float32)
-    """
-
-    def forward(self, x: Any) -> Tensor:
-        return F.relu(x)
-
-
-class LeakyReLU(Module):
-    """x for x > 0, ``negative_slope * x`` otherwise."""
-
-    def __init__(self, negative_slope: float = 0.01) -> None:
-        super().__init__()
-        self.negative_slope = negative_slope
-
-    def forward(self, x: Any) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
-
-
-class Sigmoid(Module):
-    """1 / (1 + exp(-x)), elementwise (computed stably)."""
-
-    def forward(self, x: Any) -> Tensor:
-        return F.sigmoid(x)
-
-
-class Tanh(Module):
-    """tanh(x), elementwise."""
-
-    def forward(self, x: Any) -> Tensor:
-        return F.tanh(x)
-
-
-class GELU(Module):
-    """x * Phi(x) (``approximate="tanh"`` for the tanh formula)."""
-
-    def __init__(self, approximate: str = "none") -> None:
-        super().__init__()
-        self.approximate = approximate
-
-    def forward(self, x: Any) -> Tensor:
-        return F.gelu(x, self.approximate)
-
-
-class Softmax(Module):
-    """exp(x) / sum(exp(x)) along ``axis`` (stable: shifted by the max); ``dim=`` is PyTorch's name for it.
-
-    >>> import chainrule as cr
-    >>> cr.nn.Softmax(axis=-1)(cr.Tensor([[0.0, 0.0]])).numpy()
-    array([[0.5, 0.5]], dtype=float32)
-    """
-
-    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
-        super().__init__()
-        self.axis = axis if dim is None else dim
-
-    def forward(self, x: Any) -> Tensor:
-        return F.softmax(x, self.axis)
-
-    def extra_repr(self) -> str:
-        return f"axis={self.axis}"
 
 
 class Identity(Module):

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
 from ..backend import array_module
 from ..engine import Context, Function, Tensor, as_tensor, call
+from . import special
 from .broadcast import sum_to
 
 
@@ -196,16 +196,8 @@ class Abs(Function):
 
 
 def _erf(a: Any) -> Any:
-    """erf from SciPy (CuPy's cupyx.scipy) when installed, else math.erf per element."""
-    xp = array_module(a)
-    try:
-        if xp.__name__ == "numpy":  # NumPy itself, or the compiler's traced NumPy
-            from scipy.special import erf
-        else:  # pragma: no cover - GPU only
-            from cupyx.scipy.special import erf
-        return erf(a)
-    except ImportError:
-        return xp.asarray(np.vectorize(math.erf, otypes=[a.dtype])(backend.to_numpy(a)))
+    """erf without SciPy (``chainrule.ops.special``; CuPy's arrays: cupyx.scipy)."""
+    return special.erf(a)
 
 
 class Erf(Function):
