@@ -5,8 +5,8 @@
 >>> x = cr.Tensor([-1.0, -2.0, 1.0])
 >>> f = cr.sigmoid((w * x).sum())
 >>> f.backward()
->>> f"{f.item():.2f}", w.grad.numpy().round(2).tolist()
-('0.73', [-0.2, -0.39, 0.2])
+>>> f"{f.item():.2f}", [f"{v:.2f}" for v in w.grad.tolist()]
+('0.73', ['-0.20', '-0.39', '0.20'])
 """
 
 from . import (
