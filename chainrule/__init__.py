@@ -197,7 +197,7 @@ from .ops.pointwise import (
     trunc,
 )
 from .ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
-from .ops.shape import (
+from .ops.movement import (
     cat,
     chunk,
     clone,

@@ -394,6 +394,10 @@ class Tensor:
         """
         return backend.to_numpy(self._data).tolist()
 
+    def dim(self) -> int:
+        """The number of dims (``t.ndim``), PyTorch's ``t.dim()``."""
+        return self._data.ndim
+
     def numel(self) -> int:
         """The number of entries."""
         return int(self._data.size)

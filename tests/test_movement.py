@@ -1,4 +1,4 @@
-"""Movement and indexing ops (chainrule/ops/shape.py's PyTorch half, chainrule/ops/index.py), as data.
+"""Movement and indexing ops (chainrule/ops/movement.py, chainrule/ops/index.py), as data.
 
 One row = one call of the oracle helper: forward, gradients and second-order gradients
 against PyTorch in float64, finite differences (except at kinks), the compiled replay, and
@@ -14,9 +14,9 @@ from oracle import DEVICES, check_compiled, check_on_device, check_op, torch
 
 import chainrule as cr
 import chainrule.ops.index
-import chainrule.ops.shape
+import chainrule.ops.movement
 from chainrule.ops import index as ix
-from chainrule.ops import shape as sh
+from chainrule.ops import movement as sh
 
 rng = np.random.default_rng(2323)
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor
-from . import index, pointwise, scan, sort  # noqa: F401 - each ends with its Tensor methods
+from . import index, movement, pointwise, scan, sort  # noqa: F401 - each ends with its Tensor methods
 from .broadcast import sum_to
 from .elementwise import (
     abs,
