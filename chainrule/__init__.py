@@ -110,6 +110,10 @@ from .ops import (
     flatten,
     log,
     log_softmax,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
     logsumexp,
     matmul,
     max,
@@ -157,6 +161,34 @@ from .ops.index import (
     scatter_reduce,
     take_along_dim,
 )
+from .ops.movement import (
+    cat,
+    chunk,
+    clone,
+    concat,
+    contiguous,
+    diag,
+    diagonal,
+    dstack,
+    expand_as,
+    flip,
+    hstack,
+    moveaxis,
+    movedim,
+    narrow,
+    repeat,
+    repeat_interleave,
+    roll,
+    split,
+    tile,
+    tril,
+    triu,
+    unbind,
+    unflatten,
+    view,
+    view_as,
+    vstack,
+)
 from .ops.pointwise import (
     acos,
     acosh,
@@ -197,34 +229,6 @@ from .ops.pointwise import (
     trunc,
 )
 from .ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
-from .ops.movement import (
-    cat,
-    chunk,
-    clone,
-    concat,
-    contiguous,
-    diag,
-    diagonal,
-    dstack,
-    expand_as,
-    flip,
-    hstack,
-    moveaxis,
-    movedim,
-    narrow,
-    repeat,
-    repeat_interleave,
-    roll,
-    split,
-    tile,
-    tril,
-    triu,
-    unbind,
-    unflatten,
-    view,
-    view_as,
-    vstack,
-)
 from .ops.sort import argsort, kthvalue, median, sort, topk
 from .rng import manual_seed
 from .serialization import load, load_checkpoint, load_metadata, save, save_checkpoint
@@ -250,6 +254,7 @@ __all__ = [
     "take_along_dim", "cat", "chunk", "clone", "concat", "contiguous", "diag", "diagonal", "dstack", "expand_as",
     "flip", "hstack", "moveaxis", "movedim", "narrow", "repeat", "repeat_interleave", "roll", "split", "tile",
     "tril", "triu", "unbind", "unflatten", "view", "view_as", "vstack",
+    "logical_and", "logical_not", "logical_or", "logical_xor",
     "logsumexp", "prod", "std_mean", "var_mean", "cummax", "cummin", "cumprod", "cumsum",
     "logcumsumexp", "argsort", "kthvalue", "median", "sort", "topk",
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "asin", "asinh", "atan",
@@ -262,5 +267,5 @@ __all__ = [
 float = float32  # noqa: A001
 int = int32  # noqa: A001
 bool = bool_  # noqa: A001
-from .ops.pointwise import round  # noqa: A004, E402 - PyTorch's names; they hide Python's in this module
-from .ops.reduce import all, any  # noqa: A004, E402
+from .ops.pointwise import round  # noqa: A004, E402, F401 - PyTorch's names; they hide Python's in this module
+from .ops.reduce import all, any  # noqa: A004, E402, F401

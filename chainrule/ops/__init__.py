@@ -41,6 +41,9 @@ from .elementwise import (
     abs,
     add,
     astype,
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
     clip,
     div,
     eq,
@@ -53,8 +56,13 @@ from .elementwise import (
     gt,
     int32,
     int64,
+    invert,
     le,
     log,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
     lt,
     maximum,
     minimum,
@@ -125,6 +133,7 @@ from .shape import (
 from .transfer import cpu, cuda, to
 
 __all__ = [
+    "logical_and", "logical_not", "logical_or", "logical_xor",
     "logsumexp", "normalize", "prod", "std_mean", "var_mean",
     "abs", "add", "amax", "amin", "argmax", "argmin", "astype", "bmm", "clip", "dot", "einsum", "mm", "mv", "outer", "tensordot", "concatenate", "div", "eq", "erf", "exp", "expand", "flatten", "ge",
     "getitem", "gt", "le", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean",
@@ -144,7 +153,7 @@ def _swap(fn: Any) -> Any:
 
 # A NumPy operand meets a Tensor: ``ndarray * t`` is the op (a Tensor, as ``t * ndarray``); ``arr += t``
 # (and ``p.data -= lr * p.grad``, an older PyTorch idiom) writes into NumPy's array with the Tensor's values.
-_UFUNC_OPS = {np.add: add, np.subtract: sub, np.multiply: mul, np.true_divide: div, np.power: pow,
+_UFUNC_OPS = {np.bitwise_and: bitwise_and, np.bitwise_or: bitwise_or, np.bitwise_xor: bitwise_xor, np.add: add, np.subtract: sub, np.multiply: mul, np.true_divide: div, np.power: pow,
               np.matmul: matmul, np.less: lt, np.less_equal: le, np.greater: gt, np.greater_equal: ge,
               np.equal: eq, np.not_equal: ne}  # fmt: skip
 
@@ -188,6 +197,17 @@ Tensor.__gt__ = gt
 Tensor.__ge__ = ge
 Tensor.__eq__ = eq
 Tensor.__ne__ = ne
+Tensor.__invert__ = invert
+Tensor.__and__ = bitwise_and
+Tensor.__rand__ = _swap(bitwise_and)
+Tensor.__or__ = bitwise_or
+Tensor.__ror__ = _swap(bitwise_or)
+Tensor.__xor__ = bitwise_xor
+Tensor.__rxor__ = _swap(bitwise_xor)
+Tensor.logical_not = logical_not
+Tensor.logical_and = logical_and
+Tensor.logical_or = logical_or
+Tensor.logical_xor = logical_xor
 
 Tensor.exp = exp
 Tensor.log = log

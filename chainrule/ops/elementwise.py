@@ -643,3 +643,42 @@ gt = _compare("__gt__")
 ge = _compare("__ge__")
 eq = _compare("__eq__")
 ne = _compare("__ne__")
+
+
+def _logical(name: str, ufunc: str, doc: str) -> Any:
+    def logical(a: Any, b: Any = None) -> Tensor:
+        xp = array_module(_data(a))
+        f = getattr(xp, ufunc)
+        return Tensor._make(f(_data(a)) if b is None else f(_data(a), _data(b)))
+
+    logical.__name__ = logical.__qualname__ = name
+    logical.__doc__ = f"Elementwise {doc}, as booleans (any nonzero value is true); no gradient."
+    return logical
+
+
+logical_not = _logical("logical_not", "logical_not", "not a")
+logical_and = _logical("logical_and", "logical_and", "a and b")
+logical_or = _logical("logical_or", "logical_or", "a or b")
+logical_xor = _logical("logical_xor", "logical_xor", "a xor b")
+
+
+def _bitwise(name: str, ufunc: str) -> Any:
+    """``~t``, ``t & u``, ``t | u``, ``t ^ u``: logical on booleans, bitwise on integers (NumPy's
+    and PyTorch's), an error naming the operator on floats."""
+
+    def bitwise(a: Any, b: Any = None) -> Tensor:
+        args = (_data(a),) if b is None else (_data(a), _data(b))
+        for x in args:
+            if getattr(x, "dtype", None) is not None and x.dtype.kind not in "biu":
+                raise TypeError(f"{name}: got dtype {x.dtype}; expected a boolean or integer tensor "
+                                "(compare first, e.g. ~(t > 0))")
+        return Tensor._make(getattr(array_module(args[0]), ufunc)(*args))
+
+    bitwise.__name__ = bitwise.__qualname__ = name
+    return bitwise
+
+
+invert = _bitwise("__invert__", "invert")
+bitwise_and = _bitwise("__and__", "bitwise_and")
+bitwise_or = _bitwise("__or__", "bitwise_or")
+bitwise_xor = _bitwise("__xor__", "bitwise_xor")
