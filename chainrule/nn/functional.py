@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,9 @@ from ..compiler.tape import check_values
 from ..engine import Tensor, as_tensor
 from ..ops.axes import dims, one_axis
 from ..ops.fused import CrossEntropy, Linear
+from ..ops.index import one_hot  # noqa: F401 - nn.functional.one_hot, as PyTorch
+from ..ops.movement import pad_sides as pad  # noqa: F401 - nn.functional.pad: PyTorch's widths and modes
+from ..ops.reduce import normalize  # noqa: F401 - nn.functional.normalize
 from ..ops.special import Gelu
 from ..ops.window import Convolution, MaxPool, Unfold
 
@@ -59,11 +61,16 @@ def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) 
     return ops.where(x > 0, x, x * negative_slope)
 
 
-def _expm1_negative(x: Tensor, scale: float = 1.0) -> Tensor:
-    """exp(x * scale) - 1 where x <= 0, for the negative side of elu and celu: the exp sees 0
-    where x > 0, so a large x never overflows in the branch that where() leaves out (its
-    gradient there, 0 * inf, would be NaN)."""
-    return ops.exp(ops.where(x > 0, 0.0, x) * scale) - 1
+def _elu_negative(x: Tensor, alpha: float, input_scale: float = 1.0) -> Tensor:
+    """alpha (exp(x input_scale) - 1), the side of elu and celu that where() takes for x <= 0.
+
+    PyTorch's first derivative takes this side at 0 (alpha input_scale) and its second takes
+    the other (0, its double backward tests x < 0): so the exp sees x only where x < 0, and at
+    0 a linear term carries the slope. The exp never sees a large x either: in the branch that
+    where() leaves out, exp(800) would be inf and its gradient 0 * inf NaN.
+    """
+    below = x < 0
+    return alpha * (ops.exp(ops.where(below, x, 0.0) * input_scale) - 1 + input_scale * ops.where(below, 0.0, x))
 
 
 def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -76,7 +83,7 @@ def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     array([-0.6321,  2.    ], dtype=float32)
     """
     x = as_tensor(input)
-    return ops.where(x > 0, x, alpha * _expm1_negative(x))
+    return ops.where(x > 0, x, _elu_negative(x, alpha))
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -107,7 +114,7 @@ def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     if alpha == 0:
         raise ValueError("celu: alpha=0; expected a nonzero alpha (CELU divides by it)")
     x = as_tensor(input)
-    return ops.where(x > 0, x, alpha * _expm1_negative(x, 1 / alpha))
+    return ops.where(x > 0, x, _elu_negative(x, alpha, 1 / alpha))
 
 
 def gelu(input: Any, approximate: str = "none") -> Tensor:
@@ -174,6 +181,9 @@ def logsigmoid(input: Any) -> Tensor:
 def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold, as PyTorch's.
 
+    At beta x == threshold exactly the smooth side is taken, and its second derivative (PyTorch
+    takes 0 there, a difference of sigmoid'(threshold): 2e-9 at the default 20).
+
     >>> import chainrule as cr
     >>> cr.nn.functional.softplus(cr.Tensor([0.0, 30.0])).numpy().round(4)
     array([ 0.6931, 30.    ], dtype=float32)
@@ -223,15 +233,15 @@ def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:
 
 
 def hardswish(input: Any, inplace: bool = False) -> Tensor:
-    """x relu6(x + 3) / 6. The gradient x/3 + 1/2 holds on the closed [-3, 3], so it is -1/2 at -3
-    and 3/2 at 3, as PyTorch's. ``inplace``: computed out of place (see the section's comment).
+    """x relu6(x + 3) / 6. The gradient is x/3 + 1/2 inside (-3, 3), and 0 at -3 and 1 at 3 (the
+    outer sides), as PyTorch's. ``inplace``: computed out of place (see the section's comment).
 
     >>> import chainrule as cr
     >>> cr.nn.functional.hardswish(cr.Tensor([-4.0, 1.0, 4.0])).numpy().round(4)
     array([0.    , 0.6667, 4.    ], dtype=float32)
     """
     x = as_tensor(input)
-    return ops.where(x < -3, 0.0, ops.where(x <= 3, x * (x + 3) / 6, x))
+    return ops.where(x <= -3, 0.0, ops.where(x >= 3, x, x * (x + 3) / 6))
 
 
 def glu(input: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
@@ -255,14 +265,9 @@ def glu(input: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
 
 
 def _implicit_dim(op: str, ndim: int) -> int:
-    """PyTorch's dim when none is given (deprecated there, with this warning): 0 for 0-, 1- and
-    3-d inputs, else 1."""
-    warnings.warn(
-        f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X as an argument.",
-        UserWarning,
-        stacklevel=3,
-    )
-    return 0 if ndim in (0, 1, 3) else 1
+    """The dim when none is given: the last, as chainrule has always done and as ``cr.softmax``
+    does (PyTorch's deprecated implicit choice would take dim 0 of a 3-d input, silently)."""
+    return -1
 
 
 def _softmax_input(op: str, input: Any, dim: Any, axis: Any, dtype: Any) -> tuple[Tensor, int]:
@@ -276,7 +281,7 @@ def _softmax_input(op: str, input: Any, dim: Any, axis: Any, dtype: Any) -> tupl
 def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,
             axis: int | None = None) -> Tensor:  # fmt: skip
     """exp(x) / sum(exp(x)) along ``dim`` (``axis``), stable (shifted by the max); ``dtype``
-    casts the input first. Without a dim, PyTorch's deprecated choice, with its warning.
+    casts the input first. Without a dim, the last (PyTorch's deprecated implicit choice differs).
 
     >>> import chainrule as cr
     >>> cr.nn.functional.softmax(cr.Tensor([[0.0, 0.0]]), dim=1).numpy()

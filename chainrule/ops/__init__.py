@@ -11,6 +11,8 @@ Primitives (each a ``Function`` with its own backward):
 - reductions: Sum, Max, Prod (its gradient is the products before and after, so zeros need no
   division); Softmax and LogSoftmax (fused for stability); Norm of any p (for its subgradient
   0 at 0, which a root of a sum lacks)
+- special (``special.py``): Gelu (exact GELU, fused for speed), with GeluGrad and NormalPdf
+  for higher orders
 - cumulative (``scan.py``): Cumsum, Cumprod, LogCumSumExp; sorting (``sort.py``) is composed of
   a stable argsort and indexing
 - shape: Reshape, Permute, Expand, Concatenate, Pad, GetItem, IndexAdd, Copy (clone)
