@@ -269,3 +269,28 @@ def check_on_device(ours: Callable[..., cr.Tensor], device: str, *inputs: Any, d
             assert (a is None) == (b is None), f"{name} of input {i}: None on one device only"
             if a is not None:
                 _same(f"{name} of input {i}", a, b, device)
+
+
+def op_table(cases: list) -> tuple:
+    """The three tests every op table runs on its rows (``pytest.param(ours, theirs, inputs, kink,
+    double)``): against PyTorch and gradcheck, compiled and replayed, and on each device. A test
+    file binds them to module names so pytest collects them:
+    ``test_against_torch, test_compiled, test_on_device = op_table(CASES)``."""
+    rows = pytest.mark.parametrize("ours,theirs,inputs,kink,double", cases)
+    on_devices = pytest.mark.parametrize("device", DEVICES)  # strict, cuda: traced on host copies, replayed there
+
+    @rows
+    def test_against_torch(ours: Any, theirs: Any, inputs: tuple, kink: bool, double: bool) -> None:
+        check_op(ours, theirs, *inputs, kink=kink, double=double)
+
+    @on_devices
+    @rows
+    def test_compiled(ours: Any, theirs: Any, inputs: tuple, kink: bool, double: bool, device: str) -> None:
+        check_compiled(ours, *inputs, device=device)
+
+    @on_devices
+    @rows
+    def test_on_device(ours: Any, theirs: Any, inputs: tuple, kink: bool, double: bool, device: str) -> None:
+        check_on_device(ours, device, *inputs, double=double)
+
+    return test_against_torch, test_compiled, test_on_device

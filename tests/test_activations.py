@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 import pytest
-from oracle import DEVICES, check_compiled, check_on_device, check_op, torch
+from oracle import op_table, torch
 
 import chainrule as cr
 import chainrule.nn.functional as F
@@ -119,21 +119,7 @@ case("glu-axis", lambda x: F.glu(x, axis=1), tF("glu", dim=1), r(2, 2, 3))
 case("glu-1d", F.glu, tF("glu"), r(2))
 
 
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_against_torch_and_gradcheck(ours, theirs, inputs, kink, double):
-    check_op(ours, theirs, *inputs, kink=kink, double=double)
-
-
-@pytest.mark.parametrize("device", DEVICES)  # strict, cuda: traced on host copies, replayed on the device
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_compiled_replays_eager(ours, theirs, inputs, kink, double, device):
-    check_compiled(ours, *inputs, device=device)
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_on_each_device(ours, theirs, inputs, kink, double, device):
-    check_on_device(ours, device, *inputs, double=double)
+test_op_against_torch_and_gradcheck, test_op_compiled_replays_eager, test_op_on_each_device = op_table(CASES)
 
 
 # -- erf without SciPy --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import DEVICES, check_compiled, check_on_device, check_op, torch
+from oracle import op_table, torch
 
 import chainrule as cr
 import chainrule.ops.linalg  # noqa: F401 - the Tensor methods (outer, mm, bmm, mv, dot)
@@ -109,21 +109,7 @@ case("dot", dot, tf("dot"), r(3), r(3))
 case("dot-method", lambda a, b: a.dot(b), lambda a, b: a.dot(b), r(1), r(1))
 
 
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_against_torch_and_gradcheck(ours, theirs, inputs, kink, double):
-    check_op(ours, theirs, *inputs, kink=kink, double=double)
-
-
-@pytest.mark.parametrize("device", DEVICES)  # strict, cuda: traced on host copies, replayed on the device
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_compiled_replays_eager(ours, theirs, inputs, kink, double, device):
-    check_compiled(ours, *inputs, device=device)
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_on_each_device(ours, theirs, inputs, kink, double, device):
-    check_on_device(ours, device, *inputs, double=double)
+test_op_against_torch_and_gradcheck, test_op_compiled_replays_eager, test_op_on_each_device = op_table(CASES)
 
 
 def test_einsum_of_integers_matches_torch_and_carries_no_gradient():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import DEVICES, check_compiled, check_on_device, check_op, torch
+from oracle import op_table, torch
 
 import chainrule as cr
 import chainrule.ops.pointwise as pw
@@ -129,21 +129,7 @@ case("atan2-origin", pw.atan2, tf("atan2"), np.array([0.0, 0.0, 1.0, 0.0]), np.a
 case("lerp-weight-ends", pw.lerp, tf("lerp"), r(4), r(4), np.array([0.0, 1.0, 0.5, -0.5]), kink=True)
 
 
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_against_torch_and_gradcheck(ours, theirs, inputs, kink, double):
-    check_op(ours, theirs, *inputs, kink=kink, double=double)
-
-
-@pytest.mark.parametrize("device", DEVICES)  # strict, cuda: traced on host copies, replayed on the device
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_compiled_replays_eager(ours, theirs, inputs, kink, double, device):
-    check_compiled(ours, *inputs, device=device)
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_on_each_device(ours, theirs, inputs, kink, double, device):
-    check_on_device(ours, device, *inputs, double=double)
+test_op_against_torch_and_gradcheck, test_op_compiled_replays_eager, test_op_on_each_device = op_table(CASES)
 
 
 # -- gradients at the edges: never NaN where PyTorch's is a number --------------------------

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 import pytest
-from oracle import DEVICES, check_compiled, check_on_device, check_op, torch
+from oracle import op_table, torch
 
 import chainrule as cr
 import chainrule.ops.scan
@@ -189,21 +189,7 @@ case("median-axis-keepdims", lambda a: sort.median(a, axis=1, keepdims=True).val
 case("median-dim-ties", lambda a: a.median(1).values, lambda a: a.median(1).values, np.array([[1.0, 3.0, 3.0, 2.0], [2.0, 2.0, 2.0, 2.0]]), kink=True)
 
 
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_against_torch_and_gradcheck(ours, theirs, inputs, kink, double):
-    check_op(ours, theirs, *inputs, kink=kink, double=double)
-
-
-@pytest.mark.parametrize("device", DEVICES)  # strict, cuda: traced on host copies, replayed on the device
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_compiled_replays_eager(ours, theirs, inputs, kink, double, device):
-    check_compiled(ours, *inputs, device=device)
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
-def test_op_on_each_device(ours, theirs, inputs, kink, double, device):
-    check_on_device(ours, device, *inputs, double=double)
+test_op_against_torch_and_gradcheck, test_op_compiled_replays_eager, test_op_on_each_device = op_table(CASES)
 
 
 # -- results without gradient: indices and booleans, against torch directly ----------------------

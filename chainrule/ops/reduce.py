@@ -247,7 +247,7 @@ def _extreme(name: str, a: Any, other: Any, keepdims: bool | None, axis: Axis, d
 
 def max(a: Any, other: Any = None, keepdims: bool | None = None, *, axis: Axis = None, dim: int | None = None,  # noqa: A001
         keepdim: bool | None = None) -> Any:  # fmt: skip
-    """The largest entry; over ``axis=`` (NumPy: the values, ties split the gradient evenly);
+    """The largest entry; over ``axis=`` (NumPy: the values; ties split evenly);
     over a ``dim`` (PyTorch: ``(values, indices)``, the gradient to each index); or, given a
     second tensor, the elementwise maximum (the lecture's max gate).
 
