@@ -181,11 +181,13 @@ def test_float32_numba_loop_agrees_with_the_numpy_passes():
     if not kernels.available():
         pytest.skip("Numba is not installed: only the NumPy path exists")
     x = np.concatenate([rng.standard_normal(200_000) * 3, [np.nan, np.inf, -np.inf, -0.0, 0.0, 40.0]]).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)  # the backward's upstream gradient
     runs = []
     for off in (False, True):  # Numba's loop, then NumPy's blocks (more than one block)
         token = kernels.off.set(off)
         try:
-            runs.append((special.erf(x), special.ndtr(x), *special._gelu_forward(x)))
+            out, cdf = special._gelu_forward(x)
+            runs.append((special.erf(x), special.ndtr(x), out, cdf, special._gelu_grad(x, cdf, g)))
         finally:
             kernels.off.reset(token)
     scale = np.maximum(1, np.abs(x))  # GELU's x Phi(x): x times Phi's few units in the last place of 0.5

@@ -203,25 +203,62 @@ def _rational32_loop(x, cdf, out, alpha, beta, lim, half, shift, times_x):  # no
             out[i] = x[i] * v
 
 
-_compiled: Any = None
+def _exponent_loop(x, out):  # noqa: ANN001, ANN202 - for Numba
+    """out = -x^2 / 2, the exponent of phi (NumPy's vectorized exp then runs on it)."""
+    for i in range(x.size):
+        out[i] = np.float32(-0.5) * x[i] * x[i]
+
+
+def _gelu_grad_loop(x, cdf, g, e, out, scale):  # noqa: ANN001, ANN202 - for Numba
+    """out = g (Phi(x) + x phi(x)), phi(x) = scale exp(-x^2 / 2) with e = exp(-x^2 / 2)."""
+    for i in range(x.size):
+        out[i] = g[i] * (cdf[i] + x[i] * scale * e[i])
+
+
+_compiled: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-def _rational32_compiled(coeffs: tuple, x: Any, times_x: bool) -> tuple:
-    """(x f(x), f(x)) if ``times_x``, else (f(x), f(x)), through the compiled loop."""
-    global _compiled
-    with _lock:  # two threads' first calls compile once
-        if _compiled is None:
+def _loop(name: str) -> Any:
+    """The compiled loop ``name`` of this module, compiled once (two threads' first calls too)."""
+    with _lock:
+        if not _compiled:
             import numba
 
             # error_model="numpy": a division gives inf or NaN as NumPy's does, with no check per
             # element; "contract": multiply-adds fused, and nothing else of fast-math (NaN, inf kept)
-            _compiled = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})(_rational32_loop)
+            jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+            _compiled.update(rational=jit(_rational32_loop), exponent=jit(_exponent_loop), grad=jit(_gelu_grad_loop))
+    return _compiled[name]
+
+
+def _rational32_compiled(coeffs: tuple, x: Any, times_x: bool) -> tuple:
+    """(x f(x), f(x)) if ``times_x``, else (f(x), f(x)), through the compiled loop."""
     flat = np.ascontiguousarray(x).reshape(-1)
     cdf = np.empty_like(flat)
     out = np.empty_like(flat) if times_x else cdf
-    _compiled(flat, cdf, out, *coeffs, times_x)
+    _loop("rational")(flat, cdf, out, *coeffs, times_x)
     return out.reshape(x.shape), cdf.reshape(x.shape)
+
+
+def _gelu_grad_compiled(x: Any, cdf: Any, g: Any) -> Any:
+    """g (Phi(x) + x phi(x)) in three passes a block: the exponent and the rest as compiled loops
+    (one pass each), the exp NumPy's (vectorized; Numba's exp is scalar: 1.4 ms where NumPy's takes
+    0.22 over 512K floats). Seven NumPy passes took 0.80 ms, these 0.4."""
+    shape = x.shape
+    x, cdf, g = (np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (x, cdf, g))
+    out, e = np.empty_like(x), np.empty(min(x.size, _BLOCK), np.float32)
+    exponent, grad = _loop("exponent"), _loop("grad")
+    for s in range(0, x.size, _BLOCK):  # a block's exponent stays in the cache for its exp and its use
+        block = slice(s, s + _BLOCK)
+        eb = e[: len(x[block])]
+        exponent(x[block], eb)
+        np.exp(eb, out=eb)
+        grad(x[block], cdf[block], g[block], eb, out[block], _SCALE32)
+    return out.reshape(shape)
+
+
+_SCALE32 = np.float32(_INV_SQRT_2PI)
 
 
 def _loop_usable(x: Any) -> bool:
@@ -301,6 +338,8 @@ def _gelu_forward(x: Any) -> tuple[Any, Any]:
 
 def _gelu_grad(x: Any, cdf: Any, g: Any = None) -> Any:
     """g (Phi(x) + x phi(x)) (without g: the local gradient), in place passes, by blocks."""
+    if g is not None and _loop_usable(x) and g.shape == x.shape and g.dtype == np.float32:
+        return kernels.run(_gelu_grad_compiled, x, cdf, g)
     out = array_module(x).empty_like(x)
 
     def kernel(x: Any, cdf: Any, *rest: Any) -> None:
