@@ -341,3 +341,16 @@ def test_manual_sgd_with_in_place_updates_compiles():
     eager, compiled = run(False), run(True)
     np.testing.assert_allclose(compiled, eager, rtol=1e-6)
     assert eager[3] < eager[0]
+
+
+def test_every_function_and_method_has_its_own_name_in_errors():
+    # Python's "got an unexpected keyword argument" names the function by its qualified name: a
+    # function made by a factory must carry the op's name, not "_arg.<locals>.arg"
+    import chainrule.nn.functional as F
+
+    places = [(cr, dir(cr)), (cr.Tensor, dir(cr.Tensor)), (F, dir(F))]
+    made = [f"{getattr(where, '__name__', where)}.{name}" for where, names in places for name in names
+            if "<locals>" in getattr(getattr(where, name), "__qualname__", "")]  # fmt: skip
+    assert not made, made
+    with pytest.raises(TypeError, match=r"^__lt__\(\) got an unexpected keyword"):
+        cr.Tensor.__lt__(cr.Tensor(1.0), other=2)

@@ -149,7 +149,7 @@ def _swap(fn: Any) -> Any:
     def reflected(self: Tensor, other: Any) -> Tensor:
         return fn(other, self)
 
-    reflected.__name__ = f"r{fn.__name__}"
+    reflected.__name__ = reflected.__qualname__ = f"__r{fn.__name__}__"
     return reflected
 
 

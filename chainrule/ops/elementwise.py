@@ -632,7 +632,7 @@ def _compare(name: str) -> Any:
     def compare(a: Any, b: Any) -> Tensor:
         return Tensor._make(getattr(_data(a), name)(_data(b)))
 
-    compare.__name__ = name
+    compare.__name__ = compare.__qualname__ = name
     compare.__doc__ = f"Elementwise comparison ``{name}``; a boolean Tensor without gradient."
     return compare
 
