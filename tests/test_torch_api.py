@@ -354,3 +354,15 @@ def test_every_function_and_method_has_its_own_name_in_errors():
     assert not made, made
     with pytest.raises(TypeError, match=r"^__lt__\(\) got an unexpected keyword"):
         cr.Tensor.__lt__(cr.Tensor(1.0), other=2)
+
+
+def test_clip_and_division_keep_pytorchs_numbers_at_the_edges():
+    x = leaf([-2.0, 0.5, 3.0])
+    cr.clip(x, -1.0, 1.0).backward(cr.Tensor([np.inf, 1.0, np.inf], dtype="float64"))
+    assert x.grad.tolist() == [0.0, 1.0, 0.0]  # an infinite upstream where the gradient is 0: 0, not NaN
+    a, b = leaf([1e-160]), leaf([1e-160])
+    (a / b).backward()
+    ta, tb = (torch.tensor([1e-160], dtype=torch.float64, requires_grad=True) for _ in range(2))
+    (ta / tb).backward()
+    assert b.grad.tolist() == tb.grad.tolist()  # -(a / b) / b: b * b would underflow to 0 and give -inf
+    assert cr.Tensor([2.0]).pow(exponent=3).tolist() == [8.0]

@@ -79,10 +79,10 @@ class Div(Function):
     def backward(ctx: Context, grad_out: Any) -> tuple:
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        # d(a/b)/db = -a / b^2
+        # d(a/b)/db = -a / b^2, as -(a / b) / b: b * b underflows to 0 for |b| < 1e-154 (PyTorch's order)
         return (
             sum_to(grad_out / b, a.shape) if na else None,
-            sum_to(-grad_out * a / (b * b), b.shape) if nb else None,
+            sum_to(-grad_out * (a / b) / b, b.shape) if nb else None,
         )
 
 
@@ -362,13 +362,13 @@ class Clip(Function):
             inside &= a >= lo
         if hi is not None:
             inside &= a <= hi
-        ctx.save_for_backward(inside.astype(a.dtype))
+        ctx.save_for_backward(inside)
         return xp.clip(a, lo, hi)
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> tuple:
         (inside,) = ctx.saved_tensors
-        return grad_out * inside
+        return call(Where, inside, grad_out, 0.0)  # not grad_out * mask: an infinite upstream outside is 0, not NaN
 
 
 # -- public functions -------------------------------------------------------------
@@ -422,14 +422,14 @@ def div(a: Any, b: Any) -> Tensor:
     return Div.apply(_tensor_or_scalar(a), _tensor_or_scalar(b))
 
 
-def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors ``a ** b``
-    """Elementwise a ** b (also ``a ** b``).
+def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001, A002 - mirrors ``a ** b``; PyTorch's names
+    """Elementwise input ** exponent (also ``a ** b`` and ``t.pow(exponent=2)``).
 
     >>> import chainrule as cr
     >>> cr.pow(cr.Tensor([3.0]), 2).numpy()
     array([9.], dtype=float32)
     """
-    return Pow.apply(_tensor_or_scalar(a), _tensor_or_scalar(b))
+    return Pow.apply(_tensor_or_scalar(input), _tensor_or_scalar(exponent))
 
 
 def neg(a: Any) -> Tensor:
