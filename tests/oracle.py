@@ -294,3 +294,14 @@ def op_table(cases: list) -> tuple:
         check_on_device(ours, device, *inputs, double=double)
 
     return test_against_torch, test_compiled, test_on_device
+
+
+def table_rows(cases: list) -> Callable[..., None]:
+    """``case(name, ours, theirs, *inputs, kink=False, double=True)``, which adds one row to the op
+    table ``cases`` (a list or a 0-d NumPy scalar becomes an array, as the oracle takes arrays)."""
+
+    def case(name: str, ours: Any, theirs: Any, *inputs: Any, kink: bool = False, double: bool = True) -> None:
+        inputs = tuple(np.asarray(x) if isinstance(x, (np.generic, list)) else x for x in inputs)
+        cases.append(pytest.param(ours, theirs, inputs, kink, double, id=name))
+
+    return case

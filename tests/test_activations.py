@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 import pytest
-from oracle import op_table, torch
+from oracle import op_table, table_rows, torch
 
 import chainrule as cr
 import chainrule.nn.functional as F
@@ -35,8 +35,7 @@ def tF(name: str, **kw):
 CASES: list = []
 
 
-def case(name, ours, theirs, *inputs, kink=False, double=True):
-    CASES.append(pytest.param(ours, theirs, tuple(np.asarray(x) for x in inputs), kink, double, id=name))
+case = table_rows(CASES)
 
 
 SHAPES = [(), (3,), (2, 1, 3)]

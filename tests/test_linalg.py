@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import op_table, torch
+from oracle import op_table, table_rows, torch
 
 import chainrule as cr
 import chainrule.ops.linalg  # noqa: F401 - the Tensor methods (outer, mm, bmm, mv, dot)
@@ -28,9 +28,7 @@ def tf(name: str):
 CASES: list = []
 
 
-def case(name, ours, theirs, *inputs, kink=False, double=True):
-    inputs = tuple(np.asarray(x) for x in inputs)  # a 0-d draw comes as a NumPy scalar
-    CASES.append(pytest.param(ours, theirs, inputs, kink, double, id=name))
+case = table_rows(CASES)
 
 
 def ein(equation: str, *shapes: tuple[int, ...], name: str | None = None, scale: float = 1.0) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import op_table, torch
+from oracle import op_table, table_rows, torch
 
 import chainrule as cr
 import chainrule.ops.pointwise as pw
@@ -42,9 +42,7 @@ BROADCAST_PAIRS = [((), ()), ((3,), ()), ((), (2, 3)), ((2, 3), (3,)), ((2, 1), 
 CASES: list = []
 
 
-def case(name, ours, theirs, *inputs, kink=False, double=True):
-    inputs = tuple(np.asarray(x) if isinstance(x, np.generic) else x for x in inputs)
-    CASES.append(pytest.param(ours, theirs, inputs, kink, double, id=name))
+case = table_rows(CASES)
 
 
 # -- unary, each on (), (3,) and (2, 1, 3), with values inside its domain ----------------------

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 import pytest
-from oracle import op_table, torch
+from oracle import op_table, table_rows, torch
 
 import chainrule as cr
 import chainrule.ops.scan
@@ -44,9 +44,7 @@ def ttf(name: str):
 CASES: list = []
 
 
-def case(name, ours, theirs, *inputs, kink=False, double=True):
-    inputs = tuple(np.asarray(x) if isinstance(x, np.generic) else x for x in inputs)
-    CASES.append(pytest.param(ours, theirs, inputs, kink, double, id=name))
+case = table_rows(CASES)
 
 
 def keep_name(k: bool) -> str:
