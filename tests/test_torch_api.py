@@ -366,3 +366,20 @@ def test_clip_and_division_keep_pytorchs_numbers_at_the_edges():
     (ta / tb).backward()
     assert b.grad.tolist() == tb.grad.tolist()  # -(a / b) / b: b * b would underflow to 0 and give -inf
     assert cr.Tensor([2.0]).pow(exponent=3).tolist() == [8.0]
+
+
+DTYPE_ERRORS = [
+    (lambda: cr.gather(cr.ones(2, 2), 1, cr.tensor([[0.0], [1.0]])), r"gather: index has dtype float32; expected integers"),
+    (lambda: cr.nn.functional.one_hot(cr.tensor([0.5])), r"one_hot: class values have dtype float32; expected integers"),
+    (lambda: cr.zeros(2, dtype=cr.int64, requires_grad=True), r"zeros: requires_grad=True needs floating-point data"),
+    (lambda: ~cr.ones(2), r"__invert__: got dtype float32; expected a boolean or integer tensor"),
+    (lambda: cr.multinomial(cr.tensor([1, 2]), 1), r"multinomial: input has dtype int64; expected floating-point"),
+    (lambda: cr.nn.functional.cross_entropy(cr.ones(2, 3), cr.tensor([0.0, 1.0])), r"cross_entropy: labels have dtype float32"),
+    (lambda: cr.tensor([1]).add_(0.5), r"add_: the result type float64 can't be cast to the tensor's dtype int64"),
+]
+
+
+@pytest.mark.parametrize("call,match", DTYPE_ERRORS, ids=[m.split(":")[0] for _, m in DTYPE_ERRORS])
+def test_a_dtype_an_op_cannot_take_says_which_it_can(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
