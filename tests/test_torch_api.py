@@ -383,3 +383,33 @@ DTYPE_ERRORS = [
 def test_a_dtype_an_op_cannot_take_says_which_it_can(call, match):
     with pytest.raises(TypeError, match=match):
         call()
+
+
+def test_numpy_array_times_tensor_in_a_compiled_step():
+    # ``x * W`` with x the step's NumPy input: the Tensor's op, recorded, not a constant of the trace
+    W = cr.Tensor(np.ones(3), requires_grad=True)
+
+    def step(x):
+        y = (x * W).sum() + (W + x).sum() + (x < W).sum()
+        y.backward()
+        g = W.grad
+        W.grad = None
+        return y, g
+
+    compiled = cr.compile(step)
+    for i in range(3):
+        x = np.arange(3.0) + i
+        (want, want_g), (got, got_g) = step(x), compiled(x)
+        assert got.item() == want.item() and got_g.tolist() == want_g.tolist()
+    assert compiled.traces_made == 1
+
+
+def test_numpy_operands_meet_tensors():
+    W = cr.Tensor([1.0, 2.0], requires_grad=True)
+    (W * W).sum().backward()
+    W.data += -0.5 * W.grad  # an older PyTorch idiom: NumPy's array takes the Tensor's values in place
+    assert W.tolist() == [0.0, 0.0] and type(W.data) is np.ndarray
+    out = np.array([1.0, 2.0]) * W + np.float64(1.0)
+    assert isinstance(out, cr.Tensor) and out.requires_grad
+    with pytest.raises(TypeError):
+        np.exp(W)  # a ufunc chainrule does not map: use cr.exp

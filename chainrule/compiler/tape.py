@@ -93,6 +93,8 @@ class Traced(np.ndarray):
     _slot: int | None = None
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if _foreign(inputs) or _foreign(kwargs.get("out", ())):
+            return NotImplemented  # NumPy's protocol: a type of its own (a chainrule Tensor) handles it
         tape = _tape_of((inputs, kwargs))
         return tape.record("ufunc", ufunc, inputs, kwargs, method=method)
 
@@ -385,6 +387,14 @@ class Tape:
                         root = self.root[n]
                         break
         return self.new_slot(r, index, root)
+
+
+def _foreign(objs: Any) -> bool:
+    """Whether an operand is of a type with its own ``__array_ufunc__`` that is no NumPy array (a
+    chainrule Tensor: ``traced * t`` must become the Tensor's op, which then records its arrays)."""
+    objs = objs if isinstance(objs, tuple) else (objs,)
+    return any(not isinstance(x, (np.ndarray, np.generic)) and getattr(type(x), "__array_ufunc__", None) is not None
+               for x in objs)  # fmt: skip
 
 
 def _arrays(obj: Any) -> Any:
