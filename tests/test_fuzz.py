@@ -72,7 +72,7 @@ def test_cifar_unpickler(tmp_path_factory, edits, cut):
     path = tmp_path_factory.mktemp("cifar") / "data_batch_1"
     path.write_bytes(mutate(GOOD_PICKLE, edits, cut))
 
-    bounded(lambda: data._cifar_python_batch(path))
+    bounded(lambda: data.readers._cifar_python_batch(path))
 
 
 def _file_bytes(tmp: str) -> tuple[bytes, bytes]:

@@ -1,0 +1,23 @@
+"""Data: ``Dataset``/``DataLoader``, the built-in data sets, and readers for files on disk.
+
+Built in, with no download: the spiral of the course notes' case study and
+scikit-learn's bundled 8x8 handwritten digits (scikit-learn is the optional ``data``
+extra). Readers for data the user already has: MNIST and Fashion-MNIST IDX files (raw
+or gzipped) and CIFAR-10 in both its python and binary versions.
+
+Nothing here executes code from a file. The CIFAR-10 python batches are pickles; they
+are read with a restricted unpickler that accepts only the plain types those files hold
+(dicts, lists, bytes, ints, NumPy arrays, and latin-1 text turned into bytes) and
+refuses anything else by name.
+Images come out as float32 in [0, 1], shaped (N, C, H, W); labels as int64.
+
+As ``torch.utils.data`` lays it out: ``dataset.py`` (datasets and the loader), ``datasets.py``
+(the built-in data), ``readers.py`` (files on disk).
+"""
+
+from .dataset import ArrayDataset, DataLoader, Dataset, Splits, epoch_order
+from .datasets import load_digits, spiral, validation_split
+from .readers import RefusedPickle, load_cifar10, load_mnist, read_idx
+
+__all__ = ["ArrayDataset", "DataLoader", "Dataset", "RefusedPickle", "Splits", "epoch_order", "load_cifar10", "load_digits",
+           "load_mnist", "read_idx", "spiral", "validation_split"]  # fmt: skip
