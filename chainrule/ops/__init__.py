@@ -3,11 +3,11 @@
 Primitives (each a ``Function`` with its own backward):
 
 - elementwise: Add, Sub, Mul, Div, Pow, Neg, Exp, Log, Sqrt, Abs, Tanh, Erf, Relu,
-  Maximum, Where, Clip, Cast (astype between float dtypes); Sigmoid and Softplus (fused
+  Maximum, Where, Clip (clip and clamp; number or tensor bounds), Cast (astype between float dtypes); Sigmoid and Softplus (fused
   for stability)
 - pointwise math (``pointwise.py``): the trigonometric and hyperbolic functions and their
   inverses, Expm1, Log2, Log10, Log1p, Rsqrt, Reciprocal, Atan2, Hypot, Copysign, Logaddexp,
-  Lerp, Clamp; Sign, Floor, Ceil, Round, Trunc (gradient 0, even for an infinite upstream)
+  Lerp; Sign, Floor, Ceil, Round, Trunc (gradient 0, even for an infinite upstream)
 - reductions: Sum, Max, Prod (its gradient is the products before and after, so zeros need no
   division); Softmax and LogSoftmax (fused for stability); Norm of any p (for its subgradient
   0 at 0, which a root of a sum lacks)

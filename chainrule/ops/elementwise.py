@@ -352,23 +352,35 @@ class Where(Function):
 
 
 class Clip(Function):
-    """Clamp a to [lo, hi]; the gradient passes where lo <= a <= hi (bounds included)."""
+    """a clamped into [lo, hi]; each bound a number, a tensor or None (``clip``, ``clamp``).
+
+    PyTorch's subgradients: a gets the gradient where lo <= a <= hi, bounds included; a tensor
+    bound where it wins (lo where a < lo < hi; hi where a > hi, or everywhere hi < lo, since the
+    output is then hi). Routed with Where, not a mask product, so an infinite upstream gradient
+    gives 0 where it is blocked, as PyTorch's.
+    """
 
     @staticmethod
-    def forward(ctx: Context, a: Any, *, lo: Any, hi: Any) -> Any:
+    def forward(ctx: Context, a: Any, lo: Any, hi: Any) -> Any:
         xp = array_module(a)
-        inside = xp.ones(a.shape, dtype=bool)
+        out, keep, to_lo, to_hi = a, True, None, None
         if lo is not None:
-            inside &= a >= lo
+            out, keep = xp.maximum(out, lo), a >= lo
         if hi is not None:
-            inside &= a <= hi
-        ctx.save_for_backward(inside)
-        return xp.clip(a, lo, hi)
+            out, keep = xp.minimum(out, hi), keep & (a <= hi)
+        # where a tensor bound wins (a number needs no mask); where lo > hi the output is hi, and lo gets nothing
+        if lo is not None and not isinstance(lo, (int, float)):
+            to_lo = a < lo if hi is None else (a < lo) & (lo < hi)
+        if hi is not None and not isinstance(hi, (int, float)):
+            to_hi = a > hi if lo is None else (a > hi) | (hi < lo)
+        ctx.save_for_backward(keep, to_lo, to_hi)
+        return out
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> tuple:
-        (inside,) = ctx.saved_tensors
-        return call(Where, inside, grad_out, 0.0)  # not grad_out * mask: an infinite upstream outside is 0, not NaN
+        keep, to_lo, to_hi = ctx.saved_tensors
+        return tuple(sum_to(call(Where, mask, grad_out, 0.0), t.shape) if needed else None
+                     for t, mask, needed in zip(ctx.inputs, (keep, to_lo, to_hi), ctx.needs_input_grad))  # fmt: skip
 
 
 # -- public functions -------------------------------------------------------------
@@ -577,7 +589,7 @@ def clip(a: Any, lo: float | None = None, hi: float | None = None) -> Tensor:
         raise ValueError("clip: both bounds are None; expected lo, hi or both")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"clip: lo={lo} is greater than hi={hi}; expected lo <= hi")
-    return Clip.apply(_tensor_or_scalar(a), lo=lo, hi=hi)
+    return Clip.apply(_tensor_or_scalar(a), lo, hi)
 
 
 def astype(a: Any, dtype: Any) -> Tensor:

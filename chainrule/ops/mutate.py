@@ -53,20 +53,22 @@ def _check(op: str, t: Tensor, operands: tuple = ()) -> None:
                            "or under no_grad()")
 
 
-def _fits(op: str, t: Tensor, v: Any, result_dtype: Any = None) -> None:
-    """``v`` broadcasts to ``t``'s shape, and the result casts to ``t``'s dtype (PyTorch's rule)."""
-    shape = getattr(v, "shape", ())
+def _fits(op: str, v: Any, shape: tuple[int, ...], dtype: Any, result_dtype: Any = None, what: str = "an operand",
+          into: str = "the tensor's shape") -> None:  # fmt: skip
+    """``v`` broadcasts to ``shape`` (the tensor's, or a selection's), and the result (NumPy's
+    promotion of ``dtype`` and ``v``'s, unless given) casts to ``dtype`` (PyTorch's rule)."""
+    vshape = getattr(v, "shape", ())
     try:
-        joint = np.broadcast_shapes(t.shape, shape)
+        joint = np.broadcast_shapes(shape, vshape)
     except ValueError:
         joint = None
-    if joint != t.shape:
-        raise ValueError(f"{op}: an operand of shape {shape} does not broadcast to the tensor's shape {t.shape}; "
+    if joint != shape:
+        raise ValueError(f"{op}: {what} of shape {vshape} does not broadcast to {into} {shape}; "
                          "expected a shape that broadcasts to it (an in-place result keeps the tensor's shape)")
     if result_dtype is None:
-        result_dtype = np.result_type(t.dtype, v) if isinstance(v, (int, float, bool)) else np.result_type(t.dtype, v.dtype)
-    if not np.can_cast(result_dtype, t.dtype, "same_kind"):
-        raise TypeError(f"{op}: the result type {np.dtype(result_dtype)} can't be cast to the tensor's dtype {t.dtype}; "
+        result_dtype = np.result_type(dtype, v if isinstance(v, (int, float, bool)) else v.dtype)
+    if not np.can_cast(result_dtype, dtype, "same_kind"):
+        raise TypeError(f"{op}: the result type {np.dtype(result_dtype)} can't be cast to the tensor's dtype {dtype}; "
                         "expected an operand that keeps the tensor's kind (convert the tensor first, e.g. .float())")
 
 
@@ -82,7 +84,7 @@ def _arith(op: str, t: Tensor, v: Any, alpha: Any = None) -> Tensor:
     dtype = np.result_type(t.dtype, raw if isinstance(raw, (int, float, bool)) else raw.dtype)
     if op == "div_" and dtype.kind in "biu":
         dtype = np.dtype(np.float64)  # true division of integers is a float, as in PyTorch
-    _fits(op, t, raw, dtype)
+    _fits(op, raw, t.shape, t.dtype, dtype)
     arr = write_in_place(t, f"Tensor.{op}")
     xp = array_module(arr)
     getattr(xp, _UFUNCS[op].__name__)(arr, raw, out=arr, casting="same_kind")
@@ -170,7 +172,7 @@ def copy_(t: Tensor, src: Any) -> Tensor:
     """
     _check("copy_", t, (src,))
     raw = _value(src, t)
-    _fits("copy_", t, raw, t.dtype)
+    _fits("copy_", raw, t.shape, t.dtype, t.dtype)
     write_in_place(t, "Tensor.copy_")[...] = raw
     return t
 
@@ -188,7 +190,7 @@ def clamp_(t: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     lo, hi = (None if b is None else _value(b, t) for b in (min, max))
     for b in (lo, hi):
         if b is not None:
-            _fits("clamp_", t, b)
+            _fits("clamp_", b, t.shape, t.dtype)
     arr = write_in_place(t, "Tensor.clamp_")
     array_module(arr).clip(arr, lo, hi, out=arr)
     return t
@@ -238,18 +240,10 @@ def setitem(t: Tensor, index: Any, value: Any) -> None:
     try:
         target = arr[steps[0]] if steps is not None else arr  # a view: the integers select first
         where = steps[1] if steps is not None else index
-        view = target[where]
-        try:
-            fits = np.broadcast_shapes(view.shape, getattr(raw, "shape", ())) == view.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(f"setitem: a value of shape {raw.shape} does not broadcast to the selection's shape "
-                             f"{view.shape}; expected a shape that broadcasts to it")
-        dtype = np.result_type(t.dtype, raw) if isinstance(raw, (int, float, bool)) else raw.dtype
-        if not np.can_cast(dtype, t.dtype, "same_kind"):
-            raise TypeError(f"setitem: a value of dtype {np.dtype(dtype)} can't be cast to the tensor's dtype {t.dtype}")
+        selection = target[where].shape
     except IndexError as e:
         raise IndexError(f"setitem: index {index!r} does not fit shape {t.shape}: {e}") from e
+    _fits("setitem", raw, selection, t.dtype, None if isinstance(raw, (int, float, bool)) else raw.dtype,
+          what="a value", into="the selection's shape")  # fmt: skip
     arr = write_in_place(t, "Tensor.__setitem__")  # lifts the write protection: take the view anew
     (arr[steps[0]] if steps is not None else arr)[where] = raw

@@ -3,8 +3,8 @@
 Primitives (one gate each, its backward PyTorch's formula from ``derivatives.yaml``): Sin, Cos,
 Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh, Expm1, Log2, Log10, Log1p, Rsqrt,
 Reciprocal; the flat ones Sign, Floor, Ceil, Round, Trunc (gradient 0 everywhere, as
-PyTorch's); the binary Atan2, Hypot, Copysign, Logaddexp, Lerp; Clamp (number or tensor
-bounds: ``Clip``'s mask product would make NaN of an inf gradient where PyTorch gives 0).
+PyTorch's); the binary Atan2, Hypot, Copysign, Logaddexp, Lerp. ``clamp`` is elementwise.py's Clip
+gate (number or tensor bounds).
 
 Composed, so they need no backward: ``exp2`` (``2 ** a``), ``square`` (``a * a``) and ``frac``
 (``a - trunc(a)``). Binary ops broadcast; their backward ends with ``sum_to``.
@@ -23,7 +23,7 @@ import numpy as np
 from ..backend import array_module
 from ..engine import Context, Function, Tensor, as_tensor, call
 from .broadcast import sum_to
-from .elementwise import Sigmoid, Where, neg, pow
+from .elementwise import Clip, Sigmoid, Where, neg, pow
 
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
@@ -487,36 +487,6 @@ class Lerp(Function):
         )
 
 
-class Clamp(Function):
-    """a clamped into [lo, hi]; each bound a number, a tensor or None. PyTorch's subgradients:
-    a gets the gradient where lo <= a <= hi, bounds included; a tensor bound where it wins (lo
-    where a < lo < hi; hi where a > hi, or everywhere hi < lo, since the output is then hi).
-    Routed with Where, so an inf upstream gradient gives 0 where it is blocked, as PyTorch's."""
-
-    @staticmethod
-    def forward(ctx: Context, a: Any, lo: Any, hi: Any) -> Any:
-        xp = array_module(a)
-        out, keep, to_lo, to_hi = a, True, None, None
-        if lo is not None:
-            out, keep = xp.maximum(out, lo), a >= lo
-        if hi is not None:
-            out, keep = xp.minimum(out, hi), keep & (a <= hi)
-        # where a tensor bound wins (a number needs no mask); where lo > hi the output is hi, and lo gets nothing
-        if lo is not None and not isinstance(lo, (int, float)):
-            to_lo = a < lo if hi is None else (a < lo) & (lo < hi)
-        if hi is not None and not isinstance(hi, (int, float)):
-            to_hi = a > hi if lo is None else (a > hi) | (hi < lo)
-        ctx.save_for_backward(keep, to_lo, to_hi)
-        return out
-
-    @staticmethod
-    def backward(ctx: Context, grad_out: Any) -> tuple:
-        keep, to_lo, to_hi = ctx.saved_tensors
-        na, nlo, nhi = ctx.needs_input_grad
-        return tuple(sum_to(call(Where, mask, grad_out, 0.0), t.shape) if needed else None
-                     for t, mask, needed in zip(ctx.inputs, (keep, to_lo, to_hi), (na, nlo, nhi)))
-
-
 # -- public functions ----------------------------------------------------------------
 
 
@@ -899,7 +869,7 @@ def clamp(input: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
                                      for v in (lo, hi)):  # fmt: skip
         a = _floats("clamp", "input", a)  # a float bound makes an integer input float32, as in PyTorch
     _broadcasts("clamp", input=a, min=lo, max=hi)
-    return Clamp.apply(a, lo, hi)
+    return Clip.apply(a, lo, hi)
 
 
 arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2  # the NumPy names PyTorch also has

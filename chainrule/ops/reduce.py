@@ -236,13 +236,7 @@ def _extreme(name: str, a: Any, other: Any, keepdims: bool | None, axis: Axis, d
         if not keep:
             values, idx = values.squeeze(ax), idx.squeeze(ax)
         return ValuesIndices(values, Tensor._make(idx.astype("int64", copy=False)))
-    axis, keepdims = dims(name, axis, None, keepdims, keepdim)
-    if a.numel() == 0:
-        raise ValueError(f"{name}: tensor of shape {a.shape} is empty; expected at least one element")
-    axes = _reduced(name, axis, a.ndim)
-    if sign == 1:
-        return Max.apply(a, axes=axes, keepdims=keepdims)
-    return -Max.apply(-a, axes=axes, keepdims=keepdims)
+    return _extreme_values(name, a, None, keepdim, axis, keepdims, sign)
 
 
 def max(a: Any, other: Any = None, keepdims: bool | None = None, *, axis: Axis = None, dim: int | None = None,  # noqa: A001
@@ -279,12 +273,21 @@ def min(a: Any, other: Any = None, keepdims: bool | None = None, *, axis: Axis =
     return _extreme("min", a, other, keepdims, axis, dim, keepdim)
 
 
-def _extreme_values(op: str, a: Any, dim: Axis, keepdim: bool | None, axis: Axis, keepdims: bool | None) -> tuple:
+def _extreme_values(op: str, a: Any, dim: Axis, keepdim: bool | None, axis: Axis, keepdims: bool | None,
+                    sign: int) -> Tensor:  # fmt: skip
+    """The largest (``sign`` 1) or smallest (-1) entries over the dims, values only: max's and
+    min's NumPy form, amax and amin. Ties split the gradient evenly (one Max gate)."""
     a = as_tensor(a)
     axis, keep = dims(op, axis, dim, keepdims, keepdim)
     if a.numel() == 0:
         raise ValueError(f"{op}: tensor of shape {a.shape} is empty; expected at least one element")
-    return a, _reduced(op, None if axis == () else axis, a.ndim), keep  # dim=() is PyTorch's "all"
+    axes = _reduced(op, axis, a.ndim)
+    return Max.apply(a, axes=axes, keepdims=keep) if sign == 1 else -Max.apply(-a, axes=axes, keepdims=keep)
+
+
+def _all(dims: Axis) -> Axis:
+    """PyTorch's amax/amin read ``dim=()`` as every dim."""
+    return None if dims == () else dims
 
 
 def amax(a: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = None,
@@ -296,8 +299,7 @@ def amax(a: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = 
     >>> cr.amax(cr.Tensor([[1.0, 2.0], [3.0, 0.0]]), dim=1).tolist()
     [2.0, 3.0]
     """
-    a, axes, keep = _extreme_values("amax", a, dim, keepdim, axis, keepdims)
-    return Max.apply(a, axes=axes, keepdims=keep)
+    return _extreme_values("amax", a, _all(dim), keepdim, _all(axis), keepdims, 1)
 
 
 def amin(a: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = None,
@@ -308,8 +310,7 @@ def amin(a: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = 
     >>> cr.amin(cr.Tensor([[1.0, 2.0], [3.0, 0.0]]), dim=0).tolist()
     [1.0, 0.0]
     """
-    a, axes, keep = _extreme_values("amin", a, dim, keepdim, axis, keepdims)
-    return -Max.apply(-a, axes=axes, keepdims=keep)
+    return _extreme_values("amin", a, _all(dim), keepdim, _all(axis), keepdims, -1)
 
 
 def softmax(a: Any, axis: int | None = None, *, dim: int | None = None) -> Tensor:
