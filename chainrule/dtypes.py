@@ -26,8 +26,6 @@ bool_ = np.dtype("bool")
 complex64 = np.dtype("complex64")
 complex128 = np.dtype("complex128")
 
-# the names a module cannot define without hiding Python's own: chainrule/__init__ exports them
-TORCH_NAMES = {"float": float32, "int": int32, "bool": bool_}
-
+# PyTorch's float, int and bool would hide Python's own here: chainrule/__init__ defines them, last
 __all__ = ["bool_", "complex64", "complex128", "double", "float16", "float32", "float64", "half", "int8", "int16",
            "int32", "int64", "long", "short", "uint8"]  # fmt: skip

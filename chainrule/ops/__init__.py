@@ -155,9 +155,10 @@ def _swap(fn: Any) -> Any:
 
 # A NumPy operand meets a Tensor: ``ndarray * t`` is the op (a Tensor, as ``t * ndarray``); ``arr += t``
 # (and ``p.data -= lr * p.grad``, an older PyTorch idiom) writes into NumPy's array with the Tensor's values.
-_UFUNC_OPS = {np.bitwise_and: bitwise_and, np.bitwise_or: bitwise_or, np.bitwise_xor: bitwise_xor, np.add: add, np.subtract: sub, np.multiply: mul, np.true_divide: div, np.power: pow,
+_UFUNC_OPS = {np.add: add, np.subtract: sub, np.multiply: mul, np.true_divide: div, np.power: pow,
               np.matmul: matmul, np.less: lt, np.less_equal: le, np.greater: gt, np.greater_equal: ge,
-              np.equal: eq, np.not_equal: ne}  # fmt: skip
+              np.equal: eq, np.not_equal: ne, np.bitwise_and: bitwise_and, np.bitwise_or: bitwise_or,
+              np.bitwise_xor: bitwise_xor}  # fmt: skip
 
 
 def _array_ufunc(self: Tensor, ufunc: Any, method: str, *inputs: Any, out: Any = None, **kwargs: Any) -> Any:
