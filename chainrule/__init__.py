@@ -25,7 +25,18 @@ from . import (
     rng,
     viz,
 )
-from .anomaly import AnomalyError
+from .autograd.anomaly import AnomalyError
+from .autograd.engine import grad
+from .autograd.function import Context, Function
+from .autograd.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .autograd.gradcheck import (
+    GradcheckError,
+    GradcheckResult,
+    gradcheck,
+    numerical_gradient,
+    value_and_grad,
+)
+from .autograd.tensor import Tensor
 from .compiler import TraceError, compile
 from .devices import Device, cuda_available, device
 from .dtypes import (  # PyTorch's short names float, int and bool are set at the end (they hide Python's)
@@ -44,16 +55,6 @@ from .dtypes import (  # PyTorch's short names float, int and bool are set at th
     long,
     short,
     uint8,
-)
-from .engine import (
-    Context,
-    Function,
-    Tensor,
-    detect_anomaly,
-    enable_grad,
-    grad,
-    is_grad_enabled,
-    no_grad,
 )
 from .explainer import explain
 from .factories import (
@@ -82,13 +83,6 @@ from .factories import (
     tensor,
     zeros,
     zeros_like,
-)
-from .gradcheck import (
-    GradcheckError,
-    GradcheckResult,
-    gradcheck,
-    numerical_gradient,
-    value_and_grad,
 )
 from .ops import (
     abs,

@@ -176,8 +176,8 @@ def _expression(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
 
 def _compiled_source(expression: str, values: dict, leaves: dict) -> str:
     """The source ``chainrule.compile`` writes for f and its gradient in each variable."""
+    from .autograd.engine import grad
     from .compiler import compile as compile_step
-    from .engine import grad
     from .expr import build
 
     names = list(leaves)

@@ -29,7 +29,7 @@ import numpy as np
 from . import backend
 
 __all__ = ["CPU", "Device", "check_same", "cuda_available", "cuda_device_count", "current_gpu", "device", "device_of",
-           "like", "mismatch", "move", "resolve", "tensor", "to_arguments"]
+           "like", "mismatch", "move", "resolve", "to_arguments"]
 
 _NAME = re.compile(r"(cpu|cuda)(?::(\d+))?")
 
@@ -275,20 +275,3 @@ def check_same(who: str, out: Any, arrays: Any) -> None:
 @functools.lru_cache(maxsize=1)
 def _several_gpus() -> bool:
     return cuda_device_count() > 1
-
-
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: str | Device | None = None,
-           name: str | None = None) -> Any:  # fmt: skip
-    """A Tensor of ``data`` on ``device`` (default: where ``data`` already is, so the CPU for lists).
-
-    >>> import chainrule as cr
-    >>> t = cr.tensor([[1.0, 2.0]], requires_grad=True, device="cpu")
-    >>> t.device, t.shape, t.requires_grad
-    (device('cpu'), (1, 2), True)
-    """
-    from .engine import Tensor  # noqa: PLC0415 - the engine imports this module
-
-    t = Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)  # checks the data
-    if device is not None:
-        t._data = move(t._data, device, "tensor")
-    return t

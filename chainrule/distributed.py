@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from .autograd.inplace import write_in_place
+from .autograd.tensor import Tensor
 from .data import epoch_order
-from .engine import Tensor
-from .inplace import write_in_place
 from .nn.module import Module
 
 _state: dict[str, Any] = {"comm": None, "tried": False}  # the communicator, set once by init()

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from . import engine
-from .engine import Tensor, no_grad
+from .autograd import engine
+from .autograd.grad_mode import no_grad
+from .autograd.tensor import Tensor
 
 # The lecture's patterns in backward flow, by gate.
 ROLES = {

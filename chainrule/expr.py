@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .engine import Tensor
+from .autograd.tensor import Tensor
 
 MAX_LENGTH = 500
 

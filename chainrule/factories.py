@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import backend, devices, rng
-from .engine import Tensor
+from .autograd.tensor import Tensor
 
 __all__ = ["arange", "as_tensor", "bernoulli", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
            "linspace", "logspace", "multinomial", "normal", "ones", "ones_like", "rand", "rand_like", "randint",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import nn
-from .engine import Tensor
+from .autograd.tensor import Tensor
 from .ntm import NTM, LSTMBaseline
 
 __all__ = ["NTM", "AlexNet", "AlexNetCifar", "LSTMBaseline", "alexnet"]

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from . import nn, ops, rng
+from .autograd.tensor import Tensor, as_tensor
 from .backend import array_module
-from .engine import Tensor, as_tensor
 from .nn import functional as F
 
 EPS = 1e-8
@@ -371,7 +371,7 @@ def copy_loss(model: nn.Module, x: np.ndarray, target: np.ndarray, record: list 
 
 def bit_error(model: nn.Module, length: Any, batch: int = 32, seed: int = 1, task: str = "copy") -> float:
     """Mean wrong bits per sequence at ``length`` (a task's size), on fresh random sequences."""
-    from .engine import no_grad
+    from .autograd.grad_mode import no_grad
 
     with no_grad():
         x, y = task_of(task).make(batch, length, np.random.default_rng(seed))
@@ -523,7 +523,7 @@ def _train_copy(model_name: str, minutes: float, steps: int | None, batch: int, 
 def plot_copy(history: list[dict[str, float]], model: nn.Module, model_name: str, out: Any, task: str = "copy") -> bool:
     """curve.png (bit error over sequences seen) and, for the NTM, memory.png: the write and
     read weightings over time for one length-10 episode, the classic NTM picture."""
-    from .engine import no_grad
+    from .autograd.grad_mode import no_grad
     from .figures import pyplot, save_png
 
     plt = pyplot()

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Tensor, no_grad
+from .autograd.grad_mode import no_grad
+from .autograd.tensor import Tensor
 from .explainer import fmt, step_lines
 from .figures import INSTALL, png_bytes, pyplot
 from .serialization import atomic_write

@@ -14,9 +14,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .engine import Tensor
+from .autograd.gradcheck import GradcheckResult, gradcheck, numerical_gradient, value_and_grad
+from .autograd.tensor import Tensor
 from .explainer import Step, fmt, format_step, trace
-from .gradcheck import GradcheckResult, gradcheck, numerical_gradient, value_and_grad
 from .ops import exp, maximum, sigmoid
 
 

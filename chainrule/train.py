@@ -23,8 +23,9 @@ from typing import Any, TextIO
 import numpy as np
 
 from . import data, nn, optim, rng
+from .autograd.grad_mode import no_grad
+from .autograd.tensor import Tensor
 from .compiler import compile as compile_step
-from .engine import Tensor, no_grad
 from .figures import INSTALL, pyplot, require_pyplot, save_png
 from .nn import functional as F
 from .serialization import (

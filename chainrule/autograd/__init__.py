@@ -1,10 +1,12 @@
-"""PyTorch's ``torch.autograd``, for code written against it: the engine's ``grad``,
-``backward``, ``Function``, ``no_grad``, ``enable_grad``, ``detect_anomaly`` and
-``gradcheck`` are the very objects ``chainrule`` exports at its top level (imported here
-from ``chainrule.engine`` and ``chainrule.gradcheck``, which know nothing of this package),
-``backward`` runs one pass from several roots at once, and ``functional`` holds
+"""The engine and PyTorch's ``torch.autograd``: the Tensor, the gate base, the backward walk.
+
+Read in this order: ``grad_mode`` (per-thread modes and the watcher), ``tensor`` (the
+data), ``function`` (``Function``, the gate base, and ``Context``, a node of the graph),
+``engine`` (the backward walk: the chain rule, no op known), then the pieces beside the
+loop, one check each: ``hooks``, ``inplace`` (the version check and write protection) and
+``anomaly``. ``gradcheck`` compares the walk with finite differences; ``functional`` holds
 ``jacobian``, ``hessian``, ``vjp``, ``jvp``, ``hvp`` and ``vhp``, composed from ``grad`` as
-PyTorch's are.
+PyTorch's are. ``backward`` here runs one pass from several roots at once.
 
 >>> import chainrule as cr
 >>> x = cr.Tensor([1.0, 2.0], requires_grad=True)
@@ -19,21 +21,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import backend
-from ..engine import (
-    Function,
-    Tensor,
-    _run_backward,
-    _seed_gradient,
-    detect_anomaly,
-    enable_grad,
-    grad,
-    is_grad_enabled,
-    no_grad,
-)
-from ..gradcheck import gradcheck
-from . import functional
+from . import functional, hooks  # hooks gives the Tensor its hook methods
+from .engine import _run_backward, _seed_gradient, grad
+from .function import Context, Function
+from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .gradcheck import gradcheck
+from .tensor import Tensor
 
-__all__ = ["Function", "backward", "detect_anomaly", "enable_grad", "functional", "grad", "gradcheck",
+__all__ = ["Context", "Function", "Tensor", "backward", "detect_anomaly", "enable_grad", "functional", "grad", "gradcheck", "hooks",
            "is_grad_enabled", "no_grad"]  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """PyTorch's ``torch.autograd.functional``: whole Jacobians, Hessians and their products with
 a vector, for a function of Tensors.
 
-All six are composed from the engine's reverse mode (``chainrule.engine.grad``), as PyTorch's:
+All six are composed from the engine's reverse mode (``chainrule.autograd.engine.grad``), as PyTorch's:
 
 - ``vjp``: one backward pass seeded with ``v`` (``v^T J``);
 - ``jacobian``: one backward pass per output entry, seeded with a one-hot vector (row of J);
@@ -23,9 +23,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Tensor, enable_grad, grad
 from ..factories import zeros, zeros_like
 from ..ops.shape import stack
+from .engine import grad
+from .grad_mode import enable_grad
+from .tensor import Tensor
 
 __all__ = ["hessian", "hvp", "jacobian", "jvp", "vhp", "vjp"]
 

@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import devices, engine
+from .. import devices
+from ..autograd import grad_mode
+from ..autograd.grad_mode import Watcher, _watch
+from ..autograd.tensor import Tensor
 from ..backend import _cupy_module, array_module, is_array, to_numpy
 from ..devices import device_of
-from ..engine import Tensor, Watcher, _watch
 from ..ops import kernels as cpu_loops
 from . import codegen
 from . import fuse as _fuse
@@ -487,7 +489,7 @@ class Compiled:
     # -- tracing ---------------------------------------------------------------------------
     def _trace(self, args: tuple, kwargs: dict) -> tuple[Trace, Any]:
         tape = Tape()
-        watch = _Watch(tape, engine.watcher())
+        watch = _Watch(tape, grad_mode.watcher())
         leaves: list = []
         tree = _flatten((args, kwargs), leaves)
         # a step on a GPU is traced on host copies and replayed there (device arrays in, the

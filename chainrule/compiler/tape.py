@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import anomaly
+from ..autograd import anomaly
 
 
 class TraceError(RuntimeError):

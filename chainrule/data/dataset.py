@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import rng
-from ..engine import Tensor
+from ..autograd.tensor import Tensor
 
 
 class Dataset:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine import Tensor
+from ..autograd.tensor import Tensor
 from ..ops.axes import dims
 from . import functional as F
 from .module import Module

@@ -13,9 +13,9 @@ import math
 import numpy as np
 
 from .. import rng
+from ..autograd.inplace import write_in_place
+from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..engine import Tensor
-from ..inplace import write_in_place
 
 _GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0)}
 

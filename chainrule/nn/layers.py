@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Tensor
+from ..autograd.tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from .. import devices
+from ..autograd.function import sequence_mark
+from ..autograd.grad_mode import watcher
+from ..autograd.inplace import write_in_place
+from ..autograd.tensor import Tensor
 from ..backend import array_module, to_numpy
-from ..engine import Tensor, sequence_mark, watcher
-from ..inplace import write_in_place
 
 
 class Parameter(Tensor):

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
-from ..engine import Tensor, as_tensor
 from ..ops.recurrent import GRUSequence, LSTMSequence
 from . import functional as F
 from . import init

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Tensor, no_grad
+from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
 from .module import Module, _calls
 
 

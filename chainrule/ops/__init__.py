@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Tensor
+from ..autograd.tensor import Tensor
 from . import index, movement, pointwise, scan, sort  # noqa: F401 - each ends with its Tensor methods
 from .broadcast import sum_to
 from .elementwise import (

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
-from ..engine import Context, Function, Tensor, as_tensor, call
 from . import special
 from .broadcast import sum_to
 

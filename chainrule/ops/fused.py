@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..engine import Context, Function, Tensor, call
 from .reduce import LogSoftmax, Softmax
 
 

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from .. import devices
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module, is_array, to_numpy
-from ..engine import Context, Function, Tensor, as_tensor, call
 from .axes import dims, one_axis
 from .elementwise import Where, astype
 from .shape import GetItem, IndexAdd, _along, expand, gather_along, reshape

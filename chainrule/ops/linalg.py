@@ -13,8 +13,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
-from ..engine import Context, Function, Tensor, as_tensor, call
 from .axes import DimError
 from .broadcast import sum_to
 from .shape import Permute, reshape

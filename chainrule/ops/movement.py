@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from .. import devices
+from ..autograd.function import Context, Function
+from ..autograd.tensor import Tensor, as_tensor
 from ..backend import is_array
-from ..engine import Context, Function, Tensor, as_tensor
 from .axes import dims, normalize_axes, one_axis
 from .elementwise import Where
 from .shape import (

@@ -1,7 +1,7 @@
 """In-place changes of a tensor, under PyTorch's rules: ``t += v``, ``add_``, ``zero_``, ``t[i] = v``.
 
 A change in place writes into the tensor's own array (the same object, the same memory)
-through the write clock (``chainrule.inplace.write_in_place``), so a gate that saved the
+through the write clock (``chainrule.autograd.inplace.write_in_place``), so a gate that saved the
 tensor refuses its backward and names the writer, and the leaves' write protection is
 lifted for that write alone. Where it is allowed:
 
@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from .. import devices, rng
+from ..autograd.grad_mode import is_grad_enabled
+from ..autograd.inplace import write_in_place
+from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..engine import Tensor, is_grad_enabled
-from ..inplace import write_in_place
 from .elementwise import add, div, mul, sub
 
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
-from ..engine import Context, Function, Tensor, as_tensor, call
 from .broadcast import sum_to
 from .elementwise import Clip, Sigmoid, Where, neg, pow
 

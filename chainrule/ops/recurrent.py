@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd.function import Context, Function
+from ..autograd.tensor import Tensor
 from ..backend import array_module, errstate
-from ..engine import Context, Function, Tensor
 
 
 def _sigmoid_(a: Any, xp: Any) -> None:

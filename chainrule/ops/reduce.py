@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module, is_array
-from ..engine import Context, Function, Tensor, as_tensor, call
 from .axes import Axis, ValuesIndices, dims, normalize_axes, one_axis
 from .elementwise import Abs, Exp, Where, abs, astype, clip, exp, log, maximum, minimum, where
 from .scan import Cumprod, reversed_along, shifted_along

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
-from ..engine import Context, Function, Tensor, as_tensor, call
 from .axes import ValuesIndices, dims, one_axis
 from .elementwise import Exp, astype
 from .shape import Pad, gather_along

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import devices
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module, is_array
-from ..engine import Context, Function, Tensor, as_tensor, call
 from .axes import dims, normalize_axes, one_axis
 from .broadcast import sum_to
 

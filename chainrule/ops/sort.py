@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
-from ..engine import Tensor, as_tensor
 from .axes import ValuesIndices, dims, one_axis
 from .elementwise import where
 from .reduce import Max

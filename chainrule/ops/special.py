@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..engine import Context, Function, Tensor, call
 from . import kernels
 
 _BLOCK = 1 << 16  # elements a pass: 64K float32 are 256 KB, so a block's few buffers stay in the L2 cache

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import devices
-from ..engine import Context, Function, Tensor, call
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor
 from .elementwise import astype
 
 

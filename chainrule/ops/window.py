@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..engine import Context, Function, Tensor, call
 from . import kernels
 from .linalg import MatMul
 from .shape import Concatenate, Pad, Permute

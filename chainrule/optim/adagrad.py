@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..engine import Tensor
 from .optimizer import Optimizer
 
 

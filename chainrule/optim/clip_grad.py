@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..engine import Tensor
 
 
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:

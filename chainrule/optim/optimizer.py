@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import backend, devices
+from ..autograd.grad_mode import no_grad, watcher
+from ..autograd.inplace import write_in_place
+from ..autograd.tensor import Tensor
 from ..backend import array_module, to_numpy
-from ..engine import Tensor, no_grad, watcher
-from ..inplace import write_in_place
 
 
 class Optimizer:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Tensor
+from ..autograd.tensor import Tensor
 from ..explainer import fmt, label, role
 
 SMALL = 16  # values with at most this many entries are shown in full (a matrix row by row)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Tensor
+from ..autograd.tensor import Tensor
 from ..explainer import Trace, sentence, trace
 from ..serialization import atomic_write
 from .graph import Graph, build_graph, describe, grad_label

@@ -9,7 +9,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ..engine import Tensor
+from ..autograd.tensor import Tensor
 from ..serialization import atomic_write
 from .graph import Graph, build_graph
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import backend
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # chainrule/
 
 
 class AnomalyError(RuntimeError):

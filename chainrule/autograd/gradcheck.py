@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .engine import Tensor, grad, no_grad
+from .engine import grad
+from .grad_mode import no_grad
+from .tensor import Tensor
 
 # Pass thresholds of ``gradcheck`` for the relative error |a - n| / max(|a|, |n|),
 # in float64 with centered differences (h = 1e-6). CS231n's rule of thumb: above

@@ -39,7 +39,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from . import backend
+from .. import backend
+from .tensor import Tensor
 
 Hook = Callable[[Any], Any]
 
@@ -87,7 +88,7 @@ def _hooks_of(t: Any, who: str) -> Hooks:
     return hooks
 
 
-def register_hook(t: Any, fn: Hook) -> RemovableHandle:
+def register_hook(t: Tensor, fn: Hook) -> RemovableHandle:
     """Call ``fn(grad)`` with the gradient of ``t`` during every backward pass through it.
 
     ``grad`` is a Tensor of ``t``'s shape. ``fn`` may return a Tensor or array of that
@@ -110,7 +111,7 @@ def register_hook(t: Any, fn: Hook) -> RemovableHandle:
     return RemovableHandle(hooks.fns, key)
 
 
-def register_post_accumulate_grad_hook(t: Any, fn: Callable[[Any], None]) -> RemovableHandle:
+def register_post_accumulate_grad_hook(t: Tensor, fn: Callable[[Any], None]) -> RemovableHandle:
     """Call ``fn(t)`` in each backward, once leaf ``t``'s ``.grad`` holds that pass's gradient.
 
     It fires during the pass, as soon as every gate that uses ``t`` has run (the gates
@@ -174,7 +175,7 @@ def run_post(hooks: Hooks, t: Any) -> None:
         fn(t)
 
 
-def retain_grad(t: Any) -> None:
+def retain_grad(t: Tensor) -> None:
     """Keep the gradient of a computed tensor in its ``.grad`` after ``backward()``.
 
     Leaves keep theirs anyway (this is then a no-op), as in PyTorch.
@@ -198,8 +199,6 @@ def run(hooks: Hooks, g: Any, raw: bool, shape: tuple[int, ...]) -> Any:
     ``g`` is a raw array in an ordinary backward (the hooks see it as a Tensor and the
     pass goes on with an array) and a Tensor under ``create_graph``.
     """
-    from .engine import Tensor  # the engine imports this module
-
     for fn in list(hooks.fns.values()):
         out = fn(Tensor._make(g) if raw else g)
         if out is None:
@@ -217,3 +216,10 @@ def run(hooks: Hooks, g: Any, raw: bool, shape: tuple[int, ...]) -> Any:
         kept = Tensor._make(g.copy()) if raw else g
         t.grad = kept if t.grad is None else t.grad + kept
     return g
+
+
+# The Tensor's hook methods (``t.register_hook(fn)`` is ``register_hook(t, fn)``): the
+# Tensor is data, and this module is the feature.
+Tensor.register_hook = register_hook
+Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
+Tensor.retain_grad = retain_grad
