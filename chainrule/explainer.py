@@ -18,24 +18,7 @@ import numpy as np
 from .autograd import engine
 from .autograd.grad_mode import no_grad
 from .autograd.tensor import Tensor
-
-# The lecture's patterns in backward flow, by gate.
-ROLES = {
-    "Add": "distributes: each input gets the upstream gradient unchanged",
-    "Sub": "distributes: the first input gets the upstream gradient, the second its negative",
-    "Mul": "swaps: each input gets the upstream gradient times the other input",
-    "Maximum": "routes: the larger input gets the whole upstream gradient",
-    "Max": "routes: the largest entry gets the upstream gradient",
-    "MaxPool": "routes: each window's maximum gets its gradient",
-    "Relu": "routes: the gradient passes where the input was positive",
-    "Sum": "copies: every summed entry gets the upstream gradient",
-    "Expand": "sums: the broadcast copies' gradients add up",
-}
-
-
-def role(gate: str) -> str:
-    """The gate's part in the backward flow, in the lecture's words ('' when it has no name)."""
-    return ROLES.get(gate, "")
+from .ops.roles import role
 
 
 @dataclass

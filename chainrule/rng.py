@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .autograd.grad_mode import watcher
+
 _generator = np.random.default_rng(0)
 _gpu_generators: dict[tuple[int, int], Any] = {}  # (seeding, GPU number) -> CuPy generator
 _seedings = [0]  # how many manual_seed calls so far
@@ -66,9 +68,8 @@ def uniform(shape: tuple[int, ...], like: Any = None) -> Any:
     """
     if like is not None and type(like) is not np.ndarray and type(like).__module__.startswith("cupy"):
         return _gpu_generator(like).random(tuple(shape), dtype=like.dtype if like.dtype.kind == "f" else np.float64)
-    from .compiler.tape import recorded_call
-
-    return recorded_call(_uniform, tuple(shape))
+    watch = watcher()  # a compiled step's trace records the draw, to make it anew at each replay
+    return _uniform(tuple(shape)) if watch is None else watch.draws(_uniform, tuple(shape))
 
 
 def _gpu_generator(like: Any) -> Any:

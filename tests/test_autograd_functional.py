@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 
-import chainrule.autograd.engine
 import numpy as np
 import pytest
 import torch
@@ -15,6 +14,7 @@ import torch.autograd.functional as TF
 
 import chainrule as cr
 import chainrule.autograd as A
+import chainrule.autograd.engine
 import chainrule.autograd.functional as F
 
 rng = np.random.default_rng(7)

@@ -101,7 +101,16 @@ class _Watcher:
     def leaves(self) -> None:
         pass
 
-    def uses_state(self, owner: Any) -> None:
+    def draws(self, fn: Any, *args: Any) -> Any:
+        return fn(*args)
+
+    def uses_module(self, module: Any) -> None:
+        pass
+
+    def uses_optimizer(self, optimizer: Any) -> None:
+        pass
+
+    def back_in_code(self) -> None:
         pass
 
     def resets_grads(self, tensors: Any) -> None:

@@ -48,8 +48,19 @@ class Watcher:
     def leaves(self) -> None:
         """The pass is done with the gates and writes the leaves' gradients."""
 
-    def uses_state(self, owner: Any) -> None:
-        """An optimizer's step or a module's call is about to use its state (None: it is done)."""
+    def draws(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A random draw ``fn(*args)`` (``chainrule.rng``): a trace records it as an operation
+        of its step, made anew at every replay."""
+        return fn(*args)
+
+    def uses_module(self, module: Any) -> None:
+        """A module's call is about to use its parameters and buffers."""
+
+    def uses_optimizer(self, optimizer: Any) -> None:
+        """An optimizer's step is about to use its state."""
+
+    def back_in_code(self) -> None:
+        """The optimizer's step is done: what follows is the user's code again."""
 
     def resets_grads(self, tensors: Any) -> None:
         """``zero_grad`` is about to set these tensors' ``.grad`` to None."""

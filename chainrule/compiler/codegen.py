@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..explainer import role
+from ..ops.roles import role
 from .tape import Const, Group, Op, Ref, Tape
 
 # Binary ufuncs written as operators (same NumPy call, easier to read)

@@ -34,7 +34,7 @@ from ..devices import device_of
 from ..ops import kernels as cpu_loops
 from . import codegen
 from . import fuse as _fuse
-from .tape import Tape, Traced, TraceError, _active, _raw
+from .tape import Tape, Traced, TraceError, _active, _raw, recorded_call
 
 _log = logging.getLogger("chainrule.compile")
 
@@ -101,17 +101,19 @@ class _Watch(Watcher):
     def resets_grads(self, tensors: Any) -> None:
         self.reset.update(id(t) for t in tensors)
 
-    def uses_state(self, owner: Any) -> None:
-        from ..nn.module import Module
-        from ..optim import Optimizer
+    def draws(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return recorded_call(fn, *args)
 
-        if owner is None:
-            self.tape.section("code")
-        elif isinstance(owner, Optimizer):
-            self.tape.section("optimizer", f"{type(owner).__name__}.step")
-            self.bind_optimizer(owner)
-        elif isinstance(owner, Module) and id(owner) not in self.modules:
-            self.bind_module(owner)
+    def back_in_code(self) -> None:
+        self.tape.section("code")
+
+    def uses_optimizer(self, optimizer: Any) -> None:
+        self.tape.section("optimizer", f"{type(optimizer).__name__}.step")
+        self.bind_optimizer(optimizer)
+
+    def uses_module(self, module: Any) -> None:
+        if id(module) not in self.modules:
+            self.bind_module(module)
 
     # -- binding state -------------------------------------------------------------------
     def _input(self, name: str, array: Any, read: Callable[[], Any] | None) -> Traced:

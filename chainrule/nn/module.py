@@ -76,7 +76,7 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         watch = watcher()
         if watch is not None:  # a trace (``chainrule.compile``) binds the buffers and names
-            watch.uses_state(self)
+            watch.uses_module(self)
         calls = _calls.get()
         if calls is not None:  # ``summary`` is listening: note the call, in order and by depth
             row = [self, calls[0], None]

@@ -65,7 +65,7 @@ class Optimizer:
         """Apply one update to every parameter that has a gradient."""
         watch = watcher()
         if watch is not None:  # a trace (``chainrule.compile``) binds the state it reads
-            watch.uses_state(self)
+            watch.uses_optimizer(self)
         follow = backend._cupy is not None  # a GPU array has been seen: parameters may have moved
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
@@ -74,7 +74,7 @@ class Optimizer:
                 state["step"] = state.get("step", 0) + 1
                 self._update(write_in_place(p, f"{type(self).__name__}.step"), p.grad.data, state)
         if watch is not None:
-            watch.uses_state(None)
+            watch.back_in_code()
 
     def _update(self, w: Any, dw: Any, state: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..autograd.tensor import Tensor
-from ..explainer import fmt, label, role
+from ..explainer import fmt, label
+from ..ops.roles import role
 
 SMALL = 16  # values with at most this many entries are shown in full (a matrix row by row)
 TITLE = 28  # a value's sub-expression name is abbreviated beyond this many characters
