@@ -74,7 +74,8 @@ class _Defaults(argparse.HelpFormatter):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .train import MODELS, OPTIMIZERS
+    from .models import MODELS
+    from .training import OPTIMIZERS
 
     parser = _Parser(prog="chainrule", description="Computational graphs and backpropagation.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -109,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="out/train", help="folder for the run's files")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     t.add_argument("--distributed", action="store_true",
-                   help="classify: train on every rank of the MPI job (mpiexec -n N chainrule train --distributed ...): "
+                   help="train on every rank of the MPI job (mpiexec -n N chainrule train --distributed ...): "
                         "--batch-size is the global batch, split over the ranks; rank 0 prints and writes")
     t.add_argument("--threads", type=_positive(int), default=1,
                    help="sequence tasks: BLAS threads for this run (one per process by default, so parallel runs on "
@@ -152,8 +153,8 @@ def _expression(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     print(text)
     if args.command == "explain":
         return 0
-    from .rundir import check_folder
     from .serialization import atomic_write
+    from .training.rundir import check_folder
 
     try:
         out = check_folder(args.out)
@@ -209,8 +210,7 @@ def _fail(parser: argparse.ArgumentParser, command: str, message: str) -> int:
 
 
 def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .rundir import FolderBusy
-    from .train import Config, fit
+    from .training import Config, FolderBusy, train_classifier
 
     if args.task != "classify" or args.model in ("ntm", "lstm"):
         return _train_copy(parser, args)
@@ -225,7 +225,8 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                     reg=args.reg, optimizer=args.optimizer, seed=args.seed, hidden=args.hidden, depth=args.depth,
                     activation=args.activation, val_fraction=args.val_fraction)  # fmt: skip
     try:
-        fit(config, out=args.out, resume=args.resume, log=sys.stdout, compile=args.compile, distributed=args.distributed)
+        train_classifier(config, out=args.out, resume=args.resume, log=sys.stdout, compile=args.compile,
+                         distributed=args.distributed)
     except (ValueError, FileNotFoundError, ImportError, FolderBusy) as e:
         return _fail_all(parser, "train", str(e), args.distributed)
     return 0
@@ -247,26 +248,26 @@ def _fail_all(parser: argparse.ArgumentParser, command: str, message: str, distr
 
 
 def _train_copy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .ntm import train_copy
+    from .training import FolderBusy, train_sequence
 
     if args.task == "classify" or args.model not in ("ntm", "lstm"):
         return _fail(parser, "train", "the sequence tasks train --model ntm or --model lstm, with --task copy, "
                      "repeat-copy or recall")  # fmt: skip
-    from .rundir import FolderBusy
-
     try:
-        train_copy(args.model, minutes=args.minutes, steps=args.steps, batch=args.batch_size or 16, lr=args.lr or 1e-3,
-                   seed=args.seed, out=args.out, log=sys.stdout, compile=args.compile, task=args.task,
-                   threads=args.threads)  # fmt: skip
-    except (ValueError, FolderBusy) as e:
-        return _fail(parser, "train", str(e))
+        train_sequence(args.model, task=args.task, minutes=args.minutes, steps=args.steps, batch=args.batch_size or 16,
+                       lr=args.lr or 1e-3, seed=args.seed, out=args.out, log=sys.stdout, compile=args.compile,
+                       threads=args.threads, resume=args.resume, distributed=args.distributed)  # fmt: skip
+    except (ValueError, FileNotFoundError, ImportError, FolderBusy) as e:
+        return _fail_all(parser, "train", str(e), args.distributed)
     return 0
 
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .train import confusion_matrix, evaluate, load_data, loss_function, model_from_weights
+    from .models import model_from_weights
+    from .tasks import accuracy, confusion_matrix, load_data, loss_function, predict
+    from .training import evaluate
 
     try:
         model, meta = model_from_weights(args.weights)
@@ -278,7 +279,8 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         test = load_data(spec, cfg.get("seed", 0)).test
         if tuple(test.x.shape[1:]) != tuple(meta["input_shape"]):
             return _fail(parser, "evaluate", f"{spec} has inputs of shape {test.x.shape[1:]}; the weights expect {tuple(meta['input_shape'])}")
-        loss, acc, pred = evaluate(model, test, loss_function(cfg["model"]))
+        measured = evaluate(model, test, loss_function(cfg["model"]), {"acc": accuracy})
+        loss, acc, pred = measured["loss"], measured["acc"], predict(model, test)
     except (ValueError, FileNotFoundError, ImportError) as e:
         return _fail(parser, "evaluate", str(e))
     k = meta["num_classes"]
@@ -298,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad arguments)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    from .train import Diverged
+    from .training import Diverged
 
     try:
         return _dispatch(parser, args)

@@ -1,5 +1,4 @@
-"""The lecture's big computational graphs, as models: AlexNet (and, in ``chainrule.ntm``,
-the Neural Turing Machine).
+"""AlexNet, the lecture's big convolutional graph.
 
 AlexNet here follows the standard single-tower layout that torchvision ships (five
 convolutions, three max-pools, adaptive average pooling to 6x6, dropout, three linear
@@ -12,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import nn
-from .autograd.tensor import Tensor
-from .ntm import NTM, LSTMBaseline
+from .. import nn
+from ..autograd.tensor import Tensor
 
-__all__ = ["NTM", "AlexNet", "AlexNetCifar", "LSTMBaseline", "alexnet"]
+__all__ = ["AlexNet", "AlexNetCifar", "alexnet"]
 
 
 class _FeaturesPoolClassifier(nn.Module):

@@ -1,6 +1,6 @@
 """One run per output folder: the folder's checks, a lock, and what killed runs left behind.
 
-``claim(out)`` is what ``chainrule train`` (both tasks) holds while it writes into
+``claim(out)`` is what a training run (``fit``, ``chainrule train``) holds while it writes into
 ``out``. It refuses an ``--out`` that is empty, an existing file or a place that
 cannot be created, each in one line; it takes an exclusive lock on ``out/.chainrule.lock``
 through ``filelock`` (an OS lock that the kernel drops when its process dies, so a lock
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TextIO
+
+import numpy as np
 
 LOCK, PID = ".chainrule.lock", ".chainrule.pid"
 
@@ -77,3 +79,14 @@ def _owner(path: Path) -> str:
         return (path / PID).read_text().strip() or "unknown"
     except OSError:
         return "unknown"
+
+
+@contextmanager
+def held_run(out: str | os.PathLike | None, log: TextIO | None) -> Iterator[Path | None]:
+    """What a training run holds while it runs: its folder, if any (``claim``), and NumPy's
+    overflow and 0/0 warnings off, since a non-finite value is caught as ``Diverged`` in one
+    line instead."""
+    with ExitStack() as held:
+        folder = held.enter_context(claim(out, log)) if out is not None else None
+        held.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))
+        yield folder

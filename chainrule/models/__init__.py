@@ -1,0 +1,25 @@
+"""The built-in models, each a plain ``nn.Module`` (or ``nn.Sequential``) in a file of its own.
+
+``classifier`` builds the classifiers ``chainrule train`` knows by name (linear SVM and
+softmax, the MLP, the small CNN, AlexNet sized for small images) and rebuilds one from the
+weights a run saved; ``alexnet`` is AlexNet as torchvision lays it out (its weights load);
+``ntm`` is the Neural Turing Machine with its addressing, one function per step of the
+paper; ``lstm`` its baseline. Models know no data and no loss: ``chainrule.tasks`` does.
+
+>>> import chainrule as cr
+>>> cr.models.build_model("mlp", (2,), 3).state_dict().keys()
+dict_keys(['1.weight', '1.bias', '3.weight', '3.bias'])
+"""
+
+from __future__ import annotations
+
+from . import classifier, lstm, ntm
+from .alexnet import AlexNet, AlexNetCifar, alexnet
+from .classifier import ACTIVATIONS, MODELS, build_model, model_from_weights, parameter_count
+from .lstm import LSTMBaseline
+from .ntm import NTM
+
+__all__ = ["ACTIVATIONS", "MODELS", "NTM", "AlexNet", "AlexNetCifar", "LSTMBaseline", "alexnet", "build_model",
+           "classifier", "lstm", "model_from_weights", "ntm", "parameter_count"]  # fmt: skip
+# ``models.alexnet`` is the function (the module is ``chainrule.models.alexnet`` in sys.modules),
+# as in torchvision

@@ -1,0 +1,32 @@
+"""What a model is trained for: a task is its data, its loss and its metrics.
+
+``classification`` serves the classifiers (the spiral, digits, MNIST, Fashion-MNIST,
+CIFAR-10; SVM or softmax loss; accuracy); ``sequence`` the Neural Turing Machine paper's
+three tasks (copy, repeat copy, associative recall; binary cross-entropy; wrong bits per
+sequence), each an endless ``SequenceStream`` of fresh batches. ``chainrule.training.fit``
+takes a task's pieces as its ``data``, ``loss`` and ``metrics``.
+
+>>> from chainrule import tasks
+>>> sorted(tasks.TASKS)
+['copy', 'recall', 'repeat-copy']
+"""
+
+from __future__ import annotations
+
+from . import classification, sequence
+from .classification import accuracy, confusion_matrix, load_data, loss_function, predict
+from .sequence import (
+    TASKS,
+    SequenceStream,
+    Task,
+    bit_error,
+    copy_batch,
+    copy_loss,
+    recall_batch,
+    repeat_copy_batch,
+    task_of,
+)
+
+__all__ = ["TASKS", "SequenceStream", "Task", "accuracy", "bit_error", "classification", "confusion_matrix",
+           "copy_batch", "copy_loss", "load_data", "loss_function", "predict", "recall_batch", "repeat_copy_batch",
+           "sequence", "task_of"]  # fmt: skip
