@@ -85,10 +85,10 @@ def alexnet_case(lib: str):
 
 def ntm_case(lib: str):
     import chainrule as cr
-    from chainrule import ntm
+    from chainrule.tasks import sequence
 
-    model = ntm.build("ntm")
-    x, y = ntm.copy_batch(1, 20, generator=np.random.default_rng(0))
+    model = sequence.build("ntm")
+    x, y = sequence.copy_batch(1, 20, generator=np.random.default_rng(0))
 
     def step(x, y):
         logits = model(cr.Tensor(x))[-y.shape[0]:]  # the answer steps

@@ -51,7 +51,7 @@ def read_run(out: Path, seed: int) -> dict:
     """A finished run's numbers: first step below the threshold, the step from which it stayed
     below it to the end (None if it did not), the end, the test sizes, the curve."""
     rows = list(csv.DictReader(open(out / "metrics.csv")))
-    errors = [float(r["bit_error"]) for r in rows]
+    errors = [float(r["train_bit_error"]) for r in rows]
     first = next((int(r["step"]) for r, e in zip(rows, errors) if e < THRESHOLD), None)
     stays = None
     for r, e in zip(reversed(rows), reversed(errors)):
@@ -60,7 +60,7 @@ def read_run(out: Path, seed: int) -> dict:
         stays = int(r["step"])
     summary = json.loads((out / "summary.json").read_text())
     return {"seed": seed, "first": first, "stays": stays, "final": errors[-1], "tests": summary["bit_error"],
-            "curve": [(int(r["sequences"]), e) for r, e in zip(rows, errors)], "seconds": summary["seconds"]}
+            "curve": [(int(r["examples"]), e) for r, e in zip(rows, errors)], "seconds": summary["seconds"]}
 
 
 def draw(results: dict[str, list[dict]], task: str, path: str) -> None:

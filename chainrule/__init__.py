@@ -19,10 +19,11 @@ from . import (
     factories,
     models,
     nn,
-    ntm,
     ops,
     optim,
     rng,
+    tasks,
+    training,
     viz,
 )
 from .autograd.anomaly import AnomalyError
@@ -56,7 +57,6 @@ from .dtypes import (  # PyTorch's short names float, int and bool are set at th
     short,
     uint8,
 )
-from .explainer import explain
 from .factories import (
     arange,
     as_tensor,
@@ -84,6 +84,7 @@ from .factories import (
     zeros,
     zeros_like,
 )
+from .models import ntm  # the Neural Turing Machine, as chainrule.ntm (its tasks: chainrule.tasks)
 from .ops import (
     abs,
     add,
@@ -226,12 +227,13 @@ from .ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from .ops.sort import argsort, kthvalue, median, sort, topk
 from .rng import manual_seed
 from .serialization import load, load_checkpoint, load_metadata, save, save_checkpoint
+from .viz.explainer import explain
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError", "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "argmax", "argmin", "as_tensor", "astype",
-    "backend", "clip", "data", "distributed", "detect_anomaly", "models", "ntm", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
+    "backend", "clip", "data", "distributed", "detect_anomaly", "models", "ntm", "tasks", "training", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
     "load", "load_checkpoint", "load_metadata", "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
     "ops", "optim", "pad", "viz", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",

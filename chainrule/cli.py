@@ -136,8 +136,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _expression(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from . import viz
-    from .explainer import trace
-    from .expr import ExpressionError, build, parse_values
+    from .viz.explainer import trace
+    from .viz.expr import ExpressionError, build, parse_values
 
     try:
         values = parse_values(args.at)
@@ -179,7 +179,7 @@ def _compiled_source(expression: str, values: dict, leaves: dict) -> str:
     """The source ``chainrule.compile`` writes for f and its gradient in each variable."""
     from .autograd.engine import grad
     from .compiler import compile as compile_step
-    from .expr import build
+    from .viz.expr import build
 
     names = list(leaves)
 
@@ -318,11 +318,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "tour":
-        from . import tour
+        from .viz import tour
 
         examples = tour.run(sys.stdout)
         if args.report:
-            from .report import write_report
+            from .viz.report import write_report
 
             print(f"\nwrote {write_report(examples, args.report)}")
         return 0

@@ -29,7 +29,7 @@ import numpy as np
 from .autograd.inplace import write_in_place
 from .autograd.tensor import Tensor
 from .data import epoch_order
-from .nn.module import Module
+from .nn.modules.module import Module
 
 _state: dict[str, Any] = {"comm": None, "tried": False}  # the communicator, set once by init()
 _lock = threading.Lock()

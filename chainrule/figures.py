@@ -1,6 +1,6 @@
 """matplotlib (the ``plot`` extra), drawn off-screen, and figures as PNG files or bytes.
 
-The one place that imports matplotlib: training, the copy task and the report all draw
+The one place that imports matplotlib: training and the report draw
 through it.
 """
 

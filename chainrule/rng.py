@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd.grad_mode import watcher
+from .autograd.grad_mode import replayed
 
 _generator = np.random.default_rng(0)
 _gpu_generators: dict[tuple[int, int], Any] = {}  # (seeding, GPU number) -> CuPy generator
@@ -68,8 +68,7 @@ def uniform(shape: tuple[int, ...], like: Any = None) -> Any:
     """
     if like is not None and type(like) is not np.ndarray and type(like).__module__.startswith("cupy"):
         return _gpu_generator(like).random(tuple(shape), dtype=like.dtype if like.dtype.kind == "f" else np.float64)
-    watch = watcher()  # a compiled step's trace records the draw, to make it anew at each replay
-    return _uniform(tuple(shape)) if watch is None else watch.draws(_uniform, tuple(shape))
+    return replayed(_uniform, tuple(shape))  # a compiled step makes the draw anew at each replay
 
 
 def _gpu_generator(like: Any) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import devices, rng
-from .nn.module import Module
+from .nn.modules.module import Module
 
 
 def atomic_write(path: str | os.PathLike, payload: bytes) -> None:

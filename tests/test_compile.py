@@ -289,11 +289,11 @@ def test_compile_source_command_prints_the_lectures_neuron(capsys):
 
 
 def test_the_ntm_copy_step_compiled_equals_eager():
-    from chainrule import ntm
+    from chainrule.tasks import sequence as seq
 
     def run(compiled: bool) -> tuple[list, dict]:
         cr.manual_seed(0)
-        model = ntm.build("ntm")
+        model = seq.build("ntm")
         opt = cr.optim.Adam(model.parameters(), lr=1e-3)
 
         def step(x, y):
@@ -306,7 +306,7 @@ def test_the_ntm_copy_step_compiled_equals_eager():
 
         f = cr.compile(step) if compiled else step
         g = np.random.default_rng(0)
-        losses = [f(*ntm.copy_batch(2, 5, generator=g)).item() for _ in range(4)]
+        losses = [f(*seq.copy_batch(2, 5, generator=g)).item() for _ in range(4)]
         return losses, {k: v.copy() for k, v in model.state_dict().items()}
 
     (eager, state), (compiled, c_state) = run(False), run(True)

@@ -287,11 +287,11 @@ def test_the_gpu_benchmark_runs_on_the_cpu_at_small_sizes():
 
 def test_the_ntm_runs_on_the_gpu_stand_in_without_waiting():
     # its starting state (memory, focus, reads, controller) is made on the parameters' device
-    from chainrule import ntm
+    from chainrule.tasks import sequence as seq
 
     def loss_and_grads(where: str):
-        model = ntm.build("ntm", bits=4)
-        x, y = ntm.copy_batch(2, 3, bits=4, generator=np.random.default_rng(0))
+        model = seq.build("ntm", bits=4)
+        x, y = seq.copy_batch(2, 3, bits=4, generator=np.random.default_rng(0))
         if where == "strict":
             _to_stand_in(model)
             x, y = strict.device_array(x), strict.device_array(y)
@@ -343,10 +343,10 @@ def test_a_compiled_step_replays_on_the_gpu_stand_in(make):
 def test_a_compiled_ntm_step_replays_on_the_gpu_stand_in():
     # the NTM's whole training step (addressing, memory writes, LSTM controller, Adam, clipping)
     # compiled on host copies and replayed on the stand-in: the eager CPU step's numbers
-    from chainrule import ntm
+    from chainrule.tasks import sequence as seq
 
     def make():
-        model = ntm.build("ntm", bits=4)
+        model = seq.build("ntm", bits=4)
         opt = optim.Adam(model.parameters(), lr=1e-3)
 
         def step(x, y):
@@ -361,7 +361,7 @@ def test_a_compiled_ntm_step_replays_on_the_gpu_stand_in():
         return model, opt, step
 
     g = np.random.default_rng(0)
-    batches = [ntm.copy_batch(2, 3, bits=4, generator=g) for _ in range(4)]
+    batches = [seq.copy_batch(2, 3, bits=4, generator=g) for _ in range(4)]
     _, _, eager = make()
     want = [eager(cr.Tensor(x), cr.Tensor(y)).item() for x, y in batches]
     model, opt, step = make()

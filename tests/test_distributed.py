@@ -175,13 +175,14 @@ def test_the_train_command_on_two_ranks(tmp_path):
 
 
 def test_distributed_on_one_process_trains_as_without_it(tmp_path):
-    from chainrule.train import Config, fit
+    from chainrule.training import Config
+    from chainrule.training import train_classifier as fit
 
     cfg = Config(model="mlp", epochs=2, batch_size=30, lr=0.5)
     a = fit(cfg, log=io.StringIO(), progress=False).model.state_dict()
     b = fit(cfg, log=io.StringIO(), progress=False, distributed=True).model.state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    with pytest.raises(ValueError, match="--compile and --distributed do not combine"):
+    with pytest.raises(ValueError, match="compile and distributed do not combine"):
         fit(cfg, progress=False, compile=True, distributed=True)
 
 

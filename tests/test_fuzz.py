@@ -19,7 +19,7 @@ from test_hostile_files import traced
 
 import chainrule as cr
 from chainrule import data, nn
-from chainrule.expr import ExpressionError, build, parse_values
+from chainrule.viz.expr import ExpressionError, build, parse_values
 
 # 60 examples each in make test; the "fuzz" profile (make fuzz, tests/conftest.py) asks for thousands
 _MANY = settings.default.max_examples >= 1000

@@ -130,3 +130,37 @@ def test_the_walk_sees_imports_inside_functions(tmp_path: Path) -> None:
     assert _cycle_in(component, graph) == ["chainrule.a", "chainrule.b", "chainrule.c", "chainrule.a"]
     tree = ast.parse("def f():\n    from .engine import Tensor\n")
     assert any(isinstance(n, ast.ImportFrom) and n.module == "engine" for n in ast.walk(tree))
+
+
+# Lowest first: a module imports only from its own layer or the ones before it.
+LAYERS = [
+    ("backend", "dtypes"),
+    ("devices",),
+    ("autograd",),
+    ("ops", "factories", "rng"),
+    ("nn", "optim", "data", "serialization", "figures"),
+    ("compiler", "distributed"),
+    ("models", "tasks"),
+    ("training",),
+    ("viz", "cli", "__main__", ""),  # "": the package's __init__, which gathers everything
+]
+
+
+# The front of chainrule.autograd and its functional (jacobian, hessian, ...: composed from the
+# ops, as torch.autograd.functional is) sit with the ops; the engine's modules below them.
+PLACED = {"chainrule.autograd": 3, "chainrule.autograd.functional": 3}
+
+
+def layer_of(module: str) -> int:
+    if module in PLACED:
+        return PLACED[module]
+    top = module.split(".")[1] if "." in module else ""
+    found = [i for i, names in enumerate(LAYERS) if top in names]
+    assert found, f"{module}: in no layer of tests/test_layout.py's LAYERS; add it where it belongs"
+    return found[0]
+
+
+def test_each_layer_imports_only_the_layers_below_it() -> None:
+    upward = [f"{m} (layer {layer_of(m)}) imports {t} (layer {layer_of(t)})"
+              for m, targets in sorted(import_graph().items()) for t in sorted(targets) if layer_of(t) > layer_of(m)]  # fmt: skip
+    assert not upward, "imports that reach up a layer:\n" + "\n".join(upward)

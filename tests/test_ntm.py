@@ -7,6 +7,8 @@ import pytest
 
 import chainrule as cr
 from chainrule import ntm
+from chainrule.tasks import sequence as seq
+from chainrule.training import train_sequence
 
 rng = np.random.default_rng(2)
 B, N, M = 2, 6, 3
@@ -55,37 +57,38 @@ def test_addressing_does_what_the_paper_says():
 
 def test_short_training_run_learns(tmp_path):
     cr.manual_seed(0)
-    untrained = ntm.build("ntm")
-    x, y = ntm.copy_batch(32, 3, generator=np.random.default_rng(9))
+    untrained = seq.build("ntm")
+    x, y = seq.copy_batch(32, 3, generator=np.random.default_rng(9))
     with cr.no_grad():
-        before = ntm.copy_loss(untrained, x, y)[0].item()
-    model, history = ntm.train_copy("ntm", steps=300, minutes=30, max_length=3, batch=16, out=tmp_path, progress=False)
+        before = seq.copy_loss(untrained, x, y)[0].item()
+    run = train_sequence("ntm", steps=300, minutes=30, max_length=3, batch=16, out=tmp_path, progress=False)
+    model, history = run.model, run.history
     with cr.no_grad():
-        after = ntm.copy_loss(model, x, y)[0].item()
+        after = seq.copy_loss(model, x, y)[0].item()
     assert before > 0.65 and after < 0.75 * before, (before, after)  # 0.69 -> about 0.48
     assert [h["step"] for h in history] == list(range(12, 300, 12)) + [300]  # about 25 points on a short run
-    assert {"metrics.csv", "ntm.safetensors", "summary.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"metrics.csv", "weights.safetensors", "checkpoint.safetensors", "summary.json"} <= {p.name for p in tmp_path.iterdir()}
 
 
 def test_saved_ntm_reloads_to_identical_outputs(tmp_path):
-    a = ntm.build("ntm", seed=1)
+    a = seq.build("ntm", seed=1)
     cr.save(a, tmp_path / "ntm.safetensors")
-    b = cr.load(tmp_path / "ntm.safetensors", ntm.build("ntm", seed=2))
-    x, _ = ntm.copy_batch(2, 5)
+    b = cr.load(tmp_path / "ntm.safetensors", seq.build("ntm", seed=2))
+    x, _ = seq.copy_batch(2, 5)
     with cr.no_grad():
         assert np.array_equal(a(cr.Tensor(x)).numpy(), b(cr.Tensor(x)).numpy())
 
 
 def test_copy_task_data():
-    x, y = ntm.copy_batch(4, 6, generator=np.random.default_rng(0))
+    x, y = seq.copy_batch(4, 6, generator=np.random.default_rng(0))
     assert x.shape == (13, 4, 9) and y.shape == (6, 4, 8)
     assert np.array_equal(x[:6, :, :8], y) and (x[6, :, 8] == 1).all() and not x[7:].any()
 
 
 def test_lstm_baseline_and_errors():
-    assert ntm.build("lstm")(cr.Tensor(np.zeros((3, 2, 9)))).shape == (3, 2, 8)
+    assert seq.build("lstm")(cr.Tensor(np.zeros((3, 2, 9)))).shape == (3, 2, 8)
     with pytest.raises(ValueError, match="copy task: model 'gru'"):
-        ntm.build("gru")
+        seq.build("gru")
     with pytest.raises(ValueError, match="controller='rnn'"):
         ntm.NTM(9, 8, controller="rnn")
     assert ntm.NTM(9, 8, memory_size=8, controller="feedforward")(cr.Tensor(np.zeros((2, 1, 9)))).shape == (2, 1, 8)
@@ -98,12 +101,12 @@ def test_train_command_runs_the_copy_task(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "step 10 " in out and "bit error per sequence at lengths 10/20/30/50" in out
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"metrics.csv", "ntm.safetensors", "summary.json"} <= names
+    assert {"metrics.csv", "weights.safetensors", "checkpoint.safetensors", "summary.json"} <= names
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         return
-    assert {"curve.png", "memory.png"} <= names
+    assert {"curves.png", "memory.png"} <= names
     wrote = out.split("wrote ")[-1].split(" to ")[0].split(", ")  # the line lists every file written
     assert set(wrote) == {n for n in names if not n.startswith(".")}
     assert main(["train", "--model", "mlp", "--task", "copy"]) == 2
@@ -113,9 +116,8 @@ def test_train_command_runs_the_copy_task(tmp_path, capsys):
 def test_compiled_copy_training_follows_the_eager_run():
     runs = []
     for compiled in (False, True):
-        model, history = ntm.train_copy("ntm", steps=60, minutes=30, max_length=3, batch=8, seed=3, progress=False,
-                                        compile=compiled)  # fmt: skip
-        runs.append(([h["loss"] for h in history], {k: v.copy() for k, v in model.state_dict().items()}))
+        run = train_sequence("ntm", steps=60, minutes=30, max_length=3, batch=8, seed=3, progress=False, compile=compiled)
+        runs.append((run.history["train_loss"], {k: v.copy() for k, v in run.model.state_dict().items()}))
     (eager, state), (compiled, c_state) = runs
     np.testing.assert_allclose(compiled, eager, rtol=1e-4)
     for k in state:
@@ -127,10 +129,10 @@ def test_compiled_copy_training_follows_the_eager_run():
 
 def test_repeat_copy_data():
     g = np.random.default_rng(0)
-    x, y = ntm.repeat_copy_batch(3, 4, 3, generator=g)
+    x, y = seq.repeat_copy_batch(3, 4, 3, generator=g)
     assert x.shape == (4 + 1 + 13, 3, 10) and y.shape == (13, 3, 9)
-    seq = x[:4, :, :8]
-    np.testing.assert_array_equal(y[:12, :, :8], np.concatenate([seq] * 3))  # the sequence, three times
+    shown = x[:4, :, :8]
+    np.testing.assert_array_equal(y[:12, :, :8], np.concatenate([shown] * 3))  # the sequence, three times
     assert (y[12, :, 8] == 1).all() and (y[:12, :, 8] == 0).all() and (y[12, :, :8] == 0).all()  # then the end marker
     np.testing.assert_allclose(x[4, :, 9], 0.3)  # the count, scaled by the 10 repeats of training
     assert (x[4, :, 8] == 1).all() and not x[:4, :, 8:].any()  # the delimiter, on the count's step only
@@ -139,7 +141,7 @@ def test_repeat_copy_data():
 
 def test_recall_data_answers_the_item_after_the_query():
     g = np.random.default_rng(1)
-    x, y = ntm.recall_batch(64, 5, generator=g)
+    x, y = seq.recall_batch(64, 5, generator=g)
     assert x.shape == (5 * 4 + 1 + 3 + 1 + 3, 64, 8) and y.shape == (3, 64, 6)
     items = np.stack([x[i * 4 + 1 : i * 4 + 4, :, :6] for i in range(5)])  # (items, 3, B, 6)
     query = x[21:24, :, :6]
@@ -148,14 +150,14 @@ def test_recall_data_answers_the_item_after_the_query():
         k = next(i for i in range(4) if np.array_equal(items[i, :, b], query[:, b]))
         np.testing.assert_array_equal(y[:, b], items[k + 1, :, b])
     with pytest.raises(ValueError, match="at least 2"):
-        ntm.recall_batch(2, 1)
+        seq.recall_batch(2, 1)
 
 
 @pytest.mark.parametrize("task,steps,limit,below", [("repeat-copy", 300, 2, 0.55), ("recall", 200, 3, 0.67)])  # from 0.69
 def test_short_runs_of_the_other_tasks_learn(task, steps, limit, below, tmp_path):
-    model, history = ntm.train_copy("ntm", steps=steps, minutes=30, max_length=limit, batch=16, seed=0, task=task,
-                                    out=tmp_path, progress=False)  # fmt: skip
-    assert history[0]["loss"] > 0.6 and history[-1]["loss"] < below, [h["loss"] for h in history]
+    history = train_sequence("ntm", steps=steps, minutes=30, max_length=limit, batch=16, seed=0, task=task,
+                             out=tmp_path, progress=False).history  # fmt: skip
+    assert history[0]["train_loss"] > 0.6 and history[-1]["train_loss"] < below, history["train_loss"]
     summary = __import__("json").loads((tmp_path / "summary.json").read_text())
     assert summary["task"] == task and len(summary["bit_error"]) >= 3
-    assert ntm.build("lstm", task=task).out.weight.shape[0] == ntm.TASKS[task].outputs
+    assert seq.build("lstm", task=task).out.weight.shape[0] == seq.TASKS[task].outputs

@@ -122,3 +122,25 @@ def test_parameters_without_gradient_are_left_alone():
     (a * 3).sum().backward()
     opt.step()
     assert b.item() == 2.0 and a.item() != 1.0
+
+
+@pytest.mark.parametrize("which", ["norm", "value"])
+def test_gradient_clipping_matches_torch_nn_utils(which):
+    """``nn.utils.clip_grad_norm_`` and ``clip_grad_value_`` against torch's, on a model's gradients;
+    ``optim.clip_grad_norm`` (chainrule's old name, and place) is the same function."""
+    if torch is None:
+        pytest.skip("torch is not installed")
+    grads = [rng.standard_normal(s) * 3 for s in SHAPES]
+    ps = [cr.nn.Parameter(np.zeros(s), dtype="float64") for s in SHAPES]
+    tps = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in SHAPES]
+    for p, tp, g in zip(ps, tps, grads):
+        p.grad, tp.grad = cr.Tensor(g, dtype="float64"), torch.tensor(g)
+    if which == "norm":
+        assert optim.clip_grad_norm is cr.nn.utils.clip_grad_norm_
+        norm = cr.nn.utils.clip_grad_norm_(ps, 1.5)
+        np.testing.assert_allclose(norm, torch.nn.utils.clip_grad_norm_(tps, 1.5).item(), rtol=1e-12)
+    else:
+        assert cr.nn.utils.clip_grad_value_(ps, 0.7) is None
+        torch.nn.utils.clip_grad_value_(tps, 0.7)
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-6, atol=1e-12)

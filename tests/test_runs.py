@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainrule import train
+import chainrule as cr
+from chainrule import training
 from chainrule.cli import main
-from chainrule.rundir import PID, FolderBusy, claim
+from chainrule.training.rundir import PID, FolderBusy, claim
 
 SPIRAL = ["train", "--model", "mlp", "--data", "spiral", "--batch-size", "100"]
 
@@ -37,31 +38,31 @@ def test_a_diverging_run_stops_in_one_line_with_status_1(tmp_path, capsys):
     code = main([*SPIRAL, "--epochs", "3", "--lr", "1e30", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.count("\n") == 1 and "training diverged at epoch 1, step" in err and "learning rate (--lr 1e+30)" in err
+    assert err.count("\n") == 1 and "training diverged at epoch 1, step" in err and "learning rate (1e+30)" in err
     assert "Warning" not in err and not (tmp_path / "checkpoint.safetensors").exists()
 
 
 def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    config = train.Config(model="mlp", data="spiral", epochs=1, batch_size=100, lr=0.5)
-    train.fit(config, out=tmp_path)
+    config = training.Config(model="mlp", data="spiral", epochs=1, batch_size=100, lr=0.5)
+    training.train_classifier(config, out=tmp_path)
     ckpt = tmp_path / "checkpoint.safetensors"
     before = digest(ckpt)
-    real = train.loss_function
+    real = training.runs.loss_function
 
     def poisoned(name):
         return lambda scores, y: real(name)(scores, y) * float("nan")
 
-    monkeypatch.setattr(train, "loss_function", poisoned)
+    monkeypatch.setattr(training.runs, "loss_function", poisoned)
     config.epochs = 3
-    with pytest.raises(train.Diverged, match=r"epoch 2, step 1: the training loss became nan.*is kept"):
-        train.fit(config, out=tmp_path, resume=True)
+    with pytest.raises(training.Diverged, match=r"epoch 2, step 1: the training loss became nan.*is kept"):
+        training.train_classifier(config, out=tmp_path, resume=True)
     assert digest(ckpt) == before
 
 
 def test_the_copy_task_stops_too(tmp_path, capsys):
     code = main(["train", "--model", "lstm", "--task", "copy", "--steps", "30", "--lr", "1e36", "--out", str(tmp_path)])
     err = capsys.readouterr().err
-    assert code == 1 and "copy task diverged at step" in err and err.count("\n") == 1
+    assert code == 1 and "training diverged at epoch " in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("kind", ["file", "empty", "unwritable", "under a file"])
@@ -87,7 +88,7 @@ def test_every_command_turns_os_errors_into_one_line(tmp_path, capsys):
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from chainrule.rundir import claim
+    from chainrule.training.rundir import claim
     with claim(sys.argv[1]):
         print("holding", flush=True)
         time.sleep(60)
@@ -136,4 +137,4 @@ def test_two_runs_started_together_one_wins(tmp_path):
         pytest.skip("the runs did not overlap on this machine")
     assert codes == [0, 2], results
     assert any("another run (pid" in err for _, err in results)
-    assert np.isfinite(train.load_metadata(tmp_path / "checkpoint.safetensors")["epoch"])
+    assert np.isfinite(cr.load_metadata(tmp_path / "checkpoint.safetensors")["epoch"])

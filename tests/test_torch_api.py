@@ -98,7 +98,7 @@ def test_max_of_two_tensors_is_the_lecture_max_gate():
 
 
 def test_explain_max_gate_gives_the_max():
-    from chainrule import expr
+    from chainrule.viz import expr
 
     f, leaves = expr.build("max(x, y)", {"x": 3.0, "y": 5.0})
     f.backward()

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from chainrule import tour
+from chainrule.viz import tour
 
 
 def test_add_mul_example():
@@ -91,8 +91,8 @@ def test_the_report_shows_the_engines_numbers(tmp_path):
     import json
     import re
 
-    from chainrule.report import write_report
     from chainrule.viz import build_graph
+    from chainrule.viz.report import write_report
 
     examples = [make() for make in tour.EXAMPLES[:-2]] + [tour.example_spiral(epochs=300), tour.example_vanishing(epochs=2)]
     page = write_report(examples, tmp_path / "tour.html").read_text()

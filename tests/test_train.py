@@ -11,7 +11,8 @@ import pytest
 
 import chainrule as cr
 from chainrule.cli import main
-from chainrule.train import Config, fit
+from chainrule.training import Config
+from chainrule.training import train_classifier as fit
 
 
 def final(config: Config, compile: bool = False) -> dict:
@@ -74,8 +75,8 @@ def test_train_command_writes_its_files_and_evaluate_reads_them(tmp_path, capsys
     assert set(wrote) == {p.name for p in out.iterdir() if not p.name.startswith(".")}
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
-    assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "examples_per_s",
-                            "grad_norm/1.weight", "grad_norm/3.weight"}  # one gradient norm per layer
+    assert set(rows[0]) == {"epoch", "step", "examples", "seconds", "train_loss", "train_acc", "val_loss", "val_acc",
+                            "lr", "examples_per_s", "grad_norm/1.weight", "grad_norm/3.weight"}  # one norm per layer
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs_run"] == 3 and summary["config"]["model"] == "mlp"
     assert summary["config"]["val_fraction"] == 0.1 and summary["test"]["test_examples"] == 300
@@ -188,13 +189,19 @@ def test_train_help_shows_every_default(capsys):
 
 
 def test_validation_is_carved_from_the_training_data_and_the_test_split_is_used_once(monkeypatch):
-    from chainrule import train
+    from chainrule.training import loop, runs
 
     train_set = cr.data.ArrayDataset(*cr.data.spiral(seed=0))
     test_set = cr.data.ArrayDataset(*cr.data.spiral(seed=1))
     seen = []
-    real = train.evaluate
-    monkeypatch.setattr(train, "evaluate", lambda model, ds, *a, **k: (seen.append(ds), real(model, ds, *a, **k))[1])
+    real = loop.evaluate
+
+    def spy(model, ds, *a, **k):
+        seen.append(ds)
+        return real(model, ds, *a, **k)
+
+    monkeypatch.setattr(loop, "evaluate", spy)  # the validation passes
+    monkeypatch.setattr(runs, "evaluate", spy)  # the test split's
     log = io.StringIO()
     run = fit(Config(model="mlp", epochs=3, batch_size=100, lr=0.5, val_fraction=0.2), log=log, progress=False,
               splits=cr.data.Splits(train_set, test_set))
@@ -203,13 +210,13 @@ def test_validation_is_carved_from_the_training_data_and_the_test_split_is_used_
     assert len(vals[0]) == 60 and np.bincount(vals[0].y).tolist() == [20, 20, 20]  # 20% of each class
     train_rows = {tuple(r) for r in train_set.x.tolist()}
     assert all(tuple(r) in train_rows for r in vals[0].x.tolist())  # validation points come from the training data
-    assert run.test["test_acc"] == real(run.model, test_set)[1]
+    assert run.test["test_acc"] == real(run.model, test_set, metrics={"acc": cr.tasks.accuracy})["acc"]
     again = fit(Config(model="mlp", epochs=3, batch_size=100, lr=0.5, val_fraction=0.2), log=io.StringIO(),
                 progress=False, splits=cr.data.Splits(train_set, test_set))
     assert again.history[-1]["val_acc"] == run.history[-1]["val_acc"]  # the split is seeded
     none = fit(Config(model="mlp", epochs=1, batch_size=100, val_fraction=0), log=log, progress=False,
                splits=cr.data.Splits(train_set, test_set))
-    assert np.isnan(none.history[-1]["val_acc"]) and "val loss" not in log.getvalue().splitlines()[-2]
+    assert "val_acc" not in none.history[-1] and "val loss" not in log.getvalue().splitlines()[-2]
 
 
 @pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])

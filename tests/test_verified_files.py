@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import nn, serialization, train
+from chainrule import models, nn, serialization
 from chainrule.cli import main
 
 
@@ -126,8 +126,8 @@ def test_evaluate_refuses_a_lying_header_before_building(trained, capsys, change
 
 def test_parameter_count_matches_every_model():
     for name, shape in (("linear-svm", (1, 8, 8)), ("mlp", (2,)), ("cnn", (3, 12, 16)), ("alexnet-cifar", (1, 8, 8))):
-        model = train.build_model(name, shape, 7, hidden=9, depth=3)
-        assert train.parameter_count(name, shape, 7, hidden=9, depth=3) == sum(p.numel() for p in model.parameters())
+        model = models.build_model(name, shape, 7, hidden=9, depth=3)
+        assert models.parameter_count(name, shape, 7, hidden=9, depth=3) == sum(p.numel() for p in model.parameters())
 
 
 def test_files_from_elsewhere_without_a_checksum_still_load(tmp_path):

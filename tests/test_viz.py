@@ -13,8 +13,8 @@ import pytest
 import chainrule as cr
 from chainrule import nn, viz
 from chainrule.cli import main
-from chainrule.explainer import trace
-from chainrule.expr import ExpressionError, build, parse_values
+from chainrule.viz.explainer import trace
+from chainrule.viz.expr import ExpressionError, build, parse_values
 
 
 def lecture_graph():

@@ -276,4 +276,4 @@ def call(fn: type[Function], *args: Any, **kwargs: Any) -> Any:
 
 
 # Called as on_step(tensor, upstream, downstream) for each gate of a backward pass,
-# before its buffers are freed: the hook for explainers (``chainrule.tour``).
+# before its buffers are freed: the hook for explainers (``chainrule.viz.tour``).

@@ -48,10 +48,13 @@ class Watcher:
     def leaves(self) -> None:
         """The pass is done with the gates and writes the leaves' gradients."""
 
-    def draws(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """A random draw ``fn(*args)`` (``chainrule.rng``): a trace records it as an operation
-        of its step, made anew at every replay."""
+    def replays(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` (``replayed``): a trace records it as an operation of its step."""
         return fn(*args)
+
+    def checks(self, check: Callable[..., Any], *arrays: Any) -> None:
+        """``check(*arrays)`` (``check_values``): a trace runs it again at every replay."""
+        check(*arrays)
 
     def uses_module(self, module: Any) -> None:
         """A module's call is about to use its parameters and buffers."""
@@ -72,6 +75,35 @@ _watch: contextvars.ContextVar[Watcher | None] = contextvars.ContextVar("chainru
 def watcher() -> Watcher | None:
     """This thread's watcher (None outside anomaly mode and traces)."""
     return _watch.get()
+
+
+def replayed(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``; inside a compiled step's trace, an operation of the step that every
+    replay makes anew (a random draw, a compiled loop) instead of a value frozen at tracing.
+
+    >>> replayed(max, 2, 3)
+    3
+    """
+    watch = _watch.get()
+    return fn(*args) if watch is None else watch.replays(fn, *args)
+
+
+def check_values(check: Callable[..., Any], *arrays: Any) -> None:
+    """Run ``check(*arrays)``, which raises on values it refuses (labels, indices); inside a
+    compiled step's trace every replay runs it again on that call's arrays, so a compiled
+    step validates as the eager one does.
+
+    >>> import numpy as np
+    >>> def nonnegative(a):
+    ...     if a.min() < 0:
+    ...         raise ValueError("negative")
+    >>> check_values(nonnegative, np.array([1, 2]))
+    """
+    watch = _watch.get()
+    if watch is None:
+        check(*arrays)
+    else:
+        watch.checks(check, *arrays)
 
 
 def is_grad_enabled() -> bool:

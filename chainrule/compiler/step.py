@@ -34,7 +34,7 @@ from ..devices import device_of
 from ..ops import kernels as cpu_loops
 from . import codegen
 from . import fuse as _fuse
-from .tape import Tape, Traced, TraceError, _active, _raw, recorded_call
+from .tape import Tape, Traced, TraceError, _active, _raw, check_values, recorded_call
 
 _log = logging.getLogger("chainrule.compile")
 
@@ -101,8 +101,11 @@ class _Watch(Watcher):
     def resets_grads(self, tensors: Any) -> None:
         self.reset.update(id(t) for t in tensors)
 
-    def draws(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def replays(self, fn: Callable[..., Any], *args: Any) -> Any:
         return recorded_call(fn, *args)
+
+    def checks(self, check: Callable[..., Any], *arrays: Any) -> None:
+        check_values(check, *arrays)
 
     def back_in_code(self) -> None:
         self.tape.section("code")

@@ -1,5 +1,8 @@
 """Neural networks: ``Module``, layers, and the stateless functions they call.
 
+Laid out as ``torch.nn``: ``modules/`` (the layers, one file per family), ``functional.py``,
+``init.py``, ``parameter.py`` (``Parameter``) and ``utils/`` (gradient clipping, ``summary``).
+
 >>> import chainrule as cr
 >>> net = cr.nn.Sequential(cr.nn.Linear(2, 100), cr.nn.ReLU(), cr.nn.Linear(100, 3))
 >>> scores = net(cr.Tensor([[0.1, 0.2]]))
@@ -9,31 +12,16 @@
 (100, 2)
 """
 
-from . import activation, functional, init
-from .activation import (
+from . import functional, init, modules, parameter, utils
+from .modules import (
     CELU,
     ELU,
     GELU,
     GLU,
+    GRU,
+    LSTM,
+    RNN,
     SELU,
-    Hardsigmoid,
-    Hardswish,
-    Hardtanh,
-    LeakyReLU,
-    LogSigmoid,
-    LogSoftmax,
-    Mish,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softmin,
-    Softplus,
-    Softsign,
-    Tanh,
-)
-from .layers import (
     AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm1d,
@@ -42,14 +30,39 @@ from .layers import (
     Dropout,
     Embedding,
     Flatten,
+    GRUCell,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
     Identity,
     LayerNorm,
+    LeakyReLU,
     Linear,
+    LogSigmoid,
+    LogSoftmax,
+    LSTMCell,
     MaxPool2d,
+    Mish,
+    Module,
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    ReLU,
+    ReLU6,
+    RNNCell,
+    Sequential,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanh,
+    activation,
 )
-from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from .summary import Summary, summary
+from .parameter import Parameter
+from .utils import Summary, summary
 
 __all__ = [
     "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Embedding", "Flatten",
@@ -57,5 +70,5 @@ __all__ = [
     "Sigmoid", "Softmax", "Tanh", "functional", "Identity", "ModuleDict", "ModuleList", "ParameterDict",
     "ParameterList", "Summary", "summary", "init", "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell",
     "activation", "CELU", "ELU", "GLU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "LogSoftmax",
-    "Mish", "ReLU6", "SiLU", "Softmin", "Softplus", "Softsign",
+    "Mish", "ReLU6", "SiLU", "Softmin", "Softplus", "Softsign", "modules", "parameter", "utils",
 ]  # fmt: skip

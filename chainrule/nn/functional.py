@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from .. import devices, ops, rng
+from ..autograd.grad_mode import check_values
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
-from ..compiler.tape import check_values
 from ..ops.axes import dims, one_axis
 from ..ops.fused import CrossEntropy, Linear
 from ..ops.index import one_hot  # noqa: F401 - nn.functional.one_hot, as PyTorch

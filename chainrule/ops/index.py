@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import devices
 from ..autograd.function import Context, Function, call
+from ..autograd.grad_mode import check_values
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module, is_array, to_numpy
 from .axes import dims, one_axis
@@ -51,8 +52,6 @@ def _in_range(op: str, dim: int, n: int, low: int, idx: Any) -> None:
 
 def _check_range(op: str, idx: Any, dim: int, n: int, negative: bool = False) -> None:
     """Index values in [0, n) (or [-n, n)), checked at every call, also when compiled."""
-    from ..compiler.tape import check_values  # noqa: PLC0415 - the compiler imports the ops
-
     check_values(functools.partial(_in_range, op, dim, n, -n if negative else 0), idx)
 
 
@@ -363,8 +362,6 @@ def masked_scatter(input: Any, mask: Any, source: Any) -> Tensor:
     >>> x.masked_scatter(cr.Tensor([True, False, True]), cr.Tensor([7.0, 8.0, 9.0])).tolist()
     [7.0, 0.0, 8.0]
     """
-    from ..compiler.tape import check_values  # noqa: PLC0415 - the compiler imports the ops
-
     a, s = as_tensor(input), as_tensor(source)
     if s.dtype != a.dtype:
         raise TypeError(f"masked_scatter: source has dtype {s.dtype} but input has {a.dtype}; expected the same dtype")
@@ -431,9 +428,7 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
         _classes(high + 1, idx, low, high)
         num_classes = high + 1
     else:
-        from ..compiler.tape import check_values  # noqa: PLC0415 - the compiler imports the ops
-
-        check_values(functools.partial(_classes, int(num_classes)), idx)
+            check_values(functools.partial(_classes, int(num_classes)), idx)
     return Tensor._make((idx[..., None] == xp.arange(num_classes)).astype(np.int64))
 
 

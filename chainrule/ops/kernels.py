@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.grad_mode import replayed
+
 # off while a compiled step for a GPU is traced (its replay runs on the GPU, which has no use for
 # CPU loops): per thread, so a trace never changes what another thread's eager steps run
 off = contextvars.ContextVar("chainrule_cpu_loops_off", default=False)
@@ -47,9 +49,7 @@ def usable(*arrays: Any) -> bool:
 def run(loop: Any, *args: Any) -> Any:
     """``loop(*args)``; inside a compiled step's trace, one operation of the tape (each
     replay calls the loop again), so compiled steps use the loops too."""
-    from ..compiler.tape import recorded_call
-
-    return recorded_call(loop, *args)
+    return replayed(loop, *args)
 
 
 _available: bool | None = None

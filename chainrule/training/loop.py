@@ -29,7 +29,8 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..compiler import compile as compile_step
 from ..figures import INSTALL
-from ..optim import Optimizer, clip_grad_norm
+from ..nn.utils import clip_grad_norm_
+from ..optim import Optimizer
 from ..serialization import atomic_write, load_checkpoint, load_metadata, save, save_checkpoint, write_csv
 from . import plots
 from .rundir import held_run
@@ -228,7 +229,7 @@ class _Loop:
             output, data_loss, full = forward(x, y)
             self.optimizer.zero_grad()
             full.backward()
-            norm = clip_grad_norm(params, self.max_grad_norm) if self.max_grad_norm is not None else 0.0
+            norm = clip_grad_norm_(params, self.max_grad_norm) if self.max_grad_norm is not None else 0.0
             self.optimizer.step()
             return output, data_loss, norm
 
@@ -240,7 +241,7 @@ class _Loop:
             check("the training loss", full.item())
             self.optimizer.zero_grad()
             full.backward()
-            norm = clip_grad_norm(params, self.max_grad_norm) if self.max_grad_norm is not None else 0.0
+            norm = clip_grad_norm_(params, self.max_grad_norm) if self.max_grad_norm is not None else 0.0
             check("the gradient norm", float(norm))
             self._check_weight_grads(check)
             self.optimizer.step()

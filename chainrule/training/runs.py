@@ -131,11 +131,20 @@ def train_classifier(config: Config, out: str | Path | None = None, resume: bool
                   metadata={"config": settings, "input_shape": list(input_shape), "num_classes": num_classes},
                   log=log)  # fmt: skip
     last = history[-1] if history else {}
-    if out is not None and last:
+    if out is not None and last and _writes(distributed):
         val = f", val acc {last['val_acc']:.1%}" if "val_acc" in last else ""
         print(f"done: {config.model} on {config.data}, {len(history)} epochs, train acc {last['train_acc']:.1%}{val}, "
               f"test acc {report.test['test_acc']:.1%}", file=log)  # fmt: skip
     return Run(model, history, config, report.test)
+
+
+def _writes(distributed: bool) -> bool:
+    """Whether this process prints and writes: rank 0 of a distributed run, or the only one."""
+    if not distributed:
+        return True
+    from .. import distributed as dist
+
+    return dist.rank() == 0
 
 
 class AnnealOnce(Callback):

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..autograd.tensor import Tensor
-from ..explainer import fmt, label
 from ..ops.roles import role
+from .explainer import fmt, label
 
 SMALL = 16  # values with at most this many entries are shown in full (a matrix row by row)
 TITLE = 28  # a value's sub-expression name is abbreviated beyond this many characters
@@ -152,7 +152,7 @@ def build_graph(out: Tensor, collapse: Any = None, max_nodes: int | None = 80,
 
     ``collapse``: module calls to show as one node each. ``max_nodes``: keep the nodes
     nearest the output, and one summary node for the rest. ``grads``: gradients by
-    ``id(tensor)`` (from ``chainrule.explainer.trace``); otherwise each tensor's ``.grad``.
+    ``id(tensor)`` (from ``chainrule.viz.explainer.trace``); otherwise each tensor's ``.grad``.
 
     >>> import chainrule as cr
     >>> x = cr.Tensor(2.0, requires_grad=True, name="x")
@@ -162,7 +162,7 @@ def build_graph(out: Tensor, collapse: Any = None, max_nodes: int | None = 80,
     >>> [n.fork for n in g.nodes.values() if n.title == "x"]
     [True]
     """
-    from ..nn.module import Module
+    from ..nn.modules.module import Module
 
     if not isinstance(out, Tensor):
         raise TypeError(f"viz: expected a Tensor, got {type(out).__name__}")

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..autograd.tensor import Tensor
-from ..explainer import Trace, sentence, trace
 from ..serialization import atomic_write
+from .explainer import Trace, sentence, trace
 from .graph import Graph, build_graph, describe, grad_label
 from .render import GRAD_COLOR, VALUE_COLOR
 
@@ -261,14 +261,14 @@ def to_html(out: Tensor, path: str | os.PathLike, collapse: Any = None, max_node
     """Write one self-contained HTML page: the graph with its forward values, a Step button
     and a slider that run the backward pass one gate at a time.
 
-    Runs the backward pass itself (through ``chainrule.explainer.trace``), so call it
+    Runs the backward pass itself (through ``chainrule.viz.explainer.trace``), so call it
     instead of ``backward()``, or pass ``tr=`` a trace already made. The page needs no
     network and no Graphviz: its script ships inside the package.
     """
     if tr is None:
         if out._ctx is not None and out._ctx._freed:
             raise ValueError("to_html: backward() already ran through this graph; call to_html on a fresh graph "
-                             "(it runs the backward pass itself) or pass tr=chainrule.explainer.trace(loss)")  # fmt: skip
+                             "(it runs the backward pass itself) or pass tr=chainrule.viz.explainer.trace(loss)")  # fmt: skip
         tr = trace(out)
     graph = build_graph(out, collapse, max_nodes, tr.grads)
     data = page_data(graph, tr)

@@ -117,7 +117,7 @@ def to_dot(out: Tensor, collapse: Any = None, max_nodes: int | None = 80, grads:
 
     Values show their forward value (green) and, once backward has run, their gradient
     (red); gates show their op and role. After a plain ``backward()`` only leaves keep a
-    gradient (as in PyTorch); after ``chainrule.explainer.trace(loss)`` (or ``explain``) every
+    gradient (as in PyTorch); after ``chainrule.viz.explainer.trace(loss)`` (or ``explain``) every
     value does. See ``build_graph`` for ``collapse``, ``max_nodes`` and ``grads``.
 
     >>> import chainrule as cr

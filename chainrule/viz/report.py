@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from .autograd.grad_mode import no_grad
-from .autograd.tensor import Tensor
+from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
+from ..figures import INSTALL, png_bytes, pyplot
+from ..serialization import atomic_write
 from .explainer import fmt, step_lines
-from .figures import INSTALL, png_bytes, pyplot
-from .serialization import atomic_write
-from .viz.graph import build_graph
-from .viz.html import to_svg
+from .graph import build_graph
+from .html import to_svg
 
 STYLE = """
 body { font-family: Helvetica, Arial, sans-serif; max-width: 1100px; margin: 2em auto; color: #1f2328; padding: 0 1em; }
@@ -44,7 +44,7 @@ def _png(fig: Any) -> str:
 
 def decision_boundaries(runs: dict[str, Any]) -> str | None:
     """Each trained spiral classifier's regions over the plane, with the training points."""
-    from .data import spiral
+    from ..data import spiral
 
     plt = pyplot()
     if plt is None:
@@ -82,7 +82,7 @@ def _curves(runs: dict[str, Any]) -> str | None:
 def _grad_norms(histories: dict[str, list[dict[str, float]]]) -> str | None:
     if pyplot() is None:
         return None
-    from .train import grad_norms_figure
+    from ..training.plots import grad_norms_figure
 
     return _png(grad_norms_figure(histories))
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.tensor import Tensor
-from ..ops.axes import dims
-from . import functional as F
+from ...autograd.tensor import Tensor
+from ...ops.axes import dims
+from .. import functional as F
 from .module import Module
 
 

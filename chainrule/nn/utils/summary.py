@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd.grad_mode import no_grad
-from ..autograd.tensor import Tensor
-from .module import Module, _calls
+from ...autograd.grad_mode import no_grad
+from ...autograd.tensor import Tensor
+from ..modules.module import Module, _calls
 
 
 @dataclass

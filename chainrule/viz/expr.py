@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
-from .autograd.tensor import Tensor
+from .. import ops
+from ..autograd.tensor import Tensor
 
 MAX_LENGTH = 500
 
@@ -81,7 +81,7 @@ def build(text: str, values: dict[str, Any], leaves: dict[str, Tensor] | None = 
     >>> build("x.__class__", {"x": 1.0})
     Traceback (most recent call last):
     ...
-    chainrule.expr.ExpressionError: attribute access 'x.__class__' is not allowed; expected the variables (x), numbers, + - * / ** @ and the functions abs, erf, exp, log, log_softmax, max, maximum, mean, min, minimum, relu, sigmoid, softmax, softplus, sqrt, sum, tanh
+    chainrule.viz.expr.ExpressionError: attribute access 'x.__class__' is not allowed; expected the variables (x), numbers, + - * / ** @ and the functions abs, erf, exp, log, log_softmax, max, maximum, mean, min, minimum, relu, sigmoid, softmax, softplus, sqrt, sum, tanh
     """
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"the expression is {len(text)} characters long; expected at most {MAX_LENGTH}")

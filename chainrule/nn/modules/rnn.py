@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
-from ..autograd.tensor import Tensor, as_tensor
-from ..backend import array_module
-from ..ops.recurrent import GRUSequence, LSTMSequence
-from . import functional as F
-from . import init
-from .module import Module, Parameter
+from ... import ops
+from ...autograd.tensor import Tensor, as_tensor
+from ...backend import array_module
+from ...ops.recurrent import GRUSequence, LSTMSequence
+from .. import functional as F
+from .. import init
+from ..parameter import Parameter
+from .module import Module
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 

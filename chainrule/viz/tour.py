@@ -14,10 +14,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .autograd.gradcheck import GradcheckResult, gradcheck, numerical_gradient, value_and_grad
-from .autograd.tensor import Tensor
+from ..autograd.gradcheck import GradcheckResult, gradcheck, numerical_gradient, value_and_grad
+from ..autograd.tensor import Tensor
+from ..ops import exp, maximum, sigmoid
 from .explainer import Step, fmt, format_step, trace
-from .ops import exp, maximum, sigmoid
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Example:
 
 
 def trace_steps(out: Tensor) -> list[Step]:
-    """``out.backward()``, recording each gate's step (see ``chainrule.explainer.trace``)."""
+    """``out.backward()``, recording each gate's step (see ``chainrule.viz.explainer.trace``)."""
     return trace(out).steps
 
 
@@ -238,7 +238,8 @@ def example_svm(steps: int = 10, step_size: float = 0.05) -> Example:
 
 def example_spiral(epochs: int = 2000) -> Example:
     """The course's case study: a linear classifier and a 2-layer ReLU net on the spiral."""
-    from .train import Config, fit
+    from ..training.runs import Config
+    from ..training.runs import train_classifier as fit
 
     # the course's recipe: all 300 points, full batch, step size 1 (no validation split)
     common = {"data": "spiral", "batch_size": 300, "lr": 1.0, "reg": 1e-3, "val_fraction": 0.0}
@@ -267,7 +268,8 @@ def example_spiral(epochs: int = 2000) -> Example:
 
 def example_vanishing(epochs: int = 10) -> Example:
     """Why ReLU: the per-layer gradient norms of a deep sigmoid net and a deep ReLU net."""
-    from .train import Config, fit
+    from ..training.runs import Config
+    from ..training.runs import train_classifier as fit
 
     runs = {}
     for act in ("sigmoid", "relu"):

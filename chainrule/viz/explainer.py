@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import engine
-from .autograd.grad_mode import no_grad
-from .autograd.tensor import Tensor
-from .ops.roles import role
+from ..autograd import engine
+from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
+from ..ops.roles import role
 
 
 @dataclass

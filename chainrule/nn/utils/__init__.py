@@ -1,0 +1,7 @@
+"""Helpers around modules, as ``torch.nn.utils``: gradient clipping (``clip_grad.py``) and
+``summary``, the table of a model's layers (``summary.py``)."""
+
+from .clip_grad import clip_grad_norm, clip_grad_norm_, clip_grad_value_
+from .summary import Summary, summary
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "Summary", "summary"]
