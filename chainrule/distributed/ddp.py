@@ -1,161 +1,20 @@
-"""Data-parallel training on several processes and machines, through MPI (``mpi4py``).
-
-Run the same script on N processes (``mpiexec -n N python train.py``); each process (a
-*rank*) trains the same model on its own shard of every batch, and the ranks average their
-gradients so every rank takes the same step: the model N processes train is the one one
-process would train on the whole batch. ``init()`` joins the job (a process started without
-``mpiexec``, or without mpi4py installed, is a world of one, where everything here is a
-no-op). ``DistributedDataParallel(model)`` broadcasts rank 0's weights and buffers, checks
-that every rank built the same model, and averages gradients with non-blocking allreduces
-in buckets, each sent as soon as its last gradient is final during the backward pass
-(``Tensor.register_post_accumulate_grad_hook``), so communication overlaps the rest of the
-backward, as PyTorch's DDP and Horovod do. ``DistributedSampler`` gives each rank a disjoint
-shard of every epoch's order. Failures never hang: an uncaught exception on any rank aborts
-the whole job (``MPI.COMM_WORLD.Abort``), and a rank that waits on its peers longer than
-``timeout`` seconds says so and aborts.
+"""``DistributedDataParallel``: a model whose gradients are averaged over every rank during
+``backward()``, bucket by bucket, as each bucket's last gradient is final (a post-accumulate
+hook per parameter), so communication overlaps the rest of the backward pass.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from .autograd.inplace import write_in_place
-from .autograd.tensor import Tensor
-from .data import epoch_order
-from .nn.modules.module import Module
-
-_state: dict[str, Any] = {"comm": None, "tried": False}  # the communicator, set once by init()
-_lock = threading.Lock()
-
-
-def _comm() -> Any:
-    """MPI.COMM_WORLD when this process runs under MPI, else None (joins on first use)."""
-    if not _state["tried"]:
-        init()
-    return _state["comm"]
-
-
-def init(abort_on_exception: bool = True) -> tuple[int, int]:
-    """Join the MPI job this process was started in; returns (rank, world size).
-
-    Without ``mpiexec`` (or without mpi4py) this is a world of one: (0, 1). With
-    ``abort_on_exception``, an exception that would end this rank ends every rank
-    (``MPI.COMM_WORLD.Abort``) instead of leaving them waiting for it.
-
-    >>> import chainrule.distributed as dist
-    >>> dist.init()   # a plain process: a world of one
-    (0, 1)
-    """
-    with _lock:
-        if not _state["tried"]:
-            _state["tried"] = True
-            try:
-                from mpi4py import MPI
-            except ImportError:
-                MPI = None  # noqa: N806 - the module's own name
-            comm = MPI.COMM_WORLD if MPI is not None else None
-            if comm is not None and comm.Get_size() > 1:
-                _state["comm"] = comm
-                if abort_on_exception:
-                    _install_abort_hook(comm)
-    comm = _state["comm"]
-    return (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
-
-
-def _abort_job(comm: Any, code: int) -> None:
-    """``comm.Abort(code)``, once what this rank printed has had a moment to reach ``mpiexec``:
-    the launcher forwards a rank's output asynchronously, and Abort kills the forwarders too,
-    so without the pause the one line that says why the job ended is sometimes lost."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    time.sleep(0.2)
-    comm.Abort(code)
-
-
-def _install_abort_hook(comm: Any) -> None:
-    previous = sys.excepthook
-
-    def hook(kind: type, value: BaseException, tb: Any) -> None:
-        previous(kind, value, tb)
-        print(f"chainrule.distributed: rank {comm.Get_rank()} failed ({kind.__name__}); aborting all "
-              f"{comm.Get_size()} ranks", file=sys.stderr, flush=True)  # fmt: skip
-        _abort_job(comm, 1)
-
-    sys.excepthook = hook
-
-
-def rank() -> int:
-    """This process's rank (0 in a world of one)."""
-    comm = _comm()
-    return comm.Get_rank() if comm is not None else 0
-
-
-def world_size() -> int:
-    """How many processes train together (1 without MPI)."""
-    comm = _comm()
-    return comm.Get_size() if comm is not None else 1
-
-
-def is_main() -> bool:
-    """True on rank 0, the rank that prints and writes files."""
-    return rank() == 0
-
-
-def barrier() -> None:
-    """Wait until every rank gets here."""
-    comm = _comm()
-    if comm is not None:
-        comm.Barrier()
-
-
-def abort(code: int = 1, message: str = "") -> None:
-    """End every rank of the job now (after printing ``message``); in a world of one, exit."""
-    if message:
-        print(message, file=sys.stderr, flush=True)
-    comm = _comm()
-    if comm is not None:
-        _abort_job(comm, code)
-    sys.exit(code)
-
-
-_OPS = ("sum", "mean", "max", "min")
-
-
-def all_reduce(value: Any, op: str = "sum") -> Any:
-    """``value`` (a number or array) combined over all ranks: ``sum``, ``mean``, ``max`` or ``min``.
-
-    Every rank gets the result. For metrics (losses, counts); gradients go through
-    ``DistributedDataParallel``.
-
-    >>> import chainrule.distributed as dist
-    >>> dist.all_reduce(3.0, "mean"), dist.all_reduce(np.array([1, 2]), "sum").tolist()
-    (3.0, [1, 2])
-    """
-    if op not in _OPS:
-        raise ValueError(f"all_reduce: op {op!r}; expected one of {', '.join(_OPS)}")
-    scalar = np.ndim(value) == 0 and not isinstance(value, np.ndarray)
-    arr = np.array(value.numpy() if isinstance(value, Tensor) else value, dtype=None)
-    comm = _comm()
-    if comm is not None:
-        from mpi4py import MPI
-
-        out = np.empty_like(arr)
-        comm.Allreduce(arr, out, op={"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op])
-        arr = out / comm.Get_size() if op == "mean" else out
-    return arr.item() if scalar else arr
-
-
-def broadcast_object(obj: Any, root: int = 0) -> Any:
-    """Rank ``root``'s ``obj`` (picklable: settings, small metadata), on every rank."""
-    comm = _comm()
-    return comm.bcast(obj, root=root) if comm is not None else obj
+from ..autograd.inplace import write_in_place
+from ..autograd.tensor import Tensor
+from ..nn.modules.module import Module
+from .comm import _comm, abort, world_size
 
 
 class _Bucket:
@@ -380,57 +239,3 @@ def _reachable_leaves(out: Any) -> set[int]:
         seen.add(id(t._ctx))
         stack.extend(a for a in t._ctx.inputs if isinstance(a, Tensor))
     return found
-
-
-class DistributedSampler:
-    """Which examples this rank trains on in each epoch: a disjoint shard of the epoch's order.
-
-    The order of epoch e depends only on (seed, e), as ``DataLoader``'s does; rank r takes
-    every world_size-th index starting at r, so the t-th batches of all ranks (local batch
-    B / world_size each) together hold exactly the t-th global batch of size B that one
-    process would take. The order is padded (by repeating its start) to a multiple of the
-    world size so every rank runs the same number of steps, or cut with ``drop_last``.
-
-    >>> s = DistributedSampler(10, seed=0, shuffle=False, world=4, rank=1)
-    >>> s.indices(0).tolist(), len(s)
-    ([1, 5, 9], 3)
-    """
-
-    def __init__(self, dataset: Any, seed: int = 0, shuffle: bool = True, drop_last: bool = False,
-                 world: int | None = None, rank: int | None = None) -> None:  # fmt: skip
-        self.n = dataset if isinstance(dataset, int) else len(dataset)
-        self.seed, self.shuffle, self.drop_last = seed, shuffle, drop_last
-        self.world = world_size() if world is None else world
-        self.rank = globals()["rank"]() if rank is None else rank
-        if not 0 <= self.rank < self.world:
-            raise ValueError(f"DistributedSampler: rank {self.rank} for a world of {self.world}")
-
-    def __len__(self) -> int:
-        return self.n // self.world if self.drop_last else -(-self.n // self.world)
-
-    def indices(self, epoch: int) -> np.ndarray:
-        order = epoch_order(self.n, self.seed, epoch, self.shuffle)  # the order one process would take
-        total = len(self) * self.world
-        if total > self.n:
-            order = np.concatenate([order, order[: total - self.n]])
-        return order[: total][self.rank :: self.world]
-
-
-def launched_with_mpi() -> bool:
-    """Whether this process was started by an MPI launcher (mpiexec sets one of these)."""
-    return any(k in os.environ for k in ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "PMI_SIZE"))
-
-
-def time_allreduce(nbytes: int, repeats: int = 10) -> float:
-    """Seconds one blocking allreduce of ``nbytes`` takes here (0 in a world of one): for benchmarks."""
-    comm = _comm()
-    if comm is None:
-        return 0.0
-    from mpi4py import MPI
-
-    buf = np.ones(max(1, nbytes // 4), dtype=np.float32)
-    comm.Barrier()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        comm.Allreduce(MPI.IN_PLACE, buf)
-    return (time.perf_counter() - start) / repeats
