@@ -164,3 +164,18 @@ def test_each_layer_imports_only_the_layers_below_it() -> None:
     upward = [f"{m} (layer {layer_of(m)}) imports {t} (layer {layer_of(t)})"
               for m, targets in sorted(import_graph().items()) for t in sorted(targets) if layer_of(t) > layer_of(m)]  # fmt: skip
     assert not upward, "imports that reach up a layer:\n" + "\n".join(upward)
+
+
+def test_every_public_name_imports() -> None:
+    """``from chainrule import NAME`` works for every name of every package's ``__all__``."""
+    import importlib
+
+    packages = sorted({m for m, path in _modules().items() if path.name == "__init__.py"})
+    missing = []
+    for package in packages:
+        module = importlib.import_module(package)
+        missing += [f"{package}.{name}" for name in getattr(module, "__all__", ()) if not hasattr(module, name)]
+    assert not missing, missing
+    assert {"autograd", "nn", "optim", "data", "models", "tasks", "training", "viz", "ntm"} <= set(
+        importlib.import_module("chainrule").__all__
+    )
