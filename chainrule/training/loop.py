@@ -147,9 +147,6 @@ def fit(model: nn.Module, data: Any, *, loss: Callable[[Any, Any], Tensor], opti
         world = dist.init()
         if compile:
             raise ValueError("fit: compile and distributed do not combine yet; use one of them")
-        if batch_size % world[1]:
-            raise ValueError(f"fit: batch_size {batch_size} is the global batch; expected a multiple of the "
-                             f"{world[1]} ranks")  # fmt: skip
     loop = _Loop(model, data, loss, optimizer, epochs, batch_size, val_data, scheduler, metrics or {}, list(callbacks),
                  compile, progress, steps_per_epoch, max_steps, max_minutes, max_grad_norm, regularizer, grad_norms,
                  smoothing, seed, world, config, metadata)  # fmt: skip
@@ -455,6 +452,9 @@ def _batches(data: Any, batch_size: int, seed: int, world: tuple[int, int],
     if isinstance(data, tuple) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
         dataset = _dataset(data, "fit")
         sampler = None
+        if batch_size % world[1]:
+            raise ValueError(f"fit: batch_size {batch_size} is the global batch; expected a multiple of the "
+                             f"{world[1]} ranks")  # fmt: skip
         if world[1] > 1:  # this rank's share of each global batch: the same global order as one process
             from ..distributed import DistributedSampler
 
