@@ -35,11 +35,14 @@ from typing import Any
 import numpy as np
 
 from .. import backend, devices
-from . import hooks
+from . import grad_mode, hooks, tensor
 from .function import _RAW, Context, _check_writes
-from .grad_mode import _grad_mode, _watch
 from .inplace import _clock
-from .tensor import Tensor
+
+# Bound by assignment, not by ``from ... import``: CPython 3.11 compiles ``name.method()`` on an
+# imported name as an attribute load (it takes the name for a module), which makes a bound-method
+# object per call; an assigned name gets the direct method call. (See function.py.)
+Tensor, _grad_mode, _watch = tensor.Tensor, grad_mode._grad_mode, grad_mode._watch
 
 
 def _seed_gradient(out: Tensor, grad: Any, who: str) -> Any:
