@@ -84,15 +84,24 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model; writes metrics.csv, curves.png, weights and a checkpoint",
                        formatter_class=_Defaults)  # fmt: skip
-    t.add_argument("--model", choices=(*MODELS, "ntm", "lstm"), default="mlp",
-                   help="the model; ntm and lstm are for the sequence tasks (copy, repeat-copy, recall)")  # fmt: skip
-    t.add_argument("--task", choices=("classify", "copy", "repeat-copy", "recall"), default="classify",
+    t.add_argument("--model", choices=(*MODELS, "ntm", "lstm", "gpt"), default="mlp",
+                   help="the model; ntm and lstm are for the sequence tasks (copy, repeat-copy, recall), gpt and lstm "
+                        "for language modelling (--data text:PATH)")  # fmt: skip
+    t.add_argument("--task", choices=("classify", "copy", "repeat-copy", "recall", "language"), default=None,
                    help="copy: the NTM paper's copy task (8-bit sequences, lengths 1-20); repeat-copy: copy it 1-10 "
                         "times (lengths 1-10), then an end marker; recall: associative recall (2-6 items of three "
-                        "6-bit vectors; given one, answer the next)")  # fmt: skip
+                        "6-bit vectors; given one, answer the next); language: next-character prediction on a text "
+                        "(default: language for --data text:..., else classify)")  # fmt: skip
     t.add_argument("--minutes", type=_positive(float), default=30.0, help="sequence tasks: training time limit")
-    t.add_argument("--steps", type=_positive(int), default=None, help="sequence tasks: step limit (default: none, --minutes decides)")
-    t.add_argument("--data", default="spiral", help="spiral, digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR")
+    t.add_argument("--steps", type=_positive(int), default=None,
+                   help="sequence tasks: step limit (default: none, --minutes decides); language: steps (default 400)")
+    t.add_argument("--data", default="spiral",
+                   help="spiral, digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR; for language modelling "
+                        "text:PATH (a UTF-8 file) or text:pydoc (the standard library's pydoc topics)")
+    t.add_argument("--block-size", type=_positive(int), default=64, help="language: characters of context")
+    t.add_argument("--n-layer", type=_positive(int), default=4, help="gpt: transformer blocks")
+    t.add_argument("--n-head", type=_positive(int), default=4, help="gpt: attention heads per block")
+    t.add_argument("--n-embd", type=_positive(int), default=128, help="gpt: embedding width (a multiple of --n-head)")
     t.add_argument("--epochs", type=_positive(int), default=10, help="classify: passes over the training data")
     t.add_argument("--batch-size", type=_positive(int), default=None, help="64 (classify) or 16 (sequence tasks)")
     t.add_argument("--lr", type=_positive(float), default=None,
@@ -118,6 +127,17 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--compile", action="store_true",
                    help="trace the training step once (per input shape) and replay it (chainrule.compile): the same "
                         "numbers, faster")
+
+    s = sub.add_parser("sample", help="continue a prompt with a trained language model (chainrule train --data text:...)",
+                       formatter_class=_Defaults)  # fmt: skip
+    s.add_argument("run", help="the folder train wrote (or its weights.safetensors)")
+    s.add_argument("--prompt", default="\n", help="the text to continue")
+    s.add_argument("--length", type=_positive(int), default=200, help="characters to generate")
+    s.add_argument("--temperature", type=_positive(float), default=1.0, help="below 1: likelier characters")
+    s.add_argument("--top-k", type=_positive(int), default=None, help="sample among the k likeliest characters")
+    s.add_argument("--seed", type=int, default=0, help="the sampling's random seed")
+    s.add_argument("--attention", default=None,
+                   help="gpt: also draw the attention maps for the prompt (layer x head, query x key) as a PNG")
 
     e = sub.add_parser("evaluate", help="accuracy and confusion matrix of saved weights on a data set's test split")
     e.add_argument("--weights", required=True)
@@ -212,6 +232,10 @@ def _fail(parser: argparse.ArgumentParser, command: str, message: str) -> int:
 def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .training import Config, FolderBusy, train_classifier
 
+    if args.task is None:
+        args.task = "language" if args.data.startswith("text:") else "classify"
+    if args.task == "language" or args.model == "gpt":
+        return _train_language(parser, args)
     if args.task != "classify" or args.model in ("ntm", "lstm"):
         return _train_copy(parser, args)
     args.batch_size = args.batch_size or 64
@@ -227,6 +251,24 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         train_classifier(config, out=args.out, resume=args.resume, log=sys.stdout, compile=args.compile,
                          distributed=args.distributed)
+    except (ValueError, FileNotFoundError, ImportError, FolderBusy) as e:
+        return _fail_all(parser, "train", str(e), args.distributed)
+    return 0
+
+
+def _train_language(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .training import FolderBusy, train_language
+
+    if args.task != "language" or args.model not in ("gpt", "lstm") or not args.data.startswith("text:"):
+        return _fail(parser, "train", "language modelling trains --model gpt or --model lstm on --data text:PATH "
+                     "(or text:pydoc)")  # fmt: skip
+    if args.n_embd % args.n_head:
+        return _fail(parser, "train", f"--n-embd {args.n_embd} is not a multiple of --n-head {args.n_head}")
+    try:
+        train_language(args.model, args.data, steps=args.steps or 400, batch=args.batch_size or 16,
+                       block_size=args.block_size, lr=args.lr or 3e-3, n_layer=args.n_layer, n_head=args.n_head,
+                       n_embd=args.n_embd, seed=args.seed, out=args.out, log=sys.stdout, compile=args.compile,
+                       resume=args.resume, distributed=args.distributed, threads=args.threads)  # fmt: skip
     except (ValueError, FileNotFoundError, ImportError, FolderBusy) as e:
         return _fail_all(parser, "train", str(e), args.distributed)
     return 0
@@ -260,6 +302,55 @@ def _train_copy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     except (ValueError, FileNotFoundError, ImportError, FolderBusy) as e:
         return _fail_all(parser, "train", str(e), args.distributed)
     return 0
+
+
+def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .models import GPT
+    from .training.runs import language_model_from_weights
+
+    try:
+        model, vocab = language_model_from_weights(args.run)
+        ids = vocab.encode(args.prompt)
+        if len(ids) == 0:
+            return _fail(parser, "sample", "--prompt is empty; expected at least one character")
+        if isinstance(model, GPT):
+            out = model.generate(ids[None], args.length, temperature=args.temperature, top_k=args.top_k,
+                                 seed=args.seed)  # fmt: skip
+        else:
+            out = _sample_recurrent(model, ids, args)
+        if args.attention:
+            if not isinstance(model, GPT):
+                return _fail(parser, "sample", "--attention draws a gpt's attention; this model is an lstm")
+            from .viz.attention import plot_attention
+
+            plot_attention(model, vocab, args.prompt, args.attention)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        return _fail(parser, "sample", str(e))
+    print(vocab.decode(out[0]))
+    if args.attention:
+        print(f"wrote {args.attention}", file=sys.stderr)
+    return 0
+
+
+def _sample_recurrent(model: Any, ids: Any, args: argparse.Namespace) -> Any:
+    """An LSTM's continuation: the prompt once, then a character at a time with its state."""
+    import numpy as np
+
+    from .autograd.grad_mode import no_grad
+    from .models.gpt import _sample
+
+    g = np.random.default_rng(args.seed)
+    out = [int(i) for i in ids]
+    model.eval()
+    with no_grad():
+        h, state = model.lstm(model.embedding(np.asarray(ids)[None]))
+        logits = model.out(h)[:, -1].numpy()
+        for _ in range(args.length):
+            nxt = _sample(logits, args.temperature, args.top_k, g)
+            out.append(int(nxt[0, 0]))
+            h, state = model.lstm(model.embedding(nxt), state)
+            logits = model.out(h)[:, -1].numpy()
+    return np.array([out])
 
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -330,6 +421,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _train(parser, args)
     if args.command in ("explain", "graph", "compile-source"):
         return _expression(parser, args)
+    if args.command == "sample":
+        return _sample(parser, args)
     return _evaluate(parser, args)
 
 

@@ -60,6 +60,24 @@ def test_vectorized_norm():
     np.testing.assert_allclose(ex.grads["W"], ex.grads["W (numerical)"], rtol=1e-7)
 
 
+def test_one_attention_head_gate_by_gate():
+    """The tour's attention head against PyTorch's scaled_dot_product_attention: the same
+    output's gradients, and the backward walks the weighted sum, the softmax, the scores."""
+    import torch
+
+    ex = tour.example_attention()
+    assert [st.gate for st in ex.steps] == ["Sum", "Mul", "MatMul", "Softmax", "Div", "MatMul", "Permute"]
+    q, k, v = (torch.tensor(a, dtype=torch.float64, requires_grad=True)
+               for a in ([[1.0, 0.0], [0.5, 1.0]], [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]],
+                         [[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]]))  # fmt: skip
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    (out * torch.tensor([[1.0, -1.0], [0.5, 2.0]], dtype=torch.float64)).sum().backward()
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        np.testing.assert_allclose(ex.grads[name], t.grad.numpy(), rtol=1e-12, err_msg=name)
+    np.testing.assert_allclose(ex.grads["v"], ex.grads["v (by formula: weights^T upstream)"], rtol=1e-12)
+    assert ex.check.passed and np.allclose(ex.values["weights"].sum(axis=1), 1)
+
+
 def test_svm_gradient_checked_and_loss_goes_down():
     ex = tour.example_svm()
     assert ex.grads["max relative error"] < 1e-7

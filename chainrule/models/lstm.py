@@ -24,3 +24,22 @@ class LSTMBaseline(nn.Module):
         out, _ = self.lstm(x)
         t, b, h = out.shape
         return self.out(out.reshape(t * b, h)).reshape(t, b, -1)
+
+
+class CharLSTM(nn.Module):
+    """The language-modelling baseline: embedding, an LSTM, a linear read-out to the vocabulary.
+
+    >>> import chainrule as cr
+    >>> CharLSTM(10, hidden_size=8)(cr.tensor([[1, 2, 3]])).shape   # (batch, time) ids -> logits
+    (1, 3, 10)
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int = 256, num_layers: int = 1) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, hidden_size)
+        self.lstm = nn.LSTM(hidden_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.out = nn.Linear(hidden_size, vocab_size, init="xavier")
+
+    def forward(self, idx: Any) -> Tensor:
+        out, _ = self.lstm(self.embedding(idx))  # (B, T, hidden)
+        return self.out(out)  # (B, T, vocab)

@@ -20,8 +20,18 @@ from __future__ import annotations
 from . import loop, plots, rundir, runs
 from .loop import Callback, Diverged, FitState, History, evaluate, fit
 from .rundir import FolderBusy, claim
-from .runs import OPTIMIZERS, AnnealOnce, Config, Run, make_optimizer, train_classifier, train_sequence
+from .runs import (
+    OPTIMIZERS,
+    AnnealOnce,
+    Config,
+    Run,
+    language_model_from_weights,
+    make_optimizer,
+    train_classifier,
+    train_language,
+    train_sequence,
+)
 
 __all__ = ["OPTIMIZERS", "AnnealOnce", "Callback", "Config", "Diverged", "FitState", "FolderBusy", "History", "Run",
-           "claim", "evaluate", "fit", "loop", "make_optimizer", "plots", "rundir", "runs", "train_classifier",
-           "train_sequence"]  # fmt: skip
+           "claim", "evaluate", "fit", "language_model_from_weights", "loop", "make_optimizer", "plots", "rundir",
+           "runs", "train_classifier", "train_language", "train_sequence"]  # fmt: skip

@@ -72,7 +72,8 @@ class Callback:
         """After each optimizer step; ``state.last`` holds the step's loss and metrics."""
 
     def on_epoch_end(self, state: FitState) -> None:
-        """After the epoch's row was recorded (``state.history[-1]``) and before it is saved."""
+        """After the epoch's row was recorded (``state.history[-1]``; entries added to it are
+        printed and saved with it), before the epoch's line, the scheduler and the checkpoint."""
 
     def on_train_end(self, state: FitState) -> None:
         """After the last epoch, before summary.json is written."""
@@ -331,16 +332,17 @@ class _Loop:
             row["grad_norm_max"] = norm_max  # the largest gradient norm of the epoch, before clipping
         row.update({f"grad_norm/{n}": total / max(done, 1) for n, total in self._norms.items()})
         state.history.append(row)
-        print(_line(row, self.epochs, self.metrics), file=state.log)
         bad = next((n for n, p in self.model.named_parameters() if not np.isfinite(p.data).all()), None)
+        if bad is None and np.isfinite(row.get("val_loss", 0.0)):
+            for cb in self.callbacks:  # they may add to the row (it is printed and saved after them)
+                cb.on_epoch_end(state)
+        print(_line(row, self.epochs), file=state.log)
         if bad is not None or not np.isfinite(row.get("val_loss", 0.0)):
             what, value = (f"weight {bad}", "non-finite") if bad is not None else ("the validation loss", row["val_loss"])
             state.epoch -= 1
             raise self._diverged(state, done, what, value)
         if self.scheduler is not None:
             self.scheduler.step()
-        for cb in self.callbacks:
-            cb.on_epoch_end(state)
 
     def _diverged(self, state: FitState, step: int, what: str, value: Any) -> Diverged:
         kept = (f"; the checkpoint of epoch {state.epoch} in {state.out} is kept" if state.out is not None and state.epoch
@@ -500,13 +502,14 @@ def _epoch_name(epoch: int, epochs: int | None) -> str:
     return f"epoch {epoch}/{epochs}" if epochs is not None else f"epoch {epoch}"
 
 
-def _line(row: dict[str, Any], epochs: int | None, metrics: dict[str, Metric]) -> str:
-    """The epoch's line: epoch, step, train and val loss and metrics, speed."""
+def _line(row: dict[str, Any], epochs: int | None) -> str:
+    """The epoch's line: epoch, step, the row's train and val numbers (loss first), speed."""
     parts = [_epoch_name(row["epoch"], epochs), f"step {row['step']}"]
     for split in ("train", "val"):
+        names = [k[len(split) + 1 :] for k in row if k.startswith(f"{split}_") and k != f"{split}_loss"]
         if f"{split}_loss" in row:
             parts.append(" ".join([f"{split} loss {row[f'{split}_loss']:.4f}",
-                                   *(f"{k} {_fmt(k, row[f'{split}_{k}'])}" for k in metrics)]))  # fmt: skip
+                                   *(f"{k} {_fmt(k, row[f'{split}_{k}'])}" for k in names)]))  # fmt: skip
     parts.append(f"{row['examples_per_s']:,.0f} examples/s")
     return "  ".join(parts)
 

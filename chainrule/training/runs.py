@@ -20,9 +20,19 @@ from typing import Any, TextIO
 
 from .. import data, nn, optim, rng
 from ..figures import pyplot
-from ..models import NTM, build_model
+from ..models import GPT, NTM, CharLSTM, GPTConfig, build_model
 from ..nn import functional as F
 from ..tasks.classification import accuracy, load_data, loss_function
+from ..tasks.language import (
+    CharVocab,
+    WindowStream,
+    bits_per_char,
+    lm_loss,
+    read_text,
+    split_text,
+    unigram_entropy,
+    windows,
+)
 from ..tasks.sequence import SequenceStream, bit_error, build, task_of
 from . import plots
 from .loop import Callback, FitState, History, evaluate, fit
@@ -231,3 +241,109 @@ def train_sequence(model_name: str = "ntm", task: str = "copy", minutes: float =
                       resume=resume, compile=compile, progress=progress, seed=seed, distributed=distributed,
                       config=settings, metadata={"config": settings}, log=log if log is not None else io.StringIO())  # fmt: skip
     return Run(model, history, settings, report.bit_errors)
+
+
+class _LanguageReport(Callback):
+    """Each epoch's losses also in bits per character; at the end, the text's unigram entropy."""
+
+    def __init__(self, unigram: float) -> None:
+        self.unigram = unigram
+
+    def on_epoch_end(self, state: FitState) -> None:
+        row = state.history[-1]
+        for split in ("train", "val"):
+            if f"{split}_loss" in row:
+                row[f"{split}_bpc"] = bits_per_char(row[f"{split}_loss"])
+
+    def on_train_end(self, state: FitState) -> None:
+        last = state.history[-1] if state.history else {}
+        state.summary["unigram_entropy_bpc"] = self.unigram
+        if "val_bpc" in last:
+            print(f"validation {last['val_bpc']:.3f} bits per character against the text's unigram entropy "
+                  f"{self.unigram:.3f}", file=state.log)  # fmt: skip
+
+
+def build_language_model(name: str, vocab_size: int, block_size: int = 64, n_layer: int = 4, n_head: int = 4,
+                         n_embd: int = 128, dropout: float = 0.0, hidden: int = 256) -> nn.Module:  # fmt: skip
+    """``gpt`` (``models.GPT``) or ``lstm`` (``models.CharLSTM`` with ``hidden`` units) for a vocabulary."""
+    if name == "gpt":
+        return GPT(GPTConfig(block_size=block_size, vocab_size=vocab_size, n_layer=n_layer, n_head=n_head,
+                             n_embd=n_embd, dropout=dropout))  # fmt: skip
+    if name == "lstm":
+        return CharLSTM(vocab_size, hidden_size=hidden)
+    raise ValueError(f"language modelling: model {name!r}; expected 'gpt' or 'lstm'")
+
+
+def train_language(model_name: str = "gpt", data_spec: str = "text:pydoc", steps: int = 400, batch: int = 16,
+                   block_size: int = 64, lr: float = 3e-3, n_layer: int = 4, n_head: int = 4, n_embd: int = 128,
+                   dropout: float = 0.0, hidden: int = 256, val_fraction: float = 0.1, seed: int = 0,
+                   minutes: float | None = None, out: Any = None, log: TextIO | None = None,
+                   progress: bool | None = None, compile: bool = False, resume: bool = False,
+                   distributed: bool = False, threads: int | None = None) -> Run:  # fmt: skip
+    """Train a character-level ``gpt`` or ``lstm`` on a text (``text:PATH`` or ``text:pydoc``).
+
+    Adam at ``lr``, the gradient norm clipped at 1; ``steps`` batches of ``batch`` random windows of ``block_size`` characters; a validation
+    pass over held-out windows every ``steps // 8`` steps (an epoch). The weights' header keeps
+    the vocabulary and the model's settings, so ``chainrule sample`` rebuilds it.
+    """
+    from threadpoolctl import threadpool_limits
+
+    text = read_text(data_spec)
+    splits = split_text(text, val_fraction, seed)
+    rng.manual_seed(seed)
+    model = build_language_model(model_name, len(splits.vocab), block_size, n_layer, n_head, n_embd, dropout, hidden)
+    opt = optim.Adam(model.parameters(), lr=lr)
+    settings = {"task": "language", "model": model_name, "data": data_spec, "batch": batch, "block_size": block_size,
+                "lr": lr, "n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "dropout": dropout,
+                "hidden": hidden, "val_fraction": val_fraction, "seed": seed, "steps": steps, "minutes": minutes}  # fmt: skip
+    report = _LanguageReport(unigram_entropy(splits.train))
+    every = max(1, steps // 8)
+    with threadpool_limits(threads, "blas") if threads else nullcontext():
+        history = fit(model, WindowStream(splits.train, block_size, batch, seed), loss=lm_loss, optimizer=opt,
+                      epochs=math.ceil(steps / every), steps_per_epoch=every, max_steps=steps, max_minutes=minutes, max_grad_norm=1.0,
+                      val_data=windows(splits.val, block_size), callbacks=[report], out=out, resume=resume,
+                      compile=compile, progress=progress, seed=seed, distributed=distributed, config=settings,
+                      metadata={"config": settings, "vocab": splits.vocab.chars},
+                      log=log if log is not None else io.StringIO())  # fmt: skip
+    return Run(model, history, settings, {"unigram_entropy_bpc": report.unigram})
+
+
+def _language_parameters(cfg: dict[str, Any], vocab: int) -> int:
+    """How many numbers the model of ``cfg`` holds (the tied head counted once), without building it."""
+    if cfg["model"] == "lstm":
+        h = cfg["hidden"]
+        return vocab * h + 8 * h * h + 8 * h + h * vocab + vocab
+    c, layer = cfg["n_embd"], 12 * cfg["n_embd"] ** 2 + 13 * cfg["n_embd"]
+    return vocab * c + cfg["block_size"] * c + cfg["n_layer"] * layer + 2 * c
+
+
+def language_model_from_weights(path: str | Path) -> tuple[nn.Module, CharVocab]:
+    """The language model ``chainrule train --data text:...`` saved (a run folder or its
+    weights file) and its vocabulary; the header is checked before anything is built."""
+    from ..serialization import load, load_header
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "weights.safetensors"
+    meta, shapes = load_header(path)
+    cfg, chars = meta.get("config"), meta.get("vocab")
+    if not (isinstance(cfg, dict) and cfg.get("task") == "language" and isinstance(chars, str)):
+        raise ValueError(f"{path}: not a language model's weights; expected a run of chainrule train --data text:...")
+    problems = [] if cfg.get("model") in ("gpt", "lstm") else [f"model {cfg.get('model')!r}"]
+    for k in ("block_size", "n_layer", "n_head", "n_embd", "hidden"):
+        if not (type(cfg.get(k)) is int and 0 < cfg[k] < 2**20):
+            problems.append(f"{k} {cfg.get(k)!r}")
+    if not problems and cfg["n_embd"] % cfg["n_head"]:
+        problems.append(f"n_embd {cfg['n_embd']} not a multiple of n_head {cfg['n_head']}")
+    if not chars or len(set(chars)) != len(chars):
+        problems.append("a vocabulary with repeated characters or none")
+    if problems:
+        raise ValueError(f"{path}: bad model description in the header: {'; '.join(problems)}")
+    implied, held = _language_parameters(cfg, len(chars)), sum(math.prod(s) for s in shapes.values())
+    if implied != held:
+        raise ValueError(f"{path}: the header describes a {cfg['model']} of {implied:,} parameters, but the file "
+                         f"holds {held:,} numbers; refused before building it")  # fmt: skip
+    model = build_language_model(cfg["model"], len(chars), cfg["block_size"], cfg["n_layer"], cfg["n_head"],
+                                 cfg["n_embd"], 0.0, cfg["hidden"])  # fmt: skip
+    load(path, model)
+    return model, CharVocab(chars)

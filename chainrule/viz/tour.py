@@ -16,7 +16,7 @@ import numpy as np
 
 from ..autograd.gradcheck import GradcheckResult, gradcheck, numerical_gradient, value_and_grad
 from ..autograd.tensor import Tensor
-from ..ops import exp, maximum, sigmoid
+from ..ops import exp, maximum, sigmoid, softmax
 from .explainer import Step, fmt, format_step, trace
 
 
@@ -193,6 +193,39 @@ def example_vectorized() -> Example:
     )
 
 
+def attention_head(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """One head of scaled dot-product attention, gate by gate: scores, softmax, weighted sum."""
+    scores = _named(q @ k.T / float(np.sqrt(q.shape[-1])), "scores")  # (queries, keys)
+    weights = _named(softmax(scores, axis=-1), "weights")  # each row sums to 1
+    return _named(weights @ v, "out")  # (queries, value width)
+
+
+def example_attention() -> Example:
+    """The Transformer's gate: two queries attend over three keys; the backward pass walks the
+    weighted sum, the softmax and the scores, and every upstream gradient is summed where the
+    lecture says (k and v each feed every query's row)."""
+    q = _leaf([[1.0, 0.0], [0.5, 1.0]], "q")
+    k = _leaf([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], "k")
+    v = _leaf([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]], "v")
+    f = _named((attention_head(q, k, v) * np.array([[1.0, -1.0], [0.5, 2.0]])).sum(), "f")
+    steps = trace_steps(f)
+    weights = softmax(q.detach() @ k.detach().T / np.sqrt(2), axis=-1).numpy()
+    return Example(
+        "Attention, one head: out = softmax(q k^T / sqrt(d)) v",
+        "scores = q k^T / sqrt(2);  weights = softmax(scores) per row;  out = weights v;  f = sum(out * c)",
+        {"weights": weights, "f": f.item()},
+        {"q": q.grad.numpy(), "k": k.grad.numpy(), "v": v.grad.numpy(),
+         "v (by formula: weights^T upstream)": weights.T @ np.array([[1.0, -1.0], [0.5, 2.0]])},
+        steps,
+        graph=f,
+        notes=["the weighted sum swaps, as mul does: dv = weights^T upstream, dweights = upstream v^T",
+               "softmax's local gradient: dscores = weights * (dweights - sum(dweights * weights) per row)"],
+        check=_check(lambda q, k, v: (attention_head(q, k, v) * np.array([[1.0, -1.0], [0.5, 2.0]])).sum(),
+                     np.array([[1.0, 0.0], [0.5, 1.0]]), np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
+                     np.array([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]])),
+    )  # fmt: skip
+
+
 def svm_loss(W: Tensor, X: np.ndarray, y: np.ndarray, reg: float) -> Tensor:
     """The lecture's full loss: (1/N) sum_i sum_{j != y_i} max(0, s_j - s_{y_i} + 1) + reg sum W^2,
     with scores s = W x for each example (the columns of X.T; a bias is folded into W)."""
@@ -298,6 +331,7 @@ EXAMPLES = (
     example_patterns,
     example_branch,
     example_vectorized,
+    example_attention,
     example_svm,
     example_spiral,
     example_vanishing,

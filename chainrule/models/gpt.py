@@ -1,0 +1,198 @@
+"""A GPT, as nanoGPT's ``model.py`` writes one: token and position embeddings, pre-norm blocks
+of causal self-attention and a GELU MLP, a final norm, and a head tied to the token embedding.
+
+Parameter names are nanoGPT's (``transformer.wte.weight``, ``transformer.h.0.attn.c_attn.weight``,
+``lm_head.weight`` ...), so its layout and its ``state_dict`` move between the two.
+``generate`` samples with a key/value cache: each new token costs one step through the
+blocks, attending to the cached keys and values, instead of a pass over the whole context.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import nn, ops, rng
+from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
+from ..nn import functional as F
+
+
+@dataclass
+class GPTConfig:
+    block_size: int = 128  # the longest context
+    vocab_size: int = 65
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True  # biases in the linear layers (the norms always have theirs)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which position t attends to positions <= t."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        if config.n_embd % config.n_head:
+            raise ValueError(f"GPT: n_embd {config.n_embd} is not a multiple of n_head {config.n_head}")
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v for all heads
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
+
+    def forward(self, x: Tensor, cache: dict | None = None, record: list | None = None) -> Tensor:
+        B, T, C = x.shape  # batch, time, channels (n_embd)
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # (B, T, C) each
+        hs = C // self.n_head
+        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        past = 0
+        if cache is not None:  # generation: the keys and values of earlier positions, kept
+            if "k" in cache:
+                past = cache["k"].shape[2]
+                k, v = ops.concatenate([cache["k"], k], dim=2), ops.concatenate([cache["v"], v], dim=2)  # (B, nh, past + T, hs)
+            cache["k"], cache["v"] = k, v
+        # new positions see the past ones and themselves: a causal mask over the new ones
+        mask = None if past == 0 else _causal(T, past + T)
+        drop = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=past == 0 and T > 1)
+        if record is not None:  # the attention weights, for pictures (computed again, plainly)
+            scores = (q @ k.transpose(-2, -1)).numpy() / math.sqrt(hs)  # (B, nh, T, past + T)
+            scores[..., ~_causal(T, past + T)] = -np.inf
+            w = np.exp(scores - scores.max(axis=-1, keepdims=True))
+            record.append(w / w.sum(axis=-1, keepdims=True))
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C): the heads side by side
+        return self.resid_dropout(self.c_proj(y))
+
+
+def _causal(t: int, s: int) -> np.ndarray:
+    """(t, s) booleans: query i (the last t of s positions) may attend to keys 0 .. s - t + i."""
+    return np.arange(s)[None, :] <= np.arange(s - t, s)[:, None]
+
+
+class MLP(nn.Module):
+    """The block's feed-forward part: expand 4x, GELU, project back."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: two residual lines."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = MLP(config)
+
+    def forward(self, x: Tensor, cache: dict | None = None, record: list | None = None) -> Tensor:
+        x = x + self.attn(self.ln_1(x), cache, record)  # (B, T, C)
+        return x + self.mlp(self.ln_2(x))  # (B, T, C)
+
+
+class GPT(nn.Module):
+    """A decoder-only Transformer language model.
+
+    >>> import chainrule as cr
+    >>> cr.manual_seed(0)
+    >>> gpt = GPT(GPTConfig(block_size=8, vocab_size=10, n_layer=2, n_head=2, n_embd=16))
+    >>> gpt(cr.tensor([[1, 2, 3]])).shape        # (batch, time) token ids in, logits out
+    (1, 3, 10)
+    >>> gpt.generate([[1, 2]], 4, seed=0).shape  # the prompt and 4 sampled tokens
+    (1, 6)
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict({
+            "wte": nn.Embedding(config.vocab_size, config.n_embd),  # token embeddings
+            "wpe": nn.Embedding(config.block_size, config.n_embd),  # position embeddings
+            "drop": nn.Dropout(config.dropout),
+            "h": nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            "ln_f": nn.LayerNorm(config.n_embd),
+        })  # fmt: skip
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer["wte"].weight  # weight tying: one matrix in and out
+        for name, p in self.named_parameters():  # GPT-2's initialization, as nanoGPT's
+            if name.endswith("c_proj.weight"):  # residual projections scaled by depth
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * config.n_layer))
+            elif name.endswith("weight") and p.ndim == 2:
+                nn.init.normal_(p, 0.0, 0.02)
+            elif name.endswith("bias") and ".ln_" not in name and "ln_f" not in name:
+                nn.init.zeros_(p)
+
+    def forward(self, idx: Any, caches: list | None = None, record: list | None = None) -> Tensor:
+        """(B, T) token ids -> (B, T, vocab_size) logits. ``caches`` (one dict per block) hold the
+        keys and values of earlier positions while generating; ``record`` collects each block's
+        attention weights (B, n_head, T, T)."""
+        idx = idx if isinstance(idx, Tensor) else Tensor(np.asarray(idx), dtype=np.int64)
+        if idx.ndim != 2:
+            raise ValueError(f"GPT: token ids of shape {idx.shape}; expected (batch, time)")
+        B, T = idx.shape
+        past = caches[0]["k"].shape[2] if caches and "k" in caches[0] else 0
+        if past + T > self.config.block_size:
+            raise ValueError(f"GPT: {past + T} positions; the model's block_size is {self.config.block_size}")
+        pos = np.arange(past, past + T)  # (T,)
+        x = self.transformer["drop"](self.transformer["wte"](idx) + self.transformer["wpe"](pos))  # (B, T, C)
+        for i, block in enumerate(self.transformer["h"]):
+            x = block(x, caches[i] if caches is not None else None, record)  # (B, T, C)
+        return self.lm_head(self.transformer["ln_f"](x))  # (B, T, vocab_size)
+
+    @no_grad()
+    def generate(self, idx: Any, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 seed: int | None = None) -> np.ndarray:  # fmt: skip
+        """``idx`` (B, T) continued by ``max_new_tokens`` sampled tokens -> (B, T + new) ids.
+
+        The prompt runs once; then each token is one step through the blocks against the
+        key/value cache. When the context fills ``block_size``, the cache is rebuilt from the
+        last half of it (so the cost per token stays linear in the context). ``temperature``
+        divides the logits; ``top_k`` keeps the k likeliest tokens; ``seed`` makes it repeatable.
+        """
+        if not temperature > 0:
+            raise ValueError(f"generate: temperature {temperature}; expected > 0")
+        was_training = self.training
+        self.eval()
+        g = np.random.default_rng(seed) if seed is not None else rng.generator()
+        out = np.asarray(idx, dtype=np.int64)
+        if out.ndim != 2 or out.shape[1] == 0:
+            raise ValueError(f"generate: a prompt of shape {out.shape}; expected (batch, time) with time >= 1")
+        block = self.config.block_size
+        try:
+            caches: list[dict] = [{} for _ in self.transformer["h"]]
+            logits = self(out[:, -block:], caches)[:, -1].numpy()  # (B, vocab)
+            for _ in range(max_new_tokens):
+                nxt = _sample(logits, temperature, top_k, g)  # (B, 1)
+                out = np.concatenate([out, nxt], axis=1)
+                if caches[0]["k"].shape[2] >= block:  # full: rebuild from the last half of the context
+                    caches = [{} for _ in self.transformer["h"]]
+                    logits = self(out[:, -(block // 2 + 1):], caches)[:, -1].numpy()
+                else:
+                    logits = self(nxt, caches)[:, -1].numpy()
+        finally:
+            self.train(was_training)
+        return out
+
+
+def _sample(logits: np.ndarray, temperature: float, top_k: int | None, g: np.random.Generator) -> np.ndarray:
+    """One token per row from softmax(logits / temperature), over the top_k likeliest if given."""
+    z = logits.astype(np.float64) / temperature  # (B, V)
+    if top_k is not None and top_k < z.shape[-1]:
+        kth = np.sort(z, axis=-1)[:, -top_k][:, None]
+        z = np.where(z < kth, -np.inf, z)
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    return np.array([[g.choice(p.shape[-1], p=row)] for row in p], dtype=np.int64)  # (B, 1)
