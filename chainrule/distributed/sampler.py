@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..data import epoch_order
+from .comm import rank as current_rank
 from .comm import world_size
 
 
@@ -29,7 +30,7 @@ class DistributedSampler:
         self.n = dataset if isinstance(dataset, int) else len(dataset)
         self.seed, self.shuffle, self.drop_last = seed, shuffle, drop_last
         self.world = world_size() if world is None else world
-        self.rank = globals()["rank"]() if rank is None else rank
+        self.rank = current_rank() if rank is None else rank
         if not 0 <= self.rank < self.world:
             raise ValueError(f"DistributedSampler: rank {self.rank} for a world of {self.world}")
 
