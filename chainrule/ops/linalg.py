@@ -38,7 +38,7 @@ class MatMul(Function):
                 f"equal the {'only' if b.ndim == 1 else 'second-to-last'} axis of b ({kb})"
             )
         ctx.save_for_backward(a, b)
-        return a @ b
+        return product(a, b)
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> tuple:
@@ -51,9 +51,26 @@ class MatMul(Function):
             g2 = g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:]) if b.ndim > 1 else g2.reshape(1)
         if b.ndim == 1:  # and the m = 1 axis
             g2 = g2.reshape(g2.shape + (1,))  # (.., n, m)
-        ga = sum_to(g2 @ _swap_last(b2), a2.shape).reshape(a.shape) if na else None
+        ga = sum_to(product(g2, _swap_last(b2)), a2.shape).reshape(a.shape) if na else None
         gb = sum_to(_swap_last(a2) @ g2, b2.shape).reshape(b.shape) if nb else None
         return ga, gb
+
+
+def product(a: Any, b: Any) -> Any:
+    """``a @ b``; on raw arrays, a stack of transposed matrices on the right is copied into rows
+    first. NumPy hands each matrix of a stack to BLAS only when the right one is laid out in
+    rows: ``q @ k^T`` on (16, 4, 128, 32) stacks took 1.3 ms through a transposed view and 0.7 ms
+    with the 0.2 ms copy (a left transposed operand costs nothing; 2-D products never do).
+
+    >>> import numpy as np
+    >>> a = np.ones((2, 3, 4), np.float32)
+    >>> product(a, a.swapaxes(-1, -2)).shape
+    (2, 3, 3)
+    """
+    if (getattr(b, "ndim", 0) > 2 and not isinstance(b, Tensor) and b.strides[-2] < b.strides[-1]
+            and b.shape[-1] > 1 and b.shape[-2] > 1):  # fmt: skip
+        b = array_module(b).ascontiguousarray(b)
+    return a @ b
 
 
 def _swap_last(x: Any) -> Any:
