@@ -46,10 +46,12 @@ from .modules import (
     Module,
     ModuleDict,
     ModuleList,
+    MultiheadAttention,
     ParameterDict,
     ParameterList,
     ReLU,
     ReLU6,
+    RMSNorm,
     RNNCell,
     Sequential,
     Sigmoid,
@@ -59,6 +61,11 @@ from .modules import (
     Softplus,
     Softsign,
     Tanh,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
     activation,
 )
 from .parameter import Parameter
@@ -71,4 +78,6 @@ __all__ = [
     "ParameterList", "Summary", "summary", "init", "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell",
     "activation", "CELU", "ELU", "GLU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "LogSoftmax",
     "Mish", "ReLU6", "SiLU", "Softmin", "Softplus", "Softsign", "modules", "parameter", "utils",
+    "MultiheadAttention", "RMSNorm", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
+    "TransformerEncoder", "TransformerEncoderLayer",
 ]  # fmt: skip

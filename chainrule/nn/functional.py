@@ -1,10 +1,11 @@
-"""Stateless neural-network functions: layers, activations, losses and penalties.
+"""Stateless neural-network functions: layers, activations, attention, losses and penalties.
 
 Everything here is composed from chainrule's primitives, so none of it has a backward
-of its own to get wrong (exact GELU is one gate, for speed: ``chainrule.ops.special``). Images are (N, C, H, W) as in PyTorch; convolution and pooling
-work on a channels-last view inside (see ``chainrule.ops.window``) and hand back an
-(N, C, H, W) *view* of channels-last memory, so a stack of conv/relu/pool layers never
-pays for a layout change between layers.
+of its own to get wrong (exact GELU is one gate, for speed: ``chainrule.ops.special``;
+scaled dot-product attention is one gate, for memory and speed: ``chainrule.ops.attention``).
+Images are (N, C, H, W) as in PyTorch; convolution and pooling work on a channels-last view
+inside (see ``chainrule.ops.window``) and hand back an (N, C, H, W) *view* of channels-last
+memory, so a stack of conv/relu/pool layers never pays for a layout change between layers.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from .. import devices, ops, rng
 from ..autograd.grad_mode import check_values
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
+from ..ops.attention import ScaledDotProductAttention
 from ..ops.axes import dims, one_axis
-from ..ops.fused import CrossEntropy, Linear
+from ..ops.fused import CrossEntropy, LayerNorm, Linear
 from ..ops.index import one_hot  # noqa: F401 - nn.functional.one_hot, as PyTorch
 from ..ops.movement import pad_sides as pad  # noqa: F401 - nn.functional.pad: PyTorch's widths and modes
 from ..ops.reduce import normalize  # noqa: F401 - nn.functional.normalize
@@ -333,9 +335,11 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}; "
             f"expected the input's last axis to be {weight.shape[-1]}"
         )
-    if x.ndim == 2 and (bias is None or bias.shape == weight.shape[:1]):
-        return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
-    out = x @ weight.T  # other shapes (a single vector, extra batch axes): composed
+    if x.ndim >= 2 and (bias is None or bias.shape == weight.shape[:1]):
+        flat = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])  # extra batch axes: rows of one matrix
+        out = Linear.apply(flat, weight) if bias is None else Linear.apply(flat, weight, bias)
+        return out if x.ndim == 2 else out.reshape(*x.shape[:-1], weight.shape[0])
+    out = x @ weight.T  # other shapes (a single vector, a bias that broadcasts): composed
     return out if bias is None else out + bias
 
 
@@ -548,19 +552,39 @@ def layer_norm(
     [-1.0, 1.0]
     """
     x = as_tensor(x)
-    k = len(normalized_shape)
-    if tuple(x.shape[x.ndim - k :]) != tuple(normalized_shape) or k == 0:
-        raise ValueError(f"layer_norm: input has shape {x.shape}; expected it to end in {tuple(normalized_shape)}")
-    axes = tuple(range(x.ndim - k, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    xc = x - mean
-    var = (xc * xc).mean(axis=axes, keepdims=True)
-    out = xc / ops.sqrt(var + eps)
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
+    axes = _normalized_axes("layer_norm", x, normalized_shape)
+    shape = x.shape[len(x.shape) - len(axes) :]
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != shape:
+            raise ValueError(f"layer_norm: {name} of shape {tuple(t.shape)}; expected the normalized shape {shape}")
+    return LayerNorm.apply(x, weight, bias, axes=axes, eps=eps)  # one gate (ops/fused.py)
+
+
+def _normalized_axes(op: str, x: Tensor, normalized_shape: int | tuple[int, ...]) -> tuple[int, ...]:
+    """The trailing axes a layer norm or RMS norm normalizes over, checked against the input's shape."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    k = len(shape)
+    if tuple(x.shape[x.ndim - k :]) != shape or k == 0:
+        raise ValueError(f"{op}: input has shape {x.shape}; expected it to end in {shape}")
+    return tuple(range(x.ndim - k, x.ndim))
+
+
+def rms_norm(input: Any, normalized_shape: int | tuple[int, ...], weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:  # fmt: skip
+    """x / sqrt(mean(x^2) + eps) over the trailing ``normalized_shape`` axes, times ``weight``
+    (Zhang & Sennrich 2019: layer norm without the mean). ``eps=None``: the input dtype's
+    machine epsilon, as PyTorch's.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.rms_norm(cr.Tensor([[3.0, 4.0]]), (2,), eps=0.0).numpy().round(4)
+    array([[0.8485, 1.1314]], dtype=float32)
+    """
+    x = as_tensor(input)
+    axes = _normalized_axes("rms_norm", x, normalized_shape)
+    if eps is None:
+        eps = float(np.finfo(x.dtype).eps)
+    out = x / ops.sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
+    return out if weight is None else out * weight
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
@@ -599,6 +623,79 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
 def _check_rows(n: int, idx: Any) -> None:
     if idx.size and bool((idx.min() < 0) | (idx.max() >= n)):  # one read (on a GPU, one wait)
         raise IndexError(f"embedding: indices range over [{int(idx.min())}, {int(idx.max())}]; expected 0 <= index < {n}")
+
+
+# -- attention -------------------------------------------------------------------------
+
+
+def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None) -> Tensor:  # fmt: skip
+    """softmax(q k^T * scale + mask) v with PyTorch's arguments: query (..., L, E), key (..., S, E)
+    and value (..., S, Ev) give (..., L, Ev); the leading (batch, head) axes broadcast.
+
+    ``attn_mask``: booleans, True where a key takes part, or floats added to the scores (which
+    may require grad), broadcast to (..., L, S). ``is_causal``: query i sees keys 0..i (top-left
+    aligned when L != S, as PyTorch's); not together with ``attn_mask``. ``scale``: 1/sqrt(E) by
+    default. ``dropout_p`` > 0 drops probabilities with a mask from chainrule's generator, always
+    (pass 0 in eval mode, as with PyTorch's). One fused gate (``chainrule.ops.attention``). A
+    query whose keys are all masked gets zeros, output and gradients, never NaN (a plain softmax,
+    PyTorch's math path before 2.5 and its MultiheadAttention weights give NaN there).
+
+    >>> import chainrule as cr
+    >>> q = cr.Tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    >>> cr.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True).numpy().round(3)
+    array([[[1.  , 0.  ],
+            [0.33, 0.67]]], dtype=float32)
+    """
+    q, k, v = as_tensor(query), as_tensor(key), as_tensor(value)
+    mask = attn_mask
+    if mask is not None and not isinstance(mask, Tensor):
+        mask = devices.like(mask, q.data)  # a host mask goes to the queries' device
+    scores = _attention_shapes(q, k, v, mask)
+    if is_causal and mask is not None:
+        raise ValueError("scaled_dot_product_attention: is_causal=True and an attn_mask were both given; expected "
+                         "one of them (as PyTorch)")
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p={dropout_p}; expected 0 <= dropout_p < 1")
+    keep = None
+    if dropout_p > 0:  # drawn here, where a compiled step replays it, and where the queries are
+        keep = devices.like(rng.uniform(scores, like=q.data), q.data) >= dropout_p
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    return ScaledDotProductAttention.apply(q, k, v, mask, keep, causal=bool(is_causal), scale=scale,
+                                           dropout_p=float(dropout_p))  # fmt: skip
+
+
+def _attention_shapes(q: Tensor, k: Tensor, v: Tensor, mask: Any) -> tuple[int, ...]:
+    """The scores' shape (..., L, S), once query, key, value and mask are checked against each other."""
+    op = "scaled_dot_product_attention"
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(f"{op}: query of shape {q.shape}, key {k.shape}, value {v.shape}; expected (..., L, E), "
+                         "(..., S, E) and (..., S, Ev), each with at least 2 axes")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"{op}: query of shape {q.shape} and key of shape {k.shape}; expected the same last axis E "
+                         f"(query {q.shape[-1]}, key {k.shape[-1]})")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"{op}: key of shape {k.shape} and value of shape {v.shape}; expected the same number of "
+                         f"keys S on the second-to-last axis ({k.shape[-2]} and {v.shape[-2]})")
+    if q.dtype.kind != "f" or not q.dtype == k.dtype == v.dtype:
+        raise TypeError(f"{op}: query, key and value of dtypes {q.dtype}, {k.dtype}, {v.dtype}; expected one float dtype")
+    try:
+        np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+        scores = np.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
+    except ValueError:
+        raise ValueError(f"{op}: the leading axes of query {q.shape}, key {k.shape} and value {v.shape} do not "
+                         "broadcast; expected batch and head axes that do") from None
+    if mask is not None:
+        if mask.dtype not in (bool, q.dtype):
+            raise TypeError(f"{op}: attn_mask of dtype {mask.dtype}; expected bool or the query's dtype {q.dtype}")
+        try:
+            fits = np.broadcast_shapes(mask.shape, scores) == scores
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{op}: attn_mask of shape {mask.shape} does not broadcast to the scores' shape "
+                             f"(..., L, S) = {scores}; expected a mask that does")
+    return scores
 
 
 # -- losses ----------------------------------------------------------------------------

@@ -21,6 +21,8 @@ Primitives (each a ``Function`` with its own backward):
   MaxPool (a router over strided views) with its linear pair PoolScatter/PoolGather;
   Convolution (fused for memory: it re-makes its windows in the backward)
 - fused layers (for speed): Linear (x W^T + b) and CrossEntropy (log-softmax + pick + mean)
+- attention (``attention.py``): ScaledDotProductAttention, softmax(q k^T * scale + mask) v with
+  dropout (fused for memory and speed; ``attention_weights`` is its softmax, composed)
 - linear algebra: MatMul, Einsum (its backward is an einsum)
 
 Composed from those, so they need no backward of their own: minimum, min, mean, var,

@@ -1,10 +1,11 @@
-"""Fused primitives for the two layers every classifier runs: a linear layer and its loss.
+"""Fused primitives for the layers every network runs: a linear layer, its loss, layer norm.
 
 Each could be composed (``x @ W.T + b`` is three gates; cross-entropy is log-softmax,
-indexing, a negation and a mean: five), but as one gate each they record one node
-instead of several, and the linear layer computes W's gradient directly in W's layout
-(``g^T x``), with no transposed copy. Both are fused for speed; the cross-entropy also
-for stability (it never forms log(softmax) from a softmax that underflowed).
+indexing, a negation and a mean: five; layer norm eight), but as one gate each they record
+one node instead of several, and the linear layer computes W's gradient directly in W's
+layout (``g^T x``), with no transposed copy. All are fused for speed; the cross-entropy also
+for stability (it never forms log(softmax) from a softmax that underflowed), layer norm also
+for memory (it keeps the per-row mean and 1/std, not four intermediate arrays).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from ..autograd.function import Context, Function, call
 from ..autograd.tensor import Tensor
 from ..backend import array_module
+from .broadcast import sum_to
 from .reduce import LogSoftmax, Softmax
 
 
@@ -71,3 +73,48 @@ class CrossEntropy(Function):
         if ctx.reduction == "sum":
             return d * grad_out
         return d * grad_out.reshape(n, 1)
+
+
+class LayerNorm(Function):
+    """(x - mean) / sqrt(var + eps) * w + b over the trailing ``axes`` (w and b optional).
+
+    Saved: x (alive anyway: the graph holds its inputs), w, and per row the mean and
+    rstd = 1 / sqrt(var + eps). With xhat = (x - mean) rstd and gh = g w:
+    gx = rstd (gh - mean(gh) - xhat mean(gh xhat)), gw = sum over rows of g xhat, gb = sum g.
+    Under create_graph the backward rebuilds xhat from x with gates, so it is differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, w: Any, b: Any, *, axes: tuple[int, ...], eps: float) -> Any:
+        xp = array_module(x)
+        mean = x.mean(axis=axes, keepdims=True)
+        out = x - mean
+        var = (out * out).mean(axis=axes, keepdims=True)
+        rstd = 1 / xp.sqrt(var + eps)
+        out *= rstd  # xhat
+        ctx.save_for_backward(x, w, mean, rstd)
+        ctx.axes, ctx.eps = axes, eps
+        if w is not None:
+            out *= w
+        if b is not None:
+            out += b
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> tuple:
+        x, w, mean, rstd = ctx.saved_tensors
+        axes = ctx.axes
+        if isinstance(grad_out, Tensor):  # create_graph: xhat and rstd as functions of x
+            mean = x.mean(axis=axes, keepdims=True)
+            xc = x - mean
+            rstd = 1 / ((xc * xc).mean(axis=axes, keepdims=True) + ctx.eps) ** 0.5
+            xhat = xc * rstd
+        else:
+            xhat = (x - mean) * rstd
+        gh = grad_out * w if w is not None else grad_out
+        gx = rstd * (gh - gh.mean(axis=axes, keepdims=True) - xhat * (gh * xhat).mean(axis=axes, keepdims=True))
+        needs = ctx.needs_input_grad
+        gw = sum_to(grad_out * xhat, w.shape) if w is not None and needs[1] else None
+        gb = sum_to(grad_out, grad_out.shape[-len(axes):]) if needs[2] else None
+        return gx if needs[0] else None, gw, gb
+

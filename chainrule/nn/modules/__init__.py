@@ -1,9 +1,10 @@
 """The layers, one file per family as in ``torch/nn/modules/``: ``module.py`` (the base class
 ``Module``), ``container.py`` (``Sequential`` and the lists and dicts of modules and parameters),
-``linear.py``, ``conv.py``, ``pooling.py``, ``batchnorm.py``, ``normalization.py`` (``LayerNorm``),
-``dropout.py``, ``flatten.py``, ``sparse.py`` (``Embedding``), ``rnn.py`` (the cells, ``RNN``,
-``LSTM`` and ``GRU``) and ``activation.py``. Each layer holds its parameters and calls one
-function of ``nn.functional``; ``_utils.py`` makes the weights of those that have them. Every
+``linear.py``, ``conv.py``, ``pooling.py``, ``batchnorm.py``, ``normalization.py`` (``LayerNorm``,
+``RMSNorm``), ``dropout.py``, ``flatten.py``, ``sparse.py`` (``Embedding``), ``rnn.py`` (the cells,
+``RNN``, ``LSTM`` and ``GRU``), ``activation.py``, ``attention.py`` (``MultiheadAttention``, which
+PyTorch keeps in activation.py) and ``transformer.py``. Each layer holds its parameters and calls
+functions of ``nn.functional``; ``_utils.py`` makes the weights of those that have them. Every
 file imports ``Module`` from ``module.py`` and ``Parameter`` from ``nn/parameter.py``, never
 from this package, which only gathers the classes for ``chainrule.nn`` to re-export.
 """
@@ -31,6 +32,7 @@ from .activation import (
     Softsign,
     Tanh,
 )
+from .attention import MultiheadAttention
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv2d
@@ -38,10 +40,17 @@ from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Identity, Linear
 from .module import Module
-from .normalization import LayerNorm
+from .normalization import LayerNorm, RMSNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .sparse import Embedding
+from .transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
@@ -50,5 +59,6 @@ __all__ = [
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "SELU", "CELU", "Mish", "Softsign",
     "LogSigmoid", "Hardtanh", "Hardsigmoid", "Hardswish", "ReLU6", "GLU", "Softplus", "Softmax",
-    "LogSoftmax", "Softmin",
+    "LogSoftmax", "Softmin", "RMSNorm", "MultiheadAttention", "Transformer", "TransformerEncoder",
+    "TransformerDecoder", "TransformerEncoderLayer", "TransformerDecoderLayer",
 ]  # fmt: skip

@@ -1,7 +1,10 @@
-"""Helpers around modules, as ``torch.nn.utils``: gradient clipping (``clip_grad.py``) and
-``summary``, the table of a model's layers (``summary.py``)."""
+"""Helpers around modules, as ``torch.nn.utils``: gradient clipping (``clip_grad.py``),
+``summary``, the table of a model's layers (``summary.py``), and the sinusoidal positional
+encoding (``positional.py``)."""
 
 from .clip_grad import clip_grad_norm, clip_grad_norm_, clip_grad_value_
+from .positional import sinusoidal_positional_encoding
 from .summary import Summary, summary
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "Summary", "summary"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "Summary", "summary",
+           "sinusoidal_positional_encoding"]  # fmt: skip

@@ -1,0 +1,149 @@
+"""Scaled dot-product attention, softmax(q k^T * scale + bias) v, as one gate.
+
+Fused for memory and speed. Composed, attention is five gates (matmul, scale, add, softmax,
+matmul) that keep several (L, S) arrays alive until the backward; the gate keeps one, the
+probabilities (beside q, k, v and its output, which exist anyway; with dropout also the keep
+mask, one byte an entry). It computes the scores, the bias and the softmax in place in that
+one buffer, and the softmax's backward in place in one more. Fully masked rows (a query that
+may attend to nothing) give zeros, output and gradients, where a plain softmax gives NaN.
+
+Masks, in the gate's words: a boolean mask is True where a key takes part (PyTorch's
+``scaled_dot_product_attention``; ``nn.MultiheadAttention`` flips it before it gets here), a
+float mask is added to the scores, and ``causal`` lets query i see keys 0..i (top-left
+aligned when L != S, as PyTorch's ``tril``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd.function import Context, Function, call
+from ..autograd.tensor import Tensor
+from ..backend import array_module
+from .broadcast import sum_to
+from .elementwise import where
+from .linalg import _swap_last, product
+from .reduce import Softmax
+
+
+def attention_bias(xp: Any, mask: Any, causal: bool, shape: tuple[int, int], dtype: Any) -> Any:
+    """The additive bias of a boolean ``mask`` (True: takes part) and of the causal mask: 0 where
+    a key takes part, -inf where not, in ``dtype``, of the mask's shape ((L, S) for the causal
+    one alone); None when there is neither (a float mask is its own bias).
+
+    >>> attention_bias(np, None, True, (2, 3), np.dtype("float32"))
+    array([[  0., -inf, -inf],
+           [  0.,   0., -inf]], dtype=float32)
+    """
+    allowed = None
+    if causal:
+        allowed = xp.tril(xp.ones(shape, dtype=bool))  # key j <= query i, counted from the top left
+    if mask is not None and mask.dtype == bool:
+        allowed = mask if allowed is None else allowed & mask
+    if allowed is None:
+        return None
+    return xp.where(allowed, dtype.type(0), dtype.type(-np.inf))
+
+
+class ScaledDotProductAttention(Function):
+    """softmax(q k^T * scale + bias) v for q (..., L, E), k (..., S, E), v (..., S, Ev).
+
+    Inputs: q, k, v, the mask (None, boolean or float: ``attention_bias``) and dropout's keep
+    mask (None, or booleans of the scores' shape, drawn by the caller so a compiled step
+    replays the draw). Saved: q, k, v, the mask, P, keep and the output (all but P and keep
+    are arrays that exist anyway). With D = P * keep / (1 - p) the dropped probabilities:
+    gv = D^T g; gP = (g v^T) * keep / (1 - p); gS = P * (gP - rowsum(gP * P)) (softmax's
+    backward); g_mask = gS; gq = gS k * scale; gk = gS^T q * scale.
+
+    >>> import chainrule as cr
+    >>> q = cr.Tensor(np.eye(2), requires_grad=True)
+    >>> out = ScaledDotProductAttention.apply(q, q, q, None, None, causal=True, scale=1.0, dropout_p=0.0)
+    >>> out.numpy().round(3), out.op
+    (array([[1.   , 0.   ],
+           [0.269, 0.731]], dtype=float32), 'ScaledDotProductAttention')
+    """
+
+    @staticmethod
+    def forward(ctx: Context, q: Any, k: Any, v: Any, mask: Any, keep: Any, *, causal: bool, scale: float,
+                dropout_p: float) -> Any:  # fmt: skip
+        xp = array_module(q)
+        s = product(q * scale, k.swapaxes(-1, -2))  # (..., L, S): scores, then probabilities, in this buffer
+        bias = attention_bias(xp, mask, causal, s.shape[-2:], s.dtype)
+        if bias is not None:
+            s += bias
+        if mask is not None and mask.dtype != bool:
+            s += mask
+        m = s.max(axis=-1, keepdims=True)  # (..., L, 1)
+        m = xp.where(m == -np.inf, s.dtype.type(0), m)  # a fully masked row: shifted by 0, exps 0, not NaN
+        s -= m
+        xp.exp(s, out=s)
+        z = s.sum(axis=-1, keepdims=True)
+        s *= 1 / xp.where(z == 0, s.dtype.type(1), z)  # a fully masked row: 0 / 1
+        if keep is None:
+            out = s @ v  # (..., L, Ev)
+        else:
+            d = s * keep
+            d *= 1 / (1 - dropout_p)
+            out = d @ v
+        ctx.save_for_backward(q, k, v, mask, s, keep, out)
+        ctx.causal, ctx.scale, ctx.dropout_p = causal, scale, dropout_p
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> tuple:
+        q, k, v, mask, p, keep, out = ctx.saved_tensors
+        nq, nk, nv, nm, _ = ctx.needs_input_grad
+        graph = isinstance(grad_out, Tensor)
+        if graph:  # create_graph: the saved P is a constant to the engine; rebuilt from q, k and the
+            # mask (composed), the gradient's own gradient reaches them through it
+            p = attention_weights(q, k, mask, causal=ctx.causal, scale=ctx.scale)
+        inv = 1 / (1 - ctx.dropout_p)
+        gv = None
+        if nv:
+            d = p if keep is None else p * keep * inv  # the dropped probabilities
+            gv = sum_to(_swap_last(d) @ grad_out, v.shape)
+        if not (nq or nk or nm):
+            return None, None, gv, None, None
+        gp = product(grad_out, _swap_last(v))  # (..., L, S): dL/dP
+        if keep is not None:
+            gp = gp * keep * inv
+        # softmax's backward (``Softmax``): gS = P * (gP - <gP, P>) along each row. On raw arrays
+        # <gP, P> = <g, out> (both are sum_s,e g_le v_se D_ls: FlashAttention's rowsum(dO * O)), an
+        # (L, Ev) product, and gS is made in gP's own buffer: the backward holds two (L, S) arrays
+        if graph:
+            gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
+        else:
+            gp -= (grad_out * out).sum(axis=-1, keepdims=True)
+            gp *= p
+            gs = gp
+        gq = sum_to((gs @ k) * ctx.scale, q.shape) if nq else None
+        gk = sum_to((_swap_last(gs) @ q) * ctx.scale, k.shape) if nk else None
+        gm = sum_to(gs, mask.shape) if nm else None
+        return gq, gk, gv, gm, None
+
+
+def attention_weights(q: Tensor, k: Tensor, mask: Any = None, *, causal: bool = False, scale: float) -> Tensor:
+    """softmax(q k^T * scale + bias) as a composition of differentiable gates, (..., L, S): the
+    probabilities the fused gate keeps, for a graph that needs them as a node (a second-order
+    gradient; ``nn.MultiheadAttention``'s returned weights). Fully masked rows are 0.
+
+    >>> import chainrule as cr
+    >>> q = cr.Tensor([[1.0, 0.0], [0.0, 1.0]])
+    >>> attention_weights(q, q, causal=True, scale=1.0).numpy().round(3)
+    array([[1.   , 0.   ],
+           [0.269, 0.731]], dtype=float32)
+    """
+    s = (q * scale) @ _swap_last(k)  # (..., L, S)
+    xp = array_module(s.data)
+    m = mask.data if isinstance(mask, Tensor) else mask
+    bias = attention_bias(xp, m, causal, s.shape[-2:], s.dtype)
+    if bias is not None:
+        s = s + bias
+    if m is None:  # no mask, no fully masked row (the causal mask leaves every query key 0)
+        return call(Softmax, s, axis=-1)
+    if m.dtype != bool:
+        s = s + mask
+    dead = s.data.max(axis=-1, keepdims=True) == -np.inf  # (..., L, 1): rows that attend to nothing
+    return where(dead, 0.0, call(Softmax, where(dead, 0.0, s), axis=-1))  # their softmax of 0s, zeroed
