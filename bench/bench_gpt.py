@@ -120,11 +120,17 @@ def sample_case(lib: str):
         def sample():
             g = torch.Generator().manual_seed(0)
             caches = [{} for _ in range(LAYERS)]
-            idx = torch.zeros((1, 1), dtype=torch.long)
-            logits = model(idx, caches)[:, -1]
-            for t in range(NEW_TOKENS):
+            out = torch.zeros((1, 1), dtype=torch.long)
+            logits = model(out, caches)[:, -1]
+            for _ in range(NEW_TOKENS):  # as chainrule's generate: a full cache is rebuilt from the last half
                 nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=g)
-                logits = model(nxt, caches, past=t + 1)[:, -1]
+                out = torch.cat([out, nxt], 1)
+                past = caches[0]["k"].shape[2]
+                if past >= BLOCK:
+                    caches = [{} for _ in range(LAYERS)]
+                    logits = model(out[:, -(BLOCK // 2 + 1):], caches)[:, -1]
+                else:
+                    logits = model(nxt, caches, past=past)[:, -1]
 
         return sample
     _, model = chainrule_gpt()

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import nn, ops, rng
+from .. import backend, nn, ops, rng
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
@@ -139,7 +139,8 @@ class GPT(nn.Module):
         """(B, T) token ids -> (B, T, vocab_size) logits. ``caches`` (one dict per block) hold the
         keys and values of earlier positions while generating; ``record`` collects each block's
         attention weights (B, n_head, T, T)."""
-        idx = idx if isinstance(idx, Tensor) else Tensor(np.asarray(idx), dtype=np.int64)
+        if not isinstance(idx, Tensor):  # an array as it is (a compiled step's too), a list through NumPy
+            idx = Tensor(idx if backend.is_array(idx) else np.asarray(idx), dtype=np.int64)
         if idx.ndim != 2:
             raise ValueError(f"GPT: token ids of shape {idx.shape}; expected (batch, time)")
         B, T = idx.shape

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import data
 from ..autograd.tensor import Tensor
+from ..backend import is_array
 from ..nn import functional as F
 
 LN2 = math.log(2.0)
@@ -170,7 +171,8 @@ def lm_loss(logits: Tensor, targets: Any) -> Tensor:
     True
     """
     v = logits.shape[-1]
-    y = targets if isinstance(targets, Tensor) else Tensor(np.asarray(targets), dtype=np.int64)
+    y = targets if isinstance(targets, Tensor) else Tensor(targets if is_array(targets) else np.asarray(targets),
+                                                           dtype=np.int64)  # fmt: skip
     return F.cross_entropy(logits.reshape(-1, v), y.reshape(-1))
 
 
