@@ -307,3 +307,50 @@ def test_a_host_mask_and_the_dropout_draw_go_to_the_device():
     xs = [cr.Tensor(strict.device_array(x), dtype="float64") for x in (r(B, L, E), r(B, S, E), r(B, S, E))]
     out = F.scaled_dot_product_attention(*xs, bools(L, S), dropout_p=0.2)
     assert type(out.data) is strict.StrictArray
+
+
+# -- CS231n's formulas, written out by hand ------------------------------------------------------
+
+
+def _cs231n_attention(x_q, x_kv, wq, wk, wv, wo, heads, mask=None):
+    """Assignment 3's multi-head attention, from its formulas, in NumPy: per head i,
+    Y_i = softmax(Q_i K_i^T / sqrt(d / h)) V_i with Q = X W_q^T (and K, V likewise), masked
+    positions (mask == 0) filled with -inf before the softmax; Y = [Y_1 ... Y_h] W_o^T."""
+    n, s, d = x_q.shape
+    t = x_kv.shape[1]
+    split = lambda a, length: a.reshape(n, length, heads, d // heads).transpose(0, 2, 1, 3)  # noqa: E731
+    q, k, v = split(x_q @ wq.T, s), split(x_kv @ wk.T, t), split(x_kv @ wv.T, t)  # (N, H, S or T, d / h)
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d / heads)  # (N, H, S, T)
+    if mask is not None:
+        scores = np.where(mask == 0, -np.inf, scores)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    y = (e / e.sum(axis=-1, keepdims=True)) @ v  # (N, H, S, d / h)
+    return y.transpose(0, 2, 1, 3).reshape(n, s, d) @ wo.T
+
+
+@pytest.mark.parametrize("cross", [False, True], ids=["self", "cross"])
+def test_multihead_attention_matches_the_cs231n_formulas(cross):
+    """nn.MultiheadAttention (batch_first, no biases) against the assignment's own equations,
+    with its causal mask (the captioning decoder's tril) for self-attention."""
+    g = np.random.default_rng(231)
+    n, s, t, d, h = 2, 5, 7 if cross else 5, 8, 2
+    x = g.standard_normal((n, s, d))
+    kv = g.standard_normal((n, t, d)) if cross else x
+    wq, wk, wv, wo = (g.standard_normal((d, d)) * 0.3 for _ in range(4))
+    mha = cr.nn.MultiheadAttention(d, h, bias=False, batch_first=True).double()
+    mha.load_state_dict({"in_proj_weight": np.concatenate([wq, wk, wv]), "out_proj.weight": wo})
+    tril = np.tril(np.ones((s, t)))
+    mask = None if cross else tril
+    # PyTorch's (and our) module convention: a boolean True is NOT attended to
+    out, _ = mha(cr.Tensor(x, dtype="float64"), cr.Tensor(kv, dtype="float64"), cr.Tensor(kv, dtype="float64"),
+                 attn_mask=None if mask is None else mask == 0, need_weights=False)  # fmt: skip
+    np.testing.assert_allclose(out.numpy(), _cs231n_attention(x, kv, wq, wk, wv, wo, h, mask), rtol=1e-10, atol=1e-12)
+
+
+def test_positional_encoding_matches_the_cs231n_formula():
+    """P[i, 2j] = sin(i * 10000^(-2j / d)), P[i, 2j + 1] = cos(i * 10000^(-2j / d))."""
+    length, d = 7, 6
+    pe = cr.nn.utils.sinusoidal_positional_encoding(length, d).numpy()
+    i, j = np.arange(length)[:, None], np.arange(0, d, 2)[None, :]
+    np.testing.assert_allclose(pe[:, 0::2], np.sin(i * 10000.0 ** (-j / d)), atol=1e-6)
+    np.testing.assert_allclose(pe[:, 1::2], np.cos(i * 10000.0 ** (-j / d)), atol=1e-6)

@@ -185,3 +185,22 @@ def test_bad_text_and_lying_headers_get_one_line(tmp_path, capsys):
     cr.save(gpt, tmp_path / "w.safetensors", metadata={"config": cfg, "vocab": "abcdefghijk"})
     assert main(["sample", str(tmp_path / "w.safetensors")]) == 2
     assert "refused before building it" in capsys.readouterr().err
+
+
+def test_a_compiled_training_step_follows_the_eager_one():
+    losses = []
+    for compiled in (False, True):
+        gpt = small_gpt(1)
+        opt = cr.optim.Adam(gpt.parameters(), lr=1e-2)
+
+        def step(x, y):
+            loss = language.lm_loss(gpt(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = cr.compile(step) if compiled else step
+        stream = iter(language.WindowStream(np.arange(200) % 11, 16, batch=4, seed=0))
+        losses.append([run(*next(stream)).item() for _ in range(4)])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
