@@ -105,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_positive(int), default=10, help="classify: passes over the training data")
     t.add_argument("--batch-size", type=_positive(int), default=None, help="64 (classify) or 16 (sequence tasks)")
     t.add_argument("--lr", type=_positive(float), default=None,
-                   help="learning rate (step size): 0.1 (classify) or 1e-3 (sequence tasks, times 0.3 once they are "
-                        "below 1 bit per sequence)")
+                   help="learning rate (step size): 0.1 (classify), 1e-3 (sequence tasks, times 0.3 once they are "
+                        "below 1 bit per sequence), 1e-3 (language, gpt) or 3e-3 (language, lstm)")
     t.add_argument("--reg", type=_non_negative, default=1e-3, help="L2 strength lambda in L = data loss + lambda * sum W^2")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="the update rule (classify; the sequence tasks use adam)")
     t.add_argument("--hidden", type=_positive(int), default=100, help="hidden units of the mlp")
@@ -266,7 +266,7 @@ def _train_language(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         return _fail(parser, "train", f"--n-embd {args.n_embd} is not a multiple of --n-head {args.n_head}")
     try:
         train_language(args.model, args.data, steps=args.steps or 400, batch=args.batch_size or 16,
-                       block_size=args.block_size, lr=args.lr or 3e-3, n_layer=args.n_layer, n_head=args.n_head,
+                       block_size=args.block_size, lr=args.lr, n_layer=args.n_layer, n_head=args.n_head,
                        n_embd=args.n_embd, seed=args.seed, out=args.out, log=sys.stdout, compile=args.compile,
                        resume=args.resume, distributed=args.distributed, threads=args.threads)  # fmt: skip
     except (ValueError, FileNotFoundError, ImportError, FolderBusy) as e:

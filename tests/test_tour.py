@@ -123,8 +123,8 @@ def test_the_report_shows_the_engines_numbers(tmp_path):
             expected += [n.grad_numbers for n in build_graph(ex.graph, max_nodes=40).nodes.values() if n.grad_numbers]
     assert shown == expected and [-4.0] in shown and [3.0] in shown  # (x + y) z: dx = -4, dz = 3
     checks = [ex.check for ex in examples if ex.check is not None]
-    assert len(checks) == 7 and all(c.passed for c in checks)
-    assert page.count('<span class="pass">passed</span>') == 7
+    assert len(checks) == 8 and all(c.passed for c in checks)  # the attention head is the eighth
+    assert page.count('<span class="pass">passed</span>') == 8
     if _has_matplotlib():
         assert page.count("data:image/png;base64,") == 3  # boundaries, loss curves, gradient norms
     acc = examples[-2].values["net training accuracy"]
