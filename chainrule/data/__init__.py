@@ -12,12 +12,14 @@ refuses anything else by name.
 Images come out as float32 in [0, 1], shaped (N, C, H, W); labels as int64.
 
 As ``torch.utils.data`` lays it out: ``dataset.py`` (datasets and the loader), ``datasets.py``
-(the built-in data), ``readers.py`` (files on disk).
+(the built-in data), ``readers.py`` (files on disk); and ``stream.py``, an endless stream of
+random batches (``RandomStream``) for training without a fixed data set.
 """
 
 from .dataset import ArrayDataset, DataLoader, Dataset, Splits, epoch_order
 from .datasets import load_digits, spiral, validation_split
 from .readers import RefusedPickle, load_cifar10, load_mnist, read_idx
+from .stream import RandomStream
 
-__all__ = ["ArrayDataset", "DataLoader", "Dataset", "RefusedPickle", "Splits", "epoch_order", "load_cifar10", "load_digits",
+__all__ = ["ArrayDataset", "DataLoader", "Dataset", "RandomStream", "RefusedPickle", "Splits", "epoch_order", "load_cifar10", "load_digits",
            "load_mnist", "read_idx", "spiral", "validation_split"]  # fmt: skip

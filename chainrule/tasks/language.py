@@ -13,7 +13,6 @@ frequencies. ``text:pydoc`` is a text every Python carries (the standard library
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 from .. import data
 from ..autograd.tensor import Tensor
 from ..backend import is_array
+from ..data.stream import RandomStream
 from ..nn import functional as F
 
 LN2 = math.log(2.0)
@@ -33,7 +33,7 @@ class CharVocab:
 
     >>> v = CharVocab.from_text("hello")
     >>> v.chars, v.encode("hole").tolist(), v.decode([2, 1])
-    ('ehlo', [1, 3, 2, 0], 'le')
+    ('ehlo', [1, 3, 2, 0], 'lh')
     """
 
     def __init__(self, chars: str) -> None:
@@ -109,46 +109,28 @@ def split_text(text: str, val_fraction: float = 0.1, seed: int = 0, min_chars: i
     return TextSplits(vocab, np.concatenate([ids[:start], ids[start + n_val :]]), ids[start : start + n_val].copy())
 
 
-class WindowStream:
+class WindowStream(RandomStream):
     """Endless batches of random windows of a text: ``(x, y)``, each (batch, block_size) ids, y
-    being x shifted by one character. ``state_dict`` keeps the generator (a resumed run draws
-    the same windows); ``shard(rank, world)`` takes rows ``rank::world`` of every batch.
+    being x shifted by one character (``RandomStream``: its state goes into checkpoints,
+    ``shard`` splits each batch over ranks).
 
     >>> x, y = next(iter(WindowStream(np.arange(100), block_size=8, batch=2, seed=0)))
     >>> x.shape, bool((y[:, :-1] == x[:, 1:]).all())
     ((2, 8), True)
     """
 
-    batch_axis = 0
-
     def __init__(self, ids: np.ndarray, block_size: int, batch: int, seed: int = 0) -> None:
         if len(ids) <= block_size + 1:
             raise ValueError(f"WindowStream: {len(ids)} characters of training text; expected more than the "
                              f"block size {block_size} + 1")  # fmt: skip
-        self.ids, self.block_size, self.batch = np.asarray(ids, dtype=np.int64), block_size, batch
-        self.generator = np.random.default_rng(seed)
-        self.rank, self.world = 0, 1
+        super().__init__(batch, seed)
+        self.ids, self.block_size = np.asarray(ids, dtype=np.int64), block_size
+        self.offsets = np.arange(block_size + 1)
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        offsets = np.arange(self.block_size + 1)
-        while True:
-            starts = self.generator.integers(0, len(self.ids) - self.block_size, self.batch)
-            windows = self.ids[starts[:, None] + offsets]  # (batch, block_size + 1)
-            windows = windows[self.rank :: self.world]
-            yield windows[:, :-1], windows[:, 1:]
-
-    def shard(self, rank: int, world: int) -> WindowStream:
-        if self.batch % world:
-            raise ValueError(f"WindowStream: batch {self.batch} is the global batch; expected a multiple of the "
-                             f"{world} ranks")  # fmt: skip
-        self.rank, self.world = rank, world
-        return self
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.bit_generator.state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.bit_generator.state = state["generator"]
+    def draw(self) -> tuple[np.ndarray, np.ndarray]:
+        starts = self.generator.integers(0, len(self.ids) - self.block_size, self.batch)
+        windows = self.ids[starts[:, None] + self.offsets]  # (batch, block_size + 1)
+        return windows[:, :-1], windows[:, 1:]
 
 
 def windows(ids: np.ndarray, block_size: int, limit: int = 128) -> data.ArrayDataset:

@@ -9,7 +9,6 @@ checkpoint keeps, so a resumed run sees the very batches an uninterrupted one wo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 from .. import nn, rng
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
+from ..data.stream import RandomStream
 from ..models.lstm import LSTMBaseline
 from ..models.ntm import NTM
 from ..nn import functional as F
@@ -181,12 +181,10 @@ def build(model: str, bits: int = 8, seed: int = 0, task: str = "copy") -> nn.Mo
     raise ValueError(f"{task} task: model {model!r}; expected 'ntm' or 'lstm'")
 
 
-class SequenceStream:
+class SequenceStream(RandomStream):
     """Endless training batches of a task: each ``(inputs, targets)`` of ``batch`` sequences
-    of a size drawn up to ``limit``, from one generator seeded with ``seed``.
-
-    ``state_dict()`` is the generator's state (plain JSON data) and ``load_state_dict``
-    puts it back: ``fit`` stores it in each checkpoint.
+    of a size drawn up to ``limit``, from one generator seeded with ``seed`` (``RandomStream``:
+    its state goes into checkpoints, ``shard`` splits each batch over ranks).
 
     >>> stream = SequenceStream("copy", batch=2, limit=3, seed=0)
     >>> x, y = next(iter(stream))
@@ -197,31 +195,11 @@ class SequenceStream:
     batch_axis = 1  # sequences are (time, batch, channels)
 
     def __init__(self, task: str | Task, batch: int = 16, limit: int | None = None, seed: int = 0) -> None:
+        super().__init__(batch, seed)
         self.task = task_of(task) if isinstance(task, str) else task
-        self.batch, self.limit = batch, limit if limit is not None else self.task.limit
-        self.generator = np.random.default_rng(seed)
+        self.limit = limit if limit is not None else self.task.limit
         self.distinct_shapes = self.task.sizes(self.limit)  # a compiled step keeps one trace per size
-        self.rank, self.world = 0, 1
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def draw(self) -> tuple[np.ndarray, np.ndarray]:
         g = self.generator
-        while True:
-            x, y = self.task.make(self.batch, self.task.draw(g, self.limit), g)
-            if self.world > 1:  # this rank's rows of the global batch every rank draws alike
-                x, y = x[:, self.rank :: self.world], y[:, self.rank :: self.world]
-            yield x, y
-
-    def shard(self, rank: int, world: int) -> SequenceStream:
-        """This stream for rank ``rank`` of ``world``: the same global batches, and of each
-        the rows ``rank``, ``rank + world``, ... (the batch is global: a multiple of ``world``)."""
-        if self.batch % world:
-            raise ValueError(f"SequenceStream: batch {self.batch} is the global batch; expected a multiple of the "
-                             f"{world} ranks")  # fmt: skip
-        self.rank, self.world = rank, world
-        return self
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.bit_generator.state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.bit_generator.state = state["generator"]
+        return self.task.make(self.batch, self.task.draw(g, self.limit), g)
