@@ -57,8 +57,9 @@ class CausalSelfAttention(nn.Module):
                 past = cache["k"].shape[2]
                 k, v = ops.concatenate([cache["k"], k], dim=2), ops.concatenate([cache["v"], v], dim=2)  # (B, nh, past + T, hs)
             cache["k"], cache["v"] = k, v
-        # new positions see the past ones and themselves: a causal mask over the new ones
-        mask = None if past == 0 else _causal(T, past + T)
+        # new positions see the past ones and themselves: a causal mask over the new ones (one new
+        # position sees them all: no mask)
+        mask = None if past == 0 or T == 1 else _causal(T, past + T)
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=past == 0 and T > 1)
         if record is not None:  # the attention weights, for pictures (computed again, plainly)
