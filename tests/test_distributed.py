@@ -158,6 +158,19 @@ def _train(tmp_path, name, n=None, extra=()):
     return proc.stdout, {k: np.asarray(v) for k, v in cr.load(tmp_path / name / "weights.safetensors").items()}
 
 
+def one_and_two_ranks(tmp_path: Path, args: list[str]) -> tuple[subprocess.CompletedProcess, dict, dict]:
+    """``chainrule ARGS`` on one process and on two ranks (``--distributed``): rank 0's stdout of the
+    second, and each run's weights; both runs must succeed."""
+    exe = mpiexec()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "chainrule", *args, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, timeout=300, env=env, check=False)  # fmt: skip
+    two = subprocess.run([exe, "-n", "2", sys.executable, "-m", "chainrule", *args, "--distributed", "--out",
+                          str(tmp_path / "two")], capture_output=True, text=True, timeout=300, env=env, check=False)  # fmt: skip
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr[-1500:], two.stderr[-1500:])
+    return two, cr.load(tmp_path / "one" / "weights.safetensors"), cr.load(tmp_path / "two" / "weights.safetensors")
+
+
 def test_the_train_command_on_two_ranks(tmp_path):
     mpiexec()
     one, w1 = _train(tmp_path, "one", extra=["--epochs", "4"])

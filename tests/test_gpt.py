@@ -207,23 +207,12 @@ def test_a_compiled_training_step_follows_the_eager_one():
 
 
 def test_two_ranks_train_the_language_model_as_one_process(tmp_path):
-    import os
-    import subprocess
-    import sys
+    from test_distributed import one_and_two_ranks
 
-    from test_distributed import mpiexec
-
-    exe = mpiexec()
     text = tmp_path / "t.txt"
     text.write_text("a stitch in time saves nine. " * 40, encoding="utf-8")
     args = ["train", "--model", "gpt", "--data", f"text:{text}", "--steps", "4", "--block-size", "8", "--n-layer", "1",
             "--n-head", "2", "--n-embd", "8", "--batch-size", "4"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "chainrule", *args, "--out", str(tmp_path / "one")],
-                         capture_output=True, text=True, timeout=300, env=env, check=False)  # fmt: skip
-    two = subprocess.run([exe, "-n", "2", sys.executable, "-m", "chainrule", *args, "--distributed", "--out",
-                          str(tmp_path / "two")], capture_output=True, text=True, timeout=300, env=env, check=False)  # fmt: skip
-    assert one.returncode == 0 and two.returncode == 0, (one.stderr[-1500:], two.stderr[-1500:])
-    a, b = cr.load(tmp_path / "one" / "weights.safetensors"), cr.load(tmp_path / "two" / "weights.safetensors")
+    _, a, b = one_and_two_ranks(tmp_path, args)
     for k in a:  # each rank takes half of every global batch of windows
         np.testing.assert_allclose(b[k], a[k], rtol=1e-4, atol=1e-6, err_msg=k)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -217,18 +216,10 @@ def test_the_cli_copy_task_resumes_and_writes_what_a_classifier_run_writes(tmp_p
 
 @pytest.mark.skipif(sys.platform == "win32", reason="MPI runs on Linux and macOS here")
 def test_the_copy_task_on_two_ranks_trains_as_one_process(tmp_path):
-    from test_distributed import mpiexec
+    from test_distributed import one_and_two_ranks
 
-    exe = mpiexec()
     args = ["train", "--model", "lstm", "--task", "copy", "--batch-size", "4", "--steps", "6", "--seed", "2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "chainrule", *args, "--out", str(tmp_path / "one")],
-                         capture_output=True, text=True, timeout=300, env=env, check=False)  # fmt: skip
-    two = subprocess.run([exe, "-n", "2", sys.executable, "-m", "chainrule", *args, "--distributed", "--out",
-                          str(tmp_path / "two")], capture_output=True, text=True, timeout=300, env=env, check=False)  # fmt: skip
-    assert one.returncode == 0 and two.returncode == 0, (one.stderr[-1500:], two.stderr[-1500:])
+    two, a, b = one_and_two_ranks(tmp_path, args)
     assert two.stdout.count("bit error per sequence at lengths") == 1  # rank 0 alone prints
-    a = cr.load(tmp_path / "one" / "weights.safetensors")
-    b = cr.load(tmp_path / "two" / "weights.safetensors")
     for k in a:  # each rank takes half of every global batch; the averaged gradients are the same
         np.testing.assert_allclose(b[k], a[k], rtol=1e-4, atol=1e-6, err_msg=k)
