@@ -71,7 +71,11 @@ def read_text(spec: str) -> str:
     if kind != "text" or not where:
         raise ValueError(f"--data {spec!r}: expected text:PATH (a UTF-8 file) or text:pydoc")
     if where == "pydoc":
-        from pydoc_data.topics import topics
+        try:
+            from pydoc_data.topics import topics
+        except ImportError:  # some distributions split the standard library
+            raise ValueError("--data text:pydoc: this Python has no pydoc_data (part of the standard library); "
+                             "give a text file as text:PATH") from None
 
         return "\n\n".join(topics[k] for k in sorted(topics))
     path = Path(where)
