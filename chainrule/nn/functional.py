@@ -335,10 +335,8 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}; "
             f"expected the input's last axis to be {weight.shape[-1]}"
         )
-    if x.ndim >= 2 and (bias is None or bias.shape == weight.shape[:1]):
-        flat = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])  # extra batch axes: rows of one matrix
-        out = Linear.apply(flat, weight) if bias is None else Linear.apply(flat, weight, bias)
-        return out if x.ndim == 2 else out.reshape(*x.shape[:-1], weight.shape[0])
+    if x.ndim >= 2 and (bias is None or bias.shape == weight.shape[:1]):  # extra batch axes: rows, in the gate
+        return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
     out = x @ weight.T  # other shapes (a single vector, a bias that broadcasts): composed
     return out if bias is None else out + bias
 

@@ -20,26 +20,33 @@ from .reduce import LogSoftmax, Softmax
 
 
 class Linear(Function):
-    """x W^T + b for x (N, in), W (out, in), b (out,): gx = g W, gW = g^T x, gb = sum_n g."""
+    """x W^T + b for x (..., in), W (out, in), b (out,): with x2 and g2 the rows of x and of
+    the upstream gradient, gx = g2 W, gW = g2^T x2, gb = sum of the rows of g2. Leading axes are
+    rows of one matrix inside the gate (one node, not a reshape on each side)."""
 
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any = None) -> Any:
         ctx.save_for_backward(x, w)
-        out = x @ w.T
-        if b is None:
-            return out
-        if b.dtype == out.dtype:
-            out += b  # the product is a fresh array: add in place
-            return out
-        return out + b
+        out = (x if x.ndim == 2 else x.reshape(-1, x.shape[-1])) @ w.T
+        if b is not None:
+            if b.dtype == out.dtype:
+                out += b  # the product is a fresh array: add in place
+            else:
+                out = out + b
+        return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (w.shape[0],))
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> tuple:
         x, w = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        gx = grad_out @ w if needs[0] else None
-        gw = grad_out.T @ x if needs[1] else None
-        gb = grad_out.sum(axis=0) if len(needs) > 2 and needs[2] else None
+        flat = x.ndim != 2
+        g = grad_out.reshape(-1, w.shape[0]) if flat else grad_out
+        gx = None
+        if needs[0]:
+            gx = g @ w
+            gx = gx.reshape(x.shape) if flat else gx
+        gw = g.T @ (x.reshape(-1, x.shape[-1]) if flat else x) if needs[1] else None
+        gb = g.sum(axis=0) if len(needs) > 2 and needs[2] else None
         return (gx, gw, gb)[: len(needs)]
 
 
