@@ -313,11 +313,7 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         ids = vocab.encode(args.prompt)
         if len(ids) == 0:
             return _fail(parser, "sample", "--prompt is empty; expected at least one character")
-        if isinstance(model, GPT):
-            out = model.generate(ids[None], args.length, temperature=args.temperature, top_k=args.top_k,
-                                 seed=args.seed)  # fmt: skip
-        else:
-            out = _sample_recurrent(model, ids, args)
+        out = model.generate(ids[None], args.length, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
         if args.attention:
             if not isinstance(model, GPT):
                 return _fail(parser, "sample", "--attention draws a gpt's attention; this model is an lstm")
@@ -330,27 +326,6 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.attention:
         print(f"wrote {args.attention}", file=sys.stderr)
     return 0
-
-
-def _sample_recurrent(model: Any, ids: Any, args: argparse.Namespace) -> Any:
-    """An LSTM's continuation: the prompt once, then a character at a time with its state."""
-    import numpy as np
-
-    from .autograd.grad_mode import no_grad
-    from .models.gpt import _sample
-
-    g = np.random.default_rng(args.seed)
-    out = [int(i) for i in ids]
-    model.eval()
-    with no_grad():
-        h, state = model.lstm(model.embedding(np.asarray(ids)[None]))
-        logits = model.out(h)[:, -1].numpy()
-        for _ in range(args.length):
-            nxt = _sample(logits, args.temperature, args.top_k, g)
-            out.append(int(nxt[0, 0]))
-            h, state = model.lstm(model.embedding(nxt), state)
-            logits = model.out(h)[:, -1].numpy()
-    return np.array([out])
 
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

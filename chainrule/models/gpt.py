@@ -19,6 +19,7 @@ from .. import backend, nn, ops, rng
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
+from ..ops.attention import attention_weights
 
 
 @dataclass
@@ -62,11 +63,8 @@ class CausalSelfAttention(nn.Module):
         mask = None if past == 0 or T == 1 else _causal(T, past + T)
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=past == 0 and T > 1)
-        if record is not None:  # the attention weights, for pictures (computed again, plainly)
-            scores = (q @ k.transpose(-2, -1)).numpy() / math.sqrt(hs)  # (B, nh, T, past + T)
-            scores[..., ~_causal(T, past + T)] = -np.inf
-            w = np.exp(scores - scores.max(axis=-1, keepdims=True))
-            record.append(w / w.sum(axis=-1, keepdims=True))
+        if record is not None:  # the attention weights (B, nh, T, past + T), for pictures: computed again
+            record.append(attention_weights(q, k, mask, causal=past == 0 and T > 1, scale=1 / math.sqrt(hs)).numpy())
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C): the heads side by side
         return self.resid_dropout(self.c_proj(y))
 
@@ -164,20 +162,15 @@ class GPT(nn.Module):
         last half of it (so the cost per token stays linear in the context). ``temperature``
         divides the logits; ``top_k`` keeps the k likeliest tokens; ``seed`` makes it repeatable.
         """
-        if not temperature > 0:
-            raise ValueError(f"generate: temperature {temperature}; expected > 0")
+        out, g = sampling(idx, temperature, seed)
         was_training = self.training
         self.eval()
-        g = np.random.default_rng(seed) if seed is not None else rng.generator()
-        out = np.asarray(idx, dtype=np.int64)
-        if out.ndim != 2 or out.shape[1] == 0:
-            raise ValueError(f"generate: a prompt of shape {out.shape}; expected (batch, time) with time >= 1")
         block = self.config.block_size
         try:
             caches: list[dict] = [{} for _ in self.transformer["h"]]
             logits = self(out[:, -block:], caches)[:, -1].numpy()  # (B, vocab)
             for _ in range(max_new_tokens):
-                nxt = _sample(logits, temperature, top_k, g)  # (B, 1)
+                nxt = sample_logits(logits, temperature, top_k, g)  # (B, 1)
                 out = np.concatenate([out, nxt], axis=1)
                 if caches[0]["k"].shape[2] >= block:  # full: rebuild from the last half of the context
                     caches = [{} for _ in self.transformer["h"]]
@@ -189,8 +182,23 @@ class GPT(nn.Module):
         return out
 
 
-def _sample(logits: np.ndarray, temperature: float, top_k: int | None, g: np.random.Generator) -> np.ndarray:
-    """One token per row from softmax(logits / temperature), over the top_k likeliest if given."""
+def sampling(idx: Any, temperature: float, seed: int | None) -> tuple[np.ndarray, np.random.Generator]:
+    """A language model's ``generate``: the prompt (B, T) as int64 ids, checked, and the generator
+    its draws come from (``seed``'s, or chainrule's stream)."""
+    if not temperature > 0:
+        raise ValueError(f"generate: temperature {temperature}; expected > 0")
+    out = np.asarray(idx, dtype=np.int64)
+    if out.ndim != 2 or out.shape[1] == 0:
+        raise ValueError(f"generate: a prompt of shape {out.shape}; expected (batch, time) with time >= 1")
+    return out, np.random.default_rng(seed) if seed is not None else rng.generator()
+
+
+def sample_logits(logits: np.ndarray, temperature: float, top_k: int | None, g: np.random.Generator) -> np.ndarray:
+    """One token per row from softmax(logits / temperature), over the top_k likeliest if given.
+
+    >>> sample_logits(np.array([[0.0, 9.0, 1.0]]), 1.0, 1, np.random.default_rng(0)).tolist()
+    [[1]]
+    """
     z = logits.astype(np.float64) / temperature  # (B, V)
     if top_k is not None and top_k < z.shape[-1]:
         kth = np.sort(z, axis=-1)[:, -top_k][:, None]

@@ -1,11 +1,16 @@
-"""The sequence tasks' baseline: an LSTM and a linear read-out, about the NTM's size."""
+"""The LSTM baselines: an LSTM and a linear read-out, about the NTM's size (the sequence tasks),
+and a character LSTM (language modelling) that samples as the GPT does."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import nn
+from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
+from .gpt import sample_logits, sampling
 
 
 class LSTMBaseline(nn.Module):
@@ -43,3 +48,25 @@ class CharLSTM(nn.Module):
     def forward(self, idx: Any) -> Tensor:
         out, _ = self.lstm(self.embedding(idx))  # (B, T, hidden)
         return self.out(out)  # (B, T, vocab)
+
+    @no_grad()
+    def generate(self, idx: Any, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 seed: int | None = None) -> np.ndarray:  # fmt: skip
+        """``idx`` (B, T) continued by ``max_new_tokens`` sampled tokens -> (B, T + new) ids: the
+        prompt once, then a token at a time, carrying the LSTM's state (as ``GPT.generate``).
+
+        >>> CharLSTM(10, hidden_size=8).generate([[1, 2]], 3, seed=0).shape
+        (1, 5)
+        """
+        out, g = sampling(idx, temperature, seed)
+        was_training = self.training
+        self.eval()
+        try:
+            h, state = self.lstm(self.embedding(out))
+            for _ in range(max_new_tokens):
+                nxt = sample_logits(self.out(h)[:, -1].numpy(), temperature, top_k, g)  # (B, 1)
+                out = np.concatenate([out, nxt], axis=1)
+                h, state = self.lstm(self.embedding(nxt), state)
+        finally:
+            self.train(was_training)
+        return out
