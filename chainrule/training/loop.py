@@ -333,11 +333,12 @@ class _Loop:
         row.update({f"grad_norm/{n}": total / max(done, 1) for n, total in self._norms.items()})
         state.history.append(row)
         bad = next((n for n, p in self.model.named_parameters() if not np.isfinite(p.data).all()), None)
-        if bad is None and np.isfinite(row.get("val_loss", 0.0)):
+        finite = bad is None and np.isfinite(row.get("val_loss", 0.0))
+        if finite:
             for cb in self.callbacks:  # they may add to the row (it is printed and saved after them)
                 cb.on_epoch_end(state)
         print(_line(row, self.epochs), file=state.log)
-        if bad is not None or not np.isfinite(row.get("val_loss", 0.0)):
+        if not finite:
             what, value = (f"weight {bad}", "non-finite") if bad is not None else ("the validation loss", row["val_loss"])
             state.epoch -= 1
             raise self._diverged(state, done, what, value)

@@ -98,7 +98,13 @@ class _ClassifierReport(Callback):
         state.summary["test"] = self.test
         print(f"test loss {measured['loss']:.4f} acc {measured['acc']:.1%} ({len(self.test_set)} examples of the "
               "test split, measured once, after training)", file=state.log)  # fmt: skip
-        if state.out is None or pyplot() is None or not state.history:
+        if state.out is None or not state.history:  # no folder (or another rank's run: it writes nothing)
+            return
+        last, cfg = state.history[-1], self.config
+        val = f", val acc {last['val_acc']:.1%}" if "val_acc" in last else ""
+        print(f"done: {cfg.model} on {cfg.data}, {len(state.history)} epochs, train acc {last['train_acc']:.1%}{val}, "
+              f"test acc {measured['acc']:.1%}", file=state.log)  # fmt: skip
+        if pyplot() is None:
             return
         plots.plot_grad_norms({self.config.model: list(state.history)}, state.out / "grad_norms.png")
         state.files.append("grad_norms.png")
@@ -140,21 +146,7 @@ def train_classifier(config: Config, out: str | Path | None = None, resume: bool
                   regularizer=(lambda: config.reg * F.l2_penalty(penalized)) if config.reg else None, config=settings,
                   metadata={"config": settings, "input_shape": list(input_shape), "num_classes": num_classes},
                   log=log)  # fmt: skip
-    last = history[-1] if history else {}
-    if out is not None and last and _writes(distributed):
-        val = f", val acc {last['val_acc']:.1%}" if "val_acc" in last else ""
-        print(f"done: {config.model} on {config.data}, {len(history)} epochs, train acc {last['train_acc']:.1%}{val}, "
-              f"test acc {report.test['test_acc']:.1%}", file=log)  # fmt: skip
     return Run(model, history, config, report.test)
-
-
-def _writes(distributed: bool) -> bool:
-    """Whether this process prints and writes: rank 0 of a distributed run, or the only one."""
-    if not distributed:
-        return True
-    from .. import distributed as dist
-
-    return dist.rank() == 0
 
 
 class AnnealOnce(Callback):
