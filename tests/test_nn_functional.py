@@ -48,6 +48,8 @@ def tl(y):
 case("linear", F.linear, tF("linear"), r(4, 3), r(5, 3), r(5))
 case("linear-nobias", lambda x, w: F.linear(x, w), tF("linear"), r(2, 3), r(5, 3))
 case("linear-1d", F.linear, tF("linear"), r(3), r(2, 3), r(2))
+case("linear-3d", F.linear, tF("linear"), r(2, 4, 3), r(5, 3), r(5))  # leading axes: rows, inside the gate
+case("linear-4d-nobias", lambda x, w: F.linear(x, w), tF("linear"), r(2, 1, 4, 3), r(5, 3))
 for stride, padding, ksize in [(1, 0, (3, 3)), (1, 1, (3, 3)), (2, 1, (3, 3)), (2, 0, (2, 3)), (1, 2, (1, 1))]:
     name = f"conv2d-s{stride}-p{padding}-k{ksize[0]}x{ksize[1]}"
     case(
