@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .tape import Const, Op, Ref, Tape
+from .tape import Const, Layout, Op, Ref, Tape
 
 # ufunc name -> the scalar expression in the loop ({0}, {1}: the operands)
 _EXPR = {
@@ -68,16 +68,26 @@ class Region:
     writes: list[Any] = field(default_factory=list)  # slots (or constants) from before, written in place
 
 
-def _contiguous_in(v: np.ndarray, perm: tuple[int, ...]) -> bool:
-    """Whether ``v``'s memory is C-contiguous once its axes are put in order ``perm``."""
-    return bool(v.transpose(perm).flags.c_contiguous)
+def _contiguous_in(v: Any, perm: tuple[int, ...]) -> bool:
+    """Whether ``v``'s memory (an array's, or a value's ``Layout``) is C-contiguous once its axes
+    are put in order ``perm``: from the last axis in, each stride is the size of what it steps
+    over (an axis of length 1 steps over nothing, as NumPy's own flag ignores it)."""
+    if 0 in v.shape:
+        return True
+    step = v.dtype.itemsize
+    for a in reversed(perm):
+        if v.shape[a] != 1:
+            if v.strides[a] != step:
+                return False
+            step *= v.shape[a]
+    return True
 
 
 def _layout(v: np.ndarray) -> tuple[int, ...] | None:
     """The axis order in which ``v`` is C-contiguous (NumPy's own order for a C array; for the
     (N, C, H, W) view of channels-last memory, (0, 2, 3, 1)), or None if there is none."""
     perm = tuple(sorted(range(v.ndim), key=lambda a: -v.strides[a]))
-    if v.flags.c_contiguous:
+    if _contiguous_in(v, tuple(range(v.ndim))):
         return tuple(range(v.ndim))
     return perm if _contiguous_in(v, perm) else None
 
@@ -85,7 +95,7 @@ def _layout(v: np.ndarray) -> tuple[int, ...] | None:
 def _operand_ok(tape: Tape, x: Any, shape: tuple, perm: tuple | None) -> bool:
     if isinstance(x, (Ref, Const)):
         v = tape.values[x.n] if isinstance(x, Ref) else tape.consts[x.k]
-        if not isinstance(v, np.ndarray) or v.dtype.name not in _DTYPES | {"int64", "int32"}:
+        if not isinstance(v, (np.ndarray, Layout)) or v.dtype.name not in _DTYPES | {"int64", "int32"}:
             return False
         return v.ndim == 0 or (v.shape == shape and (perm is None or _contiguous_in(v, perm)))
     return isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating))

@@ -82,6 +82,26 @@ class Group:
     output: int | None = None  # forward: the output slot
 
 
+class Layout:
+    """What the code writer and the fuser read of a value once it is made: its shape, dtype and
+    strides, not its memory. The tape keeps these, not the arrays, so a value the traced code
+    drops is freed as in eager mode (a trace's memory is then the eager step's, not the sum of
+    every value the step ever made)."""
+
+    __slots__ = ("dtype", "shape", "strides")
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.shape, self.dtype, self.strides = a.shape, a.dtype, a.strides
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
 def _raw(x: np.ndarray) -> np.ndarray:
     return np.ndarray.view(x, np.ndarray)
 
@@ -232,13 +252,15 @@ class Tape:
     """The record of one trace: values by slot, operations, constants, gate sections."""
 
     def __init__(self) -> None:
-        self.values: list[np.ndarray] = []  # slot -> the array it held while tracing
+        self.values: list[Layout] = []  # slot -> the layout of the array it held while tracing
         self.root: list[int] = []  # slot -> the slot whose memory it is a view of (itself if none)
         self.producer: list[int] = []  # slot -> index of the op that made it (-1: an input)
         self.ops: list[Op] = []
         self.consts: list[Any] = []
         self._const_ids: dict[int, int] = {}
-        self._memory: dict[int, int] = {}  # id of a root buffer -> a slot that holds it
+        # id of a root buffer -> (a slot that holds it, a weak reference to the buffer): an id is
+        # only an array's while it lives, so an entry counts only if its buffer is that array
+        self._memory: dict[int, tuple[int, weakref.ref]] = {}
         self.groups: list[Group] = [Group("code")]
         self.made: list[weakref.ref] = []  # the traced arrays made, to find values a step kept
         self.group = 0
@@ -246,17 +268,23 @@ class Tape:
     # -- slots -------------------------------------------------------------------------
     def new_slot(self, raw: np.ndarray, producer: int, root: int | None = None) -> Traced:
         n = len(self.values)
-        self.values.append(raw)
+        self.values.append(Layout(raw))
         self.root.append(n if root is None else root)
         self.producer.append(producer)
         base = raw
         while isinstance(base.base, np.ndarray):
             base = base.base
-        self._memory.setdefault(id(base), n)
+        if self._slot_of(base) is None:
+            self._memory[id(base)] = (n, weakref.ref(base))
         t = raw.view(Traced)
         t._tape, t._slot = self, n
         self.made.append(weakref.ref(t))
         return t
+
+    def _slot_of(self, base: np.ndarray) -> int | None:
+        """The slot whose memory ``base`` (a root buffer) is, if a traced value's."""
+        entry = self._memory.get(id(base))
+        return entry[0] if entry is not None and entry[1]() is base else None
 
     def slot_or_const(self, x: Any) -> int:
         """``x``'s slot, or for an array from outside the trace ``-1 - k``, its constant number."""
@@ -285,7 +313,7 @@ class Tape:
             base = obj
             while isinstance(base.base, np.ndarray):
                 base = base.base
-            if id(base) in self._memory and base is not obj and np.may_share_memory(obj, self.values[self._memory[id(base)]]):
+            if base is not obj and self._slot_of(base) is not None:
                 raise TraceError(
                     f"compile: an array of shape {obj.shape} is an untraced view of a traced value (made by "
                     f"np.asarray or .view(np.ndarray) inside the step?); at {anomaly.user_site()}"
@@ -382,7 +410,7 @@ class Tape:
                     base = a
                     while isinstance(base.base, np.ndarray):
                         base = base.base
-                    n = self._memory.get(id(base))
+                    n = self._slot_of(base)
                     if n is not None:
                         root = self.root[n]
                         break
