@@ -242,20 +242,23 @@ def _rational32_compiled(coeffs: tuple, x: Any, times_x: bool) -> tuple:
     return out.reshape(x.shape), cdf.reshape(x.shape)
 
 
-def _gelu_grad_compiled(x: Any, cdf: Any, g: Any) -> Any:
-    """g (Phi(x) + x phi(x)) in three passes a block: the exponent and the rest as compiled loops
-    (one pass each), the exp NumPy's (vectorized; Numba's exp is scalar: 1.4 ms where NumPy's takes
-    0.22 over 512K floats). Seven NumPy passes took 0.80 ms, these 0.4."""
+def _gelu_grad_compiled(x: Any, g: Any) -> Any:
+    """g (Phi(x) + x phi(x)) in four passes a block: Phi (the forward's rational loop, again: the
+    gate keeps x, not Phi, so its memory is PyTorch's), the exponent and the rest as compiled
+    loops, the exp NumPy's (vectorized; Numba's exp is scalar: 1.4 ms where NumPy's takes 0.22
+    over 512K floats)."""
     shape = x.shape
-    x, cdf, g = (np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (x, cdf, g))
-    out, e = np.empty_like(x), np.empty(min(x.size, _BLOCK), np.float32)
-    exponent, grad = _loop("exponent"), _loop("grad")
-    for s in range(0, x.size, _BLOCK):  # a block's exponent stays in the cache for its exp and its use
+    x, g = (np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (x, g))
+    out, e, c = np.empty_like(x), np.empty(min(x.size, _BLOCK), np.float32), np.empty(min(x.size, _BLOCK), np.float32)
+    rational, exponent, grad = _loop("rational"), _loop("exponent"), _loop("grad")
+    for s in range(0, x.size, _BLOCK):  # a block's values stay in the cache from pass to pass
         block = slice(s, s + _BLOCK)
-        eb = e[: len(x[block])]
-        exponent(x[block], eb)
+        xb = x[block]
+        eb, cb = e[: len(xb)], c[: len(xb)]
+        rational(xb, cb, cb, *_PHI32, False)
+        exponent(xb, eb)
         np.exp(eb, out=eb)
-        grad(x[block], cdf[block], g[block], eb, out[block], _SCALE32)
+        grad(xb, cb, g[block], eb, out[block], _SCALE32)
     return out.reshape(shape)
 
 
@@ -337,10 +340,13 @@ def _gelu_forward(x: Any) -> tuple[Any, Any]:
     return x * cdf, cdf
 
 
-def _gelu_grad(x: Any, cdf: Any, g: Any = None) -> Any:
-    """g (Phi(x) + x phi(x)) (without g: the local gradient), in place passes, by blocks."""
-    if g is not None and _loop_usable(x) and g.shape == x.shape and g.dtype == np.float32:
-        return kernels.run(_gelu_grad_compiled, x, cdf, g)
+def _gelu_grad(x: Any, cdf: Any = None, g: Any = None) -> Any:
+    """g (Phi(x) + x phi(x)) (without g: the local gradient), in place passes, by blocks; Phi(x)
+    computed here unless given."""
+    if g is not None and cdf is None and _loop_usable(x) and g.shape == x.shape and g.dtype == np.float32:
+        return kernels.run(_gelu_grad_compiled, x, g)
+    if cdf is None:
+        cdf = _gelu_forward(x)[1]
     out = array_module(x).empty_like(x)
 
     def kernel(x: Any, cdf: Any, *rest: Any) -> None:
@@ -394,21 +400,22 @@ class GeluGrad(Function):
 class Gelu(Function):
     """Exact GELU, x Phi(x) with Phi the standard normal CDF; local gradient Phi(x) + x phi(x).
 
-    Fused for speed: Phi comes from one rational polynomial (no erf, no exp, in float32) and is
-    kept for the backward, which is then a few passes (or, building a graph, ``GeluGrad``).
+    Fused for speed: Phi comes from one rational polynomial (no erf, no exp, in float32). The gate
+    keeps only x, as PyTorch's does (keeping Phi too cost the GPT step 16 MiB of its 121); the
+    backward makes Phi again in its first pass, then a few more (or, building a graph, ``GeluGrad``).
     """
 
     @staticmethod
     def forward(ctx: Context, x: Any) -> Any:
         x32, dtype = _floating(x)
-        out, cdf = _gelu_forward(x32)
-        ctx.save_for_backward(x, cdf)
+        out, _ = _gelu_forward(x32)
+        ctx.save_for_backward(x)  # Phi(x) is made again in the backward: one pass, not an array kept
         return out.astype(dtype, copy=False)
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> Any:
-        x, cdf = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         if isinstance(grad_out, Tensor):  # create_graph: as gates, so this is differentiable too
             return grad_out * call(GeluGrad, x)
         x, dtype = _floating(x)
-        return _gelu_grad(x, cdf, grad_out).astype(dtype, copy=False)
+        return _gelu_grad(x, None, grad_out).astype(dtype, copy=False)
