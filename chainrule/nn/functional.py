@@ -697,6 +697,16 @@ def _attention_shapes(q: Tensor, k: Tensor, v: Tensor, mask: Any) -> tuple[int, 
 
 
 # -- losses ----------------------------------------------------------------------------
+# PyTorch's names, arguments and defaults. ``reduction`` is 'mean', 'sum' or 'none'; the legacy
+# ``size_average``/``reduce`` flags, when given, choose it by PyTorch's legacy rule. chainrule's
+# older calls gave the reduction third (``cross_entropy(s, y, "sum")``, also nll_loss, mse_loss and
+# binary_cross_entropy_with_logits): a string in that slot is still taken as the reduction.
+# Class weights (``weight`` of the classification losses, ``pos_weight``) are constants, as in
+# PyTorch, which gives them no gradient; the elementwise ``weight`` of mse/l1/huber is an operand.
+# Plain cross-entropy is one fused gate (``ops.fused.CrossEntropy``, for speed and stability);
+# every other case is composed, from log_softmax where probabilities are involved.
+# mse/l1/smooth_l1/huber refuse a target of another shape, where PyTorch warns and broadcasts
+# (the warning's "likely incorrect results"): chainrule has always raised there.
 
 
 def _int_array(op: str, y: Any) -> Any:
@@ -720,15 +730,37 @@ def _labels(op: str, scores: Tensor, y: Any) -> Any:
     return labels
 
 
-def _check_classes(op: str, k: int, labels: Any) -> None:
-    """Labels must be classes 0..k-1 (checked at every call, also when compiled)."""
-    if labels.size and bool((labels.min() < 0) | (labels.max() >= k)):  # one read (on a GPU, one wait)
-        raise ValueError(f"{op}: labels range over [{int(labels.min())}, {int(labels.max())}]; expected classes 0..{k - 1}")
+def _check_classes(op: str, k: int, labels: Any, ignore_index: int | None = None) -> None:
+    """Labels must be classes 0..k-1, or ``ignore_index`` (checked at every call, also when compiled)."""
+    bad = (labels < 0) | (labels >= k)
+    if ignore_index is not None:
+        bad &= labels != ignore_index
+    if labels.size and bool(bad.any()):  # one read (on a GPU, one wait)
+        seen = labels if ignore_index is None else labels[labels != ignore_index]
+        also = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
+        raise ValueError(f"{op}: labels range over [{int(seen.min())}, {int(seen.max())}]; expected classes "
+                         f"0..{k - 1}{also}")  # fmt: skip
 
 
-def _check_reduction(op: str, reduction: str) -> None:
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{op}: reduction={reduction!r}; expected 'mean', 'sum' or 'none'")
+def _check_reduction(op: str, reduction: str, allowed: tuple[str, ...] = ("mean", "sum", "none")) -> None:
+    if reduction not in allowed:
+        names = ", ".join(repr(a) for a in allowed[:-1]) + f" or {allowed[-1]!r}"
+        raise ValueError(f"{op}: reduction={reduction!r}; expected {names}")
+
+
+def _reduction(op: str, size_average: bool | None, reduce: bool | None, reduction: str,
+               allowed: tuple[str, ...] = ("mean", "sum", "none")) -> str:  # fmt: skip
+    """``reduction``, or where a legacy flag is given, PyTorch's legacy rule: ``reduce=False`` gives
+    'none', else ``size_average=False`` 'sum', else 'mean' (with PyTorch's deprecation warning)."""
+    if size_average is not None or reduce is not None:
+        keep_size, keep_reduce = size_average is None or bool(size_average), reduce is None or bool(reduce)
+        reduction = "mean" if keep_size and keep_reduce else "sum" if keep_reduce else "none"
+        import warnings  # here, not beside the file's imports, which every section shares
+
+        warnings.warn(f"{op}: size_average and reduce are deprecated, as in PyTorch; use reduction={reduction!r}",
+                      UserWarning, stacklevel=3)  # fmt: skip
+    _check_reduction(op, reduction, allowed)
+    return reduction
 
 
 def _reduce(op: str, losses: Tensor, reduction: str) -> Tensor:
@@ -738,6 +770,100 @@ def _reduce(op: str, losses: Tensor, reduction: str) -> Tensor:
     if reduction == "sum":
         return losses.sum()
     return losses
+
+
+def _divide(total: Tensor, count: Any) -> Tensor:
+    """``total / count`` for a count that may be 0 (every target ignored): NaN then, as PyTorch's, and
+    no warning. The reciprocal is NaN there, so the gradient reaching the (ignored) entries is 0, as
+    PyTorch's, where ``1 / 0`` would send them inf * 0."""
+    xp = array_module(count)
+    some = count > 0
+    return total * xp.where(some, 1 / xp.where(some, count, 1), xp.nan).astype(total.dtype)
+
+
+def _as_array(x: Any) -> Any:
+    """A target given as a list or a number, as a NumPy array; an array (NumPy, CuPy, traced) as it is."""
+    return np.asarray(x) if isinstance(x, (list, tuple, int, float, bool, np.generic)) else x
+
+
+def _target(target: Any, like: Tensor) -> Tensor:
+    """A float target: a Tensor as it is (it may require grad); an array or a list goes to the
+    input's device first, as labels do."""
+    return target if isinstance(target, Tensor) else as_tensor(devices.like(_as_array(target), like.data))
+
+
+def _constant(value: Any, like: Tensor) -> Any:
+    """A class weight (a Tensor's values, an array or a list) as an array of ``like``'s dtype on its device."""
+    data = value.detach().data if isinstance(value, Tensor) else value
+    return devices.like(data, like.data).astype(like.dtype, copy=False)
+
+
+def _class_weight(op: str, weight: Any, c: int, like: Tensor) -> Any:
+    w = _constant(weight, like)
+    if w.shape != (c,):
+        raise ValueError(f"{op}: weight of shape {w.shape}; expected one weight per class, shape ({c},)")
+    return w
+
+
+def _broadcast_weight(op: str, name: str, weight: Any, like: Tensor) -> Any:
+    """A weight that must broadcast to ``like``'s shape (bce's ``weight`` and ``pos_weight``)."""
+    w = _constant(weight, like)
+    try:
+        fits = np.broadcast_shapes(w.shape, like.shape) == like.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{op}: {name} of shape {w.shape} does not broadcast to the input's shape {like.shape}")
+    return w
+
+
+def _class_targets(op: str, x: Tensor, target: Any, ignore_index: int | None) -> tuple[Tensor, Any, tuple]:
+    """Scores (C,), (N, C) or (N, C, d1, ...) and class indices of shape (), (N,) or (N, d1, ...),
+    checked, as (M, C) rows, M labels and the shape of the per-entry losses."""
+    labels = devices.like(_int_array(op, target), x.data)  # host labels go to the scores' device
+    if x.ndim == 0:
+        raise ValueError(f"{op}: input is 0-d; expected scores (C,), (N, C) or (N, C, d1, ...)")
+    shape = () if x.ndim == 1 else (x.shape[0], *x.shape[2:])
+    if labels.shape != shape:
+        raise ValueError(f"{op}: input of shape {x.shape} and target of shape {labels.shape}; expected class "
+                         f"indices of shape {shape}")  # fmt: skip
+    c = x.shape[0] if x.ndim == 1 else x.shape[1]
+    check_values(functools.partial(_check_classes, op, c, ignore_index=ignore_index), labels)
+    if x.ndim > 2:  # (N, C, d1, ...) -> (N, d1, ..., C): the classes last, one row per entry
+        x = x.permute(0, *range(2, x.ndim), 1)
+    return (x if x.ndim == 2 else x.reshape(-1, c)), labels.reshape(-1), shape
+
+
+def _picked(logp: Tensor, labels: Any, weight: Any, ignore_index: int) -> tuple[Tensor, Any]:
+    """-w[y] log p[y] for each of the (M, C) rows of log-probabilities, 0 where the label is
+    ``ignore_index``; and the weights w[y] (1 without class weights, 0 where ignored), whose sum
+    is the mean's denominator, as PyTorch's."""
+    xp = array_module(logp.data)
+    keep = labels != ignore_index
+    safe = xp.where(keep, labels, 0)  # an ignored entry picks class 0, then counts 0
+    picked = -logp[xp.arange(safe.shape[0]), safe]  # (M,)
+    if weight is None:
+        return ops.where(keep, picked, 0.0), keep.astype(logp.dtype)
+    w = xp.where(keep, weight[safe], 0).astype(logp.dtype)
+    return ops.where(keep, picked * w, 0.0), w
+
+
+def _weighted_reduce(losses: Tensor, counted: Any, reduction: str, shape: tuple) -> Tensor:
+    """Per-entry losses reduced: 'mean' divides by the sum of the counted entries' weights."""
+    if reduction == "none":
+        return losses if losses.shape == shape else losses.reshape(shape)
+    return losses.sum() if reduction == "sum" else _divide(losses.sum(), counted.sum())
+
+
+def _hinges(scores: Tensor, labels: Any, margin: float) -> Tensor:
+    """max(0, s_j - s_{y_i} + margin) for each class j != y_i of (N, K) scores, 0 at j = y_i. At a
+    margin of exactly 0 the hinge passes no gradient."""
+    xp = array_module(scores.data)
+    rows = xp.arange(scores.shape[0])
+    correct = scores[rows, labels].reshape(-1, 1)  # (N, 1): s_{y_i}
+    others = xp.ones(scores.shape, dtype=scores.dtype)
+    others[rows, labels] = 0  # j != y_i
+    return ops.relu(scores - correct + margin) * others  # (N, K)
 
 
 def svm_loss(scores: Any, y: Any, delta: float = 1.0, reduction: str = "mean") -> Tensor:
@@ -753,42 +879,139 @@ def svm_loss(scores: Any, y: Any, delta: float = 1.0, reduction: str = "mean") -
     """
     scores = as_tensor(scores)
     labels = _labels("svm_loss", scores, y)
-    xp = array_module(scores.data)
-    rows = xp.arange(scores.shape[0])
-    correct = scores[rows, labels].reshape(-1, 1)  # (N, 1): s_{y_i}
-    others = xp.ones(scores.shape, dtype=scores.dtype)
-    others[rows, labels] = 0  # j != y_i
-    margins = ops.relu(scores - correct + delta) * others  # (N, K)
-    return _reduce("svm_loss", margins.sum(axis=1), reduction)
+    return _reduce("svm_loss", _hinges(scores, labels, delta).sum(axis=1), reduction)
 
 
-def cross_entropy(scores: Any, y: Any, reduction: str = "mean") -> Tensor:
+def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0, weight: Any = None,
+                      size_average: bool | None = None, reduce: bool | None = None,
+                      reduction: str = "mean") -> Tensor:  # fmt: skip
+    """PyTorch's multiclass hinge: L_i = sum_{j != y_i} w[y_i] max(0, margin - x_{y_i} + x_j)^p / C,
+    the lecture's SVM (``svm_loss``) divided by the number of classes C; ``p`` is 1 or 2. Input
+    (N, C) with target (N,), or (C,) with a target of shape () or (1,).
+
+    >>> import chainrule as cr
+    >>> s = cr.Tensor([[3.2, 5.1, -1.7]])   # the lecture's cat image: 2.9 over 3 classes
+    >>> round(cr.nn.functional.multi_margin_loss(s, [0]).item(), 4)
+    0.9667
+    """
+    op = "multi_margin_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError(f"{op}: p={p!r}; expected 1 or 2 (as PyTorch)")
+    x = as_tensor(input)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{op}: input of shape {x.shape}; expected scores (C,) or (N, C)")
+    labels = devices.like(_int_array(op, target), x.data)
+    wanted = ((), (1,)) if x.ndim == 1 else (x.shape[:1],)
+    if labels.shape not in wanted:
+        raise ValueError(f"{op}: input of shape {x.shape} and target of shape {labels.shape}; expected class "
+                         f"indices of shape {' or '.join(str(w) for w in wanted)}")  # fmt: skip
+    c = x.shape[-1]
+    check_values(functools.partial(_check_classes, op, c), labels)
+    rows, flat = x.reshape(-1, c), labels.reshape(-1)
+    hinge = _hinges(rows, flat, margin)
+    if p == 2:
+        hinge = hinge * hinge
+    if weight is not None:
+        hinge = hinge * _class_weight(op, weight, c, x)[flat].reshape(-1, 1)  # row i: w[y_i]
+    losses = hinge.sum(axis=1) / c
+    return _reduce(op, losses.reshape(labels.shape) if labels.ndim == 0 else losses, reduction)
+
+
+def cross_entropy(input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
+                  ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:  # fmt: skip
     """Softmax cross-entropy from raw scores: L_i = -log(exp(s_{y_i}) / sum_j exp(s_j)).
 
     Stable: the fused log-softmax shifts by the max, so large scores do not overflow.
+    ``input`` is (N, C), (N, C, d1, ...) or unbatched (C,); ``target`` holds class indices of
+    shape (N,), (N, d1, ...) or (), or class probabilities of the input's shape. ``weight``: one
+    per class (the mean divides by the summed weights of the counted targets, as PyTorch's);
+    targets equal to ``ignore_index`` count 0 and leave the mean (all ignored: NaN, as PyTorch);
+    ``label_smoothing`` mixes the target with the uniform distribution. The plain case
+    (class indices, no weight, no smoothing) is one fused gate.
 
     >>> import chainrule as cr
     >>> round(cr.nn.functional.cross_entropy(cr.Tensor([[0.0, 0.0]]), [1]).item(), 4)
     0.6931
+    >>> s = cr.Tensor([[2.0, 0.0]])
+    >>> round(cr.nn.functional.cross_entropy(s, [0], label_smoothing=0.2).item(), 4)
+    0.3269
+    >>> round(cr.nn.functional.cross_entropy(s, cr.Tensor([[0.5, 0.5]])).item(), 4)  # probabilities
+    1.1269
     """
-    scores = as_tensor(scores)
-    labels = _labels("cross_entropy", scores, y)
-    _check_reduction("cross_entropy", reduction)
-    return CrossEntropy.apply(scores, labels=labels, reduction=reduction)
+    op = "cross_entropy"
+    if isinstance(weight, str):  # chainrule's older spelling: cross_entropy(scores, y, "sum")
+        weight, reduction = None, weight
+    reduction = _reduction(op, size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing={label_smoothing}; expected a value in [0, 1]")
+    x = as_tensor(input)
+    soft = _as_array(target.data if isinstance(target, Tensor) else target)
+    if soft.dtype.kind == "f":
+        if soft.shape == x.shape:
+            return _cross_entropy_probabilities(x, target, weight, ignore_index, reduction, label_smoothing)
+        raise TypeError(f"{op}: labels have dtype {soft.dtype}; expected integers (class indices), or class "
+                        f"probabilities of the input's shape {x.shape} (got {soft.shape})")  # fmt: skip
+    rows, labels, shape = _class_targets(op, x, target, ignore_index)
+    if weight is None and label_smoothing == 0:  # one fused gate (ops.fused), for speed and stability
+        losses = CrossEntropy.apply(rows, labels=labels, reduction=reduction, ignore_index=ignore_index)
+        return losses.reshape(shape) if reduction == "none" and losses.shape != shape else losses
+    c = rows.shape[1]
+    w = None if weight is None else _class_weight(op, weight, c, x)
+    logp = ops.log_softmax(rows, 1)  # (M, C)
+    losses, counted = _picked(logp, labels, w, ignore_index)
+    if label_smoothing:  # PyTorch's: (1 - eps) nll + eps / C * sum over classes of -w_c log p_c
+        spread = -(logp.sum(axis=1) if w is None else (logp * w).sum(axis=1))  # (M,)
+        spread = ops.where(labels != ignore_index, spread, 0.0)
+        losses = (1 - label_smoothing) * losses + (label_smoothing / c) * spread
+    return _weighted_reduce(losses, counted, reduction, shape)
 
 
-def nll_loss(log_probs: Any, y: Any, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of the labels under (N, K) log-probabilities.
+def _cross_entropy_probabilities(x: Tensor, target: Any, weight: Any, ignore_index: int, reduction: str,
+                                 label_smoothing: float) -> Tensor:  # fmt: skip
+    """-sum_c w_c t_c log softmax(x)_c over the class axis, ``target`` t of the input's shape
+    (it may require grad); the mean is over the entries, as PyTorch's."""
+    op = "cross_entropy"
+    if ignore_index >= 0:
+        raise ValueError(f"{op}: ignore_index={ignore_index} with class probabilities as the target; expected "
+                         "a negative ignore_index (probabilities ignore none, as PyTorch's)")  # fmt: skip
+    if x.ndim == 0:
+        raise ValueError(f"{op}: input is 0-d; expected scores (C,), (N, C) or (N, C, d1, ...)")
+    axis = 0 if x.ndim == 1 else 1
+    c = x.shape[axis]
+    t = target if isinstance(target, Tensor) else _constant(target, x)
+    if label_smoothing:
+        t = t * (1 - label_smoothing) + label_smoothing / c
+    terms = ops.log_softmax(x, axis) * t
+    if weight is not None:  # w along the class axis: (C, 1, ..., 1)
+        terms = terms * _class_weight(op, weight, c, x).reshape((c,) + (1,) * (x.ndim - axis - 1))
+    losses = -terms.sum(axis=axis)
+    if reduction == "mean":
+        n = math.prod(x.shape) // c if c else 0
+        return losses.sum() / n if n else losses.sum() * float("nan")
+    return losses.sum() if reduction == "sum" else losses
+
+
+def nll_loss(input: Any, target: Any, weight: Any = None, size_average: bool | None = None, ignore_index: int = -100,
+             reduce: bool | None = None, reduction: str = "mean") -> Tensor:  # fmt: skip
+    """Negative log-likelihood of the targets under log-probabilities (C,), (N, C) or (N, C, d1, ...),
+    with ``weight`` and ``ignore_index`` as in ``cross_entropy``.
 
     >>> import chainrule as cr
     >>> import math
     >>> round(cr.nn.functional.nll_loss(cr.Tensor([[math.log(0.25), math.log(0.75)]]), [1]).item(), 4)
     0.2877
     """
-    log_probs = as_tensor(log_probs)
-    labels = _labels("nll_loss", log_probs, y)
-    rows = array_module(log_probs.data).arange(log_probs.shape[0])
-    return _reduce("nll_loss", -log_probs[rows, labels], reduction)
+    op = "nll_loss"
+    if isinstance(weight, str):  # chainrule's older spelling: nll_loss(log_probs, y, "sum")
+        weight, reduction = None, weight
+    reduction = _reduction(op, size_average, reduce, reduction)
+    x = as_tensor(input)
+    rows, labels, shape = _class_targets(op, x, target, ignore_index)
+    w = None if weight is None else _class_weight(op, weight, rows.shape[1], x)
+    losses, counted = _picked(rows, labels, w, ignore_index)
+    return _weighted_reduce(losses, counted, reduction, shape)
 
 
 def _same_shape(op: str, a: Tensor, b: Tensor) -> None:
@@ -796,29 +1019,218 @@ def _same_shape(op: str, a: Tensor, b: Tensor) -> None:
         raise ValueError(f"{op}: input of shape {a.shape} and target of shape {b.shape}; expected equal shapes")
 
 
-def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """Mean squared error.
+def _elementwise(op: str, input: Any, target: Any, size_average: Any, reduce: Any, reduction: str) -> tuple:
+    """Input and target of one shape, and the reduction (a string given third: chainrule's older spelling)."""
+    if isinstance(size_average, str):
+        size_average, reduction = None, size_average
+    reduction = _reduction(op, size_average, reduce, reduction)
+    x = as_tensor(input)
+    t = _target(target, x)
+    _same_shape(op, x, t)
+    return x, t, reduction
+
+
+def _weighted(op: str, losses: Tensor, weight: Any, reduction: str, mean_by_weight: bool = True) -> Tensor:
+    """Elementwise losses times ``weight`` (of their shape, as PyTorch asks), reduced; 'mean'
+    divides by the sum of the weights (huber: by the count, as PyTorch's)."""
+    if weight is None:
+        return _reduce(op, losses, reduction)
+    w = weight if isinstance(weight, Tensor) else _constant(weight, losses)
+    if tuple(w.shape) != losses.shape:
+        raise ValueError(f"{op}: weight of shape {tuple(w.shape)}; expected the input's shape {losses.shape}")
+    losses = losses * w
+    if reduction == "mean" and mean_by_weight:
+        return losses.sum() / w.sum()
+    return _reduce(op, losses, reduction)
+
+
+def mse_loss(input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+             reduction: str = "mean", weight: Any = None) -> Tensor:  # fmt: skip
+    """Mean squared error (x - t)^2; ``weight`` (the input's shape) weighs each entry.
 
     >>> import chainrule as cr
     >>> cr.nn.functional.mse_loss(cr.Tensor([1.0, 3.0]), cr.Tensor([0.0, 1.0])).item()
     2.5
     """
-    pred, target = as_tensor(pred), as_tensor(target)
-    _same_shape("mse_loss", pred, target)
-    d = pred - target
-    return _reduce("mse_loss", d * d, reduction)
+    x, t, reduction = _elementwise("mse_loss", input, target, size_average, reduce, reduction)
+    d = x - t
+    return _weighted("mse_loss", d * d, weight, reduction)
 
 
-def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """-[t log sigmoid(z) + (1-t) log(1 - sigmoid(z))], computed as softplus(z) - t z.
+def l1_loss(input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+            reduction: str = "mean", weight: Any = None) -> Tensor:  # fmt: skip
+    """Mean absolute error |x - t| (gradient 0 where x = t, as PyTorch's); ``weight`` as in ``mse_loss``.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.l1_loss(cr.Tensor([1.0, 3.0]), cr.Tensor([0.0, 1.0])).item()
+    1.5
+    """
+    x, t, reduction = _elementwise("l1_loss", input, target, size_average, reduce, reduction)
+    return _weighted("l1_loss", ops.abs(x - t), weight, reduction)
+
+
+def smooth_l1_loss(input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:  # fmt: skip
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = x - t); ``beta=0`` is the L1 loss.
+    At |d| = beta the linear side is taken, as PyTorch's (the same slope; second derivative 0).
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.smooth_l1_loss(cr.Tensor([0.5, 3.0]), cr.Tensor([0.0, 0.0]), reduction="none").numpy()
+    array([0.125, 2.5  ], dtype=float32)
+    """
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta={beta}; expected beta >= 0")
+    x, t, reduction = _elementwise("smooth_l1_loss", input, target, size_average, reduce, reduction)
+    d = x - t
+    a = ops.abs(d)
+    losses = a if beta == 0 else ops.where(a < beta, 0.5 * d * d / beta, a - 0.5 * beta)
+    return _reduce("smooth_l1_loss", losses, reduction)
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0, weight: Any = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta): ``delta * smooth_l1_loss(beta=delta)``.
+    ``weight`` (the input's shape) weighs each entry; its 'mean' divides by the count, as PyTorch's.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.huber_loss(cr.Tensor([0.5, 3.0]), cr.Tensor([0.0, 0.0]), reduction="none").numpy()
+    array([0.125, 2.5  ], dtype=float32)
+    """
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta={delta}; expected delta > 0")
+    x, t, reduction = _elementwise("huber_loss", input, target, None, None, reduction)
+    d = x - t
+    a = ops.abs(d)
+    return _weighted("huber_loss", ops.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta)), weight, reduction,
+                     mean_by_weight=False)  # fmt: skip
+
+
+def _check_probabilities(op: str, x: Any) -> None:
+    if x.size and bool(((x < 0) | (x > 1)).any()):  # one read (on a GPU, one wait)
+        raise ValueError(f"{op}: input ranges over [{float(x.min())}, {float(x.max())}]; expected probabilities "
+                         "in [0, 1] (for raw scores: binary_cross_entropy_with_logits)")  # fmt: skip
+
+
+def _clamped_logs(x: Tensor) -> tuple[Tensor, Tensor]:
+    """max(log x, -100) and max(log(1 - x), -100) (the second by log1p), PyTorch's clamps. 0 and 1
+    are kept out of the logs, so log(0)'s inf never meets a blocked gradient (inf * 0 is NaN)."""
+    above, below = x > 0, x < 1
+    log_x = ops.where(above, ops.clip(ops.log(ops.where(above, x, 1.0)), -100.0), -100.0)
+    log_rest = ops.where(below, ops.clip(ops.pointwise.log1p(-ops.where(below, x, 0.0)), -100.0), -100.0)
+    return log_x, log_rest
+
+
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
+                         reduce: bool | None = None, reduction: str = "mean") -> Tensor:  # fmt: skip
+    """-w [t log x + (1 - t) log(1 - x)] for probabilities x, each log clamped at -100 as PyTorch's
+    (x = 0 or 1 costs 100, not inf). The gradient is (x - t) / (x (1 - x)); where x is within 1e-12 of
+    0 or 1 PyTorch divides by 1e-12 instead (chainrule: the clamped log's own slope). ``weight``
+    broadcasts to the input's shape.
+
+    >>> import chainrule as cr
+    >>> round(cr.nn.functional.binary_cross_entropy(cr.Tensor([0.5]), cr.Tensor([1.0])).item(), 4)
+    0.6931
+    """
+    op = "binary_cross_entropy"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    x = as_tensor(input)
+    t = _target(target, x)
+    _same_shape(op, x, t)
+    w = None if weight is None else _broadcast_weight(op, "weight", weight, x)
+    check_values(functools.partial(_check_probabilities, op), x.data)
+    log_x, log_rest = _clamped_logs(x)
+    losses = -(t * log_x + (1 - t) * log_rest)
+    return _reduce(op, losses if w is None else losses * w, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
+                                     reduce: bool | None = None, reduction: str = "mean",
+                                     pos_weight: Any = None) -> Tensor:  # fmt: skip
+    """-[t log sigmoid(z) + (1-t) log(1 - sigmoid(z))], computed as softplus(z) - t z (stable).
+
+    ``pos_weight`` (broadcast along the last axes, e.g. one per class) weighs the positive term:
+    (1 - t) z + (1 + (pos_weight - 1) t) softplus(-z); ``weight`` weighs each entry.
 
     >>> import chainrule as cr
     >>> round(cr.nn.functional.binary_cross_entropy_with_logits(cr.Tensor([0.0]), cr.Tensor([1.0])).item(), 4)
     0.6931
     """
-    logits, target = as_tensor(logits), as_tensor(target)
-    _same_shape("binary_cross_entropy_with_logits", logits, target)
-    return _reduce("binary_cross_entropy_with_logits", ops.softplus(logits) - target * logits, reduction)
+    op = "binary_cross_entropy_with_logits"
+    if isinstance(weight, str):  # chainrule's older spelling: binary_cross_entropy_with_logits(z, t, "sum")
+        weight, reduction = None, weight
+    reduction = _reduction(op, size_average, reduce, reduction)
+    z = as_tensor(input)
+    t = _target(target, z)
+    _same_shape(op, z, t)
+    if pos_weight is None:
+        losses = ops.softplus(z) - t * z
+    else:
+        pw = _broadcast_weight(op, "pos_weight", pos_weight, z)
+        losses = (1 - t) * z + (1 + t * (pw - 1)) * ops.softplus(-z)
+    if weight is not None:
+        losses = losses * _broadcast_weight(op, "weight", weight, z)
+    return _reduce(op, losses, reduction)
+
+
+def kl_div(input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:  # fmt: skip
+    """KL(target || p) with ``input`` = log p: t (log t - x) per entry, 0 where t = 0 (or, with
+    ``log_target``, exp(t) (t - x)). 'batchmean' divides the sum by the batch size (the KL divergence
+    itself); 'mean', by the number of entries, as PyTorch's. Input and target broadcast.
+    The target's gradient is -x where t = 0 (PyTorch's: NaN).
+
+    >>> import chainrule as cr
+    >>> import math
+    >>> p = cr.Tensor([[math.log(0.5), math.log(0.5)]])
+    >>> round(cr.nn.functional.kl_div(p, cr.Tensor([[0.25, 0.75]]), reduction="batchmean").item(), 4)
+    0.1308
+    """
+    op = "kl_div"
+    reduction = _reduction(op, size_average, reduce, reduction, ("mean", "batchmean", "sum", "none"))
+    x = as_tensor(input)
+    t = _target(target, x)
+    try:
+        np.broadcast_shapes(x.shape, t.shape)
+    except ValueError:
+        raise ValueError(f"{op}: input of shape {x.shape} and target of shape {t.shape} do not broadcast; "
+                         "expected shapes that do") from None  # fmt: skip
+    if log_target:
+        losses = ops.exp(t) * (t - x)
+    else:
+        some = t != 0  # xlogy(t, t): 0 where t = 0, log kept off 0
+        losses = ops.where(some, t * ops.log(ops.where(some, t, 1.0)), 0.0) - t * x
+    if reduction == "batchmean":
+        return losses.sum() / x.shape[0] if x.ndim else losses.sum()
+    return _reduce(op, losses, reduction)
+
+
+_COSINE_EPS = 1e-12  # PyTorch's, added to each squared norm
+
+
+def cosine_embedding_loss(input1: Any, input2: Any, target: Any, margin: float = 0.0,
+                          size_average: bool | None = None, reduce: bool | None = None,
+                          reduction: str = "mean") -> Tensor:  # fmt: skip
+    """1 - cos(x1, x2) where the target is 1, max(0, cos(x1, x2) - margin) where it is -1 (0 for
+    other targets, as PyTorch's). Inputs (N, D) with target (N,), or (D,) with a 0-d target.
+
+    >>> import chainrule as cr
+    >>> a, b = cr.Tensor([[1.0, 0.0], [1.0, 0.0]]), cr.Tensor([[0.0, 1.0], [1.0, 1.0]])
+    >>> cr.nn.functional.cosine_embedding_loss(a, b, [1, -1], reduction="none").numpy().round(4)
+    array([1.    , 0.7071], dtype=float32)
+    """
+    op = "cosine_embedding_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    a, b = as_tensor(input1), as_tensor(input2)
+    y = target.data if isinstance(target, Tensor) else target
+    y = devices.like(_as_array(y), a.data)  # no gradient: it only selects
+    fits = y.ndim <= 1 and a.ndim == y.ndim + 1 and a.shape[: y.ndim] == y.shape
+    if not fits or a.shape != b.shape:
+        raise ValueError(f"{op}: inputs of shapes {a.shape} and {b.shape} with a target of shape {y.shape}; expected "
+                         "inputs (N, D) with a target (N,), or inputs (D,) with a 0-d target")  # fmt: skip
+    axis = y.ndim  # the feature axis
+    norms = ((a * a).sum(axis=axis) + _COSINE_EPS) * ((b * b).sum(axis=axis) + _COSINE_EPS)
+    cos = (a * b).sum(axis=axis) / ops.sqrt(norms)
+    losses = ops.where(y == 1, 1 - cos, 0.0) + ops.where(y == -1, ops.clip(cos - margin, 0.0), 0.0)
+    return _reduce(op, losses, reduction)
 
 
 # -- regularization ----------------------------------------------------------------------

@@ -51,35 +51,52 @@ class Linear(Function):
 
 
 class CrossEntropy(Function):
-    """Mean (or sum, or per-row) of -log softmax(s)[y] over (N, K) scores s.
+    """Mean (or sum, or per-row) of -log softmax(s)[y] over (N, K) scores s. A row whose label is
+    ``ignore_index`` counts 0 and leaves the mean's denominator, as PyTorch's (all ignored: NaN).
 
     Local gradient: d L_i / d s = softmax(s_i) - onehot(y_i), the course's "probabilities
-    minus one at the correct class".
+    minus one at the correct class" (0 on an ignored row).
     """
 
     @staticmethod
-    def forward(ctx: Context, s: Any, *, labels: Any, reduction: str) -> Any:
+    def forward(ctx: Context, s: Any, *, labels: Any, reduction: str, ignore_index: int | None = None) -> Any:
+        xp = array_module(s)
+        keep = None if ignore_index is None else labels != ignore_index  # (N,)
+        if keep is not None:
+            labels = xp.where(keep, labels, 0)  # an ignored row picks class 0, then counts 0
         ctx.save_for_backward(s)
-        ctx.labels, ctx.reduction = labels, reduction
-        rows = array_module(s).arange(s.shape[0])
+        ctx.labels, ctx.reduction, ctx.keep = labels, reduction, keep
+        rows = xp.arange(s.shape[0])
         losses = -call(LogSoftmax, s, axis=1)[rows, labels]
+        if keep is not None:
+            losses = xp.where(keep, losses, losses.dtype.type(0))
         if reduction == "mean":
-            return losses.mean()
+            if keep is None:
+                return losses.mean()
+            count = keep.sum(dtype=s.dtype)  # every row ignored: NaN, as PyTorch's (without 0/0's warning)
+            return xp.where(count > 0, losses.sum() / xp.maximum(count, 1), xp.nan).astype(s.dtype)
         return losses.sum() if reduction == "sum" else losses
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> Any:
         (s,) = ctx.saved_tensors
-        n = s.shape[0]
+        n, keep = s.shape[0], ctx.keep
         xp = array_module(s.data if isinstance(s, Tensor) else s)
         onehot = xp.zeros(s.shape, dtype=s.dtype)
         onehot[xp.arange(n), ctx.labels] = 1
         d = call(Softmax, s, axis=1) - onehot  # (N, K)
+        if keep is None:
+            if ctx.reduction == "mean":
+                return d * (grad_out / n)
+            if ctx.reduction == "sum":
+                return d * grad_out
+            return d * grad_out.reshape(n, 1)
+        rows = keep.astype(s.dtype).reshape(n, 1)  # (N, 1): 0 on an ignored row
         if ctx.reduction == "mean":
-            return d * (grad_out / n)
+            return d * (grad_out * (rows / xp.maximum(keep.sum(dtype=s.dtype), 1)))  # all ignored: 0, not 0/0
         if ctx.reduction == "sum":
-            return d * grad_out
-        return d * grad_out.reshape(n, 1)
+            return d * (grad_out * rows)
+        return d * (grad_out.reshape(n, 1) * rows)
 
 
 class LayerNorm(Function):
