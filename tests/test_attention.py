@@ -14,7 +14,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from oracle import check_compiled, check_on_device, op_table, table_rows, torch
+from oracle import check_compiled, check_on_device, check_op, op_table, table_rows, torch
 
 import chainrule as cr
 import chainrule.nn.functional as F
@@ -79,6 +79,37 @@ case("scale-causal", ours(scale=2.0, is_causal=True), theirs(scale=2.0, is_causa
 case("scale-float-mask", ours(scale=0.5), theirs(scale=0.5), r(B, L, E), r(B, S, E), r(B, S, E), r(B, L, S))
 
 test_sdpa_against_torch_and_gradcheck, test_sdpa_compiled_replays_eager, test_sdpa_on_each_device = op_table(CASES)
+
+
+@pytest.mark.parametrize("ours,theirs,inputs,kink,double", CASES)
+def test_sdpa_in_blocks_against_torch(ours, theirs, inputs, kink, double, monkeypatch):
+    # the gate cuts a large call's scores into blocks of rows of the first axis (for the cache):
+    # with blocks of one row, every table row takes that path where it applies, and must agree
+    from chainrule.ops import attention
+
+    monkeypatch.setattr(attention, "_BLOCK", 1)
+    check_op(ours, theirs, *inputs, kink=kink, double=double)
+
+
+def test_sdpa_in_blocks_equals_one_go_with_dropout(monkeypatch):
+    from chainrule.ops import attention
+
+    q, k, v, m = r(B, H, L, E), r(B, H, S, E), r(B, H, S, 3), bools(B, 1, L, S)
+
+    def run():
+        cr.manual_seed(3)
+        xs = [cr.Tensor(x, requires_grad=True) for x in (q, k, v)]
+        out = F.scaled_dot_product_attention(*xs, m, dropout_p=0.3, is_causal=False)
+        n = int(np.prod(out.shape))
+        (out * cr.Tensor(np.arange(n, dtype=np.float32).reshape(out.shape) / n)).sum().backward()
+        return [out.numpy()] + [x.grad.numpy() for x in xs]
+
+    whole = run()
+    assert attention._chunks(q, k, v) is None  # these small inputs go in one go by default
+    monkeypatch.setattr(attention, "_BLOCK", 1)
+    assert len(attention._chunks(q, k, v)) == B
+    for a, b in zip(whole, run()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 # -- a query that may attend to nothing -----------------------------------------------------------

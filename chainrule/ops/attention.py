@@ -69,24 +69,15 @@ class ScaledDotProductAttention(Function):
     def forward(ctx: Context, q: Any, k: Any, v: Any, mask: Any, keep: Any, *, causal: bool, scale: float,
                 dropout_p: float) -> Any:  # fmt: skip
         xp = array_module(q)
-        s = product(q * scale, k.swapaxes(-1, -2))  # (..., L, S): scores, then probabilities, in this buffer
-        bias = attention_bias(xp, mask, causal, s.shape[-2:], s.dtype)
-        if bias is not None:
-            s += bias
-        if mask is not None and mask.dtype != bool:
-            s += mask
-        m = s.max(axis=-1, keepdims=True)  # (..., L, 1)
-        m = xp.where(m == -np.inf, s.dtype.type(0), m)  # a fully masked row: shifted by 0, exps 0, not NaN
-        s -= m
-        xp.exp(s, out=s)
-        z = s.sum(axis=-1, keepdims=True)
-        s *= 1 / xp.where(z == 0, s.dtype.type(1), z)  # a fully masked row: 0 / 1
-        if keep is None:
-            out = s @ v  # (..., L, Ev)
-        else:
-            d = s * keep
-            d *= 1 / (1 - dropout_p)
-            out = d @ v
+        chunks = _chunks(q, k, v)
+        if chunks is None:
+            s, out = _attend(xp, q, k, v, mask, keep, causal, scale, dropout_p)
+        else:  # the same, a few (L, S) matrices at a time, written into the whole P and output
+            s = np.empty(q.shape[:-1] + k.shape[-2:-1], q.dtype)
+            out = np.empty(q.shape[:-1] + v.shape[-1:], np.result_type(q.dtype, v.dtype))
+            for rows in chunks:
+                _attend(np, q[rows], k[rows], v[rows], _part(mask, rows, q.ndim), _part(keep, rows, q.ndim), causal,
+                        scale, dropout_p, s[rows], out[rows])  # fmt: skip
         ctx.save_for_backward(q, k, v, mask, s, keep, out)
         ctx.causal, ctx.scale, ctx.dropout_p = causal, scale, dropout_p
         return out
@@ -100,6 +91,18 @@ class ScaledDotProductAttention(Function):
             # mask (composed), the gradient's own gradient reaches them through it
             p = attention_weights(q, k, mask, causal=ctx.causal, scale=ctx.scale)
         inv = 1 / (1 - ctx.dropout_p)
+        chunks = None if graph or nm else _chunks(q, k, v)
+        if chunks is not None:  # a few (L, S) matrices at a time, as the forward
+            gq = np.empty_like(q) if nq else None
+            gk = np.empty_like(k) if nk else None
+            gv = np.empty_like(v) if nv else None
+            for rows in chunks:
+                parts = _backward(q[rows], k[rows], v[rows], p[rows], _part(keep, rows, q.ndim), out[rows],
+                                  grad_out[rows], ctx.scale, inv, nq, nk, nv)  # fmt: skip
+                for whole, part in zip((gq, gk, gv), parts):
+                    if whole is not None:
+                        whole[rows] = part
+            return gq, gk, gv, None, None
         gv = None
         if nv:
             d = p if keep is None else p * keep * inv  # the dropped probabilities
@@ -122,6 +125,84 @@ class ScaledDotProductAttention(Function):
         gk = sum_to((_swap_last(gs) @ q) * ctx.scale, k.shape) if nk else None
         gm = sum_to(gs, mask.shape) if nm else None
         return gq, gk, gv, gm, None
+
+
+# A block of (L, S) matrices small enough that the softmax's passes over it stay in a core's
+# cache: over a GPT layer's (16, 4, 128, 128) scores, one go took 9.8 ms forward, blocks of
+# 256K entries 6.0 ms (the products the same; the elementwise passes no longer from memory)
+_BLOCK = 1 << 18
+
+
+def _chunks(q: Any, k: Any, v: Any) -> list | None:
+    """Slices of the first axis that cut the scores into blocks of about ``_BLOCK`` entries, for
+    NumPy's q, k, v of one leading shape (no broadcasting between them); None: in one go."""
+    if not (type(q) is type(k) is type(v) is np.ndarray) or q.ndim < 3 or q.shape[0] < 2:
+        return None
+    if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+        return None
+    per_row = int(np.prod(q.shape[1:-1], dtype=np.int64)) * k.shape[-2]  # scores in one index of axis 0
+    step = max(1, _BLOCK // max(per_row, 1))
+    if step >= q.shape[0]:
+        return None
+    return [slice(a, a + step) for a in range(0, q.shape[0], step)]
+
+
+def _part(a: Any, rows: slice, ndim: int) -> Any:
+    """The rows of a mask (or dropout's keep mask) that go with q's rows: its own, where it has the
+    first axis, else all of it (it broadcasts)."""
+    if a is None or a.ndim < ndim or a.shape[0] == 1:
+        return a
+    return a[rows]
+
+
+def _attend(xp: Any, q: Any, k: Any, v: Any, mask: Any, keep: Any, causal: bool, scale: float, dropout_p: float,
+            s: Any = None, out: Any = None) -> tuple[Any, Any]:  # fmt: skip
+    """(P, P v), the probabilities computed in place in one buffer (``s`` if given; ``out``
+    likewise), with a fully masked row's probabilities 0."""
+    kt = k.swapaxes(-1, -2)
+    if s is None:
+        s = product(q * scale, kt)  # (..., L, S): scores, then probabilities, in this buffer
+    else:
+        xp.matmul(q * scale, xp.ascontiguousarray(kt), out=s)
+    bias = attention_bias(xp, mask, causal, s.shape[-2:], s.dtype)
+    if bias is not None:
+        s += bias
+    if mask is not None and mask.dtype != bool:
+        s += mask
+    m = s.max(axis=-1, keepdims=True)  # (..., L, 1)
+    m = xp.where(m == -np.inf, s.dtype.type(0), m)  # a fully masked row: shifted by 0, exps 0, not NaN
+    s -= m
+    xp.exp(s, out=s)
+    z = s.sum(axis=-1, keepdims=True)
+    s *= 1 / xp.where(z == 0, s.dtype.type(1), z)  # a fully masked row: 0 / 1
+    d = s
+    if keep is not None:
+        d = s * keep
+        d *= 1 / (1 - dropout_p)
+    if out is None:
+        return s, d @ v  # (..., L, Ev)
+    xp.matmul(d, v, out=out)
+    return s, out
+
+
+def _backward(q: Any, k: Any, v: Any, p: Any, keep: Any, out: Any, g: Any, scale: float, inv: float,
+              nq: bool, nk: bool, nv: bool) -> tuple:  # fmt: skip
+    """(gq, gk, gv) of a block on raw arrays (the whole backward's formulas, one block's worth)."""
+    gv = None
+    if nv:
+        d = p if keep is None else p * keep * inv
+        gv = d.swapaxes(-1, -2) @ g
+    if not (nq or nk):
+        return None, None, gv
+    gp = product(g, v.swapaxes(-1, -2))  # (..., L, S): dL/dP
+    if keep is not None:
+        gp *= keep
+        gp *= inv
+    gp -= (g * out).sum(axis=-1, keepdims=True)
+    gp *= p  # gS, in gP's buffer
+    gq = (gp @ k) * scale if nq else None
+    gk = (gp.swapaxes(-1, -2) @ q) * scale if nk else None
+    return gq, gk, gv
 
 
 def attention_weights(q: Tensor, k: Tensor, mask: Any = None, *, causal: bool = False, scale: float) -> Tensor:
