@@ -362,3 +362,15 @@ ERRORS = [
 def test_errors_name_the_op(fn, kind, match):
     with pytest.raises(kind, match=match):
         fn()
+
+
+def test_gather_of_many_repeated_and_negative_rows_scatter_adds_as_add_at():
+    # 300 lookups (some negative) of 7 rows: the backward sorts them and sums each run
+    rng = np.random.default_rng(11)
+    idx = rng.integers(-7, 7, 300)
+    x = cr.Tensor(rng.standard_normal((7, 2, 3)), dtype="float64", requires_grad=True)
+    g = rng.standard_normal((300, 2, 3))
+    x[idx].backward(cr.Tensor(g, dtype="float64"))
+    want = np.zeros((7, 2, 3))
+    np.add.at(want, idx, g)
+    np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-12, atol=1e-12)

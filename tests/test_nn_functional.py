@@ -91,6 +91,9 @@ case("layer_norm", lambda x, w, b: F.layer_norm(x, (4,), w, b), lambda x, w, b: 
 case("layer_norm-2axes", lambda x: F.layer_norm(x, (2, 3)), lambda x: torch.nn.functional.layer_norm(x, (2, 3)), r(2, 2, 3))
 IDX = np.array([[0, 2], [2, 2]])
 case("embedding-repeats", lambda w: F.embedding(IDX, w), lambda w: torch.nn.functional.embedding(tl(IDX), w), r(3, 4))
+MANY = np.random.default_rng(3).integers(0, 5, (8, 12))  # 96 lookups of 5 rows: the sorted scatter-add
+case("embedding-many-repeats", lambda w: F.embedding(MANY, w), lambda w: torch.nn.functional.embedding(tl(MANY), w),
+     r(5, 3))
 
 # -- activations ----------------------------------------------------------------------------
 KINKED = np.array([-1.5, -0.2, 0.0, 0.3, 2.0])
