@@ -77,10 +77,13 @@ def test_training_steps_compiled_equal_eager(kind, opt_cls, opt_kw):
     np.testing.assert_allclose(c_losses, losses, rtol=1e-5, atol=1e-7)
     for k in state:
         np.testing.assert_allclose(c_state[k], state[k], rtol=1e-5, atol=1e-7, err_msg=k)
-    for s, cs in zip(opt_state["state"], c_opt_state["state"]):
-        assert s["step"] == cs["step"] == 12  # step counts come back as ints
+    assert opt_state["state"].keys() == c_opt_state["state"].keys()
+    for s, cs in zip(opt_state["state"].values(), c_opt_state["state"].values()):
+        assert s.keys() == cs.keys() and s.get("step", 12) == cs.get("step", 12) == 12  # step counts
+        assert type(cs.get("step", 0)) is int  # come back as ints (PyTorch's SGD keeps none)
     # the first call traces; the optimizer's state appears after it, so the second traces once more
-    assert run.traces_made == 2
+    # (Adagrad makes its state with the optimizer, as PyTorch's does: one trace)
+    assert run.traces_made == (1 if opt_cls is cr.optim.Adagrad else 2)
 
 
 def test_compiled_training_reaches_the_eager_accuracy():
@@ -154,22 +157,22 @@ def test_a_changed_learning_rate_is_read_afresh_and_a_changed_mode_traces_again(
     (x, y), = spiral_batches(1)
     for _ in range(3):
         step(x, y)
-    assert step.traces_made == 2  # the optimizer's step counts appear after the first call
+    assert step.traces_made == 1  # plain SGD keeps no state (PyTorch's): nothing new appears
     assert opt.lr == 0.1 and type(opt.lr) is float  # a plain number again outside the step
-    w = net.parameters()[0]
+    w = next(net.parameters())
     for lr in (0.05, 0.025):
         before = w.numpy().copy()
         sched.step()  # the schedule halves lr: the replay reads it, no new trace
         step(x, y)
-        assert step.traces_made == 2 and opt.lr == lr
+        assert step.traces_made == 1 and opt.lr == lr
         np.testing.assert_allclose(w.numpy(), before - lr * w.grad.numpy(), rtol=1e-5, atol=1e-7)
     assert "sgd_lr" in step.source()
     opt.momentum = 0.9  # any other hyperparameter is a constant of the trace: a new one
     step(x, y)
-    assert step.traces_made == 3
-    net.eval()
+    assert step.traces_made == 2
+    net.eval()  # (and the momentum buffer the last step made)
     step(x, y)
-    assert step.traces_made == 4
+    assert step.traces_made == 3
     src = step.source()
     assert "uniform" not in src  # eval mode: no dropout draws
 

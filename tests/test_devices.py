@@ -170,7 +170,7 @@ def test_training_on_a_device_takes_the_cpus_steps(make, device, compiled):
     for (name, p), q in zip(net.named_parameters(), ref.parameters()):
         assert p.device.type == device and p.grad.device.type == device, name
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
-    for state in opt.state:
+    for state in opt.state.values():
         assert all(cr.backend.array_module(v) is cr.backend.array_module(net[0].weight.data)
                    for v in state.values() if hasattr(v, "shape"))  # fmt: skip
 
@@ -206,7 +206,7 @@ def test_a_training_step_on_the_gpu_stand_in_waits_once_and_takes_the_cpus_step(
     for p, q in zip(net.parameters(), ref.parameters()):
         assert type(p.data) is strict.StrictArray and type(p.grad.data) is strict.StrictArray
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-9, atol=1e-12)
-    assert all(type(v) is strict.StrictArray for s in opt.state for v in s.values() if hasattr(v, "shape"))
+    assert all(type(v) is strict.StrictArray for s in opt.state.values() for v in s.values() if hasattr(v, "shape"))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -216,10 +216,10 @@ def test_optimizer_state_follows_its_parameters_when_the_model_moves(device):
     _train(net, opt, "cpu", 2)  # the state is made on the CPU
     net.to(device)
     _train(net, opt, device, 2)  # ... and moved over at the next step
-    assert all(devices.device_of(v).type == device for s in opt.state for v in s.values() if hasattr(v, "shape"))
+    assert all(devices.device_of(v).type == device for s in opt.state.values() for v in s.values() if hasattr(v, "shape"))
     net.cpu()
     _train(net, opt, "cpu", 1)  # ... and back
-    assert all(devices.device_of(v) == "cpu" for s in opt.state for v in s.values() if hasattr(v, "shape"))
+    assert all(devices.device_of(v) == "cpu" for s in opt.state.values() for v in s.values() if hasattr(v, "shape"))
 
 
 @pytest.mark.parametrize("saved_on,loaded_on", [("cpu", "cpu"), pytest.param("cuda", "cpu", marks=needs_gpu),
@@ -236,7 +236,7 @@ def test_a_checkpoint_loads_onto_either_device(tmp_path, saved_on, loaded_on):
     assert cr.load_checkpoint(path, other, other_opt)["epoch"] == 3
     assert all(p.device.type == loaded_on for p in other.parameters())
     assert all(devices.device_of(b).type == loaded_on for _, b in other.named_buffers())
-    assert all(devices.device_of(v).type == loaded_on for s in other_opt.state for v in s.values() if hasattr(v, "shape"))
+    assert all(devices.device_of(v).type == loaded_on for s in other_opt.state.values() for v in s.values() if hasattr(v, "shape"))
     net.eval(), other.eval()
     np.testing.assert_allclose(_train(other, other_opt, loaded_on, 2), _train(net, opt, saved_on, 2), rtol=1e-9)
     weights = tmp_path / "w.safetensors"
@@ -337,7 +337,7 @@ def test_a_compiled_step_replays_on_the_gpu_stand_in(make):
     for p, q in zip(net.parameters(), ref.parameters()):
         assert type(p.data) is strict.StrictArray and type(p.grad.data) is strict.StrictArray
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-9, atol=1e-12)
-    assert all(type(v) is strict.StrictArray for s in opt.state for v in s.values() if hasattr(v, "shape"))
+    assert all(type(v) is strict.StrictArray for s in opt.state.values() for v in s.values() if hasattr(v, "shape"))
 
 
 def test_a_compiled_ntm_step_replays_on_the_gpu_stand_in():

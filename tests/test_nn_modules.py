@@ -115,8 +115,10 @@ def test_parameters_are_found_in_definition_order_and_once():
     names = [n for n, _ in net.named_parameters()]
     assert names == ["body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias", "head.weight",
                      "blocks.0.weight", "blocks.0.bias"]  # fmt: skip
-    assert len(net.parameters()) == 7
-    assert sorted(net.state_dict()) == sorted([*names, "blocks.0.running_mean", "blocks.0.running_var"])
+    assert len(list(net.parameters())) == 7
+    # PyTorch's keys: the shared module under both of its names, batch norm's count of batches
+    assert sorted(net.state_dict()) == sorted([*names, "tied.weight", "blocks.0.running_mean", "blocks.0.running_var",
+                                               "blocks.0.num_batches_tracked"])  # fmt: skip
     net.eval()
     assert all(not m.training for m in net.modules())
     net.train()
@@ -206,7 +208,7 @@ def test_sequential_rejects_non_modules():
 def test_repr_shows_the_tree():
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
     text = repr(net)
-    assert "(0): Conv2d(1, 2, kernel_size=(3, 3)" in text and "(3): Linear(8, 2)" in text
+    assert "(0): Conv2d(1, 2, kernel_size=(3, 3)" in text and "(3): Linear(in_features=8, out_features=2, bias=True)" in text
 
 
 def test_training_steps_leave_no_graph_behind():

@@ -151,8 +151,10 @@ def test_modules_fold_and_max_nodes_summarizes():
     full = viz.build_graph(loss, max_nodes=None)
     folded = viz.build_graph(loss, collapse=(nn.Conv2d, nn.Linear), max_nodes=None)
     groups = [n for n in folded.nodes.values() if n.kind == "group"]
-    assert [g.title for g in groups] == ["Linear(16, 3)", "Linear(32, 16)", "Conv2d(4, 8, kernel_size=(3, 3), stride=1, padding=1)",
-                                         "Conv2d(1, 4, kernel_size=(3, 3), stride=1, padding=1)"]  # fmt: skip
+    assert [g.title for g in groups] == ["Linear(in_features=16, out_features=3, bias=True)",
+                                         "Linear(in_features=32, out_features=16, bias=True)",
+                                         "Conv2d(4, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))",
+                                         "Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"]  # fmt: skip
     assert "weight 8x4x3x3, bias 8" in groups[2].detail
     assert len(folded.nodes) < len(full.nodes)
     whole = viz.build_graph(loss, collapse=net)

@@ -166,9 +166,12 @@ class _Watch(Watcher):
             self.guards.append((lambda sub=sub: sub.training, sub.training, f"the training mode of {prefix or 'the model'}"))
             for attr in getattr(sub, "_buffer_names", ()):
                 array = getattr(sub, attr)
-                if isinstance(array, Traced):
+                if array is None or isinstance(array, Traced):  # None: a buffer not kept (batch norm's, untracked)
                     continue
                 name = f"{prefix}.{attr}" if prefix else attr
+                if isinstance(array, Tensor):  # a buffer registered as a Tensor: bound as parameters are
+                    self.bind_tensor(array, name)
+                    continue
                 view = self._input(name, array, lambda sub=sub, attr=attr: getattr(sub, attr))
                 setattr(sub, attr, view)
                 self.stores.append((sub, attr, array, view, "attr"))
@@ -176,24 +179,29 @@ class _Watch(Watcher):
             self.names.setdefault(id(p), name)
 
     def bind_optimizer(self, opt: Any) -> None:
-        kind = type(opt).__name__.lower()
-        others = tuple(k for k in opt.hyper if k != "lr")
-        self.guards.append((lambda: tuple(getattr(opt, k) for k in others),
-                            tuple(getattr(opt, k) for k in others), f"{type(opt).__name__}'s hyperparameters"))
-        if not isinstance(opt.lr, Traced):
-            # the learning rate is state, read at every replay, not a constant of the trace: a
-            # schedule that changes it (per step or per epoch) then needs no new trace. A 0-d
-            # array of the parameters' dtype, so ``lr * dw`` computes as the eager float does.
-            dtypes = {p._data.dtype for p in opt.params}
-            dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
-            dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
-            view = self._input(f"{kind}_lr", np.asarray(opt.lr, dtype=dtype),
-                               lambda: np.asarray(opt.lr, dtype=dtype))  # fmt: skip
-            self.stores.append((opt, "lr", opt.lr, view, "hyper"))
-            opt.lr = view
-        for i, (p, state) in enumerate(zip(opt.params, opt.state)):
+        kind, name = type(opt).__name__.lower(), type(opt).__name__
+        options = tuple(k for k in opt.defaults if k != "lr")
+
+        def groups() -> tuple:  # constants of the trace: each group's parameters and options but lr
+            return tuple((tuple(map(id, g["params"])), tuple(g.get(k) for k in options)) for g in opt.param_groups)
+
+        self.guards.append((groups, groups(), f"{name}'s hyperparameters or parameter groups"))
+        for i, group in enumerate(opt.param_groups):
+            if not isinstance(group["lr"], Traced):
+                # each group's learning rate is state, read at every replay, not a constant of the trace:
+                # a schedule that changes it (per step or per epoch) then needs no new trace. A 0-d
+                # array of the group's parameters' dtype, so ``lr * dw`` computes as the eager float does.
+                dtypes = {p._data.dtype for p in group["params"]}
+                dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
+                dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+                lr = functools.partial(_group_lr, opt, i, dtype)
+                view = self._input(f"{kind}_lr{i or ''}", lr(), lr)
+                self.stores.append((group, "lr", group["lr"], view, "hyper"))
+                group["lr"] = view
+        for j, p in enumerate(opt.params):
+            state = opt.state[p]  # (made here if the step has not made it yet: the step adds its keys)
             self.bind_tensor(p)
-            self.guards.append((lambda s=state: tuple(s), tuple(state), f"the keys of {type(opt).__name__}'s state"))
+            self.guards.append((lambda s=state: tuple(s), tuple(state), f"the keys of {name}'s state"))
             self.dicts.append(state)
             for key, v in list(state.items()):
                 if isinstance(v, Traced):
@@ -201,10 +209,10 @@ class _Watch(Watcher):
                 if type(v) is int or _is_count(v):  # a step count: an array inside the step, an int after it
                     # (on a GPU, after a replay, a 0-d array there: reading it would wait for the GPU)
                     array = np.asarray(v, dtype=np.int64) if type(v) is int else to_numpy(v)
-                    view = self._input(f"{kind}_{key}{i}", array, lambda s=state, k=key: _count(s[k]))
+                    view = self._input(f"{kind}_{key}{j}", array, lambda s=state, k=key: _count(s[k]))
                     self.stores.append((state, key, v, view, "count"))
                 elif isinstance(v, np.ndarray) or is_array(v):
-                    view = self._input(f"{kind}_{key}{i}", v, lambda s=state, k=key: s[k])
+                    view = self._input(f"{kind}_{key}{j}", v, lambda s=state, k=key: s[k])
                     self.stores.append((state, key, v, view, "item"))
                 else:
                     continue
@@ -243,10 +251,10 @@ class _Watch(Watcher):
                     g._data = self.placed(_raw(g._data).copy())
                 backs.append((slot, lambda a, leaves, owner=owner: setattr(owner(leaves), "grad", Tensor._make(a))))
         for owner_obj, key, original, view, kind in self.stores:
-            now = getattr(owner_obj, key) if kind in ("attr", "hyper") else owner_obj[key]
-            if kind == "hyper":  # a Python number again outside the step
+            now = getattr(owner_obj, key) if kind == "attr" else owner_obj[key]
+            if kind == "hyper":  # a group's learning rate: a Python number again outside the step
                 def put(a: Any, o: Any = owner_obj, k: str = key) -> None:
-                    setattr(o, k, float(a))
+                    o[k] = float(a)
             elif kind == "attr":
                 def put(a: Any, o: Any = owner_obj, k: str = key) -> None:
                     setattr(o, k, a)
@@ -282,6 +290,10 @@ def _place(a: Any) -> Any:
 
 def _is_count(v: Any) -> bool:
     return is_array(v) and v.ndim == 0 and v.dtype.kind == "i"
+
+
+def _group_lr(opt: Any, i: int, dtype: np.dtype) -> np.ndarray:
+    return np.asarray(opt.param_groups[i]["lr"], dtype=dtype)
 
 
 def _count(v: Any) -> Any:
@@ -664,7 +676,7 @@ def compile(fn: Callable | None = None, *, max_traces: int = 8, fuse: bool | Non
     >>> [round(step(np.ones(2, dtype=np.float32)).item(), 4) for _ in range(3)]
     [4.0, 1.44, 0.5184]
     >>> print(step.source().splitlines()[5])
-    def step(x, w, sgd_lr, sgd_step0, consts):
+    def step(x, w, sgd_lr, consts):
     """
     if fn is None:
         return lambda f: Compiled(f, max_traces, fuse)

@@ -104,9 +104,8 @@ class DistributedDataParallel(Module):
     def _broadcast_state(self) -> None:
         for _, p in self.module.named_parameters():
             self.comm.Bcast(write_in_place(p, "DistributedDataParallel"), root=0)  # rank 0's weights everywhere
-        for m in self.module.modules():
-            for name in getattr(m, "_buffer_names", ()):
-                self.comm.Bcast(getattr(m, name), root=0)
+        for _, b in self.module.named_buffers():  # (None buffers are left out; a Tensor's array is sent)
+            self.comm.Bcast(write_in_place(b, "DistributedDataParallel") if isinstance(b, Tensor) else b, root=0)
 
     def _build_buckets(self, named: list[tuple[str, Tensor]], limit: int) -> None:
         current: list[tuple[str, Tensor]] = []

@@ -1,20 +1,20 @@
-"""Adam (Kingma & Ba, 2015)."""
+"""Adam (Kingma & Ba, 2015), with AMSGrad (Reddi et al., 2018) as an option."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from ..autograd.tensor import Tensor
 from ..backend import array_module
-from .optimizer import Optimizer
+from .optimizer import Optimizer, scalar
 
 
 class Adam(Optimizer):
-    """Kingma & Ba (2015): momentum on the gradient plus RMSProp's scaling, bias-corrected.
+    """Kingma & Ba (2015): momentum on the gradient plus RMSProp's scaling, bias-corrected
+    (PyTorch's ``torch.optim.Adam``).
 
-    ``weight_decay`` is added to the gradient (L2, as in the paper's setting); for
-    decoupled decay use ``AdamW``.
+    ``weight_decay`` is added to the gradient (L2, as in the paper's setting), or, with
+    ``decoupled_weight_decay=True``, taken off the weights beside the step (``AdamW``).
+    ``amsgrad`` divides by the largest second moment seen so far; ``maximize`` climbs.
 
     >>> import chainrule as cr
     >>> w = cr.Tensor([3.0], requires_grad=True)
@@ -25,31 +25,40 @@ class Adam(Optimizer):
     1.0
     """
 
-    hyper = ("betas", "eps", "weight_decay")
+    nonnegative = ("lr", "eps", "weight_decay")
+    renamed = {"m": "exp_avg", "v": "exp_avg_sq"}  # chainrule's names before PyTorch's
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:  # fmt: skip
-        if not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"{type(self).__name__}: betas={betas}; expected two values in [0, 1)")
-        super().__init__(params, lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool = False) -> None:  # fmt: skip
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                                  "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+                                  "capturable": capturable, "differentiable": differentiable, "fused": fused,
+                                  "decoupled_weight_decay": decoupled_weight_decay})  # fmt: skip
 
-    def _decay(self, w: Any, dw: Any) -> Any:
-        return dw + self.weight_decay * w if self.weight_decay else dw
-
-    def _update(self, w: Any, dw: Any, state: dict[str, Any]) -> None:
+    def _init_state(self, w: Any, group: dict[str, Any]) -> dict[str, Any]:
         xp = array_module(w)
-        dw = self._decay(w, dw)
-        b1, b2 = self.betas
-        t = state["step"]
-        m = state.setdefault("m", xp.zeros_like(w))
-        v = state.setdefault("v", xp.zeros_like(w))
+        state = {"step": 0, "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = xp.zeros_like(w)
+        return state
+
+    def _update(self, w: Any, dw: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        g = -dw if group["maximize"] else dw
+        t = state["step"] = state["step"] + 1
+        if wd and group["decoupled_weight_decay"]:
+            w -= lr * (wd * w)  # AdamW: w *= 1 - lr wd, the decay on the weights, not through the moments
+        elif wd:
+            g = g + wd * w
+        m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= b1
-        m += (1 - b1) * dw  # first moment: a running mean of the gradient
+        m += (1 - b1) * g  # first moment: m_t = b1 m_{t-1} + (1 - b1) g_t
         v *= b2
-        v += (1 - b2) * dw * dw  # second moment: a running mean of its square
-        c1, c2 = 1 - b1**t, 1 - b2**t  # bias correction: both moments start at zero
-        if not isinstance(c1, float):  # a traced step count is a 0-d array: keep w's dtype
-            c1, c2 = c1.astype(w.dtype), c2.astype(w.dtype)
-        m_hat = m / c1
-        v_hat = v / c2
-        w -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
+        v += (1 - b2) * g * g  # second moment: v_t = b2 v_{t-1} + (1 - b2) g_t^2
+        if group["amsgrad"]:  # the largest v so far: the step size never grows back
+            v = array_module(w).maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        c1, c2 = scalar(1 - b1**t, w), scalar((1 - b2**t) ** 0.5, w)  # bias corrections: both moments start at 0
+        # w_t = w_{t-1} - lr m_hat / (sqrt(v_hat) + eps), with m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+        w -= lr * (m / c1) / (array_module(w).sqrt(v) / c2 + eps)

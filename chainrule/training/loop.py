@@ -30,7 +30,7 @@ from ..autograd.tensor import Tensor
 from ..compiler import compile as compile_step
 from ..figures import INSTALL
 from ..nn.utils import clip_grad_norm_
-from ..optim import Optimizer
+from ..optim import Optimizer, ReduceLROnPlateau
 from ..serialization import atomic_write, load_checkpoint, load_metadata, save, save_checkpoint, write_csv
 from . import plots
 from .rundir import held_run
@@ -116,7 +116,8 @@ def fit(model: nn.Module, data: Any, *, loss: Callable[[Any, Any], Tensor], opti
     gradient (the history reports the data loss); ``metrics`` maps names to functions
     ``(output, y) -> float``, averaged over each epoch (``train_NAME``, ``val_NAME``).
     ``val_data`` (a Dataset or arrays) is evaluated after each epoch in eval mode.
-    ``scheduler.step()`` runs once per epoch. ``max_grad_norm`` clips the gradient norm
+    ``scheduler.step()`` runs once per epoch (a ``ReduceLROnPlateau``'s with the epoch's
+    validation loss, or its training loss without validation data). ``max_grad_norm`` clips the gradient norm
     (the row's ``grad_norm_max`` is the largest norm before clipping); ``grad_norms``
     records each weight's mean gradient norm (``grad_norm/NAME``); ``smoothing`` reports
     the train loss and metrics as moving averages over steps (weight ``1 - smoothing`` for
@@ -215,7 +216,7 @@ class _Loop:
 
     def _steps(self, trained: nn.Module) -> tuple[Callable, bool]:
         """The step: eager (checked before the update) or compiled (checked after it)."""
-        params = self.model.parameters()
+        params = list(self.model.parameters())  # read at every step: a list, not a one-pass iterator
         penalty = self.regularizer
 
         def forward(x: Any, y: Any) -> tuple[Any, Tensor, Tensor]:
@@ -342,7 +343,9 @@ class _Loop:
             what, value = (f"weight {bad}", "non-finite") if bad is not None else ("the validation loss", row["val_loss"])
             state.epoch -= 1
             raise self._diverged(state, done, what, value)
-        if self.scheduler is not None:
+        if isinstance(self.scheduler, ReduceLROnPlateau):  # the one schedule that watches a metric
+            self.scheduler.step(row.get("val_loss", row["train_loss"]))
+        elif self.scheduler is not None:
             self.scheduler.step()
 
     def _diverged(self, state: FitState, step: int, what: str, value: Any) -> Diverged:

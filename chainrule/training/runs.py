@@ -334,7 +334,9 @@ def language_model_from_weights(path: str | Path) -> tuple[nn.Module, CharVocab]
         problems.append("a vocabulary with repeated characters or none")
     if problems:
         raise ValueError(f"{path}: bad model description in the header: {'; '.join(problems)}")
-    implied, held = _language_parameters(cfg, len(chars)), sum(math.prod(s) for s in shapes.values())
+    # a GPT's head is tied to its embedding: state_dict names that one matrix twice (as PyTorch does)
+    held = sum(math.prod(s) for k, s in shapes.items() if not (cfg["model"] == "gpt" and k == "lm_head.weight"))
+    implied = _language_parameters(cfg, len(chars))
     if implied != held:
         raise ValueError(f"{path}: the header describes a {cfg['model']} of {implied:,} parameters, but the file "
                          f"holds {held:,} numbers; refused before building it")  # fmt: skip

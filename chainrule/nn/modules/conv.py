@@ -42,5 +42,20 @@ class Conv2d(Module):
         return F.conv2d(_as_input(x, self.weight), self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
+        # PyTorch's: pairs, and the settings that are not their defaults
+        def pair(v: Any) -> tuple:
+            return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
         o, c, kh, kw = self.weight.shape
-        return f"{c}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
+        s = f"{c * getattr(self, 'groups', 1)}, {o}, kernel_size=({kh}, {kw}), stride={pair(self.stride)}"
+        if isinstance(self.padding, str) or pair(self.padding) != (0, 0):
+            s += f", padding={self.padding if isinstance(self.padding, str) else pair(self.padding)}"
+        if pair(getattr(self, "dilation", 1)) != (1, 1):
+            s += f", dilation={pair(self.dilation)}"
+        if getattr(self, "groups", 1) != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if getattr(self, "padding_mode", "zeros") != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s

@@ -19,3 +19,6 @@ class Flatten(Module):
 
     def forward(self, x: Any) -> Tensor:
         return x.flatten(1)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={getattr(self, 'start_dim', 1)}, end_dim={getattr(self, 'end_dim', -1)}"

@@ -31,7 +31,7 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         out, inp = self.weight.shape
-        return f"{inp}, {out}" + ("" if self.bias is not None else ", bias=False")
+        return f"in_features={inp}, out_features={out}, bias={self.bias is not None}"
 
 
 class Identity(Module):

@@ -26,7 +26,9 @@ class MaxPool2d(Module):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}"
+        stride = self.kernel_size if self.stride is None else self.stride
+        return (f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
+                f"dilation={getattr(self, 'dilation', 1)}, ceil_mode={getattr(self, 'ceil_mode', False)}")
 
 
 class AvgPool2d(MaxPool2d):
@@ -34,6 +36,10 @@ class AvgPool2d(MaxPool2d):
 
     def forward(self, x: Any) -> Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
 
 
 class AdaptiveAvgPool2d(Module):

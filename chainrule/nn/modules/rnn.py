@@ -91,7 +91,12 @@ class _Cell(Module):
         return Tensor._make(array_module(x.data).zeros((x.shape[0], self.hidden_size), dtype=x.dtype))  # x's device
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}"
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias_ih is None:
+            s += ", bias=False"
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            s += f", nonlinearity={self.nonlinearity}"
+        return s
 
 
 class RNNCell(_Cell):
@@ -203,7 +208,13 @@ class _Recurrent(Module):
         return ops.stack(outputs, axis=1 if self.batch_first else 0)
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, batch_first={self.batch_first}"
+        # PyTorch's: the settings that are not their defaults
+        s = f"{self.input_size}, {self.hidden_size}"
+        for name, default in (("proj_size", 0), ("num_layers", 1), ("bias", True), ("batch_first", False),
+                              ("dropout", 0), ("bidirectional", False)):  # fmt: skip
+            if getattr(self, name, default) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s
 
 
 class RNN(_Recurrent):

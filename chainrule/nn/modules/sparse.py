@@ -27,3 +27,12 @@ class Embedding(Module):
 
     def forward(self, indices: Any) -> Tensor:
         return F.embedding(indices, self.weight)
+
+    def extra_repr(self) -> str:
+        num, dim = self.weight.shape
+        s = f"{num}, {dim}"
+        for name, default in (("padding_idx", None), ("max_norm", None), ("norm_type", 2.0),
+                              ("scale_grad_by_freq", False), ("sparse", False)):  # fmt: skip
+            if getattr(self, name, default) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s

@@ -115,7 +115,7 @@ def summary(model: Module, input_shape: Any = None, *, inputs: Any = None, dtype
     """
     if not isinstance(model, Module):
         raise TypeError(f"summary: expected a Module, got {type(model).__name__}")
-    params = model.parameters()
+    params = list(model.parameters())
     if inputs is None:
         if input_shape is None:
             raise ValueError("summary: pass input_shape (e.g. (1, 3, 32, 32)) or inputs=")
