@@ -128,15 +128,23 @@ def _open(path: str | os.PathLike, arrays: bool) -> tuple[dict[str, np.ndarray],
             meta = dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError, TypeError) as e:
         raise ValueError(f"{path}: not a readable safetensors file ({e})") from e
-    try:
-        meta = {k: json.loads(v) for k, v in meta.items()}
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: metadata is not JSON ({e})") from e
+    meta = {k: _metadata_value(k, v, path) for k, v in meta.items()}
     stored = meta.pop(CHECKSUM, None)
     if arrays and stored is not None and checksum(tensors) != stored:
         raise ValueError(f"{path}: the tensors do not match the file's checksum (a flipped bit, or a damaged "
                          "copy); refused rather than trained on")  # fmt: skip
     return tensors, meta, shapes
+
+
+def _metadata_value(key: str, text: str, path: Any) -> Any:
+    """A metadata value: JSON as ``save`` writes it, or, from another tool (PyTorch's and Hugging
+    Face's files carry ``{"format": "pt"}``), the plain string. chainrule's own keys must be JSON."""
+    try:
+        return json.loads(text)
+    except ValueError as e:  # (a nesting bomb's RecursionError goes on to the reader's own message)
+        if key in (CHECKSUM, OBJECT):
+            raise ValueError(f"{path}: metadata {key!r} is not JSON ({e})") from None
+        return text
 
 
 def load_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:

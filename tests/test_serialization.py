@@ -363,3 +363,18 @@ def test_map_location_puts_arrays_and_tensors_on_the_gpu(tmp_path):
     assert back["w"].device == cr.device("cuda:0") and back["w"].requires_grad and back["n"] == 1
     assert cr.devices.device_of(back["a"][0]) == cr.device("cuda:0")
     np.testing.assert_array_equal(back["w"].numpy(), [1.0, 2.0])
+
+
+def test_a_safetensors_file_from_torch_with_plain_string_metadata_loads(tmp_path):
+    # PyTorch's and Hugging Face's safetensors files carry {"format": "pt"}: a plain string, not JSON
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "hf.safetensors"
+    net = cr.nn.Linear(3, 2)
+    save_file({k: np.asarray(v) for k, v in net.state_dict().items()}, str(path), metadata={"format": "pt"})
+    other = cr.load(path, cr.nn.Linear(3, 2))
+    np.testing.assert_array_equal(other.weight.numpy(), net.weight.numpy())
+    assert cr.load_metadata(path) == {"format": "pt"}
+    save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"checksum": "not json"})
+    with pytest.raises(ValueError, match="'checksum' is not JSON"):
+        cr.load(path)
