@@ -1,4 +1,5 @@
-"""Data: ``Dataset``/``DataLoader``, the built-in data sets, and readers for files on disk.
+"""Data: ``torch.utils.data``'s datasets, samplers and ``DataLoader``, the built-in data sets, and
+readers for files on disk.
 
 Built in, with no download: the spiral of the course notes' case study and
 scikit-learn's bundled 8x8 handwritten digits (scikit-learn is the optional ``data``
@@ -11,15 +12,46 @@ are read with a restricted unpickler that accepts only the plain types those fil
 refuses anything else by name.
 Images come out as float32 in [0, 1], shaped (N, C, H, W); labels as int64.
 
-As ``torch.utils.data`` lays it out: ``dataset.py`` (datasets and the loader), ``datasets.py``
-(the built-in data), ``readers.py`` (files on disk); and ``stream.py``, an endless stream of
-random batches (``RandomStream``) for training without a fixed data set.
+As ``torch.utils.data`` lays it out: ``dataset.py`` (``Dataset``, ``IterableDataset``,
+``TensorDataset``, ``ConcatDataset``, ``ChainDataset``, ``Subset``, ``random_split``, and chainrule's
+``ArrayDataset``), ``sampler.py`` (the samplers, and ``epoch_order``), ``dataloader.py``
+(``DataLoader``, in the main process or in worker processes), ``_collate.py`` (``default_collate``,
+``default_convert``), ``_worker.py`` (what a worker runs; ``get_worker_info``); ``datasets.py`` (the
+built-in data), ``readers.py`` (files on disk); and ``stream.py``, an endless stream of random
+batches (``RandomStream``) for training without a fixed data set.
+Where torch takes a ``torch.Generator``, chainrule takes a seeded NumPy ``Generator``: repeatable,
+but not torch's numbers.
 """
 
-from .dataset import ArrayDataset, DataLoader, Dataset, Splits, epoch_order
+from ._collate import default_collate, default_convert
+from ._worker import WorkerInfo, get_worker_info
+from .dataloader import DataLoader
+from .dataset import (
+    ArrayDataset,
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Splits,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from .datasets import load_digits, spiral, validation_split
 from .readers import RefusedPickle, load_cifar10, load_mnist, read_idx
+from .sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+    epoch_order,
+)
 from .stream import RandomStream
 
 __all__ = ["ArrayDataset", "DataLoader", "Dataset", "RandomStream", "RefusedPickle", "Splits", "epoch_order", "load_cifar10", "load_digits",
-           "load_mnist", "read_idx", "spiral", "validation_split"]  # fmt: skip
+           "load_mnist", "read_idx", "spiral", "validation_split",
+           "BatchSampler", "ChainDataset", "ConcatDataset", "IterableDataset", "RandomSampler", "Sampler",
+           "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "WorkerInfo",
+           "default_collate", "default_convert", "get_worker_info", "random_split"]  # fmt: skip
