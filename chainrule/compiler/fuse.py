@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import sys
 import threading
@@ -221,13 +222,30 @@ def kernel_source(tape: Tape, region: Region, name: str) -> tuple[str, list[Any]
         else:
             scalar[a] = f"s{pname[a][1:]}"
             lines.append(f"    {scalar[a]} = np.asarray({pname[a]}).reshape(-1)[0]")
-    size = int(np.prod(shape)) if shape else 1
+    # sizes are read from an operand, not written into the text: the same loop over another
+    # batch size (a last, smaller batch; another model's) is the same text, compiled once
+    ref = next((a for a in params if a in full), None)
+    if ref is None:  # scalars alone: the shape as a literal
+        extent = [repr(e) for e in shape]
+        size = repr(int(np.prod(shape)) if shape else 1)
+    else:
+        extent = [f"{pname[ref]}.shape[{d}]" for d in range(len(shape))]
+        size = f"{full[ref]}.size"
+    dims = "(" + "".join(f"{e}, " for e in extent) + ")"
     outs = {n: f"o{j}" for j, n in enumerate(region.outputs)}
     for n, o in outs.items():
-        lines.append(f"    {o} = np.empty({shape if nd else size!r}, np.{tape.values[n].dtype.name})")
+        dtype = f"np.{tape.values[n].dtype.name}"
+        order = _layout(tape.values[n]) if nd and len(shape) > 1 else None
+        if order is None or order == tuple(range(len(shape))):
+            lines.append(f"    {o} = np.empty({dims if nd else size}, {dtype})")
+        else:  # an n-d loop's result in the memory order NumPy gave it while tracing (channels-last,
+            # say), so what reads it next finds the layout it was traced with
+            stored = "(" + "".join(f"{extent[a]}, " for a in order) + ")"
+            back = tuple(int(a) for a in np.argsort(order))
+            lines.append(f"    {o} = np.empty({stored}, {dtype}).transpose({back!r})")
     if nd:
-        for d, extent in enumerate(shape):
-            lines.append(f"    {'    ' * d}for i{d} in range({extent}):")
+        for d in range(len(shape)):
+            lines.append(f"    {'    ' * d}for i{d} in range({extent[d]}):")
     else:
         lines.append(f"    for i in range({size}):")
     indent = "    " * (len(shape) + 1 if nd else 2)
@@ -274,7 +292,8 @@ def kernel_source(tape: Tape, region: Region, name: str) -> tuple[str, list[Any]
         rets = list(outs.values())
     else:
         inner = tuple(shape[a] for a in region.perm) if region.perm else shape  # the arrays as passed in
-        rets = [f"{o}.reshape({inner!r})" for o in outs.values()]
+        like = repr(inner) if ref is None else f"{pname[ref]}.shape"
+        rets = [f"{o}.reshape({like})" for o in outs.values()]
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})" if rets else "    return None")
     return "\n".join(lines) + "\n", params
 
@@ -330,6 +349,52 @@ class _FusedOnDevice:
         return self._run(*args)
 
 
+class _FusedOnHost:
+    """A region's Numba loop, guarded so that it never breaks a user's step. It runs where its
+    operands are laid out as when it was traced (C-contiguous in the region's axis order, which
+    its flat loop reads them in); otherwise, and for good wherever Numba refuses to compile it,
+    the region's NumPy calls (``array_source``) run instead, the same arithmetic unfused. A
+    refusal is logged once, naming the region. (A layout can differ from the trace's where a
+    value the trace made with NumPy, in NumPy's memory order, comes from a fused loop at a
+    replay, in the loop's order.)"""
+
+    def __init__(self, loop: Any, unfused: Any, what: str, flat: bool) -> None:
+        self.loop, self.unfused, self.what, self.flat = loop, unfused, what, flat
+        self.refused = False
+        self.__name__ = getattr(loop, "__name__", "loop")
+
+    def __call__(self, *args: Any) -> Any:
+        if not self.refused and (not self.flat or all(getattr(a, "flags", None) is None or a.flags.c_contiguous
+                                                      for a in args)):  # fmt: skip
+            try:
+                return self.loop(*args)
+            except Exception as e:
+                if not _numba_refusal(e):
+                    raise
+                self.refused = True
+                _log.warning("compile: Numba could not compile the fused loop for %s (%s: %s); that region "
+                             "runs as its NumPy operations from now on", self.what, type(e).__name__,
+                             str(e).splitlines()[0] if str(e) else "")  # fmt: skip
+        return self.unfused(*args)
+
+
+def _numba_refusal(e: BaseException) -> bool:
+    """Whether ``e`` is Numba refusing to type or compile a loop (not an error of the values)."""
+    try:
+        from numba.core.errors import NumbaError
+    except ImportError:  # pragma: no cover - no Numba, no loops
+        return False
+    return isinstance(e, NumbaError)
+
+
+def host_kernel(tape: Tape, region: Region, name: str, what: str) -> Any:
+    """The region as a guarded Numba loop (``_FusedOnHost``): the loop of ``kernel_source``, and
+    ``array_source``'s NumPy calls for where the loop cannot run."""
+    text, _ = kernel_source(tape, region, name)
+    return _FusedOnHost(build(text, name), device_kernel(array_source(tape, region, name), name, np), what,
+                        flat=region.perm is not None)
+
+
 def device_kernel(source: str, name: str, xp: Any) -> Any:
     """``array_source``'s function on the array module ``xp``: fused by ``cupy.fuse`` on CuPy;
     as it is elsewhere (the tests' stand-in for a GPU runs it unfused)."""
@@ -340,6 +405,7 @@ def device_kernel(source: str, name: str, xp: Any) -> Any:
     return _FusedOnDevice(fn, fuse) if fuse is not None else fn
 
 
+_log = logging.getLogger("chainrule.compile")
 _lock = threading.Lock()
 _loaded: dict[str, Any] = {}
 

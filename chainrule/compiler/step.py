@@ -558,7 +558,7 @@ class Compiled:
             # named by what it computes, not where: the same loop at every step of a sequence is one kernel
             if device is None:
                 text, _ = _fuse.kernel_source(tape, r, "loop")
-                kernels[f"k{j}"] = _fuse.build(text, "loop")
+                kernels[f"k{j}"] = _fuse.host_kernel(tape, r, "loop", f"k{j} of {self.__name__}")
             else:  # on a GPU: the run's array calls as one function, fused there by cupy.fuse
                 text = _fuse.array_source(tape, r, "loop")
                 kernels[f"k{j}"] = _fuse.device_kernel(text, "loop", xp)
