@@ -79,6 +79,14 @@ for shape in [(5, 3), (4, 3, 2), (3, 3, 2, 2)]:
         r(3),
         r(3),
     )
+case("batch_norm-train-no-affine", lambda x: F.batch_norm(x, np.zeros(3), np.ones(3), training=True),
+     lambda x: torch.nn.functional.batch_norm(x, torch.zeros(3, dtype=x.dtype), torch.ones(3, dtype=x.dtype),
+                                              training=True),
+     r(2, 3, 3, 2, scale=2.0) - 1)  # fmt: skip
+case("batch_norm-train-weight-only", lambda x, w: F.batch_norm(x, np.zeros(3), np.ones(3), w, training=True),
+     lambda x, w: torch.nn.functional.batch_norm(x, torch.zeros(3, dtype=x.dtype), torch.ones(3, dtype=x.dtype), w,
+                                                 training=True),
+     r(4, 3, 2), r(3))  # fmt: skip
 EVAL_MEAN, EVAL_VAR = r(3), np.abs(r(3)) + 0.5
 case(
     "batch_norm-eval",

@@ -22,7 +22,7 @@ from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
 from ..ops.attention import ScaledDotProductAttention
 from ..ops.axes import dims, one_axis
-from ..ops.fused import CrossEntropy, LayerNorm, Linear
+from ..ops.fused import BatchNorm, CrossEntropy, LayerNorm, Linear
 from ..ops.index import one_hot  # noqa: F401 - nn.functional.one_hot, as PyTorch
 from ..ops.movement import pad_sides as pad  # noqa: F401 - nn.functional.pad: PyTorch's widths and modes
 from ..ops.reduce import normalize  # noqa: F401 - nn.functional.normalize
@@ -499,8 +499,9 @@ def batch_norm(
     """Normalize each channel by the batch's statistics (training) or the running ones (eval).
 
     In training the running mean and variance (raw arrays) are updated in place, the
-    variance with Bessel's correction, as PyTorch does. Composed of primitives, so its
-    backward (the one derivations make long) is the chain rule through mean and var.
+    variance with Bessel's correction, as PyTorch does; training is one fused gate
+    (``ops.fused.BatchNorm``: its backward is the long derivation folded into three sums),
+    evaluation is composed.
 
     >>> import chainrule as cr
     >>> import numpy as np
@@ -516,14 +517,10 @@ def batch_norm(
         count = x.numel() // c
         if count < 2:
             raise ValueError(f"batch_norm: input of shape {x.shape} has one value per channel; expected more than 1 in training")
-        mean = x.mean(axis=axes, keepdims=True)
-        xc = x - mean
-        var = (xc * xc).mean(axis=axes, keepdims=True)  # biased, for normalizing
-        xhat = xc / ops.sqrt(var + eps)
-        running_mean *= 1 - momentum
-        running_mean += momentum * mean.data.reshape(c).astype(running_mean.dtype)
-        running_var *= 1 - momentum
-        running_var += momentum * var.data.reshape(c).astype(running_var.dtype) * (count / (count - 1))
+        w = weight.reshape(shape) if weight is not None else None
+        b = bias.reshape(shape) if bias is not None else None
+        stats = (running_mean, running_var, momentum) if running_mean is not None else None
+        return BatchNorm.apply(x, w, b, axes=axes, eps=eps, stats=stats)  # one gate (ops.fused)
     else:
         xp = array_module(x.data)
         inv_std = 1 / xp.sqrt(running_var.reshape(shape) + eps)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..autograd.function import Context, Function, call
 from ..autograd.tensor import Tensor
 from ..backend import array_module
@@ -177,3 +179,72 @@ class LayerNorm(Function):
         gb = sum_to(grad_out, grad_out.shape[-len(axes):]) if needs[2] else None
         return gx if needs[0] else None, gw, gb
 
+
+
+class BatchNorm(Function):
+    """Batch norm in training: (x - mean) / sqrt(var + eps) * w + b, the statistics over ``axes``
+    (all but the channel axis), and the running statistics updated in place (``stats``: the
+    running mean and variance arrays and the momentum, or None).
+
+    One gate for speed: composed, it was eleven gates and half of a small CNN's step. With
+    xhat = (x - mean) rstd and n entries a channel: gb = sum g, gw = sum g xhat, and (batch
+    norm's long derivation, folded) gx = w rstd (g - gb / n - xhat gw / n). Saved: x (alive
+    anyway), w, mean, rstd. Under create_graph the backward is composed, as ``LayerNorm``'s.
+    ``w`` and ``b`` come shaped to broadcast ((1, C, 1, 1)).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, w: Any, b: Any, *, axes: tuple[int, ...], eps: float,
+                stats: tuple | None = None) -> Any:  # fmt: skip
+        xp = array_module(x)
+        mean = x.mean(axis=axes, keepdims=True)
+        out = x - mean
+        sq = xp.square(out)
+        var = sq.mean(axis=axes, keepdims=True)  # biased, for normalizing
+        del sq
+        rstd = 1 / xp.sqrt(var + eps)
+        out *= rstd  # xhat
+        ctx.save_for_backward(x, w, mean, rstd)
+        ctx.axes, ctx.eps = axes, eps
+        if w is not None:
+            out *= w
+        if b is not None:
+            out += b
+        if stats is not None:  # PyTorch's running statistics: the variance with Bessel's correction
+            running_mean, running_var, momentum = stats
+            n = x.size // mean.size
+            c = running_mean.shape[0]
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean.reshape(c).astype(running_mean.dtype)
+            running_var *= 1 - momentum
+            running_var += momentum * var.reshape(c).astype(running_var.dtype) * (n / (n - 1))
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> tuple:
+        x, w, mean, rstd = ctx.saved_tensors
+        axes, needs = ctx.axes, ctx.needs_input_grad
+        n = x.size // mean.size if not isinstance(x, Tensor) else int(np.prod([x.shape[a] for a in axes]))
+        if isinstance(grad_out, Tensor):  # create_graph: the statistics as functions of x
+            mean = x.mean(axis=axes, keepdims=True)
+            xc = x - mean
+            rstd = 1 / ((xc * xc).mean(axis=axes, keepdims=True) + ctx.eps) ** 0.5
+            xhat = xc * rstd
+            gh = grad_out * w if w is not None else grad_out
+            gx = rstd * (gh - gh.mean(axis=axes, keepdims=True) - xhat * (gh * xhat).mean(axis=axes, keepdims=True))
+            gw = sum_to(grad_out * xhat, w.shape) if w is not None and needs[1] else None
+            gb = grad_out.sum(axis=axes, keepdims=True) if len(needs) > 2 and needs[2] else None
+            return gx if needs[0] else None, gw, gb
+        xhat = x - mean
+        xhat *= rstd
+        t = grad_out * xhat
+        gw = t.sum(axis=axes, keepdims=True)  # sum g xhat, per channel
+        gb = grad_out.sum(axis=axes, keepdims=True)  # sum g
+        gx = None
+        if needs[0]:
+            xhat *= gw * (1 / n)
+            gx = array_module(x).subtract(grad_out, gb * (1 / n), out=t)
+            gx -= xhat
+            gx *= rstd if w is None else rstd * w
+        return (gx, gw.astype(w.dtype, copy=False) if w is not None and needs[1] else None,
+                gb.astype(grad_out.dtype, copy=False) if len(needs) > 2 and needs[2] else None)
