@@ -96,6 +96,8 @@ case(
 )  # fmt: skip
 case("layer_norm", lambda x, w, b: F.layer_norm(x, (4,), w, b), lambda x, w, b: torch.nn.functional.layer_norm(x, (4,), w, b),
      r(3, 4), r(4), r(4))  # fmt: skip
+case("layer_norm-4096-entries", lambda x, w, b: F.layer_norm(x, (64,), w, b),
+     lambda x, w, b: torch.nn.functional.layer_norm(x, (64,), w, b), r(8, 8, 64), r(64), r(64))  # the einsum path
 case("layer_norm-2axes", lambda x: F.layer_norm(x, (2, 3)), lambda x: torch.nn.functional.layer_norm(x, (2, 3)), r(2, 2, 3))
 IDX = np.array([[0, 2], [2, 2]])
 case("embedding-repeats", lambda w: F.embedding(IDX, w), lambda w: torch.nn.functional.embedding(tl(IDX), w), r(3, 4))
