@@ -40,7 +40,8 @@ def chainrule_gpt():
     return cr, GPT(GPTConfig(block_size=BLOCK, vocab_size=VOCAB, n_layer=LAYERS, n_head=HEADS, n_embd=EMBD))
 
 
-def torch_gpt():
+def torch_gpt(layers: int = LAYERS, heads: int = HEADS, embd: int = EMBD, block: int = BLOCK):
+    """nanoGPT's layout in PyTorch (this size by default; bench_models.py's tiny one too)."""
     import torch
 
     torch.manual_seed(0)
@@ -49,13 +50,13 @@ def torch_gpt():
     class Block(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.ln_1, self.ln_2 = nn.LayerNorm(EMBD), nn.LayerNorm(EMBD)
-            self.c_attn, self.a_proj = nn.Linear(EMBD, 3 * EMBD), nn.Linear(EMBD, EMBD)
-            self.c_fc, self.m_proj = nn.Linear(EMBD, 4 * EMBD), nn.Linear(4 * EMBD, EMBD)
+            self.ln_1, self.ln_2 = nn.LayerNorm(embd), nn.LayerNorm(embd)
+            self.c_attn, self.a_proj = nn.Linear(embd, 3 * embd), nn.Linear(embd, embd)
+            self.c_fc, self.m_proj = nn.Linear(embd, 4 * embd), nn.Linear(4 * embd, embd)
 
         def forward(self, x, cache=None):
             B, T, C = x.shape
-            q, k, v = (t.view(B, T, HEADS, C // HEADS).transpose(1, 2) for t in self.c_attn(self.ln_1(x)).split(C, 2))
+            q, k, v = (t.view(B, T, heads, C // heads).transpose(1, 2) for t in self.c_attn(self.ln_1(x)).split(C, 2))
             past = 0
             if cache is not None:
                 if "k" in cache:
@@ -69,9 +70,9 @@ def torch_gpt():
     class GPT(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.wte, self.wpe = nn.Embedding(VOCAB, EMBD), nn.Embedding(BLOCK, EMBD)
-            self.h = nn.ModuleList([Block() for _ in range(LAYERS)])
-            self.ln_f = nn.LayerNorm(EMBD)
+            self.wte, self.wpe = nn.Embedding(VOCAB, embd), nn.Embedding(block, embd)
+            self.h = nn.ModuleList([Block() for _ in range(layers)])
+            self.ln_f = nn.LayerNorm(embd)
 
         def forward(self, idx, caches=None, past=0):
             x = self.wte(idx) + self.wpe(torch.arange(past, past + idx.shape[1]))
