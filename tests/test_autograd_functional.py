@@ -215,7 +215,9 @@ def test_strict_mode_refuses_an_input_the_output_does_not_depend_on():
 
 def test_the_package_reexports_the_engine_objects_themselves():
     assert A.grad is cr.grad is chainrule.autograd.engine.grad
-    assert A.Function is cr.Function and A.no_grad is cr.no_grad and A.enable_grad is cr.enable_grad
+    # A.Function is PyTorch's (Tensors in forward and backward), cr.Function the raw-array gate base
+    assert A.Function is sys.modules["chainrule.autograd.custom_function"].Function and A.Function is not cr.Function
+    assert A.no_grad is cr.no_grad and A.enable_grad is cr.enable_grad
     assert A.detect_anomaly is cr.detect_anomaly and A.gradcheck is cr.gradcheck is sys.modules["chainrule.autograd.gradcheck"].gradcheck
     assert A.functional is F and cr.autograd is A
 

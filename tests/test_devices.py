@@ -200,7 +200,7 @@ def test_a_training_step_on_the_gpu_stand_in_waits_once_and_takes_the_cpus_step(
             norm = optim.clip_grad_norm(net, 5.0)
             opt.step()
             assert strict.syncs() - before == 1, "one wait per step: the check of the labels"
-            assert type(norm) is strict.StrictArray  # the norm stays on the device
+            assert type(norm.data) is strict.StrictArray  # the norm (a 0-d Tensor) stays on the device
             losses.append(loss.item())
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-9)
     for p, q in zip(net.parameters(), ref.parameters()):

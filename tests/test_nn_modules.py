@@ -183,14 +183,26 @@ def test_initializations_have_their_papers_variance(fill, shape, std):
     assert abs(w.numpy().mean()) < 0.05 * std
 
 
-def test_layer_defaults_are_he_and_zero_bias():
+def test_the_lectures_inits_are_he_and_glorot_with_zero_bias():
     cr.manual_seed(1)
-    lin = nn.Linear(1000, 300)
+    lin = nn.Linear(1000, 300, init="kaiming")
     assert lin.weight.numpy().std() == pytest.approx(math.sqrt(2 / 1000), rel=0.03)
     assert not np.any(lin.bias.numpy())
-    assert nn.Linear(1000, 300, init="xavier").weight.numpy().std() == pytest.approx(math.sqrt(2 / 1300), rel=0.03)
+    glorot = nn.Linear(1000, 300, init="xavier")
+    assert glorot.weight.numpy().std() == pytest.approx(math.sqrt(2 / 1300), rel=0.03)
+    assert not np.any(glorot.bias.numpy())
     with pytest.raises(ValueError, match="init='he'"):
         nn.Linear(2, 2, init="he")
+
+
+def test_linear_default_is_pytorchs():
+    # U(-1/sqrt(in), 1/sqrt(in)) for weight and bias (tests/test_init_torch.py compares with torch)
+    cr.manual_seed(1)
+    lin = nn.Linear(1000, 300)
+    bound = 1 / math.sqrt(1000)
+    assert lin.weight.numpy().std() == pytest.approx(bound / math.sqrt(3), rel=0.03)
+    assert np.abs(lin.weight.numpy()).max() <= bound and np.abs(lin.bias.numpy()).max() <= bound
+    assert lin.bias.numpy().std() == pytest.approx(bound / math.sqrt(3), rel=0.15)
 
 
 def test_seeded_construction_repeats():

@@ -434,7 +434,7 @@ def test_parameters_without_gradient_are_left_alone():
     assert b.item() == 2.0 and a.item() != 1.0 and b not in opt.state
 
 
-@pytest.mark.parametrize("which", ["norm", "value"])
+@pytest.mark.parametrize("which", ["norm", "norm-1", "norm-inf", "norm-3", "value"])
 def test_gradient_clipping_matches_torch_nn_utils(which):
     """``nn.utils.clip_grad_norm_`` and ``clip_grad_value_`` against torch's, on a model's gradients;
     ``optim.clip_grad_norm`` (chainrule's old name, and place) is the same function."""
@@ -445,12 +445,24 @@ def test_gradient_clipping_matches_torch_nn_utils(which):
     tps = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in SHAPES]
     for p, tp, g in zip(ps, tps, grads):
         p.grad, tp.grad = cr.Tensor(g, dtype="float64"), torch.tensor(g)
-    if which == "norm":
+    if which.startswith("norm"):
         assert optim.clip_grad_norm is cr.nn.utils.clip_grad_norm_
-        norm = cr.nn.utils.clip_grad_norm_(ps, 1.5)
-        np.testing.assert_allclose(norm, torch.nn.utils.clip_grad_norm_(tps, 1.5).item(), rtol=1e-12)
+        kind = {"norm": 2.0, "norm-1": 1.0, "norm-inf": float("inf"), "norm-3": 3.0}[which]
+        norm = cr.nn.utils.clip_grad_norm_(ps, 1.5, norm_type=kind)
+        want = torch.nn.utils.clip_grad_norm_(tps, 1.5, norm_type=kind)
+        assert isinstance(norm, cr.Tensor) and norm.shape == ()
+        np.testing.assert_allclose(norm.item(), want.item(), rtol=1e-12)
     else:
         assert cr.nn.utils.clip_grad_value_(ps, 0.7) is None
         torch.nn.utils.clip_grad_value_(tps, 0.7)
     for p, tp in zip(ps, tps):
-        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_clip_grad_norm_refuses_a_nonfinite_norm_when_asked():
+    w = cr.Tensor([1.0, 2.0], requires_grad=True)
+    w.grad = cr.Tensor([np.inf, 1.0])
+    with pytest.raises(RuntimeError, match="non-finite"):
+        cr.nn.utils.clip_grad_norm_([w], 1.0, error_if_nonfinite=True)
+    assert w.grad.numpy()[1] == 1.0  # refused before anything was scaled
+    assert not np.isfinite(cr.nn.utils.clip_grad_norm_([w], 1.0).item())

@@ -4,7 +4,9 @@ Read in this order: ``grad_mode`` (per-thread modes and the watcher), ``tensor``
 data), ``function`` (``Function``, the gate base, and ``Context``, a node of the graph),
 ``engine`` (the backward walk: the chain rule, no op known), then the pieces beside the
 loop, one check each: ``hooks``, ``inplace`` (the version check and write protection) and
-``anomaly``. ``gradcheck`` compares the walk with finite differences; ``functional`` holds
+``anomaly``. ``Function`` here is PyTorch's ``torch.autograd.Function`` (``custom_function``: its
+forward and backward see Tensors), built on the raw-array gate base ``chainrule.Function``.
+``gradcheck`` compares the walk with finite differences; ``functional`` holds
 ``jacobian``, ``hessian``, ``vjp``, ``jvp``, ``hvp`` and ``vhp``, composed from ``grad`` as
 PyTorch's are. ``backward`` here runs one pass from several roots at once.
 
@@ -22,8 +24,9 @@ from typing import Any
 
 from .. import backend
 from . import functional, hooks  # hooks gives the Tensor its hook methods
+from .custom_function import Function  # PyTorch's: Tensors in and out (chainrule.Function: arrays)
 from .engine import _run_backward, _seed_gradient, grad
-from .function import Context, Function
+from .function import Context
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import gradcheck
 from .tensor import Tensor

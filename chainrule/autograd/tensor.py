@@ -158,6 +158,18 @@ class Tensor:
         """Name of the gate that produced this tensor, or None for a leaf."""
         return None if self._ctx is None else self._ctx.fn.__name__
 
+    @property
+    def grad_fn(self) -> Any:
+        """PyTorch's name for the graph node that produced this tensor (its ``Context``: ``.fn`` is
+        the gate, ``.inputs`` what it was given), or None for a leaf and outside a graph.
+
+        >>> import chainrule as cr
+        >>> x = cr.Tensor([1.0], requires_grad=True)
+        >>> x.grad_fn is None, (x * 2).grad_fn.fn.__name__
+        (True, 'Mul')
+        """
+        return self._ctx
+
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:

@@ -7,8 +7,8 @@ weights a run saved; ``alexnet`` is AlexNet as torchvision lays it out (its weig
 paper; ``lstm`` its baseline (and the character LSTM); ``gpt`` a GPT as nanoGPT writes one. Models know no data and no loss: ``chainrule.tasks`` does.
 
 >>> import chainrule as cr
->>> cr.models.build_model("mlp", (2,), 3).state_dict().keys()
-dict_keys(['1.weight', '1.bias', '3.weight', '3.bias'])
+>>> list(cr.models.build_model("mlp", (2,), 3).state_dict())
+['1.weight', '1.bias', '3.weight', '3.bias']
 """
 
 from __future__ import annotations

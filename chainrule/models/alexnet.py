@@ -4,7 +4,9 @@ AlexNet here follows the standard single-tower layout that torchvision ships (fi
 convolutions, three max-pools, adaptive average pooling to 6x6, dropout, three linear
 layers: 61,100,840 parameters for 1,000 classes), not the 2012 paper's network split over
 two GPUs with local response normalization. Parameter names match torchvision's
-(``features.0.weight`` ... ``classifier.6.bias``), so its weights load directly.
+(``features.0.weight`` ... ``classifier.6.bias``), so its weights load directly. The layers
+keep PyTorch's default initialization, as torchvision's AlexNet does (it sets none of its
+own), so a run ported from PyTorch starts from the same distributions.
 """
 
 from __future__ import annotations

@@ -27,23 +27,28 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, hidde
                 activation: str = "relu") -> nn.Module:  # fmt: skip
     """One of ``MODELS`` for inputs of ``input_shape`` (one example's shape).
 
-    The mlp has ``depth`` hidden layers of ``hidden`` units with ``activation`` (He
-    initialization for ReLU, Glorot for sigmoid and tanh).
+    The mlp has ``depth`` hidden layers of ``hidden`` units with ``activation``. The mlp and
+    the cnn start from the course's initialization (He for ReLU, Glorot for sigmoid and
+    tanh, zero biases); the linear classifiers and AlexNet from PyTorch's defaults.
 
     >>> build_model("mlp", (2,), 3)
     Sequential(
-      (0): Flatten()
-      (1): Linear(2, 100)
+      (0): Flatten(start_dim=1, end_dim=-1)
+      (1): Linear(in_features=2, out_features=100, bias=True)
       (2): ReLU()
-      (3): Linear(100, 3)
+      (3): Linear(in_features=100, out_features=3, bias=True)
     )
     """
     d = int(np.prod(input_shape))
     if name in ("linear-svm", "linear-softmax"):
+        # PyTorch's default init: the loss of a linear classifier is convex, so where training
+        # ends does not hang on the start, and a PyTorch user's nn.Linear(d, k) starts alike
         return nn.Sequential(nn.Flatten(), nn.Linear(d, num_classes))
     if name == "mlp":
         if activation not in ACTIVATIONS:
             raise ValueError(f"mlp: activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+        # the course's lesson, so explicit (not PyTorch's default): He keeps a ReLU net's signal
+        # at scale, Glorot a sigmoid or tanh net's; the vanishing-gradient demo compares the two
         how = "kaiming" if activation == "relu" else "xavier"
         layers: list[nn.Module] = [nn.Flatten()]
         for i in range(depth):
@@ -53,10 +58,12 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, hidde
         if len(input_shape) != 3 or min(input_shape[1:]) < 4:
             raise ValueError(f"cnn: inputs of shape {tuple(input_shape)}; expected images (C, H, W) of at least 4x4")
         c, h, w = input_shape
+        he = "kaiming"  # the course's conv-relu-pool net is a ReLU net: He, as the mlp (and as measured)
         return nn.Sequential(
-            nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(32 * (h // 4) * (w // 4), 128), nn.ReLU(), nn.Linear(128, num_classes),
+            nn.Conv2d(c, 16, 3, padding=1, init=he), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1, init=he), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * (h // 4) * (w // 4), 128, init=he), nn.ReLU(),
+            nn.Linear(128, num_classes, init=he),
         )  # fmt: skip
     if name == "alexnet-cifar":
         if len(input_shape) != 3:

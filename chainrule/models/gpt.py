@@ -126,7 +126,9 @@ class GPT(nn.Module):
         })  # fmt: skip
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer["wte"].weight  # weight tying: one matrix in and out
-        for name, p in self.named_parameters():  # GPT-2's initialization, as nanoGPT's
+        # GPT-2's initialization, as nanoGPT's _init_weights: over the layers' own (PyTorch's)
+        # defaults, every matrix N(0, 0.02), biases 0; kept, not the layers' defaults
+        for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):  # residual projections scaled by depth
                 nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * config.n_layer))
             elif name.endswith("weight") and p.ndim == 2:

@@ -18,9 +18,11 @@ Primitives (each a ``Function`` with its own backward):
 - shape: Reshape, Permute, Expand, Concatenate, Pad, GetItem, IndexAdd, Copy (clone)
 - index (``index.py``): Scatter, ScatterExtreme (the amax/amin router), ScatterProd
 - windows: Unfold (im2col on channels-last images) and its adjoint Fold (fused for speed);
-  MaxPool (a router over strided views) with its linear pair PoolScatter/PoolGather;
-  Convolution (fused for memory: it re-makes its windows in the backward)
-- fused layers (for speed): Linear (x W^T + b) and CrossEntropy (log-softmax + pick + mean)
+  MaxPool (a router over strided views, dilated too) with its linear pair PoolScatter/PoolGather;
+  Convolution (fused for memory: it re-makes its windows in the backward; dilation, groups) and
+  ConvTranspose (its adjoint)
+- fused layers (for speed): Linear (x W^T + b), CrossEntropy (log-softmax + pick + mean, ignore_index),
+  LayerNorm and BatchNorm (training; its backward three sums a channel)
 - attention (``attention.py``): ScaledDotProductAttention, softmax(q k^T * scale + mask) v with
   dropout (fused for memory and speed; ``attention_weights`` is its softmax, composed)
 - linear algebra: MatMul, Einsum (its backward is an einsum)
@@ -131,6 +133,7 @@ from .shape import (
     reshape,
     squeeze,
     stack,
+    t,
     transpose,
     unsqueeze,
 )
@@ -209,6 +212,17 @@ Tensor.__or__ = bitwise_or
 Tensor.__ror__ = _swap(bitwise_or)
 Tensor.__xor__ = bitwise_xor
 Tensor.__rxor__ = _swap(bitwise_xor)
+# PyTorch's method spellings of the operators: ``pred.eq(target).sum()``, ``a.add(b)``
+Tensor.eq = eq
+Tensor.ne = ne
+Tensor.lt = lt
+Tensor.le = le
+Tensor.gt = gt
+Tensor.ge = ge
+Tensor.add = add
+Tensor.sub = sub
+Tensor.mul = mul
+Tensor.div = div
 Tensor.logical_not = logical_not
 Tensor.logical_and = logical_and
 Tensor.logical_or = logical_or
@@ -265,6 +279,7 @@ Tensor.log_softmax = log_softmax
 Tensor.reshape = reshape
 Tensor.permute = permute
 Tensor.transpose = transpose
+Tensor.t = t
 Tensor.expand = expand
 Tensor.squeeze = squeeze
 Tensor.unsqueeze = unsqueeze

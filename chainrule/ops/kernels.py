@@ -83,9 +83,11 @@ def route_dtype(kernel: tuple[int, int]) -> np.dtype:
     return np.dtype(np.uint8 if size <= 256 else np.uint16 if size <= 65536 else np.uint32)
 
 
-def pool_max(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[Any, Any]:
+def pool_max(x: Any, kernel: tuple[int, int], stride: tuple[int, int],
+             dilation: tuple[int, int] = (1, 1)) -> tuple[Any, Any]:  # fmt: skip
     """(N, H, W, C) -> the window maxima (N, Ho, Wo, C) and (``route_dtype``) the number
-    ``i * kw + j`` of the offset that holds each one (the first, on a tie; a NaN wins).
+    ``i * kw + j`` of the offset that holds each one (the first, on a tie; a NaN wins). A
+    window's taps sit ``dilation`` apart.
 
     >>> x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
     >>> out, route = pool_max(x, (2, 2), (2, 2))
@@ -93,16 +95,16 @@ def pool_max(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[
     ([[5.0, 7.0], [13.0, 15.0]], [[3, 3], [3, 3]])
     """
     n, h, w, c = x.shape
-    (kh, kw), (sh, sw) = kernel, stride
-    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    ho, wo = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
     out = np.empty((n, ho, wo, c), dtype=x.dtype)
     route = np.empty((n, ho, wo, c), dtype=route_dtype(kernel))
-    _run("pool_max", np.ascontiguousarray(x), kh, kw, sh, sw, out, route)
+    _run("pool_max", np.ascontiguousarray(x), kh, kw, sh, sw, dh, dw, out, route)
     return out, route
 
 
 def pool_scatter(g: Any, route: Any, shape: tuple[int, ...], kernel: tuple[int, int],
-                 stride: tuple[int, int]) -> Any:  # fmt: skip
+                 stride: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> Any:  # fmt: skip
     """(N, Ho, Wo, C) -> (N, H, W, C): each value added where ``route`` says its window's max was.
 
     >>> g = np.ones((1, 1, 1, 1), np.float32)
@@ -110,28 +112,30 @@ def pool_scatter(g: Any, route: Any, shape: tuple[int, ...], kernel: tuple[int, 
     [[0.0, 0.0], [0.0, 1.0]]
     """
     g = np.ascontiguousarray(g)
-    if tuple(kernel) == tuple(stride):
+    if tuple(kernel) == tuple(stride) and tuple(dilation) == (1, 1):
         # windows side by side (2x2 pooling, stride 2): each entry is written once, the
         # gradient or a zero, in memory order - no zero-fill pass and no adds
         out = np.empty(shape, dtype=g.dtype)
         _run("pool_scatter_tiled", g, route, kernel[0], kernel[1], out)
         return out
     out = np.zeros(shape, dtype=g.dtype)
-    _run("pool_scatter", g, route, kernel[0], kernel[1], stride[0], stride[1], out)
+    _run("pool_scatter", g, route, kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1], out)
     return out
 
 
-def pool_gather(x: Any, route: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
+def pool_gather(x: Any, route: Any, kernel: tuple[int, int], stride: tuple[int, int],
+                dilation: tuple[int, int] = (1, 1)) -> Any:  # fmt: skip
     """(N, H, W, C) -> (N, Ho, Wo, C): each output reads x where ``route`` points."""
     out = np.empty(route.shape, dtype=x.dtype)
-    _run("pool_gather", np.ascontiguousarray(x), route, kernel[0], kernel[1], stride[0], stride[1], out)
+    _run("pool_gather", np.ascontiguousarray(x), route, kernel[0], kernel[1], stride[0], stride[1], dilation[0],
+         dilation[1], out)  # fmt: skip
     return out
 
 
-def col2im(cols: Any, shape: tuple[int, ...], stride: tuple[int, int]) -> Any:
+def col2im(cols: Any, shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> Any:
     """(N, Ho, Wo, kh, kw, C) -> (N, H, W, C): each window added back where it came from."""
     out = np.zeros(shape, dtype=cols.dtype)
-    _run("col2im", np.ascontiguousarray(cols), stride[0], stride[1], out)
+    _run("col2im", np.ascontiguousarray(cols), stride[0], stride[1], dilation[0], dilation[1], out)
     return out
 
 
@@ -143,7 +147,7 @@ def col2im(cols: Any, shape: tuple[int, ...], stride: tuple[int, int]) -> Any:
 # the same sums in the same order, the same float32 numbers (training runs do not drift).
 
 
-def _pool_max(x, kh, kw, sh, sw, out, route):
+def _pool_max(x, kh, kw, sh, sw, dh, dw, out, route):
     n, ho, wo, c = out.shape
     for b in range(n):
         for i in range(ho):
@@ -157,14 +161,14 @@ def _pool_max(x, kh, kw, sh, sw, out, route):
                         if k == 0:
                             continue
                         for ch in range(c):
-                            v = x[b, i * sh + di, j * sw + dj, ch]
+                            v = x[b, i * sh + di * dh, j * sw + dj * dw, ch]
                             best = out[b, i, j, ch]
                             if v > best or (np.isnan(v) and not np.isnan(best)):  # a NaN beats all (np.maximum)
                                 out[b, i, j, ch] = v
                                 route[b, i, j, ch] = k
 
 
-def _pool_scatter(g, route, kh, kw, sh, sw, out):
+def _pool_scatter(g, route, kh, kw, sh, sw, dh, dw, out):
     n, ho, wo, c = g.shape
     for b in range(n):
         for i in range(ho - 1, -1, -1):  # last window first: an entry's sum in the NumPy passes' order
@@ -176,7 +180,7 @@ def _pool_scatter(g, route, kh, kw, sh, sw, out):
                         k = di * kw + dj
                         for ch in range(c):
                             if route[b, i, j, ch] == k:
-                                out[b, i * sh + di, j * sw + dj, ch] += g[b, i, j, ch]
+                                out[b, i * sh + di * dh, j * sw + dj * dw, ch] += g[b, i, j, ch]
 
 
 def _pool_scatter_tiled(g, route, kh, kw, out):
@@ -202,7 +206,7 @@ def _pool_scatter_tiled(g, route, kh, kw, out):
                     out[b, y, x, ch] = zero
 
 
-def _pool_gather(x, route, kh, kw, sh, sw, out):
+def _pool_gather(x, route, kh, kw, sh, sw, dh, dw, out):
     n, ho, wo, c = out.shape
     for b in range(n):
         for i in range(ho):
@@ -212,10 +216,10 @@ def _pool_gather(x, route, kh, kw, sh, sw, out):
                         k = di * kw + dj
                         for ch in range(c):
                             if route[b, i, j, ch] == k:
-                                out[b, i, j, ch] = x[b, i * sh + di, j * sw + dj, ch]
+                                out[b, i, j, ch] = x[b, i * sh + di * dh, j * sw + dj * dw, ch]
 
 
-def _col2im(cols, sh, sw, out):
+def _col2im(cols, sh, sw, dh, dw, out):
     n, ho, wo, kh, kw, c = cols.shape
     for b in range(n):
         for i in range(ho - 1, -1, -1):  # as in _pool_scatter: the same float sums as the strided adds
@@ -223,7 +227,7 @@ def _col2im(cols, sh, sw, out):
                 for di in range(kh):
                     for dj in range(kw):
                         for ch in range(c):
-                            out[b, i * sh + di, j * sw + dj, ch] += cols[b, i, j, di, dj, ch]
+                            out[b, i * sh + di * dh, j * sw + dj * dw, ch] += cols[b, i, j, di, dj, ch]
 
 
 def _compiled() -> dict[str, Any]:

@@ -226,6 +226,20 @@ def transpose(a: Any, axis0: int = -2, axis1: int = -1, *, dim0: int | None = No
     return Permute.apply(a, axes=tuple(axes))
 
 
+def t(input: Any) -> Tensor:  # noqa: A002 - PyTorch's name
+    """PyTorch's ``t``: a matrix transposed; a 0-d or 1-d tensor as it is; more dims are refused.
+
+    >>> import chainrule as cr
+    >>> cr.ones(2, 3).t().shape, cr.ones(3).t().shape
+    ((3, 2), (3,))
+    """
+    a = as_tensor(input)
+    if a.ndim > 2:
+        raise ValueError(f"t: expected a tensor of at most 2 dimensions, got shape {a.shape}; "
+                         "use transpose(dim0, dim1) or .mT for batches of matrices")  # fmt: skip
+    return transpose(a, 0, 1) if a.ndim == 2 else a
+
+
 def expand(a: Any, *shape: int | Sequence[int]) -> Tensor:
     """Broadcast to ``shape`` without copying (NumPy broadcasting rules).
 

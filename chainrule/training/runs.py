@@ -122,9 +122,9 @@ def train_classifier(config: Config, out: str | Path | None = None, resume: bool
     biases); each epoch reports train and validation loss and accuracy and each layer's
     mean gradient norm. ``log`` gets the lines (default: nowhere).
 
-    >>> run = train_classifier(Config(model="linear-softmax", data="spiral", epochs=2, batch_size=300, lr=1.0))
-    >>> [round(h["train_acc"], 2) > 0.3 for h in run.history]
-    [True, True]
+    >>> run = train_classifier(Config(model="linear-softmax", data="spiral", epochs=10, batch_size=300, lr=1.0))
+    >>> len(run.history), run.history[-1]["train_acc"] > 0.4  # a line through a spiral: chance is 1/3
+    (10, True)
     """
     log = log if log is not None else io.StringIO()
     train_set, test_set = splits or load_data(config.data, config.seed)

@@ -32,17 +32,6 @@ from .linear import Linear
 from .module import Module
 
 
-def _torch_linear(in_features: int, out_features: int, bias: bool = True) -> Linear:
-    """A ``Linear`` initialized as PyTorch's: weight and bias U(-1/sqrt(in), 1/sqrt(in))
-    (its kaiming_uniform_ with a = sqrt(5)), so a PyTorch model's layers start alike."""
-    layer = Linear(in_features, out_features, bias=bias)
-    bound = 1 / math.sqrt(in_features)
-    init.uniform_(layer.weight, -bound, bound)
-    if bias:
-        init.uniform_(layer.bias, -bound, bound)
-    return layer
-
-
 class MultiheadAttention(Module):
     """Attention over ``num_heads`` heads of width embed_dim // num_heads, with PyTorch's
     arguments and parameters; ``forward`` returns (output, weights or None).
@@ -80,19 +69,28 @@ class MultiheadAttention(Module):
         self.head_dim = embed_dim // num_heads
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         e = embed_dim
-        if self._qkv_same_embed_dim:  # PyTorch's initialization: Glorot uniform, biases 0
-            self.in_proj_weight = init.xavier_uniform_(Parameter(np.zeros((3 * e, e))))
+        if self._qkv_same_embed_dim:  # one packed (3E, E) matrix, as PyTorch's
+            self.in_proj_weight = Parameter(np.zeros((3 * e, e)))
             self.q_proj_weight = self.k_proj_weight = self.v_proj_weight = None
         else:
             self.in_proj_weight = None
-            self.q_proj_weight = init.xavier_uniform_(Parameter(np.zeros((e, e))))
-            self.k_proj_weight = init.xavier_uniform_(Parameter(np.zeros((e, self.kdim))))
-            self.v_proj_weight = init.xavier_uniform_(Parameter(np.zeros((e, self.vdim))))
+            self.q_proj_weight = Parameter(np.zeros((e, e)))
+            self.k_proj_weight = Parameter(np.zeros((e, self.kdim)))
+            self.v_proj_weight = Parameter(np.zeros((e, self.vdim)))
         self.in_proj_bias = Parameter(np.zeros(3 * e)) if bias else None
-        self.out_proj = _torch_linear(e, e, bias)
-        if bias:
-            init.zeros_(self.out_proj.bias)
+        self.out_proj = Linear(e, e, bias)
         self.bias_k = self.bias_v = None
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        """PyTorch's initialization: the in-projections Glorot uniform, both biases 0, out_proj's
+        weight as a ``Linear``'s (U(-1/sqrt(E), 1/sqrt(E)), drawn when it was made)."""
+        for w in (self.in_proj_weight, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+            if w is not None:
+                init.xavier_uniform_(w)
+        for b in (self.in_proj_bias, self.out_proj.bias):
+            if b is not None:
+                init.constant_(b, 0.0)
 
     def forward(self, query: Any, key: Any, value: Any, key_padding_mask: Any = None, need_weights: bool = True,
                 attn_mask: Any = None, average_attn_weights: bool = True,

@@ -1,18 +1,23 @@
 """Recurrent layers: RNN, LSTM and GRU cells, and multi-layer sequence modules over them.
 
-The equations and the parameter layout are PyTorch's, so weights can be moved between the
-two (``weight_ih`` is (G*H, I) with the gates stacked in PyTorch's order: LSTM i, f, g, o;
-GRU r, z, n). Every step is composed of chainrule ops, so backpropagation through time is
-the engine's ordinary walk over the unrolled graph: no recursion, and memory that grows
-linearly with the sequence (each step keeps its own few activations).
+The equations, arguments, parameter names and layout are PyTorch's, so weights move between the
+two (``weight_ih_l0`` is (G*H, I) with the gates stacked in PyTorch's order: LSTM i, f, g, o;
+GRU r, z, n; ``_reverse`` names the backward direction of a bidirectional layer, whose output is
+concatenated after the forward one's; ``weight_hr_l0`` is an LSTM's projection, ``proj_size``).
+Each layer and direction of ``LSTM`` and ``GRU`` is one fused gate over the whole sequence
+(``chainrule.ops.recurrent``; the backward direction runs on the time-reversed sequence);
+``RNN``, an LSTM with a projection and ``fused=False`` compose cells of ops instead, an
+ordinary unrolled graph that also differentiates twice. Backpropagation through time is then
+the engine's walk: no recursion, and memory that grows linearly with the sequence.
 
-A sequence is handled one step at a time as a Python list of (N, H) tensors and stacked
-only at the end: slicing a stacked tensor T times would cost T full-size gradients.
+On the composed path a sequence is a Python list of (N, H) tensors, stacked only at the end:
+slicing a stacked tensor T times would cost T full-size gradients.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,23 +34,15 @@ from .module import Module
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def _params(module: Module, kind: str, input_size: int, hidden_size: int, bias: bool, suffix: str = "") -> None:
-    """PyTorch's parameters and initialization: U(-1/sqrt(H), 1/sqrt(H)) for all of them."""
-    g = _GATES[kind] * hidden_size
-    bound = 1 / math.sqrt(hidden_size)
-    shapes = {"weight_ih": (g, input_size), "weight_hh": (g, hidden_size)}
-    if bias:
-        shapes.update({"bias_ih": (g,), "bias_hh": (g,)})
-    for name, shape in shapes.items():
-        setattr(module, name + suffix, init.uniform_(Parameter(np.zeros(shape)), -bound, bound))
-    if not bias:
-        setattr(module, "bias_ih" + suffix, None)
-        setattr(module, "bias_hh" + suffix, None)
+def _reset(module: Module) -> None:
+    """PyTorch's initialization of every recurrent weight and bias: U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1 / math.sqrt(module.hidden_size) if module.hidden_size > 0 else 0.0
+    for p in module.parameters():
+        init.uniform_(p, -bound, bound)
 
 
-def _check_input(op: str, x: Tensor, size: int) -> None:
-    if x.ndim != 2 or x.shape[1] != size:
-        raise ValueError(f"{op}: input has shape {x.shape}; expected (batch, {size})")
+def _zeros(x: Tensor, n: int, size: int) -> Tensor:
+    return Tensor._make(array_module(x.data).zeros((n, size), dtype=x.dtype))  # a starting state, on x's device
 
 
 def rnn_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None,
@@ -58,7 +55,7 @@ def rnn_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | No
 def lstm_cell(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
               b_hh: Tensor | None) -> tuple[Tensor, Tensor]:  # fmt: skip
     """i, f, g, o = split(x W_ih^T + b_ih + h W_hh^T + b_hh); c' = f c + i g; h' = o tanh(c')."""
-    hs = h.shape[1]
+    hs = c.shape[1]
     gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # (N, 4H)
     i = ops.sigmoid(gates[:, :hs])  # input gate
     f = ops.sigmoid(gates[:, hs : 2 * hs])  # forget gate
@@ -79,28 +76,65 @@ def gru_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | No
     return (1 - z) * n + z * h
 
 
+def _check_nonlinearity(layer: str, nonlinearity: str) -> None:
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{layer}: nonlinearity={nonlinearity!r}; expected 'tanh' or 'relu'")
+
+
+# -- cells ---------------------------------------------------------------------------------
+
+
 class _Cell(Module):
     kind = "rnn"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:  # fmt: skip
         super().__init__()
-        self.input_size, self.hidden_size = input_size, hidden_size
-        _params(self, self.kind, input_size, hidden_size, bias)
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        g = _GATES[self.kind] * hidden_size
+        self.weight_ih = Parameter(np.zeros((g, input_size)))
+        self.weight_hh = Parameter(np.zeros((g, hidden_size)))
+        self.bias_ih = Parameter(np.zeros(g)) if bias else None
+        self.bias_hh = Parameter(np.zeros(g)) if bias else None
+        self.reset_parameters()
+        if device is not None or dtype is not None:
+            self.to(device, dtype)
 
-    def _zeros(self, x: Tensor) -> Tensor:
-        return Tensor._make(array_module(x.data).zeros((x.shape[0], self.hidden_size), dtype=x.dtype))  # x's device
+    def reset_parameters(self) -> None:
+        """U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) for every weight and bias, as PyTorch's."""
+        _reset(self)
+
+    def _input(self, x: Any) -> tuple[Tensor, bool]:
+        """(x as (N, I), whether it came unbatched as (I,))."""
+        x = as_tensor(x)
+        if x.ndim == 2 and x.shape[1] == self.input_size:
+            return x, False
+        if x.ndim == 1 and x.shape[0] == self.input_size:
+            return x.reshape(1, -1), True
+        raise ValueError(f"{type(self).__name__}: input has shape {x.shape}; expected (batch, {self.input_size}) "
+                         f"or ({self.input_size},) unbatched")  # fmt: skip
+
+    def _state(self, x: Tensor, h: Any, unbatched: bool, what: str = "hx") -> Tensor:
+        """A given state as (N, H), checked; None: zeros."""
+        if h is None:
+            return _zeros(x, x.shape[0], self.hidden_size)
+        h = as_tensor(h)
+        want = (self.hidden_size,) if unbatched else (x.shape[0], self.hidden_size)
+        if tuple(h.shape) != want:
+            raise ValueError(f"{type(self).__name__}: {what} has shape {h.shape}; expected {want}")
+        return h.reshape(1, -1) if unbatched else h
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
-        if self.bias_ih is None:
-            s += ", bias=False"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
         if getattr(self, "nonlinearity", "tanh") != "tanh":
             s += f", nonlinearity={self.nonlinearity}"
         return s
 
 
 class RNNCell(_Cell):
-    """One step of an Elman RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh).
+    """One step of an Elman RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu).
 
     >>> import chainrule as cr
     >>> import numpy as np
@@ -108,17 +142,17 @@ class RNNCell(_Cell):
     (2, 5)
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh") -> None:
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity={nonlinearity!r}; expected 'tanh' or 'relu'")
-        super().__init__(input_size, hidden_size, bias)
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device: Any = None, dtype: Any = None) -> None:  # fmt: skip
+        _check_nonlinearity("RNNCell", nonlinearity)
+        super().__init__(input_size, hidden_size, bias, device, dtype)
         self.nonlinearity = nonlinearity
 
-    def forward(self, x: Any, h: Tensor | None = None) -> Tensor:
-        x = as_tensor(x)
-        _check_input("RNNCell", x, self.input_size)
-        h = self._zeros(x) if h is None else h
-        return rnn_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
+    def forward(self, input: Any, hx: Tensor | None = None) -> Tensor:
+        x, unbatched = self._input(input)
+        h = rnn_cell(x, self._state(x, hx, unbatched), self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                     self.nonlinearity)  # fmt: skip
+        return h.reshape(-1) if unbatched else h
 
 
 class LSTMCell(_Cell):
@@ -133,92 +167,188 @@ class LSTMCell(_Cell):
 
     kind = "lstm"
 
-    def forward(self, x: Any, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        x = as_tensor(x)
-        _check_input("LSTMCell", x, self.input_size)
-        h, c = (self._zeros(x), self._zeros(x)) if state is None else state
-        return lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+    def forward(self, input: Any, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        x, unbatched = self._input(input)
+        h0, c0 = (None, None) if hx is None else hx
+        h, c = lstm_cell(x, self._state(x, h0, unbatched, "hx[0]"), self._state(x, c0, unbatched, "hx[1]"),
+                         self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)  # fmt: skip
+        return (h.reshape(-1), c.reshape(-1)) if unbatched else (h, c)
 
 
 class GRUCell(_Cell):
-    """One GRU step: h' = (1 - z) n + z h."""
+    """One GRU step: h' = (1 - z) n + z h.
+
+    >>> import chainrule as cr
+    >>> import numpy as np
+    >>> cr.nn.GRUCell(3, 5)(cr.Tensor(np.zeros(3))).shape   # unbatched
+    (5,)
+    """
 
     kind = "gru"
 
-    def forward(self, x: Any, h: Tensor | None = None) -> Tensor:
-        x = as_tensor(x)
-        _check_input("GRUCell", x, self.input_size)
-        h = self._zeros(x) if h is None else h
-        return gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+    def forward(self, input: Any, hx: Tensor | None = None) -> Tensor:
+        x, unbatched = self._input(input)
+        h = gru_cell(x, self._state(x, hx, unbatched), self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return h.reshape(-1) if unbatched else h
+
+
+# -- sequences -----------------------------------------------------------------------------
 
 
 class _Recurrent(Module):
-    """Stacked layers over a whole sequence: (T, N, I) in, (T, N, H) out (batch_first: (N, T, ...))."""
+    """Stacked layers over a whole sequence: (T, N, I) in (batch_first: (N, T, I); unbatched: (T, I)),
+    (T, N, D * H_out) out, with the last states (num_layers * D, N, H) (D = 2 when bidirectional)."""
 
     kind = "rnn"
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, nonlinearity: str = "tanh") -> None:  # fmt: skip
-        super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"{type(self).__name__}: num_layers={num_layers}; expected >= 1")
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"{type(self).__name__}: nonlinearity={nonlinearity!r}; expected 'tanh' or 'relu'")
+    def _build(self, input_size: int, hidden_size: int, num_layers: int, bias: bool, batch_first: bool,
+               dropout: float, bidirectional: bool, proj_size: int, device: Any, dtype: Any) -> None:  # fmt: skip
+        """PyTorch's checks, attributes and parameters (in its order), then its initialization."""
+        name = type(self).__name__
+        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name}: {arg} is a {type(value).__name__}; expected an int")
+            if value <= 0:
+                raise ValueError(f"{name}: {arg}={value}; expected > 0")
+        for arg, value in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name}: {arg} is a {type(value).__name__}; expected a bool")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"{name}: dropout={dropout!r}; expected a probability, 0 <= dropout < 1")
+        if not 0 <= proj_size < hidden_size:
+            raise ValueError(f"{name}: proj_size={proj_size}; expected 0 (none) or a size below hidden_size={hidden_size}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} with num_layers=1 drops nothing: the dropout is between layers, "
+                          "as PyTorch's", UserWarning, stacklevel=3)  # fmt: skip
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.batch_first, self.nonlinearity, self.bias = batch_first, nonlinearity, bias
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size = bidirectional, proj_size
+        g = _GATES[self.kind] * hidden_size
+        h_out = proj_size or hidden_size
+        self._flat_weights_names, self._all_weights = [], []
         for k in range(num_layers):
-            _params(self, self.kind, input_size if k == 0 else hidden_size, hidden_size, bias, f"_l{k}")
+            for suffix in ("", "_reverse")[: 1 + bidirectional]:
+                shapes = {"weight_ih": (g, input_size if k == 0 else h_out * (1 + bidirectional)),
+                          "weight_hh": (g, h_out)}  # fmt: skip
+                if bias:
+                    shapes.update(bias_ih=(g,), bias_hh=(g,))
+                if proj_size:
+                    shapes["weight_hr"] = (proj_size, hidden_size)
+                names = [f"{n}_l{k}{suffix}" for n in shapes]
+                for n, shape in zip(names, shapes.values()):
+                    setattr(self, n, Parameter(np.zeros(shape)))
+                self._flat_weights_names.extend(names)
+                self._all_weights.append(names)
+        self.reset_parameters()
+        if device is not None or dtype is not None:
+            self.to(device, dtype)
 
-    def _weights(self, k: int) -> tuple:
-        return tuple(getattr(self, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    def reset_parameters(self) -> None:
+        """U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) for every weight and bias, as PyTorch's."""
+        _reset(self)
 
-    def _initial(self, x: Tensor, state: Any, name: str) -> list[Tensor]:
-        n = x.shape[0] if self.batch_first else x.shape[1]
-        if state is None:
-            xp = array_module(x.data)  # the state starts on x's device
-            return [Tensor._make(xp.zeros((n, self.hidden_size), dtype=x.dtype)) for _ in range(self.num_layers)]
-        state = as_tensor(state)
-        if state.shape != (self.num_layers, n, self.hidden_size):
-            raise ValueError(f"{type(self).__name__}: {name} has shape {state.shape}; "
-                             f"expected ({self.num_layers}, {n}, {self.hidden_size})")  # fmt: skip
-        return [state[k] for k in range(self.num_layers)]
+    @property
+    def all_weights(self) -> list[list[Parameter]]:
+        """Each layer's and direction's parameters, in PyTorch's order."""
+        return [[getattr(self, n) for n in names] for names in self._all_weights]
 
-    def _steps(self, x: Any) -> list[Tensor]:
-        x = as_tensor(x)
-        if x.ndim != 3 or x.shape[2] != self.input_size:
+    def _weights(self, k: int, d: int = 0) -> tuple:
+        """(w_ih, w_hh, b_ih, b_hh, w_hr) of layer k, direction d; None where there is none."""
+        suffix = f"_l{k}" + ("_reverse" if d else "")
+        return tuple(getattr(self, n + suffix, None) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+
+    def _input(self, input: Any) -> tuple[Tensor, bool]:
+        """The sequence as (T, N, I), and whether it came unbatched."""
+        x = as_tensor(input)
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             order = "(batch, time, features)" if self.batch_first else "(time, batch, features)"
-            raise ValueError(f"{type(self).__name__}: input has shape {x.shape}; expected {order} with {self.input_size} features")
-        steps = x.shape[1] if self.batch_first else x.shape[0]
-        return [x[:, t] if self.batch_first else x[t] for t in range(steps)]
+            raise ValueError(f"{type(self).__name__}: input has shape {x.shape}; expected {order} with "
+                             f"{self.input_size} features, or (time, features) unbatched")  # fmt: skip
+        if x.ndim == 2:
+            return x.unsqueeze(1), True
+        return (ops.permute(x, 1, 0, 2) if self.batch_first else x), False
 
-    def _unroll(self, x: Any, h0: Any, cell: Any) -> tuple[Tensor, Tensor]:
-        """Every layer of a one-state cell (RNN, GRU) over the sequence: (output, h_n)."""
-        seq = self._steps(x)
-        hs = self._initial(as_tensor(x), h0, "h0")
+    def _states(self, x: Tensor, given: Any, name: str, size: int, unbatched: bool) -> list[Tensor]:
+        """The starting state of each layer and direction (num_layers * D of them), (N, size) each."""
+        count, n = self.num_layers * (1 + self.bidirectional), x.shape[1]
+        if given is None:
+            return [_zeros(x, n, size) for _ in range(count)]
+        given = as_tensor(given)
+        want = (count, size) if unbatched else (count, n, size)
+        if tuple(given.shape) != want:
+            raise ValueError(f"{type(self).__name__}: {name} has shape {given.shape}; expected {want}")
+        if unbatched:
+            given = given.unsqueeze(1)
+        return [given[i] for i in range(count)]
+
+    def _fused(self) -> bool:
+        return False
+
+    def _run(self, x: Tensor, hs: list[Tensor], cs: list[Tensor] | None) -> tuple[Tensor, list, list]:
+        """Every layer and direction over (T, N, I): (output (T, N, D * H_out), last h's, last c's)."""
+        fused, dirs = self._fused(), 1 + self.bidirectional
+        t_len = x.shape[0]
+        seq = x if fused else [x[t] for t in range(t_len)]
+        h_n, c_n = [], []
         for k in range(self.num_layers):
-            w = self._weights(k)
-            h, outs = hs[k], []
-            for xt in seq:
-                h = cell(xt, h, w)
-                outs.append(h)
-            hs[k], seq = h, outs
-        return self._stack(seq), ops.stack(hs)
+            outs = []
+            for d in range(dirs):
+                i = k * dirs + d
+                c0 = cs[i] if cs is not None else None
+                run = self._fused_direction if fused else self._composed_direction
+                out, h, c = run(seq, hs[i], c0, self._weights(k, d), reverse=d == 1)
+                outs.append(out)
+                h_n.append(h)
+                c_n.append(c)
+            if fused:
+                seq = outs[0] if dirs == 1 else ops.concatenate(outs, axis=2)  # (T, N, D * H)
+            else:
+                seq = outs[0] if dirs == 1 else [ops.concatenate(pair, axis=1) for pair in zip(*outs)]
+            if self.dropout and self.training and k < self.num_layers - 1:  # between layers, as PyTorch's
+                seq = F.dropout(seq, self.dropout) if fused else [F.dropout(s, self.dropout) for s in seq]
+        return (seq if fused else ops.stack(seq)), h_n, c_n
 
-    def _stack(self, outputs: list[Tensor]) -> Tensor:
-        return ops.stack(outputs, axis=1 if self.batch_first else 0)
+    def _fused_direction(self, seq: Tensor, h0: Tensor, c0: Tensor | None, w: tuple, reverse: bool) -> tuple:
+        """One layer's direction as one gate over (T, N, I); the backward direction reads the reversed sequence."""
+        t_len = seq.shape[0]
+        xs = seq.flip(0) if reverse else seq  # a copy, reversed in time
+        weights = [v for v in w[:4] if v is not None]
+        if self.kind == "lstm":
+            packed = LSTMSequence.apply(xs, h0, c0, *weights)  # (T + 1, N, H): h_1..h_T, then c_T
+            out, h, c = packed[:t_len], packed[t_len - 1], packed[t_len]
+        else:
+            out = GRUSequence.apply(xs, h0, *weights)  # (T, N, H)
+            h, c = out[t_len - 1], None
+        return (out.flip(0) if reverse else out), h, c
+
+    def _composed_direction(self, seq: list, h: Tensor, c: Tensor | None, w: tuple, reverse: bool) -> tuple:
+        """One layer's direction as cells over the per-step list; outputs in time order."""
+        outs = []
+        for xt in reversed(seq) if reverse else seq:
+            h, c = self._step(xt, h, c, w)
+            outs.append(h)
+        return (outs[::-1] if reverse else outs), h, c
+
+    def _step(self, x: Tensor, h: Tensor, c: Tensor | None, w: tuple) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError
+
+    def _output(self, out: Tensor, unbatched: bool) -> Tensor:
+        if unbatched:
+            return out.squeeze(1)
+        return ops.permute(out, 1, 0, 2) if self.batch_first else out
 
     def extra_repr(self) -> str:
         # PyTorch's: the settings that are not their defaults
         s = f"{self.input_size}, {self.hidden_size}"
         for name, default in (("proj_size", 0), ("num_layers", 1), ("bias", True), ("batch_first", False),
                               ("dropout", 0), ("bidirectional", False)):  # fmt: skip
-            if getattr(self, name, default) != default:
+            if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s
 
 
 class RNN(_Recurrent):
-    """Elman RNN over a sequence: returns (output (T, N, H), h_n (layers, N, H)).
+    """Elman RNN over a sequence: returns (output (T, N, D * H), h_n (num_layers * D, N, H)).
 
     >>> import chainrule as cr
     >>> import numpy as np
@@ -227,60 +357,75 @@ class RNN(_Recurrent):
     ((7, 2, 5), (2, 2, 5))
     """
 
-    def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
-        return self._unroll(x, h0, lambda xt, h, w: rnn_cell(xt, h, *w, self.nonlinearity))
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device: Any = None, dtype: Any = None) -> None:  # fmt: skip
+        super().__init__()
+        _check_nonlinearity("RNN", nonlinearity)
+        self.nonlinearity, self.mode = nonlinearity, "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self._build(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype)
+
+    def _step(self, x: Tensor, h: Tensor, c: Tensor | None, w: tuple) -> tuple[Tensor, Tensor | None]:
+        return rnn_cell(x, h, *w[:4], self.nonlinearity), None
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        x, unbatched = self._input(input)
+        out, h_n, _ = self._run(x, self._states(x, hx, "h0", self.hidden_size, unbatched), None)
+        h_n = ops.stack(h_n)
+        return self._output(out, unbatched), (h_n.squeeze(1) if unbatched else h_n)
 
 
 class LSTM(_Recurrent):
-    """LSTM over a sequence: returns (output, (h_n, c_n)).
+    """LSTM over a sequence: returns (output (T, N, D * H_out), (h_n, c_n)), h_n (num_layers * D,
+    N, H_out) and c_n (num_layers * D, N, H); H_out is ``proj_size`` when given, else H.
+
+    ``fused=False`` (chainrule's): cells composed of ops, which also differentiate twice (the
+    fused gate does not); with ``proj_size`` the cells run in any case.
 
     >>> import chainrule as cr
     >>> import numpy as np
     >>> out, (h, c) = cr.nn.LSTM(3, 5, batch_first=True)(cr.Tensor(np.zeros((2, 7, 3))))
     >>> out.shape, h.shape, c.shape
     ((2, 7, 5), (1, 2, 5), (1, 2, 5))
+    >>> out, (h, c) = cr.nn.LSTM(3, 5, bidirectional=True, proj_size=2)(cr.Tensor(np.zeros((7, 3))))
+    >>> out.shape, h.shape, c.shape
+    ((7, 4), (2, 2), (2, 5))
     """
 
     kind = "lstm"
+    mode = "LSTM"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, fused: bool = True) -> None:  # fmt: skip
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first)
-        self.fused = fused  # one LSTMSequence gate per layer; False: cells composed of ops (double backward)
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device: Any = None, dtype: Any = None, *, fused: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self._build(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
+                    device, dtype)  # fmt: skip
+        self.fused = fused  # one LSTMSequence gate per layer and direction; False: cells composed of ops
 
-    def forward(self, x: Any, state: tuple[Any, Any] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        if self.fused:
-            return self._fused(x, state)
-        seq = self._steps(x)
-        h0, c0 = (None, None) if state is None else state
-        hs, cs = self._initial(as_tensor(x), h0, "h0"), self._initial(as_tensor(x), c0, "c0")
-        for k in range(self.num_layers):
-            w = self._weights(k)
-            h, c, outs = hs[k], cs[k], []
-            for xt in seq:
-                h, c = lstm_cell(xt, h, c, *w)
-                outs.append(h)
-            hs[k], cs[k], seq = h, c, outs
-        return self._stack(seq), (ops.stack(hs), ops.stack(cs))
+    def _fused(self) -> bool:
+        return self.fused and not self.proj_size
 
-    def _fused(self, x: Any, state: tuple[Any, Any] | None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        self._steps(x)  # checks the shape
-        x = as_tensor(x)
-        h0, c0 = (None, None) if state is None else state
-        hs, cs = self._initial(x, h0, "h0"), self._initial(x, c0, "c0")
-        seq = ops.permute(x, 1, 0, 2) if self.batch_first else x  # (T, N, I)
-        t_len = seq.shape[0]
-        for k in range(self.num_layers):
-            w = [v for v in self._weights(k) if v is not None]
-            packed = LSTMSequence.apply(seq, hs[k], cs[k], *w)  # (T + 1, N, H): h_1..h_T, then c_T
-            seq, hs[k], cs[k] = packed[:t_len], packed[t_len - 1], packed[t_len]
-        out = ops.permute(seq, 1, 0, 2) if self.batch_first else seq
-        return out, (ops.stack(hs), ops.stack(cs))
+    def _step(self, x: Tensor, h: Tensor, c: Tensor | None, w: tuple) -> tuple[Tensor, Tensor | None]:
+        h, c = lstm_cell(x, h, c, *w[:4])
+        return (h if w[4] is None else F.linear(h, w[4])), c  # the projection: h = W_hr (o tanh(c))
+
+    def forward(self, input: Any, hx: tuple[Any, Any] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        x, unbatched = self._input(input)
+        h0, c0 = (None, None) if hx is None else hx
+        hs = self._states(x, h0, "h0", self.proj_size or self.hidden_size, unbatched)
+        cs = self._states(x, c0, "c0", self.hidden_size, unbatched)
+        out, h_n, c_n = self._run(x, hs, cs)
+        h_n, c_n = ops.stack(h_n), ops.stack(c_n)
+        if unbatched:
+            h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)
+        return self._output(out, unbatched), (h_n, c_n)
 
 
 class GRU(_Recurrent):
-    """GRU over a sequence: returns (output, h_n). Each layer is one ``GRUSequence`` gate
-    (``fused=False``: cells composed of ops, which also differentiate twice).
+    """GRU over a sequence: returns (output (T, N, D * H), h_n (num_layers * D, N, H)). Each layer
+    and direction is one ``GRUSequence`` gate (``fused=False``: cells composed of ops, which also
+    differentiate twice).
 
     >>> import chainrule as cr
     >>> import numpy as np
@@ -290,21 +435,23 @@ class GRU(_Recurrent):
     """
 
     kind = "gru"
+    mode = "GRU"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, fused: bool = True) -> None:  # fmt: skip
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first)
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device: Any = None,
+                 dtype: Any = None, *, fused: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self._build(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype)
         self.fused = fused
 
-    def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
-        if not self.fused:
-            return self._unroll(x, h0, lambda xt, h, w: gru_cell(xt, h, *w))
-        self._steps(x)  # checks the shape
-        x = as_tensor(x)
-        hs = self._initial(x, h0, "h0")
-        seq = ops.permute(x, 1, 0, 2) if self.batch_first else x  # (T, N, I)
-        for k in range(self.num_layers):
-            seq = GRUSequence.apply(seq, hs[k], *[v for v in self._weights(k) if v is not None])
-            hs[k] = seq[seq.shape[0] - 1]
-        out = ops.permute(seq, 1, 0, 2) if self.batch_first else seq
-        return out, ops.stack(hs)
+    def _fused(self) -> bool:
+        return self.fused
+
+    def _step(self, x: Tensor, h: Tensor, c: Tensor | None, w: tuple) -> tuple[Tensor, Tensor | None]:
+        return gru_cell(x, h, *w[:4]), None
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        x, unbatched = self._input(input)
+        out, h_n, _ = self._run(x, self._states(x, hx, "h0", self.hidden_size, unbatched), None)
+        h_n = ops.stack(h_n)
+        return self._output(out, unbatched), (h_n.squeeze(1) if unbatched else h_n)

@@ -19,9 +19,10 @@ import numpy as np
 from ...autograd.tensor import Tensor
 from .. import functional as F
 from .. import init
-from .attention import MultiheadAttention, _torch_linear
+from .attention import MultiheadAttention
 from .container import ModuleList
 from .dropout import Dropout
+from .linear import Linear
 from .module import Module
 from .normalization import LayerNorm
 
@@ -56,9 +57,9 @@ class TransformerEncoderLayer(Module):
                  batch_first: bool = False, norm_first: bool = False, bias: bool = True) -> None:  # fmt: skip
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
-        self.linear1 = _torch_linear(d_model, dim_feedforward, bias)
+        self.linear1 = Linear(d_model, dim_feedforward, bias)
         self.dropout = Dropout(dropout)
-        self.linear2 = _torch_linear(dim_feedforward, d_model, bias)
+        self.linear2 = Linear(dim_feedforward, d_model, bias)
         self.norm_first = norm_first
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
@@ -101,9 +102,9 @@ class TransformerDecoderLayer(Module):
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
-        self.linear1 = _torch_linear(d_model, dim_feedforward, bias)
+        self.linear1 = Linear(d_model, dim_feedforward, bias)
         self.dropout = Dropout(dropout)
-        self.linear2 = _torch_linear(dim_feedforward, d_model, bias)
+        self.linear2 = Linear(dim_feedforward, d_model, bias)
         self.norm_first = norm_first
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
@@ -223,10 +224,15 @@ class Transformer(Module):
         else:
             norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
             self.decoder = TransformerDecoder(TransformerDecoderLayer(*args), num_decoder_layers, norm)
+        self._reset_parameters()
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+
+    def _reset_parameters(self) -> None:
+        """PyTorch's: every parameter with 2 or more dims (custom encoder's and decoder's too)
+        drawn again Glorot uniform; biases and norms keep what their layers gave them."""
         for p in self.parameters():
             if p.ndim > 1:
                 init.xavier_uniform_(p)
-        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
 
     def forward(self, src: Any, tgt: Any, src_mask: Any = None, tgt_mask: Any = None, memory_mask: Any = None,
                 src_key_padding_mask: Any = None, tgt_key_padding_mask: Any = None,
