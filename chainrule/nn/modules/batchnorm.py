@@ -19,9 +19,10 @@ from ..parameter import Parameter
 from .module import Module
 
 
-class _BatchNorm(Module):
-    # a state_dict from before num_batches_tracked existed still loads: the count stays as it is
-    _state_defaults = ("num_batches_tracked",)
+class _NormBase(Module):
+    """What batch and instance norm share, as PyTorch's ``_NormBase``: the scale and shift
+    (``affine``), the running statistics as buffers (``track_running_stats``; None when not
+    tracked) and their resets."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device: Any = None, dtype: Any = None, *,
@@ -54,6 +55,11 @@ class _BatchNorm(Module):
         for p, value in ((self.weight, 1), (self.bias, 0)):
             if p is not None:
                 write_in_place(p, "reset_parameters")[...] = value
+
+
+class _BatchNorm(_NormBase):
+    # a state_dict from before num_batches_tracked existed still loads: the count stays as it is
+    _state_defaults = ("num_batches_tracked",)
 
     def forward(self, x: Any) -> Tensor:
         momentum = 0.0 if self.momentum is None else self.momentum

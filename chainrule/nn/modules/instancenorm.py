@@ -12,49 +12,18 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import numpy as np
-
-from ...autograd.inplace import write_in_place
 from ...autograd.tensor import Tensor, as_tensor
 from .. import functional as F
-from ..parameter import Parameter
-from .module import Module
+from .batchnorm import _NormBase
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_NormBase):
     spatial = 1  # the positions' dims after (N, C)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
                  track_running_stats: bool = False, device: Any = None, dtype: Any = None, *,
                  bias: bool = True) -> None:  # fmt: skip
-        super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        self.weight = Parameter(np.ones(num_features)) if affine else None
-        self.bias = Parameter(np.zeros(num_features)) if affine and bias else None
-        if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
-            self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
-            self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
-        else:
-            for name in ("running_mean", "running_var", "num_batches_tracked"):
-                self.register_buffer(name, None)
-        if device is not None or dtype is not None:
-            self.to(device, dtype)
-
-    def reset_running_stats(self) -> None:
-        """Running mean 0, variance 1, no batches counted (in place)."""
-        if self.track_running_stats:
-            self.running_mean[...] = 0
-            self.running_var[...] = 1
-            self.num_batches_tracked[...] = 0
-
-    def reset_parameters(self) -> None:
-        """The running statistics reset, the scale 1 and the shift 0."""
-        self.reset_running_stats()
-        for p, value in ((self.weight, 1), (self.bias, 0)):
-            if p is not None:
-                write_in_place(p, "reset_parameters")[...] = value
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
 
     def forward(self, input: Any) -> Tensor:
         x = as_tensor(input)
