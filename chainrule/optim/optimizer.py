@@ -24,6 +24,7 @@ from ..autograd.grad_mode import enable_grad, no_grad, watcher
 from ..autograd.inplace import write_in_place
 from ..autograd.tensor import Tensor
 from ..backend import array_module, to_numpy
+from ..nn.modules.module import zero_grads
 
 # PyTorch's implementation switches (``foreach``, ``fused``, ``capturable``: multi-tensor loops,
 # fused kernels, CUDA graphs) are accepted and kept in the groups, so its state dicts load and ours
@@ -148,20 +149,7 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient (before the next backward); ``set_to_none=False``
         writes zeros into it instead."""
-        params = self.params
-        if set_to_none:
-            watch = watcher()
-            if watch is not None:  # a trace: these gradients are reset inside the step
-                watch.resets_grads(params)
-            for p in params:
-                p.grad = None
-            return
-        for p in params:
-            g = p.grad
-            if g is not None and (g.requires_grad or g._ctx is not None):  # a gradient with a graph: detached
-                p.grad = Tensor._make(array_module(g.data).zeros_like(g.data))
-            elif g is not None:
-                write_in_place(g, f"{type(self).__name__}.zero_grad")[...] = 0
+        zero_grads(self.params, set_to_none, f"{type(self).__name__}.zero_grad")
 
     @no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:

@@ -447,19 +447,7 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's accumulated gradient (``set_to_none=False``: fill it with zeros
         in place, as PyTorch does, cut from any graph)."""
-        params = list(self.parameters())
-        if set_to_none:
-            watch = watcher()
-            if watch is not None:  # a trace: these gradients are reset inside the step
-                watch.resets_grads(params)
-            for p in params:
-                p.grad = None
-            return
-        for p in params:
-            g = p.grad
-            if g is not None:
-                g._ctx, g.requires_grad = None, False  # PyTorch's detach_()
-                write_in_place(g, "zero_grad")[...] = 0
+        zero_grads(list(self.parameters()), set_to_none, "zero_grad")
 
     # -- device and precision ------------------------------------------------------------
     def to(self, device: Any = None, dtype: Any = None) -> Module:
@@ -716,6 +704,24 @@ def _assign(slot: _Slot, v: Any, made: dict[int, Any]) -> None:
             new = v
         made[id(old)] = new
     object.__setattr__(slot.owner, slot.attr, new)
+
+
+def zero_grads(params: list, set_to_none: bool, who: str) -> None:
+    """``Module.zero_grad`` and ``Optimizer.zero_grad``: each gradient set to None (a compiled
+    step's trace is told, so the replay resets them too), or filled with zeros in place and cut
+    from any graph it was part of (PyTorch's ``detach_()`` then ``zero_()``)."""
+    if set_to_none:
+        watch = watcher()
+        if watch is not None:  # a trace: these gradients are reset inside the step
+            watch.resets_grads(params)
+        for p in params:
+            p.grad = None
+        return
+    for p in params:
+        g = p.grad
+        if g is not None:
+            g._ctx, g.requires_grad = None, False  # PyTorch's detach_()
+            write_in_place(g, who)[...] = 0
 
 
 def _not_finite(v: Any) -> bool:
