@@ -372,7 +372,7 @@ CHAR_LSTM = program('''
             norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm=0.5)
             optimizer.step()
             losses.append(loss.item())
-            norms.append(float(norm))     # not norm.item(): chainrule returns a float, torch a Tensor
+            norms.append(norm.item())     # a 0-d Tensor in both libraries
         REPORT["grad_norm"] = norms
         return losses
 ''')
