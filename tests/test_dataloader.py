@@ -567,3 +567,27 @@ def test_spawned_workers():
     out = values(list(DataLoader(ds, batch_size=3, num_workers=1, multiprocessing_context="spawn")))
     assert out == values(list(DataLoader(ds, batch_size=3))) == [[[[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]], [0, 1, 2]],
                                                                  [[[6.0, 7.0]], [3]]]  # fmt: skip
+
+
+class _BlasThreads(cr.data.Dataset):
+    """Each item: how many threads NumPy's BLAS would use in the process that reads it."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        from threadpoolctl import threadpool_info
+
+        return max([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"], default=-1)
+
+
+def test_spawned_workers_use_one_blas_thread_and_forked_ones_are_left_alone():
+    # a forked worker keeps the main process's BLAS setting, as PyTorch's do: setting OpenBLAS's
+    # count in a fork restarts its pool, whose spinning threads cost a 1 ms-per-item dataset 12%
+    pytest.importorskip("threadpoolctl")
+    main = _BlasThreads()[0]
+    forked = [int(x) for x in DataLoader(_BlasThreads(), batch_size=None, num_workers=1, multiprocessing_context="fork")]
+    spawned = [int(x) for x in DataLoader(_BlasThreads(), batch_size=None, num_workers=1,
+                                          multiprocessing_context="spawn")]  # fmt: skip
+    assert forked == [main, main]
+    assert spawned == [1, 1] or main == -1

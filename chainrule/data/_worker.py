@@ -222,8 +222,15 @@ def find_thread_pools() -> None:
 
 
 def _limit_threads() -> Any:
-    """One BLAS thread per worker, as torch sets one thread: workers are the parallelism."""
-    find_thread_pools()  # a no-op unless the worker was spawned
+    """One BLAS thread per spawned worker, as torch sets one thread: workers are the parallelism.
+
+    A forked worker (its pools found by the main process) is left as it is, as PyTorch leaves
+    NumPy's BLAS in its workers: setting OpenBLAS's count in a fork restarts OpenBLAS's pool,
+    whose threads then spin for a while - 12% more CPU per worker on a dataset of 1 ms items,
+    and 2 workers 1.62-1.72x faster than none instead of 1.9x."""
+    if _thread_pools is not None:  # inherited: this worker was forked
+        return None
+    find_thread_pools()
     return None if _thread_pools is None else _thread_pools.limit(limits=1)
 
 
