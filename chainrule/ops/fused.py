@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..autograd.function import Context, Function, call
 from ..autograd.tensor import Tensor
 from ..backend import array_module
@@ -101,6 +99,38 @@ class CrossEntropy(Function):
         return d * (grad_out.reshape(n, 1) * rows)
 
 
+def _standardized(x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any, Any, Any]:
+    """(xhat, mean, var, rstd) over ``axes`` on raw arrays, what layer and batch norm share:
+    xhat = (x - mean) rstd in a fresh array, var biased, rstd = 1 / sqrt(var + eps). Over the
+    last axis alone and from 4096 entries, the row sums of squares are an einsum (no temporary;
+    below that, einsum's own cost outweighs a small temporary)."""
+    xp = array_module(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    out = x - mean
+    if axes == (x.ndim - 1,) and x.size >= 4096:
+        var = xp.einsum("...i,...i->...", out, out)[..., None]
+        var *= 1 / x.shape[-1]
+    else:
+        var = (out * out).mean(axis=axes, keepdims=True)
+    rstd = 1 / xp.sqrt(var + eps)
+    out *= rstd
+    return out, mean, var, rstd
+
+
+def _standardized_gates(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, Tensor]:
+    """(xhat, rstd) as gates of the Tensor x, for a backward under create_graph: the statistics
+    are functions of x there, so the gradient's own gradient reaches x through them."""
+    xc = x - x.mean(axis=axes, keepdims=True)
+    rstd = 1 / ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** 0.5
+    return xc * rstd, rstd
+
+
+def _input_grad(g: Any, w: Any, xhat: Any, rstd: Any, axes: tuple[int, ...]) -> Any:
+    """Normalization's input gradient: with gh = g w, rstd (gh - mean(gh) - xhat mean(gh xhat))."""
+    gh = g * w if w is not None else g
+    return rstd * (gh - gh.mean(axis=axes, keepdims=True) - xhat * (gh * xhat).mean(axis=axes, keepdims=True))
+
+
 def _layer_norm_rows_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, needs: tuple) -> tuple:
     """``LayerNorm``'s backward over the last axis on raw arrays: its formulas, with two (rows, n)
     buffers written in place and the row sums of products as ``einsum``s."""
@@ -141,16 +171,7 @@ class LayerNorm(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, *, axes: tuple[int, ...], eps: float) -> Any:
-        xp = array_module(x)
-        mean = x.mean(axis=axes, keepdims=True)
-        out = x - mean
-        if axes == (x.ndim - 1,) and x.size >= 4096:  # (einsum's own cost outweighs a small temporary)
-            var = xp.einsum("...i,...i->...", out, out)[..., None]  # row sums of squares, no temporary
-            var *= 1 / x.shape[-1]
-        else:
-            var = (out * out).mean(axis=axes, keepdims=True)
-        rstd = 1 / xp.sqrt(var + eps)
-        out *= rstd  # xhat
+        out, mean, _, rstd = _standardized(x, axes, eps)  # out: xhat, to be scaled and shifted in place
         ctx.save_for_backward(x, w, mean, rstd)
         ctx.axes, ctx.eps = axes, eps
         if w is not None:
@@ -164,16 +185,12 @@ class LayerNorm(Function):
         x, w, mean, rstd = ctx.saved_tensors
         axes = ctx.axes
         if isinstance(grad_out, Tensor):  # create_graph: xhat and rstd as functions of x
-            mean = x.mean(axis=axes, keepdims=True)
-            xc = x - mean
-            rstd = 1 / ((xc * xc).mean(axis=axes, keepdims=True) + ctx.eps) ** 0.5
-            xhat = xc * rstd
+            xhat, rstd = _standardized_gates(x, axes, ctx.eps)
         elif axes == (x.ndim - 1,):
             return _layer_norm_rows_backward(x, w, mean, rstd, grad_out, ctx.needs_input_grad)
         else:
             xhat = (x - mean) * rstd
-        gh = grad_out * w if w is not None else grad_out
-        gx = rstd * (gh - gh.mean(axis=axes, keepdims=True) - xhat * (gh * xhat).mean(axis=axes, keepdims=True))
+        gx = _input_grad(grad_out, w, xhat, rstd, axes)
         needs = ctx.needs_input_grad
         gw = sum_to(grad_out * xhat, w.shape) if w is not None and needs[1] else None
         gb = sum_to(grad_out, grad_out.shape[-len(axes):]) if needs[2] else None
@@ -196,14 +213,7 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, *, axes: tuple[int, ...], eps: float,
                 stats: tuple | None = None) -> Any:  # fmt: skip
-        xp = array_module(x)
-        mean = x.mean(axis=axes, keepdims=True)
-        out = x - mean
-        sq = xp.square(out)
-        var = sq.mean(axis=axes, keepdims=True)  # biased, for normalizing
-        del sq
-        rstd = 1 / xp.sqrt(var + eps)
-        out *= rstd  # xhat
+        out, mean, var, rstd = _standardized(x, axes, eps)  # var biased, for normalizing
         ctx.save_for_backward(x, w, mean, rstd)
         ctx.axes, ctx.eps = axes, eps
         if w is not None:
@@ -224,17 +234,13 @@ class BatchNorm(Function):
     def backward(ctx: Context, grad_out: Any) -> tuple:
         x, w, mean, rstd = ctx.saved_tensors
         axes, needs = ctx.axes, ctx.needs_input_grad
-        n = x.size // mean.size if not isinstance(x, Tensor) else int(np.prod([x.shape[a] for a in axes]))
         if isinstance(grad_out, Tensor):  # create_graph: the statistics as functions of x
-            mean = x.mean(axis=axes, keepdims=True)
-            xc = x - mean
-            rstd = 1 / ((xc * xc).mean(axis=axes, keepdims=True) + ctx.eps) ** 0.5
-            xhat = xc * rstd
-            gh = grad_out * w if w is not None else grad_out
-            gx = rstd * (gh - gh.mean(axis=axes, keepdims=True) - xhat * (gh * xhat).mean(axis=axes, keepdims=True))
+            xhat, rstd = _standardized_gates(x, axes, ctx.eps)
+            gx = _input_grad(grad_out, w, xhat, rstd, axes)
             gw = sum_to(grad_out * xhat, w.shape) if w is not None and needs[1] else None
             gb = grad_out.sum(axis=axes, keepdims=True) if len(needs) > 2 and needs[2] else None
             return gx if needs[0] else None, gw, gb
+        n = x.size // mean.size  # entries a channel
         xhat = x - mean
         xhat *= rstd
         t = grad_out * xhat
