@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BASE := $(VENV)/.installed
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench fuzz gpu-check clean
+.PHONY: demo test lint bench fuzz lab docs gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# JupyterLab on the notebooks (the lecture in order), installed into the venv
+lab: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,lab]'
+	$(VENV)/bin/jupyter lab notebooks/
+
+# the docs site (guides, the API reference from the docstrings, the notebooks), built offline into site/
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
 
 # the fuzz tests of make test, with 5000 examples each instead of 60 (a few minutes)
 fuzz: $(STAMP)
