@@ -43,6 +43,58 @@ def test_the_cache_gives_the_full_passs_logits():
     np.testing.assert_allclose(np.concatenate(parts, axis=1), full, atol=1e-5)
 
 
+def test_the_fixed_size_cache_compiled_gives_the_full_passs_logits():
+    """generate's step: one token at a time into block_size-long buffers, written in place at a
+    position that is data, so one trace serves every position; its logits are the full pass's."""
+    gpt = small_gpt()
+    idx = np.random.default_rng(1).integers(0, 11, (2, 12))
+    with cr.no_grad():
+        full = gpt(idx).numpy()
+        logits, buffers, pos = gpt._prefill(idx[:, :5])
+        step, _ = gpt._decoder()
+        rows = [logits]
+        for t in range(5, 12):
+            rows.append(step(idx[:, t:t + 1], np.array([pos]), buffers).numpy())
+            pos += 1
+    np.testing.assert_allclose(np.stack(rows[:-1], axis=1), full[:, 4:11], atol=1e-5)
+    np.testing.assert_allclose(rows[-1], full[:, 11], atol=1e-5)
+    assert step.traces_made == 1
+    written = buffers[0][0].numpy()
+    assert np.abs(written[:, :, :12]).min() > 0 and not written[:, :, 12:].any()  # 12 positions, the rest untouched
+
+
+def test_generate_follows_the_models_parameters():
+    """The compiled step is kept with the model, but reads its parameters afresh: changed in
+    place, replaced (load_state_dict(assign=True)), copied; and threads take turns."""
+    import copy
+    import threading
+
+    def fresh(model):  # the same weights, never compiled
+        twin = small_gpt(1)
+        twin.load_state_dict(model.state_dict())
+        return twin
+
+    gpt = small_gpt()
+    first = gpt.generate([[1, 2, 3]], 30, seed=1)
+    assert np.array_equal(first, fresh(gpt).generate([[1, 2, 3]], 30, seed=1))
+    with cr.no_grad():
+        for p in gpt.parameters():
+            p *= 1.7
+    changed = gpt.generate([[1, 2, 3]], 30, seed=1)
+    assert not np.array_equal(changed, first) and np.array_equal(changed, fresh(gpt).generate([[1, 2, 3]], 30, seed=1))
+    gpt.load_state_dict({k: v * 0.5 for k, v in gpt.state_dict().items()}, assign=True)
+    assert np.array_equal(gpt.generate([[1, 2, 3]], 30, seed=1), fresh(gpt).generate([[1, 2, 3]], 30, seed=1))
+    assert np.array_equal(copy.deepcopy(gpt).generate([[1, 2, 3]], 30, seed=4), gpt.generate([[1, 2, 3]], 30, seed=4))
+    out = {}
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, gpt.generate([[1, 2]] * (1 + i % 2), 20, seed=i)))
+               for i in range(4)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(out[i], fresh(gpt).generate([[1, 2]] * (1 + i % 2), 20, seed=i)) for i in range(4))
+
+
 def test_generate_is_seeded_and_runs_past_the_block():
     gpt = small_gpt()
     a = gpt.generate([[1, 2, 3]], 40, seed=3)  # 43 > block_size 16: the cache is rebuilt on the way

@@ -10,14 +10,16 @@ blocks, attending to the cached keys and values, instead of a pass over the whol
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import backend, nn, ops, rng
+from .. import backend, factories, nn, ops, rng
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
+from ..compiler import compile as compile_step
 from ..nn import functional as F
 from ..ops.attention import attention_weights
 
@@ -52,21 +54,34 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        past = 0
-        if cache is not None:  # generation: the keys and values of earlier positions, kept
+        past, mask = 0, None
+        if cache is not None and "pos" in cache:  # one token into fixed-size buffers (generate's step)
+            k, v, mask = _write_position(cache, k, v)  # (B, nh, block_size, hs); mask (1, block_size)
+        elif cache is not None:  # generation: the keys and values of earlier positions, kept
             if "k" in cache:
                 past = cache["k"].shape[2]
                 k, v = ops.concatenate([cache["k"], k], dim=2), ops.concatenate([cache["v"], v], dim=2)  # (B, nh, past + T, hs)
             cache["k"], cache["v"] = k, v
-        # new positions see the past ones and themselves: a causal mask over the new ones (one new
-        # position sees them all: no mask)
-        mask = None if past == 0 or T == 1 else _causal(T, past + T)
+            # new positions see the past ones and themselves: a causal mask over the new ones (one
+            # new position sees them all: no mask)
+            mask = None if past == 0 or T == 1 else _causal(T, past + T)
+        causal = past == 0 and mask is None and T > 1  # a pass over the whole context
         drop = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=past == 0 and T > 1)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=causal)
         if record is not None:  # the attention weights (B, nh, T, past + T), for pictures: computed again
-            record.append(attention_weights(q, k, mask, causal=past == 0 and T > 1, scale=1 / math.sqrt(hs)).numpy())
+            record.append(attention_weights(q, k, mask, causal=causal, scale=1 / math.sqrt(hs)).numpy())
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C): the heads side by side
         return self.resid_dropout(self.c_proj(y))
+
+
+def _write_position(cache: dict, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Any]:
+    """Generation's fixed-size cache: one position's keys and values k, v (B, nh, 1, hs) written
+    in place at ``cache["pos"]`` ((1,) int) of its buffers (B, nh, block_size, hs), the position
+    an array (data: a compiled step made for one position serves them all) -> the buffers and
+    the (1, block_size) mask of the positions written so far."""
+    pos = cache["pos"]
+    cache["k"][:, :, pos], cache["v"][:, :, pos] = k, v
+    return cache["k"], cache["v"], (np.arange(cache["k"].shape[2]) <= pos)[None, :]
 
 
 def _causal(t: int, s: int) -> np.ndarray:
@@ -145,10 +160,15 @@ class GPT(nn.Module):
         if idx.ndim != 2:
             raise ValueError(f"GPT: token ids of shape {idx.shape}; expected (batch, time)")
         B, T = idx.shape
-        past = caches[0]["k"].shape[2] if caches and "k" in caches[0] else 0
-        if past + T > self.config.block_size:
-            raise ValueError(f"GPT: {past + T} positions; the model's block_size is {self.config.block_size}")
-        pos = np.arange(past, past + T)  # (T,)
+        if caches and "pos" in caches[0]:  # one token per row at position pos, into fixed-size buffers
+            if T != 1:
+                raise ValueError(f"GPT: {T} tokens per row with a fixed-size cache; expected 1")
+            pos = caches[0]["pos"]  # (1,)
+        else:
+            past = caches[0]["k"].shape[2] if caches and "k" in caches[0] else 0
+            if past + T > self.config.block_size:
+                raise ValueError(f"GPT: {past + T} positions; the model's block_size is {self.config.block_size}")
+            pos = np.arange(past, past + T)  # (T,)
         x = self.transformer["drop"](self.transformer["wte"](idx) + self.transformer["wpe"](pos))  # (B, T, C)
         for i, block in enumerate(self.transformer["h"]):
             x = block(x, caches[i] if caches is not None else None, record)  # (B, T, C)
@@ -159,29 +179,73 @@ class GPT(nn.Module):
                  seed: int | None = None) -> np.ndarray:  # fmt: skip
         """``idx`` (B, T) continued by ``max_new_tokens`` sampled tokens -> (B, T + new) ids.
 
-        The prompt runs once; then each token is one step through the blocks against the
-        key/value cache. When the context fills ``block_size``, the cache is rebuilt from the
-        last half of it (so the cost per token stays linear in the context). ``temperature``
-        divides the logits; ``top_k`` keeps the k likeliest tokens; ``seed`` makes it repeatable.
+        The prompt runs once, filling each block's key/value cache; then each token is one step
+        through the blocks against that cache. The cache's buffers hold ``block_size`` positions,
+        so every step has the same shapes and runs compiled (traced on the first step, kept with
+        the model, replayed after). When the context fills ``block_size``, the cache is rebuilt
+        from the last half of it (so the cost per token stays linear in the context).
+        ``temperature`` divides the logits; ``top_k`` keeps the k likeliest tokens; ``seed`` makes
+        it repeatable.
         """
         out, g = sampling(idx, temperature, seed)
-        was_training = self.training
-        self.eval()
         block = self.config.block_size
-        try:
-            caches: list[dict] = [{} for _ in self.transformer["h"]]
-            logits = self(out[:, -block:], caches)[:, -1].numpy()  # (B, vocab)
-            for _ in range(max_new_tokens):
-                nxt = sample_logits(logits, temperature, top_k, g)  # (B, 1)
-                out = np.concatenate([out, nxt], axis=1)
-                if caches[0]["k"].shape[2] >= block:  # full: rebuild from the last half of the context
-                    caches = [{} for _ in self.transformer["h"]]
-                    logits = self(out[:, -(block // 2 + 1):], caches)[:, -1].numpy()
-                else:
-                    logits = self(nxt, caches)[:, -1].numpy()
-        finally:
-            self.train(was_training)
+        step, one_at_a_time = self._decoder()
+        with one_at_a_time:  # a trace binds the parameters while it runs, and the mode is the model's
+            was_training = self.training
+            self.eval()
+            try:
+                logits, buffers, pos = self._prefill(out[:, -block:])
+                for _ in range(max_new_tokens):
+                    nxt = sample_logits(logits, temperature, top_k, g)  # (B, 1)
+                    out = np.concatenate([out, nxt], axis=1)
+                    if pos >= block:  # full: rebuild from the last half of the context
+                        logits, buffers, pos = self._prefill(out[:, -(block // 2 + 1):])
+                    else:  # the step writes position pos of the buffers
+                        xp = backend.array_module(buffers[0][0]._data)
+                        logits = step(xp.asarray(nxt), xp.asarray([pos]), buffers).numpy()
+                        pos += 1
+            finally:
+                self.train(was_training)
         return out
+
+    def _prefill(self, idx: np.ndarray) -> tuple[np.ndarray, list[tuple[Tensor, Tensor]], int]:
+        """The prompt's pass -> its last position's logits (B, vocab), each block's keys and
+        values in buffers of ``block_size`` positions (B, nh, block_size, hs), and the next position."""
+        caches: list[dict] = [{} for _ in self.transformer["h"]]
+        logits = self(idx, caches)[:, -1].numpy()
+        buffers = []
+        for c in caches:
+            B, nh, T, hs = c["k"].shape
+            k, v = (factories.zeros(B, nh, self.config.block_size, hs, dtype=c["k"].dtype, device=c["k"].device)
+                    for _ in "kv")
+            k[:, :, :T], v[:, :, :T] = c["k"], c["v"]
+            buffers.append((k, v))
+        return logits, buffers, idx.shape[1]
+
+    def _decode(self, idx: Any, pos: Any, buffers: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """One token per row (B, 1) at position ``pos`` ((1,) int) against the blocks' buffers,
+        which it writes at that position -> its logits (B, vocab)."""
+        return self(idx, [{"k": k, "v": v, "pos": pos} for k, v in buffers])[:, -1]  # (B, vocab)
+
+    def _decoder(self) -> tuple[Any, Any]:
+        """``_decode`` compiled, and the lock that makes one generation at a time run on this
+        model (a trace binds the parameters while it runs). Made once and kept with the model
+        while its parameters are the same tensors (a compiled step reads the tensors it was traced
+        with: a parameter replaced, by ``load_state_dict(assign=True)`` say, needs a new one); on a
+        GPU the step runs eagerly."""
+        params = tuple(map(id, self.parameters()))
+        kept = self.__dict__.get("_decode_step")
+        if kept is None or kept[0] != params:
+            eager = backend.array_module(self.lm_head.weight._data) is not np
+            kept = (params, self._decode if eager else compile_step(self._decode, max_traces=4), threading.Lock())
+            object.__setattr__(self, "_decode_step", kept)
+        return kept[1], kept[2]
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the compiled decoder behind (it holds a lock; a copy makes its own)."""
+        state = dict(self.__dict__)
+        state.pop("_decode_step", None)
+        return state
 
 
 def sampling(idx: Any, temperature: float, seed: int | None) -> tuple[np.ndarray, np.random.Generator]:
@@ -203,8 +267,12 @@ def sample_logits(logits: np.ndarray, temperature: float, top_k: int | None, g: 
     """
     z = logits.astype(np.float64) / temperature  # (B, V)
     if top_k is not None and top_k < z.shape[-1]:
-        kth = np.sort(z, axis=-1)[:, -top_k][:, None]
+        kth = np.partition(z, -top_k, axis=-1)[:, -top_k, None]  # (B, 1): the k-th largest
         z = np.where(z < kth, -np.inf, z)
     p = np.exp(z - z.max(axis=-1, keepdims=True))
     p /= p.sum(axis=-1, keepdims=True)
-    return np.array([[g.choice(p.shape[-1], p=row)] for row in p], dtype=np.int64)  # (B, 1)
+    # drawn as NumPy's Generator.choice(V, p=row) draws, for all rows at once (the same tokens
+    # for the same seed): the first entry of the normalized CDF above a uniform number
+    cdf = np.cumsum(p, axis=-1)
+    cdf /= cdf[:, -1:]
+    return (cdf <= g.random(len(p))[:, None]).sum(axis=-1, keepdims=True).astype(np.int64)  # (B, 1)
