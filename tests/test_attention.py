@@ -112,6 +112,28 @@ def test_sdpa_in_blocks_equals_one_go_with_dropout(monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_sdpa_in_blocks_keeps_no_probabilities(monkeypatch):
+    """In blocks the gate keeps each row's max and 1 / sum, not P: the backward makes each
+    block's P again, the same bits, and a float mask that needs its gradient gets it whole."""
+    from chainrule.ops import attention
+
+    monkeypatch.setattr(attention, "_BLOCK", 1)
+    q, k, v = (cr.Tensor(x, requires_grad=True) for x in (r(B, H, L, E), r(B, H, S, E), r(B, H, S, 3)))
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    kept = [a for a in out._ctx.saved_tensors if a is not None]
+    assert not any(a.shape[-2:] == (L, S) for a in kept)  # no (L, S) array
+    mask = cr.Tensor(r(B, 1, L, S), requires_grad=True)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    out.sum().backward()
+    monkeypatch.setattr(attention, "_BLOCK", 1 << 30)
+    grads = [t.grad.numpy().copy() for t in (q, k, v, mask)]
+    for t in (q, k, v, mask):
+        t.grad = None
+    F.scaled_dot_product_attention(q, k, v, attn_mask=mask).sum().backward()
+    for a, t in zip(grads, (q, k, v, mask)):
+        np.testing.assert_allclose(a, t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
 # -- a query that may attend to nothing -----------------------------------------------------------
 
 

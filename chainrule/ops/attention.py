@@ -1,9 +1,11 @@
 """Scaled dot-product attention, softmax(q k^T * scale + bias) v, as one gate.
 
 Fused for memory and speed. Composed, attention is five gates (matmul, scale, add, softmax,
-matmul) that keep several (L, S) arrays alive until the backward; the gate keeps one, the
-probabilities (beside q, k, v and its output, which exist anyway; with dropout also the keep
-mask, one byte an entry). It computes the scores, the bias and the softmax in place in that
+matmul) that keep several (L, S) arrays alive until the backward; the gate keeps at most one,
+the probabilities (beside q, k, v and its output, which exist anyway; with dropout also the
+keep mask, one byte an entry), and on NumPy's big inputs none: it works a block of rows at a
+time, keeps each row's max and 1 / sum, and the backward makes each block's probabilities
+again from them (FlashAttention's trade: a GPT layer's 4 MiB for one more product a block). It computes the scores, the bias and the softmax in place in that
 one buffer, and the softmax's backward in place in one more. Fully masked rows (a query that
 may attend to nothing) give zeros, output and gradients, where a plain softmax gives NaN.
 
@@ -52,8 +54,8 @@ class ScaledDotProductAttention(Function):
 
     Inputs: q, k, v, the mask (None, boolean or float: ``attention_bias``) and dropout's keep
     mask (None, or booleans of the scores' shape, drawn by the caller so a compiled step
-    replays the draw). Saved: q, k, v, the mask, P, keep and the output (all but P and keep
-    are arrays that exist anyway). With D = P * keep / (1 - p) the dropped probabilities:
+    replays the draw). Saved: q, k, v, the mask, P (or, in blocks, each row's max and 1 / sum),
+    keep and the output (all but P and keep are arrays that exist anyway). With D = P * keep / (1 - p) the dropped probabilities:
     gv = D^T g; gP = (g v^T) * keep / (1 - p); gS = P * (gP - rowsum(gP * P)) (softmax's
     backward); g_mask = gS; gq = gS k * scale; gk = gS^T q * scale.
 
@@ -70,34 +72,49 @@ class ScaledDotProductAttention(Function):
                 dropout_p: float) -> Any:  # fmt: skip
         xp = array_module(q)
         chunks = _chunks(q, k, v)
+        stats = None
         if chunks is None:
             s, out = _attend(xp, q, k, v, mask, keep, causal, scale, dropout_p)
-        else:  # the same, a few (L, S) matrices at a time, written into the whole P and output
-            s = np.empty(q.shape[:-1] + k.shape[-2:-1], q.dtype)
-            out = np.empty(q.shape[:-1] + v.shape[-1:], np.result_type(q.dtype, v.dtype))
+        else:  # the same, a few (L, S) matrices at a time in one scratch buffer; P is not kept
+            # (FlashAttention's trade): each row's max and 1 / sum are, and the backward makes
+            # each block's P again from them, bit for bit, a block at a time
+            s = None
+            out = xp.empty(q.shape[:-1] + v.shape[-1:], np.result_type(q.dtype, v.dtype))
+            stats = xp.empty((2,) + q.shape[:-1] + (1,), q.dtype)  # (max, 1 / sum) per row
+            scratch = xp.empty((chunks[0].stop - chunks[0].start,) + q.shape[1:-1] + k.shape[-2:-1], q.dtype)
             for rows in chunks:
-                _attend(np, q[rows], k[rows], v[rows], _part(mask, rows, q.ndim), _part(keep, rows, q.ndim), causal,
-                        scale, dropout_p, s[rows], out[rows])  # fmt: skip
-        ctx.save_for_backward(q, k, v, mask, s, keep, out)
+                _attend(xp, q[rows], k[rows], v[rows], _part(mask, rows, q.ndim), _part(keep, rows, q.ndim), causal,
+                        scale, dropout_p, scratch[: len(q[rows])], out[rows], stats[:, rows])  # fmt: skip
+        ctx.save_for_backward(q, k, v, mask, s, keep, out, stats)
         ctx.causal, ctx.scale, ctx.dropout_p = causal, scale, dropout_p
         return out
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> tuple:
-        q, k, v, mask, p, keep, out = ctx.saved_tensors
+        q, k, v, mask, p, keep, out, stats = ctx.saved_tensors
         nq, nk, nv, nm, _ = ctx.needs_input_grad
         graph = isinstance(grad_out, Tensor)
         if graph:  # create_graph: the saved P is a constant to the engine; rebuilt from q, k and the
             # mask (composed), the gradient's own gradient reaches them through it
             p = attention_weights(q, k, mask, causal=ctx.causal, scale=ctx.scale)
         inv = 1 / (1 - ctx.dropout_p)
-        chunks = None if graph or nm else _chunks(q, k, v)
-        if chunks is not None:  # a few (L, S) matrices at a time, as the forward
-            gq = np.empty_like(q) if nq else None
-            gk = np.empty_like(k) if nk else None
-            gv = np.empty_like(v) if nv else None
+        chunks = None if graph else _chunks(q, k, v)
+        xp = array_module(q)
+        if p is None and nm:  # the mask's gradient needs the whole P: made again, block by block
+            p = xp.empty(q.shape[:-1] + k.shape[-2:-1], q.dtype)
             for rows in chunks:
-                parts = _backward(q[rows], k[rows], v[rows], p[rows], _part(keep, rows, q.ndim), out[rows],
+                _probabilities(xp, q[rows], k[rows], _part(mask, rows, q.ndim), ctx.causal, ctx.scale, stats[:, rows],
+                               p[rows])  # fmt: skip
+        if chunks is not None and not nm:  # a few (L, S) matrices at a time, as the forward
+            gq = xp.empty_like(q) if nq else None
+            gk = xp.empty_like(k) if nk else None
+            gv = xp.empty_like(v) if nv else None
+            scratch = None if p is not None else xp.empty((chunks[0].stop - chunks[0].start,) + q.shape[1:-1] + k.shape[-2:-1], q.dtype)
+            for rows in chunks:
+                mine = p[rows] if p is not None else _probabilities(
+                    xp, q[rows], k[rows], _part(mask, rows, q.ndim), ctx.causal, ctx.scale, stats[:, rows],
+                    scratch[: len(q[rows])])  # fmt: skip
+                parts = _backward(q[rows], k[rows], v[rows], mine, _part(keep, rows, q.ndim), out[rows],
                                   grad_out[rows], ctx.scale, inv, nq, nk, nv)  # fmt: skip
                 for whole, part in zip((gq, gk, gv), parts):
                     if whole is not None:
@@ -136,7 +153,7 @@ _BLOCK = 1 << 18
 def _chunks(q: Any, k: Any, v: Any) -> list | None:
     """Slices of the first axis that cut the scores into blocks of about ``_BLOCK`` entries, for
     NumPy's q, k, v of one leading shape (no broadcasting between them); None: in one go."""
-    if not (type(q) is type(k) is type(v) is np.ndarray) or q.ndim < 3 or q.shape[0] < 2:
+    if not all(isinstance(a, np.ndarray) for a in (q, k, v)) or q.ndim < 3 or q.shape[0] < 2:  # a trace's too
         return None
     if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
         return None
@@ -155,10 +172,8 @@ def _part(a: Any, rows: slice, ndim: int) -> Any:
     return a[rows]
 
 
-def _attend(xp: Any, q: Any, k: Any, v: Any, mask: Any, keep: Any, causal: bool, scale: float, dropout_p: float,
-            s: Any = None, out: Any = None) -> tuple[Any, Any]:  # fmt: skip
-    """(P, P v), the probabilities computed in place in one buffer (``s`` if given; ``out``
-    likewise), with a fully masked row's probabilities 0."""
+def _scores(xp: Any, q: Any, k: Any, mask: Any, causal: bool, scale: float, s: Any = None) -> Any:
+    """q k^T * scale + bias, (..., L, S), into ``s`` if given."""
     kt = k.swapaxes(-1, -2)
     if s is None:
         s = product(q * scale, kt)  # (..., L, S): scores, then probabilities, in this buffer
@@ -169,12 +184,34 @@ def _attend(xp: Any, q: Any, k: Any, v: Any, mask: Any, keep: Any, causal: bool,
         s += bias
     if mask is not None and mask.dtype != bool:
         s += mask
+    return s
+
+
+def _probabilities(xp: Any, q: Any, k: Any, mask: Any, causal: bool, scale: float, stats: Any, s: Any) -> Any:
+    """A block's P made again into ``s`` from its rows' (max, 1 / sum) ``stats``, as ``_attend``
+    made it: the same operations in the same order, so the same bits."""
+    _scores(xp, q, k, mask, causal, scale, s)
+    s -= stats[0]
+    xp.exp(s, out=s)
+    s *= stats[1]
+    return s
+
+
+def _attend(xp: Any, q: Any, k: Any, v: Any, mask: Any, keep: Any, causal: bool, scale: float, dropout_p: float,
+            s: Any = None, out: Any = None, stats: Any = None) -> tuple[Any, Any]:  # fmt: skip
+    """(P, P v), the probabilities computed in place in one buffer (``s`` if given; ``out``
+    likewise), with a fully masked row's probabilities 0; each row's max and 1 / sum written
+    into ``stats`` if given."""
+    s = _scores(xp, q, k, mask, causal, scale, s)
     m = s.max(axis=-1, keepdims=True)  # (..., L, 1)
     m = xp.where(m == -np.inf, s.dtype.type(0), m)  # a fully masked row: shifted by 0, exps 0, not NaN
     s -= m
     xp.exp(s, out=s)
     z = s.sum(axis=-1, keepdims=True)
-    s *= 1 / xp.where(z == 0, s.dtype.type(1), z)  # a fully masked row: 0 / 1
+    iz = 1 / xp.where(z == 0, s.dtype.type(1), z)  # a fully masked row: 0 / 1
+    s *= iz
+    if stats is not None:
+        stats[0], stats[1] = m, iz
     d = s
     if keep is not None:
         d = s * keep
