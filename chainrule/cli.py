@@ -147,10 +147,15 @@ def _parser() -> argparse.ArgumentParser:
                        ("graph", "write an expression's graph: DOT, SVG/PNG (with Graphviz), HTML page, explanation"),
                        ("compile-source", "print the compiled forward and backward pass of an expression as NumPy code")):  # fmt: skip
         g = sub.add_parser(name, help=text)
-        g.add_argument("expression", help='e.g. "(x + y) * z" (names, numbers, + - * / ** @ and functions like exp, sigmoid)')
-        g.add_argument("--at", required=True, help="values, e.g. x=-2,y=5,z=-4 (a name may take a list: w=[1,2])")
+        g.add_argument("expression", help='e.g. "(x + y) * z" or "q = x + y; f = q * z" (names, numbers, + - * / ** @, '
+                       'indexing s[1], functions like exp, sigmoid, softmax, max(x, y)); a leading minus is fine: "-log(x)"')
+        g.add_argument("--at", required=True, help='values, e.g. x=-2,y=5,z=-4 (a name may take a vector or a matrix: '
+                       '"s=[1,2,3]", "W=[[1,2],[3,4]]")')
         if name == "graph":
             g.add_argument("--out", default="out/graph", help="folder for graph.dot, graph.svg, graph.png, graph.html, explanation.txt")
+            g.add_argument("--scale", type=_positive(float), default=1.5,
+                           help="size of graph.png and graph.svg: the PNG at 96 x SCALE dots per inch, the SVG SCALE times "
+                                "Graphviz's size (3 for a slide)")
     return parser
 
 
@@ -168,8 +173,11 @@ def _expression(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         tr = trace(f)
     except ExpressionError as e:
         return _fail(parser, args.command, str(e))
-    text = tr.text()
-    print(f"f = {args.expression}  at  {args.at}")
+    text = tr.text(list(leaves.values()))
+    # "q = x + y; f = q * z" names its values itself; a bare expression's result is named by build (f)
+    named = "=" in args.expression
+    title = args.expression if named else f"{f.name} = {args.expression}"
+    print(f"{title}  at  {args.at}")
     print(text)
     if args.command == "explain":
         return 0
@@ -181,13 +189,13 @@ def _expression(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     except ValueError as e:
         return _fail(parser, args.command, str(e))
 
-    atomic_write(out / "graph.dot", viz.to_dot(f, grads=tr.grads, title=args.expression).encode())
+    atomic_write(out / "graph.dot", viz.to_dot(f, tr=tr, title=args.expression).encode())
     atomic_write(out / "explanation.txt", (text + "\n").encode())
-    viz.to_html(f, out / "graph.html", title=f"f = {args.expression}", tr=tr)
+    viz.to_html(f, out / "graph.html", title=title, tr=tr)
     written = ["graph.dot", "graph.html", "explanation.txt"]
     try:
         for suffix in ("svg", "png"):
-            viz.render(f, out / f"graph.{suffix}", grads=tr.grads)
+            viz.render(f, out / f"graph.{suffix}", tr=tr, scale=args.scale)
             written.append(f"graph.{suffix}")
     except viz.GraphvizNotFound as e:
         print(f"graph.svg and graph.png skipped: {e}")
@@ -362,10 +370,38 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
+_EXPRESSION_COMMANDS = ("explain", "graph", "compile-source")
+_EXPRESSION_OPTIONS = ("--at", "--out")  # the options that take a value
+
+
+def _expression_last(argv: list[str]) -> list[str]:
+    """``explain "-log(x)" --at x=2``: argparse takes an argument starting with ``-`` for an
+    option, so an expression with a leading minus is moved behind ``--`` (after the options),
+    where argparse reads everything as positional.
+
+    >>> _expression_last(["explain", "-log(x)", "--at", "x=2"])
+    ['explain', '--at', 'x=2', '--', '-log(x)']
+    >>> _expression_last(["explain", "x * y", "--at", "x=2,y=3"])
+    ['explain', 'x * y', '--at', 'x=2,y=3']
+    """
+    if not argv or argv[0] not in _EXPRESSION_COMMANDS or "--" in argv:
+        return argv
+    rest, i = argv[1:], 0
+    while i < len(rest):
+        a = rest[i]
+        if a.startswith("--") or a == "-h":  # an option (abbreviated too: --a), with its value
+            i += 2 if any(o.startswith(a) for o in _EXPRESSION_OPTIONS) and "=" not in a and a != "--" else 1
+            continue
+        if a.startswith("-") and len(a) > 1:  # the expression: -log(x), -x*y, -(x + y)
+            return [argv[0], *rest[:i], *rest[i + 1 :], "--", a]
+        return argv  # the expression comes first and has no leading minus
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad arguments)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_expression_last(list(sys.argv[1:] if argv is None else argv)))
     from .training import Diverged
 
     try:

@@ -69,6 +69,37 @@ def test_gradcheck_random_directions_for_large_inputs():
         cr.gradcheck(lambda a: WrongSigmoid.apply(a).sum(), rng.standard_normal((30, 30)), mode="random")
 
 
+@pytest.mark.parametrize(
+    "f,x,gate",
+    [
+        (cr.relu, np.array([0.0, 1.5]), "Relu (relu's input is 0)"),
+        (lambda x: cr.max(x), np.array([3.0, 3.0, 3.0, 1.0]), "Max (entries tie for the max)"),  # a 3-way tie: 1/3 each
+        (cr.abs, np.array([1e-7, -2.0]), "Abs (abs's input is 0)"),  # within h of the kink
+        # a tie split twice: 1/4 of the gradient, where the centered difference sees 1/2
+        (lambda x: cr.maximum(cr.maximum(x, 1.0), 1.0), np.array([1.0, 3.0]), "Maximum (max's two inputs are tied)"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["full", "random"])
+def test_gradcheck_at_a_kink_says_so(f, x, gate, mode):
+    """A failure on a kink is not a wrong gate: the message says where, names the gate and says what to do."""
+    res = cr.gradcheck(f, x, mode=mode, raise_exception=False)
+    assert not res and "kink" in res.report() and gate in res.report() and "move the point" in res.report()
+    if mode == "full":
+        assert "input 0 sits on a kink at entr" in res.report() and "(0,)" in res.report()
+        assert "(1,)" not in res.report().split("sits on a kink")[1].split(":")[0] or x[1] == x[0]
+    with pytest.raises(cr.GradcheckError, match="on a kink"):
+        cr.gradcheck(f, x, mode=mode)
+    moved = x + np.array([0.1, 0.05, 0.2, -0.3][: x.size])  # off the kink, the same gates pass
+    assert cr.gradcheck(f, moved, mode=mode)
+
+
+def test_gradcheck_of_a_wrong_gate_is_no_kink():
+    res = cr.gradcheck(WrongSigmoid.apply, np.array([-1.0, 0.3, 2.0]), raise_exception=False)
+    assert not res and "kink" not in res.report()
+    res = cr.gradcheck(lambda a: WrongSigmoid.apply(cr.relu(a)), np.array([-1.0, 0.3, 2.0]), raise_exception=False)
+    assert not res and "kink" not in res.report()  # a relu in the graph, off its kink: the gate is wrong
+
+
 def test_gradcheck_passes_integer_inputs_through():
     idx = np.array([2, 0, 2])
     assert cr.gradcheck(lambda x, i: x[i] * 2, np.array([1.0, 2.0, 3.0]), idx)

@@ -85,6 +85,40 @@ def test_svm_gradient_checked_and_loss_goes_down():
     assert all(b < a for a, b in zip(losses, losses[1:]))
 
 
+def _leaf_named(out, name):
+    stack, seen = [out], set()
+    while stack:
+        t = stack.pop()
+        if t._ctx is None and t.name == name:
+            return t
+        if t._ctx is not None and id(t) not in seen:
+            seen.add(id(t))
+            stack.extend(a for a in t._ctx.inputs if hasattr(a, "_ctx"))
+    raise AssertionError(f"no leaf {name} in the graph")
+
+
+def test_svm_uses_one_W_throughout(monkeypatch):
+    """The graph, the gradient table, the gradient check and the loss curve's first point are all at one W."""
+    from chainrule.autograd.gradcheck import value_and_grad
+
+    ex = tour.example_svm(steps=3)
+    W = _leaf_named(ex.graph, "W")
+    np.testing.assert_array_equal(W.numpy(), ex.extra["W"])
+    assert ex.graph.item() == ex.values["L"] == ex.values["losses"][0]
+    np.testing.assert_array_equal(W.grad.numpy(), ex.grads["W (analytic)"])  # the table is the graph's gradient
+    np.testing.assert_allclose(ex.grads["W (numerical)"], ex.grads["W (analytic)"], rtol=1e-6, atol=1e-9)
+    X, y = ex.extra["data"]
+    loss, dW = value_and_grad(lambda w: tour.svm_loss(w, X, y, ex.values["lambda"]))(ex.extra["W"].copy())
+    assert loss == ex.values["losses"][0] and np.allclose(dW, ex.grads["W (analytic)"], rtol=1e-12)
+    assert ex.check.passed
+    buf = io.StringIO()
+    monkeypatch.setattr(tour, "EXAMPLES", (tour.example_svm,))  # the printed section alone
+    tour.run(buf)
+    svm = buf.getvalue().split("== Linear classifier")[1]
+    first = f"{ex.values['losses'][0]:.3f}"
+    assert f"L={ex.values['L']:.4g}" in svm and f"loss {first} ->" in svm
+
+
 def test_tour_prints_upstream_times_local():
     buf = io.StringIO()
     tour.run(buf)

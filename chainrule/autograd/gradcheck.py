@@ -3,6 +3,12 @@
 The lecture's advice: compute gradients analytically (backprop: exact and fast),
 and check them against the numerical gradient (slow and approximate, but hard to
 get wrong). This module is that check.
+
+A check that fails at a kink (relu at 0, a max with tied inputs, abs at 0) is not a wrong
+gradient: the function has no derivative there, and the centered difference averages the
+two sides. ``gradcheck`` says so: at the failing entries it compares the one-sided
+differences (left and right), which disagree only where the slope jumps, and names the
+gates of the graph that sit on their kink.
 """
 
 from __future__ import annotations
@@ -141,6 +147,7 @@ class GradcheckResult:
     analytic: float
     numerical: float
     mode: str
+    kink: str = ""  # when it failed on a kink: where, the one-sided slopes, the gates, the advice
 
     def __bool__(self) -> bool:
         return self.passed
@@ -152,7 +159,7 @@ class GradcheckResult:
             f"gradcheck {verdict} ({self.mode}): worst at {where}: analytic {self.analytic:.10g}, "
             f"numerical {self.numerical:.10g}, relative error {self.max_rel_error:.3g} "
             f"(threshold {RTOL:g}, or absolute difference <= {ATOL:g})"
-        )
+        ) + (f"; {self.kink}" if self.kink else "")
 
 
 class GradcheckError(AssertionError):
@@ -162,6 +169,50 @@ class GradcheckError(AssertionError):
 def _rel_error(a: float, n: float) -> float:
     denom = max(abs(a), abs(n))
     return 0.0 if denom == 0 else abs(a - n) / denom
+
+
+# The gates with a kink, and where their inputs sit on it (within ``tol``): each test gets the
+# gate's input arrays, its output array and its Context.
+def _on_zero(xs: list, out: Any, ctx: Any, tol: float) -> bool:
+    return bool(np.any(np.abs(xs[0]) <= tol))
+
+
+def _tied_pair(xs: list, out: Any, ctx: Any, tol: float) -> bool:
+    return bool(np.any(np.abs(xs[0] - xs[1]) <= tol))
+
+
+def _tied_entries(xs: list, out: Any, ctx: Any, tol: float) -> bool:
+    """A max over axes where several entries share the largest value."""
+    shape = getattr(ctx, "kept_shape", None)
+    if shape is None:
+        return False
+    axes = tuple(k for k, n in enumerate(shape) if n == 1)
+    return bool(np.any((np.abs(xs[0] - np.reshape(out, shape)) <= tol).sum(axis=axes) > 1))
+
+
+_KINKS = {"Relu": (_on_zero, "relu's input is 0"), "Abs": (_on_zero, "abs's input is 0"),
+          "Maximum": (_tied_pair, "max's two inputs are tied"), "Max": (_tied_entries, "entries tie for the max")}  # fmt: skip
+
+
+def _kink_gates(out: Tensor, tol: float) -> list[str]:
+    """The gates of ``out``'s graph whose inputs sit on their kink, as 'Relu (relu's input is 0)'."""
+    found: dict[str, str] = {}
+    stack, seen = [out], set()
+    while stack:  # a plain walk: the graph may be deep
+        t = stack.pop()
+        ctx = t._ctx
+        if ctx is None or id(ctx) in seen:
+            continue
+        seen.add(id(ctx))
+        stack.extend(a for a in ctx.inputs if isinstance(a, Tensor))
+        name = ctx.fn.__name__
+        if name in _KINKS and name not in found:
+            xs = [np.asarray(backend.to_numpy(a.data if isinstance(a, Tensor) else a), dtype=np.float64)
+                  for a in ctx.inputs]  # fmt: skip
+            test, why = _KINKS[name]
+            if test(xs, np.asarray(backend.to_numpy(t.data), dtype=np.float64), ctx, tol):
+                found[name] = f"{name} ({why})"
+    return list(found.values())
 
 
 def gradcheck(
@@ -231,10 +282,14 @@ def gradcheck(
             return float(backend.to_numpy(loss(*xs).data))
 
     worst = GradcheckResult(True, 0.0, diff[0], None, 0.0, 0.0, mode)
+    failures: list[tuple[int, Any, float, float]] = []  # (input, entry or direction, analytic, numerical)
+    moves: list[list[np.ndarray]] = []  # random mode: each direction's u, to look at its failures again
 
     def consider(a: float, n: float, input_index: int, entry: Any) -> None:
         err = _rel_error(a, n)
         ok = err <= rtol or abs(a - n) <= atol
+        if not ok:
+            failures.append((input_index, entry, a, n))
         if (not ok and worst.passed) or (ok == worst.passed and err >= worst.max_rel_error):
             worst.passed, worst.max_rel_error = ok, err
             worst.input_index, worst.entry, worst.analytic, worst.numerical = input_index, entry, a, n
@@ -251,6 +306,7 @@ def gradcheck(
     else:
         for d in range(directions):
             us = [rng.standard_normal(xs[i].shape) for i in diff]
+            moves.append(us)
             a = float(sum((g * u).sum() for g, u in zip(analytic, us)))
             originals = [xs[i].data.copy() for i in diff]
             for i, u, o in zip(diff, us, originals):
@@ -263,6 +319,57 @@ def gradcheck(
                 xs[i].data[...] = o
             consider(a, (fp - fm) / (2 * h), diff[0], d)
 
+    if not worst.passed:
+        worst.kink = _kink(f, xs, diff, failures, moves, evaluate, h)
     if not worst.passed and raise_exception:
         raise GradcheckError(worst.report())
     return worst
+
+
+def _kink(f: Callable[..., Any], xs: list, diff: list[int], failures: list, moves: list, evaluate: Callable[[], float],
+          h: float, most: int = 8) -> str:  # fmt: skip
+    """Why the check failed, when it is a kink: the failing entries (or directions) where the
+    left and right difference quotients disagree (a slope that jumps; a smooth function's differ
+    by about h f''), the gates sitting on their kink, and the advice. '' when none is a kink."""
+
+    def slopes(put: Callable[[float], None]) -> tuple[float, float]:
+        put(0.0)
+        f0 = evaluate()
+        put(h)
+        fp = evaluate()
+        put(-h)
+        fm = evaluate()
+        put(0.0)
+        return (f0 - fm) / h, (fp - f0) / h
+
+    kinks = []
+    for input_index, entry, a, n in failures[:most]:  # a few: each costs three forward passes
+        if isinstance(entry, tuple):  # full mode: one entry of one input
+            data, old = xs[input_index].data, xs[input_index].data[entry]
+
+            def put(t: float, data: Any = data, entry: Any = entry, old: Any = old) -> None:
+                data[entry] = old + t
+        else:  # random mode: the whole direction
+            originals = [xs[i].data.copy() for i in diff]
+
+            def put(t: float, us: list = moves[entry], originals: list = originals) -> None:
+                for i, u, o in zip(diff, us, originals):
+                    xs[i].data[...] = o + t * u
+        left, right = slopes(put)
+        if abs(right - left) > max(0.5 * abs(a - n), 1e-3 * max(1.0, abs(left), abs(right))):
+            kinks.append((input_index, entry, left, right))
+    if not kinks:
+        return ""
+    input_index, entry, left, right = kinks[0]
+    if isinstance(entry, tuple):
+        where = f"input {input_index} sits on a kink at entr{'y' if len(kinks) == 1 else 'ies'} " + ", ".join(
+            str(e) for i, e, _, _ in kinks if i == input_index)
+    else:
+        where = "the inputs sit on a kink along random direction" + ("s " if len(kinks) > 1 else " ") + ", ".join(
+            str(e) for _, e, _, _ in kinks)
+    gates = _kink_gates(f(*xs), 100 * h)
+    return (f"{where} (or within h of one): the one-sided slopes disagree there (left {left:.4g}, right "
+            f"{right:.4g}; the centered difference averages them)"
+            + (f"; on their kink: {', '.join(gates)}" if gates else "")
+            + "; the gradient there is a convention, not a derivative: move the point off the kink "
+            "(e.g. add 1e-3, or draw inputs at random) and check again")  # fmt: skip

@@ -4,8 +4,9 @@
 At each gate, in the order the chain rule visits them (reverse topological), a step holds
 the upstream gradient arriving at the gate's output, the gate's local gradient for each
 input (for scalars: the gate's backward run with upstream 1), and their product, the
-downstream gradient. Where a value feeds several gates, its gradient is the sum of what
-each sent back; the story shows that sum before the value's own gate runs.
+downstream gradient. Where a value is used several times (by one gate or several), its
+gradient is the sum of what each use sent back; the story shows that sum before the value's
+own gate runs, and ends with the gradient of the result in every input (``df/dx = -4``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Step:
     output_id: int = 0
     input_ids: list[int] = field(default_factory=list)
     fork: list[Any] = field(default_factory=list)  # the parts the upstream gradient summed, if several
+    fork_gates: int = 0  # how many distinct gates sent those parts (u*u + u: 3 parts from 2 gates)
 
 
 @dataclass
@@ -46,20 +48,36 @@ class Trace:
     steps: list[Step]
     grads: dict[int, Any]  # id(tensor) -> its total gradient (NumPy)
     leaf_forks: dict[int, list[Any]]  # id(leaf) -> the parts of its gradient, when it had several
+    leaf_fork_gates: dict[int, int] = field(default_factory=dict)  # id(leaf) -> distinct gates that sent them
+    leaves: list[Tensor] = field(default_factory=list)  # the leaves that got a gradient, in forward order
 
-    def text(self) -> str:
-        """The whole story, one block per gate, plain text."""
+    def text(self, inputs: list[Tensor] | None = None) -> str:
+        """The whole story, one block per gate, plain text, ending with ``summary(inputs)``."""
         lines = [f"backward from {label(self.output)} = {fmt(value(self.output))}, seeded with 1:"]
         for st in self.steps:
             if len(st.fork) > 1:
-                lines.append("  " + fork_text(st.output, st.fork, st.upstream))
+                lines.append("  " + fork_text(st.output, st.fork, st.upstream, st.fork_gates))
             lines += step_lines(st)
         names = {}
         for st in self.steps:
             names.update(zip(st.input_ids, st.inputs))
         for key, parts in self.leaf_forks.items():
-            lines.append("  " + fork_text(names.get(key, "a leaf"), parts, self.grads[key]))
-        return "\n".join(lines)
+            lines.append("  " + fork_text(names.get(key, "a leaf"), parts, self.grads[key], self.leaf_fork_gates.get(key)))
+        return "\n".join(lines + self.summary(inputs))
+
+    def summary(self, inputs: list[Tensor] | None = None) -> list[str]:
+        """``df/dx = -4`` for each input (``inputs``, else every leaf that got a gradient, in the
+        order the forward pass met them); ``f`` is the result's name. An input the result does not
+        depend on gets 0, saying so."""
+        out = self.output.name or "f"
+        lines = []
+        for k, leaf in enumerate(self.leaves if inputs is None else inputs):
+            name = leaf.name or f"(input {k + 1})"
+            if id(leaf) in self.grads:
+                lines.append(f"d{out}/d{name} = {fmt(self.grads[id(leaf)])}")
+            else:
+                lines.append(f"d{out}/d{name} = 0 ({out} does not depend on {name})")
+        return lines
 
 
 # How an unnamed computed value is written: as the sub-expression that made it, the way
@@ -161,17 +179,26 @@ def step_lines(step: Step) -> list[str]:
     return lines
 
 
-def fork_text(name: str, parts: list[Any], total: Any) -> str:
-    """'x feeds 3 gates, so its gradient is the sum: a + b + c = total'."""
-    return (f"{name} feeds {len(parts)} gates, so its gradient is the sum: "
-            + " + ".join(fmt(p) for p in parts) + f" = {fmt(total)}")  # fmt: skip
+def fork_text(name: str, parts: list[Any], total: Any, gates: int | None = None) -> str:
+    """'x feeds 3 gates, so its gradient is the sum: a + b + c = total', or, when some gate
+    uses the value more than once (``gates`` distinct gates sent the parts), 'u is used 3
+    times (by 2 gates), ...'.
+
+    >>> fork_text("u", [1.0, 3.0, 3.0], 7.0, gates=2)
+    'u is used 3 times (by 2 gates), so its gradient is the sum: 1 + 3 + 3 = 7'
+    """
+    if gates is None or gates == len(parts):
+        head = f"{name} feeds {len(parts)} gates"
+    else:
+        head = f"{name} is used {len(parts)} times (by {gates} gate{'s' if gates != 1 else ''})"
+    return head + ", so its gradient is the sum: " + " + ".join(fmt(p) for p in parts) + f" = {fmt(total)}"
 
 
 def sentence(step: Step) -> str:
     """One step as a sentence (the interactive page shows these)."""
     text = f"{step.gate} gate, output {step.output}, upstream gradient {fmt(step.upstream)}. "
     if len(step.fork) > 1:
-        text = fork_text(step.output, step.fork, step.upstream) + ". " + text
+        text = fork_text(step.output, step.fork, step.upstream, step.fork_gates) + ". " + text
     text += "Downstream (upstream x local): " + "; ".join(step_parts(step)) + "."
     if role(step.gate):
         text += f" {step.gate} {role(step.gate)}."
@@ -193,6 +220,7 @@ def trace(out: Tensor) -> Trace:
     """
     steps: list[Step] = []
     arrived: dict[int, list[Any]] = {}  # id(tensor) -> gradients received, in order
+    senders: dict[int, set[int]] = {}  # id(tensor) -> the gates (sequence numbers) that sent them
     tensors: dict[int, Tensor] = {id(out): out}
 
     def on_step(t: Tensor, upstream: Any, downstream: tuple) -> None:
@@ -213,16 +241,22 @@ def trace(out: Tensor) -> Trace:
             ids.append(id(a))
             tensors[id(a)] = a
             arrived.setdefault(id(a), []).append(value(d))
+            senders.setdefault(id(a), set()).add(ctx.seq)
         t.grad = Tensor._make(np.array(upstream, copy=True))  # kept for pictures
         parts = arrived.get(id(t), [])
         steps.append(Step(t.op or "", label(t), value(upstream), names, local, down, ctx.seq, id(t), ids,
-                          parts if len(parts) > 1 else []))  # fmt: skip
+                          parts if len(parts) > 1 else [], len(senders.get(id(t), ()))))  # fmt: skip
 
     seed = engine._seed_gradient(out, None, "backward")
     engine._run_backward([out], [seed], False, False, accumulate=True, on_step=on_step)
     grads = {k: value(t.grad) for k, t in tensors.items() if t.grad is not None}
     leaf_forks = {k: parts for k, parts in arrived.items() if len(parts) > 1 and tensors[k]._ctx is None}
-    return Trace(out, steps, grads, leaf_forks)
+    leaves: dict[int, Tensor] = {}  # the forward pass's order: the oldest gate's inputs first
+    for st in reversed(steps):
+        for key in st.input_ids:
+            if tensors[key]._ctx is None and key in grads:
+                leaves.setdefault(key, tensors[key])
+    return Trace(out, steps, grads, leaf_forks, {k: len(senders[k]) for k in leaf_forks}, list(leaves.values()))
 
 
 def explain(out: Tensor) -> str:
@@ -240,5 +274,8 @@ def explain(out: Tensor) -> str:
                (Mul swaps: each input gets the upstream gradient times the other input)
       [    Add] q              x: -4 x 1 = -4;  y: -4 x 1 = -4
                (Add distributes: each input gets the upstream gradient unchanged)
+    df/dx = -4
+    df/dy = -4
+    df/dz = 3
     """
     return trace(out).text()

@@ -239,33 +239,45 @@ def svm_loss(W: Tensor, X: np.ndarray, y: np.ndarray, reg: float) -> Tensor:
 
 
 def example_svm(steps: int = 10, step_size: float = 0.05) -> Example:
-    """Linear scores, multiclass SVM loss with L2, its gradient checked, gradient descent."""
+    """Linear scores, multiclass SVM loss with L2, its gradient checked, gradient descent.
+
+    One ``W`` throughout: the graph is drawn at the W that descent starts from, so the graph's
+    L, the gradient table (read off the graph's backward pass) and the curve's first point agree.
+
+    >>> ex = example_svm(steps=1)
+    >>> ex.graph.item() == ex.values["losses"][0]
+    True
+    """
     rng = np.random.default_rng(0)
     n, d, c, reg = 12, 4, 3, 0.1
     X = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])  # bias trick: a constant 1
     y = rng.integers(0, c, n)
     W = rng.standard_normal((c, d)) * 0.5
+    W_start = W.copy()  # descent updates W in place; the graph, the table and the check stay at its start
 
-    evaluate_gradient = value_and_grad(lambda data, weights: svm_loss(weights, *data, reg), argnum=1)
-    loss0, dW = evaluate_gradient((X, y), W)
-    num = numerical_gradient(lambda w: svm_loss(Tensor(w, dtype="float64"), X, y, reg), W)
-    rel = np.abs(dW - num).max() / max(np.abs(dW).max(), np.abs(num).max())
-    losses = [loss0]
-    for _ in range(steps):
-        loss, weights_grad = evaluate_gradient((X, y), W)
-        W += -step_size * weights_grad  # the lecture's vanilla update
-        losses.append(evaluate_gradient((X, y), W)[0])
-    W0 = _leaf(rng.standard_normal((c, d)) * 0.5, "W")
+    W0 = _leaf(W_start, "W")
     L = _named(svm_loss(W0, X, y, reg), "L")
     trace(L)  # the graph of the full loss, every wire with its gradient, for pictures
+    dW = W0.grad.numpy()  # the gradient table is the graph's own backward pass
+    num = numerical_gradient(lambda w: svm_loss(Tensor(w, dtype="float64"), X, y, reg), W_start)
+    rel = np.abs(dW - num).max() / max(np.abs(dW).max(), np.abs(num).max())
+
+    evaluate_gradient = value_and_grad(lambda data, weights: svm_loss(weights, *data, reg), argnum=1)
+    losses = []
+    for _ in range(steps):
+        loss, weights_grad = evaluate_gradient((X, y), W)
+        losses.append(loss)
+        W += -step_size * weights_grad  # the lecture's vanilla update
+    losses.append(evaluate_gradient((X, y), W)[0])
     return Example(
         "Linear classifier: s = W x, multiclass SVM loss + L2, gradient descent",
         "L = (1/N) sum_i sum_{j != y_i} max(0, s_j - s_{y_i} + 1) + lambda sum W^2",
-        {"N": n, "D": d, "C": c, "lambda": reg, "losses": losses},
+        {"N": n, "D": d, "C": c, "lambda": reg, "L": L.item(), "losses": losses},
         {"W (analytic)": dW, "W (numerical)": num, "max relative error": rel},
         output="L",
         graph=L,
-        check=_check(lambda w: svm_loss(w, X, y, reg), W0.numpy()),
+        check=_check(lambda w: svm_loss(w, X, y, reg), W_start),
+        extra={"W": W_start, "data": (X, y)},
     )
 
 
