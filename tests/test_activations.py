@@ -301,7 +301,7 @@ def test_moved_modules_keep_their_behaviour():
 
 
 def test_no_dim_means_the_last():
-    # chainrule's choice, said in the README: PyTorch's deprecated implicit dim would take dim 0 of a
+    # chainrule's choice, said in docs/what-is-there.md: PyTorch's deprecated implicit dim would take dim 0 of a
     # 3-d input; with a dim given, the two agree
     x = r(2, 3, 4)
     for fn in ("softmax", "log_softmax", "softmin"):

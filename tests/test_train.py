@@ -60,7 +60,7 @@ def test_digits_mlp(digits, compile):
 def test_digits_cnn(digits, compile):
     run = fit(Config(model="cnn", data="digits", epochs=10, lr=0.05, optimizer="momentum"), log=io.StringIO(),
               progress=False, splits=digits, compile=compile)  # fmt: skip
-    # 96.7-98.6% test accuracy over seeds 0-4 (the README's table); seed 0 is the lowest
+    # 96.7-98.6% test accuracy over seeds 0-4 (the table in docs/cli.md); seed 0 is the lowest
     assert run.test["test_acc"] >= 0.96 and run.history[-1]["val_acc"] >= 0.95
 
 
