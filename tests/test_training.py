@@ -81,6 +81,31 @@ def test_fit_takes_datasets_arrays_and_loaders_alike():
         fit(model, iter([]), loss=F.cross_entropy, optimizer=opt)
 
 
+def test_fit_batches_an_iterable_dataset_in_its_own_order_with_or_without_a_length():
+    """An IterableDataset yields examples: fit batches them as PyTorch's DataLoader would (no
+    shuffle), an epoch ending with the stream; a __len__ does not make it map-style."""
+    X, y = cr.data.spiral(seed=0)
+
+    class Examples(cr.data.IterableDataset):
+        def __iter__(self):
+            return iter(zip(X, y))
+
+    class Counted(Examples):
+        def __len__(self):
+            return len(X)
+
+    runs = []
+    for data in (Examples(), Counted(), cr.data.DataLoader(cr.data.ArrayDataset(X, y), batch_size=50)):
+        cr.manual_seed(0)
+        model = nn.Linear(2, 3)
+        seen = []
+        model.register_forward_hook(lambda m, args, out: seen.append(len(args[0])))
+        runs.append(fit(model, data, loss=F.cross_entropy, optimizer=cr.optim.SGD(model.parameters(), lr=0.5),
+                        epochs=2, batch_size=50, progress=False, log=io.StringIO())["train_loss"])  # fmt: skip
+        assert sum(seen) == 2 * len(X), type(data).__name__  # every example once an epoch
+    assert runs[0] == runs[1] == runs[2]  # the same batches in the same order as the unshuffled loader
+
+
 def test_a_nan_run_stops_in_one_line_before_anything_is_written(tmp_path):
     cr.manual_seed(0)
     model = TwoLayer(2, 20, 3)

@@ -111,7 +111,8 @@ def fit(model: nn.Module, data: Any, *, loss: Callable[[Any, Any], Tensor], opti
 
     ``data``: a Dataset, a DataLoader, ``(X, y)`` arrays, or an endless iterable of
     ``(x, y)`` batches with ``steps_per_epoch`` (e.g. ``tasks.SequenceStream``). Datasets
-    and arrays are batched by ``batch_size``, reshuffled every epoch from ``seed``.
+    and arrays are batched by ``batch_size``, reshuffled every epoch from ``seed``; an
+    ``IterableDataset`` of examples is batched in its own order, an epoch ending with it.
     ``loss(output, y)`` is the data loss; ``regularizer()`` a term added to it for the
     gradient (the history reports the data loss); ``metrics`` maps names to functions
     ``(output, y) -> float``, averaged over each epoch (``train_NAME``, ``val_NAME``).
@@ -178,7 +179,8 @@ class _Loop:
         self.max_grad_norm, self.regularizer, self.smoothing = max_grad_norm, regularizer, smoothing
         self.world, self.config, self.metadata = world, config, metadata
         self.loader, self.stream = _batches(data, batch_size, seed, world, steps_per_epoch)
-        self.steps_per_epoch = steps_per_epoch if self.stream else len(self.loader)
+        # None: a loader over an IterableDataset without a length, whose epoch ends with it
+        self.steps_per_epoch = steps_per_epoch if self.stream else _length(self.loader)
         self.batch_axis = getattr(self.loader, "batch_axis", 0)
         self.val = _dataset(val_data, "val_data") if val_data is not None else None
         self.val_batch = max(batch_size, 500)
@@ -264,7 +266,8 @@ class _Loop:
         self._norms = dict.fromkeys((n for n, _ in self.weights), 0.0)
         steps = self.steps_per_epoch
         if self.max_steps is not None:
-            steps = min(steps, self.max_steps - state.step)
+            left = self.max_steps - state.step
+            steps = left if steps is None else min(steps, left)
         bar = _progress(steps, _epoch_name(epoch + 1, self.epochs), progress)
         done = 0
 
@@ -455,6 +458,11 @@ def _batches(data: Any, batch_size: int, seed: int, world: tuple[int, int],
     """(what to iterate each epoch, whether it is an endless stream)."""
     if isinstance(data, datasets.DataLoader):
         return data, False
+    if isinstance(data, datasets.IterableDataset):  # examples, as a DataLoader batches them: an epoch ends with the stream
+        if world[1] > 1:
+            raise ValueError(f"fit: distributed training over an IterableDataset ({type(data).__name__}); expected a "
+                             "map-style Dataset (each rank takes its share of each batch) or a DataLoader per rank")  # fmt: skip
+        return datasets.DataLoader(data, batch_size=batch_size), False
     if isinstance(data, tuple) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
         dataset = _dataset(data, "fit")
         sampler = None
@@ -480,19 +488,29 @@ def _batches(data: Any, batch_size: int, seed: int, world: tuple[int, int],
                     "or an iterable of batches")  # fmt: skip
 
 
-def _take(batches: Any, steps: int) -> Iterator[Any]:
-    """The first ``steps`` batches of this epoch (a stream goes on where it stopped)."""
-    if steps <= 0:
+def _length(loader: Any) -> int | None:
+    """How many batches a pass over ``loader`` gives; None when it cannot say (an
+    ``IterableDataset`` without ``__len__``: the pass ends when the stream does)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def _take(batches: Any, steps: int | None) -> Iterator[Any]:
+    """The first ``steps`` batches of this epoch (a stream goes on where it stopped); all of
+    them when ``steps`` is None."""
+    if steps is not None and steps <= 0:
         return
     it = iter(batches)
-    for _ in range(steps):
+    for _ in range(steps) if steps is not None else iter(int, 1):  # iter(int, 1): without end
         try:
             yield next(it)
         except StopIteration:
             return
 
 
-def _progress(total: int, desc: str, enabled: bool | None) -> Any:
+def _progress(total: int | None, desc: str, enabled: bool | None) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, leave=False, disable=None if enabled is None else not enabled, unit="batch")
