@@ -361,3 +361,25 @@ def test_arrays_a_function_returns_in_a_list_are_traced():
     for v in (1.0, 3.0):
         assert f(np.full(2, v, np.float32)).numpy().tolist() == [2 * v, 2 * v]
     assert f.traces_made == 1 and ", = np.split(" in f.source()
+
+
+def test_a_mean_replays_as_a_sum_over_the_count_with_numpys_bits():
+    """The generated step writes a float mean as np.add.reduce(...) / n (NumPy's mean without
+    its Python layer): the same bits as eager, in single and double precision and in half
+    precision (left as a mean: NumPy sums halves in single)."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64, np.float16):
+        x = (rng.standard_normal((3, 7, 33)) * 100).astype(dtype)
+        ln = nn.LayerNorm(33).to(dtype=cr.float32 if dtype == np.float16 else dtype)
+
+        def step(x):
+            return ln(cr.Tensor(x).mean(dim=0, keepdim=True) + x.mean(axis=(1, 2)).reshape(3, 1, 1))
+
+        compiled = cr.compile(step)
+        eager = step(x).numpy()
+        assert np.array_equal(compiled(x).numpy(), eager) and np.array_equal(compiled(x).numpy(), eager)
+        source = compiled.source()
+        if dtype == np.float16:
+            assert ".mean(axis=(1, 2))" in source, source
+        else:
+            assert "np.add.reduce(" in source and ".mean(" not in source, source
