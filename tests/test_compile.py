@@ -383,3 +383,23 @@ def test_a_mean_replays_as_a_sum_over_the_count_with_numpys_bits():
             assert ".mean(axis=(1, 2))" in source, source
         else:
             assert "np.add.reduce(" in source and ".mean(" not in source, source
+
+
+def test_a_dropped_trace_takes_its_lines_out_of_linecache():
+    """Tracebacks show a replay's generated lines (linecache holds them); a trace the cache
+    drops takes them along, so a step traced for many shapes does not keep every text."""
+    import gc
+    import linecache
+
+    def step(x):
+        return (cr.Tensor(x) * 2).sum()
+
+    compiled = cr.compile(step, max_traces=1)
+    for n in range(2, 7):
+        compiled(np.ones(n, np.float32))
+    gc.collect()
+    mine = [k for k in linecache.cache if k.startswith(f"<chainrule.compile:step:{id(compiled):x}:")]
+    assert len(mine) == 1, mine  # the one trace kept
+    del compiled
+    gc.collect()
+    assert not [k for k in linecache.cache if k in mine]

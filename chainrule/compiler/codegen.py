@@ -13,6 +13,7 @@ import keyword
 import linecache
 import math
 import re
+import weakref
 from typing import Any
 
 import numpy as np
@@ -385,4 +386,7 @@ def load(source: str, filename: str, kernels: dict[str, Any] | None = None, xp: 
     namespace: dict[str, Any] = {"__name__": filename, **(kernels or {})}
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code, never input
     namespace["np"] = xp  # after the text's own ``import numpy as np``, which makes it runnable alone
-    return namespace["step"]
+    step = namespace["step"]
+    # the lines go with the step: a trace dropped from a step's cache takes them out of linecache
+    weakref.finalize(step, linecache.cache.pop, filename, None)
+    return step
