@@ -51,7 +51,7 @@ def test_the_fixed_size_cache_compiled_gives_the_full_passs_logits():
     with cr.no_grad():
         full = gpt(idx).numpy()
         logits, buffers, pos = gpt._prefill(idx[:, :5])
-        step, _ = gpt._decoder()
+        step = gpt._decoder()
         rows = [logits]
         for t in range(5, 12):
             rows.append(step(idx[:, t:t + 1], np.array([pos]), buffers).numpy())
@@ -93,6 +93,19 @@ def test_generate_follows_the_models_parameters():
     for t in threads:
         t.join()
     assert all(np.array_equal(out[i], fresh(gpt).generate([[1, 2]] * (1 + i % 2), 20, seed=i)) for i in range(4))
+
+
+def test_generate_on_the_gpu_stand_in_gives_the_cpus_tokens():
+    """Moved to a device (tests/strict.py: CuPy's rules on the CPU) after sampling on the CPU,
+    the model samples eagerly there, its cache's buffers on the device, the same tokens."""
+    from oracle import _gpu_like
+    from test_devices import _to_stand_in
+
+    gpt = small_gpt()
+    want = gpt.generate([[1, 2, 3]], 20, seed=1)  # 23 > block_size 16: a rebuild on the way
+    _to_stand_in(gpt)
+    with _gpu_like("strict"):
+        assert np.array_equal(gpt.generate([[1, 2, 3]], 20, seed=1), want)
 
 
 def test_generate_is_seeded_and_runs_past_the_block():

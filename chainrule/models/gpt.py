@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, factories, nn, ops, rng
+from .. import backend, nn, ops, rng
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..compiler import compile as compile_step
@@ -81,7 +81,8 @@ def _write_position(cache: dict, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, 
     the (1, block_size) mask of the positions written so far."""
     pos = cache["pos"]
     cache["k"][:, :, pos], cache["v"][:, :, pos] = k, v
-    return cache["k"], cache["v"], (np.arange(cache["k"].shape[2]) <= pos)[None, :]
+    slots = backend.array_module(cache["k"]._data).arange(cache["k"].shape[2])  # where the buffers are
+    return cache["k"], cache["v"], (slots <= pos)[None, :]
 
 
 def _causal(t: int, s: int) -> np.ndarray:
@@ -141,6 +142,7 @@ class GPT(nn.Module):
         })  # fmt: skip
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer["wte"].weight  # weight tying: one matrix in and out
+        object.__setattr__(self, "_generation_lock", threading.Lock())  # one generate at a time
         # GPT-2's initialization, as nanoGPT's _init_weights: over the layers' own (PyTorch's)
         # defaults, every matrix N(0, 0.02), biases 0; kept, not the layers' defaults
         for name, p in self.named_parameters():
@@ -189,8 +191,8 @@ class GPT(nn.Module):
         """
         out, g = sampling(idx, temperature, seed)
         block = self.config.block_size
-        step, one_at_a_time = self._decoder()
-        with one_at_a_time:  # a trace binds the parameters while it runs, and the mode is the model's
+        with self._one_generation:  # a trace binds the parameters while it runs, and the mode is the model's
+            step = self._decoder()
             was_training = self.training
             self.eval()
             try:
@@ -216,8 +218,8 @@ class GPT(nn.Module):
         buffers = []
         for c in caches:
             B, nh, T, hs = c["k"].shape
-            k, v = (factories.zeros(B, nh, self.config.block_size, hs, dtype=c["k"].dtype, device=c["k"].device)
-                    for _ in "kv")
+            xp = backend.array_module(c["k"]._data)  # the buffers where the keys are
+            k, v = (Tensor(xp.zeros((B, nh, self.config.block_size, hs), dtype=c["k"]._data.dtype)) for _ in "kv")
             k[:, :, :T], v[:, :, :T] = c["k"], c["v"]
             buffers.append((k, v))
         return logits, buffers, idx.shape[1]
@@ -227,25 +229,35 @@ class GPT(nn.Module):
         which it writes at that position -> its logits (B, vocab)."""
         return self(idx, [{"k": k, "v": v, "pos": pos} for k, v in buffers])[:, -1]  # (B, vocab)
 
-    def _decoder(self) -> tuple[Any, Any]:
-        """``_decode`` compiled, and the lock that makes one generation at a time run on this
-        model (a trace binds the parameters while it runs). Made once and kept with the model
-        while its parameters are the same tensors (a compiled step reads the tensors it was traced
-        with: a parameter replaced, by ``load_state_dict(assign=True)`` say, needs a new one); on a
-        GPU the step runs eagerly."""
-        params = tuple(map(id, self.parameters()))
+    def _decoder(self) -> Any:
+        """``_decode`` compiled, made once and kept with the model while its parameters are the
+        same tensors on the CPU (a compiled step reads the tensors it was traced with: a parameter
+        replaced, by ``load_state_dict(assign=True)`` say, needs a new one); on a GPU the step
+        runs eagerly. Called under the generation lock: no trace of this model is running."""
+        eager = backend.array_module(self.lm_head.weight._data) is not np  # moved to a GPU since: eager
+        params = (tuple(map(id, self.parameters())), eager)
         kept = self.__dict__.get("_decode_step")
         if kept is None or kept[0] != params:
-            eager = backend.array_module(self.lm_head.weight._data) is not np
-            kept = (params, self._decode if eager else compile_step(self._decode, max_traces=4), threading.Lock())
+            kept = (params, self._decode if eager else compile_step(self._decode, max_traces=4))
             object.__setattr__(self, "_decode_step", kept)
-        return kept[1], kept[2]
+        return kept[1]
+
+    @property
+    def _one_generation(self) -> Any:
+        """The lock that makes one generation at a time run on this model (a trace binds its
+        parameters while it runs); made with the model, and anew for a copy."""
+        return self.__dict__["_generation_lock"]
 
     def __getstate__(self) -> dict:
-        """Copies and pickles leave the compiled decoder behind (it holds a lock; a copy makes its own)."""
+        """Copies and pickles leave the compiled decoder and the lock behind (a copy makes its own)."""
         state = dict(self.__dict__)
         state.pop("_decode_step", None)
+        state.pop("_generation_lock", None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        object.__setattr__(self, "_generation_lock", threading.Lock())
 
 
 def sampling(idx: Any, temperature: float, seed: int | None) -> tuple[np.ndarray, np.random.Generator]:
