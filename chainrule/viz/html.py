@@ -28,7 +28,7 @@ from ..autograd.tensor import Tensor
 from ..serialization import atomic_write
 from .explainer import Trace, sentence, trace
 from .graph import Graph, build_graph, describe, grad_label
-from .render import GRAD_COLOR, VALUE_COLOR, fork_note
+from .render import FORK_NOTE, GRAD_COLOR, VALUE_COLOR, fork_note, sum_note
 
 FONT, NOTE = 14, 12  # px: labels, and the smaller notes (roles, names on wires, fork sums)
 CHAR_W, NOTE_W, LINE_H, GATE_R, COL_GAP, ROW_GAP = 8.0, 6.9, 18, 26, 44, 20
@@ -304,7 +304,7 @@ def to_svg(graph: Graph, show_grads: bool = True, fit: bool = True) -> str:
             weight = ' font-weight="bold"' if cls == "head" and (node.kind != "value" or node.leaf or not circuit) else ""
             small = cls in ("note", "sum") or (circuit and cls == "head" and node.kind == "value")
             size = f' font-size="{NOTE}"' if small else ""
-            shown = text if cls != "sum" or show_grads else "fork: gradients add"
+            shown = text if cls != "sum" or show_grads else FORK_NOTE
             out.append(f'<text class="{cls}" x="{x + w / 2:.1f}" y="{ty:.1f}" text-anchor="middle" fill="{color}"'
                        f"{weight}{size}>{escape(shown)}</text>")  # fmt: skip
             ty += LINE_H
@@ -361,7 +361,7 @@ def page_data(graph: Graph, tr: Trace) -> dict[str, Any]:
             parts = [u.grad for u in graph.uses(e.src) if u.dst in ran]
             if parts and node.size == 1 and node.id in updates:  # one-number parts add up on the fork, so far
                 total = updates[node.id]["text"]
-                updates[node.id]["sum"] = "gradients add: " + " + ".join(parts) + f" = {total}"
+                updates[node.id]["sum"] = sum_note(parts, total)
         steps.append({"gate": gate, "sentence": sentence(_named(st, graph)),
                       "updates": {k: v for k, v in updates.items() if k in graph.nodes or k[0] == "e"}})  # fmt: skip
     return {"steps": steps, "intro": f"Forward pass done: {tr.output.name or 'the output'} = "

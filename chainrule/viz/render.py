@@ -30,8 +30,16 @@ def fork_note(node: Any) -> str:
     'gradients add: 1 + 3 + 3 = 7'
     """
     if node.parts and node.grad and all("\n" not in p for p in node.parts + [node.grad]):
-        return "gradients add: " + " + ".join(node.parts) + f" = {node.grad}"
-    return "fork: gradients add"
+        return sum_note(node.parts, node.grad)
+    return FORK_NOTE
+
+
+FORK_NOTE = "fork: gradients add"  # a fork whose parts are not one-number each (or not known yet)
+
+
+def sum_note(parts: list[str], total: str) -> str:
+    """A fork's one-number parts and their sum, as its picture writes them."""
+    return "gradients add: " + " + ".join(parts) + f" = {total}"
 
 
 class GraphvizNotFound(RuntimeError):
