@@ -191,8 +191,10 @@ class GPT(nn.Module):
         """
         out, g = sampling(idx, temperature, seed)
         block = self.config.block_size
-        with self._one_generation:  # a trace binds the parameters while it runs, and the mode is the model's
+        # one generation at a time: a trace binds the parameters while it runs, and the mode is the model's
+        with self._generation_lock:
             step = self._decoder()
+            xp = backend.array_module(self.lm_head.weight._data)  # where the cache's buffers are
             was_training = self.training
             self.eval()
             try:
@@ -203,7 +205,6 @@ class GPT(nn.Module):
                     if pos >= block:  # full: rebuild from the last half of the context
                         logits, buffers, pos = self._prefill(out[:, -(block // 2 + 1):])
                     else:  # the step writes position pos of the buffers
-                        xp = backend.array_module(buffers[0][0]._data)
                         logits = step(xp.asarray(nxt), xp.asarray([pos]), buffers).numpy()
                         pos += 1
             finally:
@@ -241,12 +242,6 @@ class GPT(nn.Module):
             kept = (params, self._decode if eager else compile_step(self._decode, max_traces=4))
             object.__setattr__(self, "_decode_step", kept)
         return kept[1]
-
-    @property
-    def _one_generation(self) -> Any:
-        """The lock that makes one generation at a time run on this model (a trace binds its
-        parameters while it runs); made with the model, and anew for a copy."""
-        return self.__dict__["_generation_lock"]
 
     def __getstate__(self) -> dict:
         """Copies and pickles leave the compiled decoder and the lock behind (a copy makes its own)."""
