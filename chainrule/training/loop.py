@@ -12,6 +12,7 @@ run with ``Diverged`` before anything non-finite is written.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import sys
@@ -501,13 +502,8 @@ def _take(batches: Any, steps: int | None) -> Iterator[Any]:
     """The first ``steps`` batches of this epoch (a stream goes on where it stopped); all of
     them when ``steps`` is None."""
     if steps is not None and steps <= 0:
-        return
-    it = iter(batches)
-    for _ in range(steps) if steps is not None else iter(int, 1):  # iter(int, 1): without end
-        try:
-            yield next(it)
-        except StopIteration:
-            return
+        return iter(())  # no pass started: a loader's workers are not forked for nothing
+    return itertools.islice(batches, steps)
 
 
 def _progress(total: int | None, desc: str, enabled: bool | None) -> Any:
