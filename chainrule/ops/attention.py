@@ -5,8 +5,9 @@ matmul) that keep several (L, S) arrays alive until the backward; the gate keeps
 the probabilities (beside q, k, v and its output, which exist anyway; with dropout also the
 keep mask, one byte an entry), and on NumPy's big inputs none: it works a block of rows at a
 time, keeps each row's max and 1 / sum, and the backward makes each block's probabilities
-again from them (FlashAttention's trade: a GPT layer's 4 MiB for one more product a block). It computes the scores, the bias and the softmax in place in that
-one buffer, and the softmax's backward in place in one more. Fully masked rows (a query that
+again from them (FlashAttention's trade: a GPT layer's 4 MiB for one more product a block).
+It computes the scores, the bias and the softmax in place in one buffer, and the softmax's
+backward in place in one more. Fully masked rows (a query that
 may attend to nothing) give zeros, output and gradients, where a plain softmax gives NaN.
 
 Masks, in the gate's words: a boolean mask is True where a key takes part (PyTorch's
@@ -57,8 +58,8 @@ class ScaledDotProductAttention(Function):
     Inputs: q, k, v, the mask (None, boolean or float: ``attention_bias``) and dropout's keep
     mask (None, or booleans of the scores' shape, drawn by the caller so a compiled step
     replays the draw). Saved: q, k, v, the mask, P (or, in blocks, each row's max and 1 / sum),
-    keep and the output (all but P and keep are arrays that exist anyway). With D = P * keep / (1 - p) the dropped probabilities:
-    gv = D^T g; gP = (g v^T) * keep / (1 - p); gS = P * (gP - rowsum(gP * P)) (softmax's
+    keep and the output (all but P and keep are arrays that exist anyway). With
+    D = P * keep / (1 - p) the dropped probabilities: gv = D^T g; gP = (g v^T) * keep / (1 - p); gS = P * (gP - rowsum(gP * P)) (softmax's
     backward); g_mask = gS; gq = gS k * scale; gk = gS^T q * scale.
 
     >>> import chainrule as cr
@@ -85,7 +86,7 @@ class ScaledDotProductAttention(Function):
             stats = xp.empty((2,) + q.shape[:-1] + (1,), q.dtype)  # (max, 1 / sum) per row
             scratch = xp.empty(_most(chunks, q, k), q.dtype)
             for rows, (qa, qb, kb) in _blocks(chunks, q, k, mask, keep, causal):
-                qt, kt, vt = q[rows][..., qa:qb, :], k[rows][..., :kb, :], v[rows][..., :kb, :]
+                qt, kt, vt = _block(q, k, v, rows, qa, qb, kb)
                 _attend(xp, qt, kt, vt, _part(mask, rows, q.ndim), _tile(_part(keep, rows, q.ndim), qa, qb, kb), causal,
                         scale, dropout_p, _buffer(scratch, qt, kb), out[rows][..., qa:qb, :],
                         stats[:, rows][..., qa:qb, :], offset=qa)  # fmt: skip
@@ -116,7 +117,7 @@ class ScaledDotProductAttention(Function):
             gv = xp.empty_like(v) if nv else None
             scratch = xp.empty(_most(chunks, q, k), q.dtype)
             for rows, (qa, qb, kb) in blocks:
-                qt, kt, vt = q[rows][..., qa:qb, :], k[rows][..., :kb, :], v[rows][..., :kb, :]
+                qt, kt, vt = _block(q, k, v, rows, qa, qb, kb)
                 mine = _probabilities(xp, qt, kt, _part(mask, rows, q.ndim), ctx.causal, ctx.scale,
                                       stats[:, rows][..., qa:qb, :], _buffer(scratch, qt, kb), offset=qa)  # fmt: skip
                 pq, pk, pv = _backward(qt, kt, vt, mine, _tile(_part(keep, rows, q.ndim), qa, qb, kb),
@@ -193,6 +194,11 @@ def _blocks(chunks: list, q: Any, k: Any, mask: Any, keep: Any, causal: bool) ->
         cuts = [L * i // n for i in range(n + 1)]
         tiles = [(a, b, b) for a, b in zip(cuts, cuts[1:])][::-1]
     return [(rows, tile) for rows in chunks for tile in tiles]
+
+
+def _block(q: Any, k: Any, v: Any, rows: slice, qa: int, qb: int, kb: int) -> tuple[Any, Any, Any]:
+    """A block's queries qa:qb of these rows, and the keys and values :kb they see (views)."""
+    return q[rows][..., qa:qb, :], k[rows][..., :kb, :], v[rows][..., :kb, :]
 
 
 def _tile(keep: Any, qa: int, qb: int, kb: int) -> Any:
