@@ -1,5 +1,6 @@
-"""The compiled loops of the window ops (``chainrule.ops.kernels``) against the NumPy passes
-they replace: the same numbers, NaN and ties included, from several threads at once."""
+"""The compiled loops of the window ops and of layer norm (``chainrule.ops.kernels``) against the
+NumPy passes they replace: the same numbers (layer norm's to the last bits), NaN and ties
+included, from several threads at once."""
 
 from __future__ import annotations
 
@@ -91,3 +92,84 @@ def test_windows_of_more_than_256_offsets_route_right(loops, monkeypatch):
     tx = torch.tensor(x, requires_grad=True)
     torch.nn.functional.max_pool2d(tx, 17, 1, 8).sum().backward()
     np.testing.assert_array_equal(t.grad.numpy(), tx.grad.numpy())
+
+
+def normed(x: np.ndarray, shape: int, affine: bool, loops: bool, monkeypatch) -> list[np.ndarray]:
+    """layer_norm's output and the gradients of x, w and b for a fixed upstream gradient."""
+    monkeypatch.setattr(kernels, "_available", loops)
+    g = np.random.default_rng(7)
+    t = cr.tensor(x, requires_grad=True)
+    w = cr.tensor(g.standard_normal(shape).astype(x.dtype), requires_grad=True) if affine else None
+    b = cr.tensor(g.standard_normal(shape).astype(x.dtype), requires_grad=True) if affine else None
+    y = F.layer_norm(t, (shape,), w, b, eps=1e-5)
+    y.backward(cr.tensor(g.standard_normal(x.shape).astype(x.dtype)))
+    return [y.numpy()] + [a.grad.numpy() for a in (t, w, b) if a is not None]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,affine", [((4, 6, 128), True), ((3, 7), False), ((1, 1), True), ((5, 33), True)])
+def test_layer_norm_loops_give_the_numpy_passes_numbers(dtype, shape, affine, monkeypatch):
+    """Layer norm's rows as compiled loops (sums reassociated: the last bits may differ) against
+    the NumPy passes, with and without w and b, widths 1 and odd; a row of inf or NaN gives NaN
+    in both, and the rows beside it are untouched."""
+    x = (np.random.default_rng(shape[-1]).standard_normal(shape) * 3 + 1).astype(dtype)
+    if x.shape[0] > 2:
+        x[1, 0], x[2, 1] = np.inf, np.nan
+    with np.errstate(invalid="ignore", over="ignore"):
+        ours = normed(x, shape[-1], affine, True, monkeypatch)
+        theirs = normed(x, shape[-1], affine, False, monkeypatch)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(ours, theirs):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * 10)  # NaN where the other has NaN
+
+
+def test_layer_norm_loops_replay_in_a_compiled_step():
+    ln = cr.nn.LayerNorm(16)
+    x = np.random.default_rng(0).standard_normal((4, 5, 16)).astype(np.float32)
+
+    def step(x):
+        ln.zero_grad()
+        out = (ln(x) ** 2).sum()
+        out.backward()
+        return out
+
+    eager = step(x).item(), ln.weight.grad.numpy().copy()
+    compiled = cr.compile(step)
+    for _ in range(3):
+        got = compiled(x).item(), ln.weight.grad.numpy().copy()
+    np.testing.assert_allclose(got[0], eager[0], rtol=1e-6)
+    np.testing.assert_allclose(got[1], eager[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 3, 15, 16, 17, 64, 128, 200])
+def test_row_max_is_numpys_max_nan_and_inf_included(dtype, width):
+    """``row_max`` (sixteen lanes a row, then the tail) against ``max(axis=-1)``: a NaN anywhere
+    in a row, first, in a lane or in the tail, makes it NaN; rows of -inf stay -inf."""
+    x = np.random.default_rng(width).standard_normal((2, 5, width)).astype(dtype)
+    x[0, 1, :] = -np.inf
+    x[0, 2, 0] = np.nan
+    x[1, 3, -1] = np.nan
+    x[1, 4, width // 2] = np.nan
+    x[1, 0, width - 1] = 50.0  # the max last
+    np.testing.assert_array_equal(kernels.row_max(x), x.max(axis=-1, keepdims=True))
+    np.testing.assert_array_equal(kernels.row_max(x[:, ::2]), x[:, ::2].max(axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_with_the_row_max_loop_gives_the_numpy_passes_numbers(causal, monkeypatch):
+    g = np.random.default_rng(3)
+    q, k, v = (g.standard_normal((2, 3, 40, 8)).astype(np.float32) for _ in range(3))
+    mask = None if causal else g.random((40, 40)) > 0.3
+    if mask is not None:
+        mask[5] = False  # a fully masked row: zeros, not NaN
+    runs = []
+    for loops in (True, False):
+        monkeypatch.setattr(kernels, "_available", loops)
+        ts = [cr.tensor(a, requires_grad=True) for a in (q, k, v)]
+        out = F.scaled_dot_product_attention(*ts, attn_mask=mask, is_causal=causal)
+        (out * out).sum().backward()
+        runs.append([out.numpy()] + [t.grad.numpy() for t in ts])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

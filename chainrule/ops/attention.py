@@ -26,6 +26,7 @@ import numpy as np
 from ..autograd.function import Context, Function, call
 from ..autograd.tensor import Tensor
 from ..backend import array_module
+from . import kernels
 from .broadcast import sum_to
 from .elementwise import where
 from .linalg import _swap_last, product
@@ -77,7 +78,8 @@ class ScaledDotProductAttention(Function):
         chunks = _chunks(q, k, v)
         stats = None
         if chunks is None:
-            s, out = _attend(xp, q, k, v, mask, keep, causal, scale, dropout_p)
+            bias = attention_bias(xp, mask, causal, (q.shape[-2], k.shape[-2]), q.dtype), 0
+            s, out = _attend(xp, q * scale, k.swapaxes(-1, -2), v, bias, keep, dropout_p, mask=mask)
         else:  # the same, a few (L, S) matrices at a time in one scratch buffer; P is not kept
             # (FlashAttention's trade): each row's max and 1 / sum are, and the backward makes
             # each block's P again from them, bit for bit, a block at a time
@@ -85,11 +87,13 @@ class ScaledDotProductAttention(Function):
             out = xp.empty(q.shape[:-1] + v.shape[-1:], np.result_type(q.dtype, v.dtype))
             stats = xp.empty((2,) + q.shape[:-1] + (1,), q.dtype)  # (max, 1 / sum) per row
             scratch = xp.empty(_most(chunks, q, k), q.dtype)
+            qs, kt, made = q * scale, _rows_of_kt(xp, k), {}  # once for all the blocks
             for rows, (qa, qb, kb) in _blocks(chunks, q, k, mask, keep, causal):
-                qt, kt, vt = _block(q, k, v, rows, qa, qb, kb)
-                _attend(xp, qt, kt, vt, _part(mask, rows, q.ndim), _tile(_part(keep, rows, q.ndim), qa, qb, kb), causal,
-                        scale, dropout_p, _buffer(scratch, qt, kb), out[rows][..., qa:qb, :],
-                        stats[:, rows][..., qa:qb, :], offset=qa)  # fmt: skip
+                qt, _, vt = _block(q, k, v, rows, qa, qb, kb)
+                bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made)
+                _attend(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], vt, bias, _tile(_part(keep, rows, q.ndim), qa, qb, kb),
+                        dropout_p, _buffer(scratch, qt, kb), out[rows][..., qa:qb, :], stats[:, rows][..., qa:qb, :],
+                        _part(mask, rows, q.ndim))  # fmt: skip
         ctx.save_for_backward(q, k, v, mask, s, keep, out, stats)
         ctx.causal, ctx.scale, ctx.dropout_p = causal, scale, dropout_p
         return out
@@ -105,24 +109,29 @@ class ScaledDotProductAttention(Function):
         inv = 1 / (1 - ctx.dropout_p)
         chunks = None if graph else _chunks(q, k, v)
         xp = array_module(q)
+        if chunks is not None:  # as the forward made them: the same bits
+            qs, kt, made = q * ctx.scale, _rows_of_kt(xp, k), {}
         if p is None and nm:  # the mask's gradient needs the whole P: made again, block by block
             p = xp.empty(q.shape[:-1] + k.shape[-2:-1], q.dtype)
             for rows in chunks:
-                _probabilities(xp, q[rows], k[rows], _part(mask, rows, q.ndim), ctx.causal, ctx.scale, stats[:, rows],
-                               p[rows])  # fmt: skip
+                bias = _block_bias(xp, mask, rows, (0, q.shape[-2], k.shape[-2]), ctx.causal, q, k, made)
+                _probabilities(xp, qs[rows], kt[rows], bias, stats[:, rows], p[rows], _part(mask, rows, q.ndim))
         if chunks is not None and not nm:  # a few (L, S) matrices at a time, as the forward
             blocks = _blocks(chunks, q, k, mask, keep, ctx.causal)
             gq = xp.empty_like(q) if nq else None
             gk = xp.empty_like(k) if nk else None
             gv = xp.empty_like(v) if nv else None
             scratch = xp.empty(_most(chunks, q, k), q.dtype)
+            vt = _rows_of_kt(xp, v) if nq or nk else None  # v^T in rows, for g v^T
             for rows, (qa, qb, kb) in blocks:
-                qt, kt, vt = _block(q, k, v, rows, qa, qb, kb)
-                mine = _probabilities(xp, qt, kt, _part(mask, rows, q.ndim), ctx.causal, ctx.scale,
-                                      stats[:, rows][..., qa:qb, :], _buffer(scratch, qt, kb), offset=qa)  # fmt: skip
-                pq, pk, pv = _backward(qt, kt, vt, mine, _tile(_part(keep, rows, q.ndim), qa, qb, kb),
-                                       out[rows][..., qa:qb, :], grad_out[rows][..., qa:qb, :], ctx.scale, inv, nq, nk,
-                                       nv)  # fmt: skip
+                qt, kr, vr = _block(q, k, v, rows, qa, qb, kb)
+                bias = _block_bias(xp, mask, rows, (qa, qb, kb), ctx.causal, q, k, made)
+                mine = _probabilities(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias,
+                                      stats[:, rows][..., qa:qb, :], _buffer(scratch, qt, kb),
+                                      _part(mask, rows, q.ndim))  # fmt: skip
+                pq, pk, pv = _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], mine,
+                                       _tile(_part(keep, rows, q.ndim), qa, qb, kb), out[rows][..., qa:qb, :],
+                                       grad_out[rows][..., qa:qb, :], ctx.scale, inv, nq, nk, nv)  # fmt: skip
                 if pq is not None:
                     gq[rows][..., qa:qb, :] = pq
                 for whole, part in ((gk, pk), (gv, pv)):
@@ -227,39 +236,68 @@ def _part(a: Any, rows: slice, ndim: int) -> Any:
     return a[rows]
 
 
-def _scores(xp: Any, q: Any, k: Any, mask: Any, causal: bool, scale: float, s: Any = None, offset: int = 0) -> Any:
-    """q k^T * scale + bias, (..., L, S), into ``s`` if given (``offset``: see ``attention_bias``)."""
-    kt = k.swapaxes(-1, -2)
+def _rows_of_kt(xp: Any, k: Any) -> Any:
+    """k^T, (..., E, S), laid out in rows: NumPy hands a stack's products to BLAS only so (see
+    ``product``); made once a call, not once a block."""
+    return xp.ascontiguousarray(k.swapaxes(-1, -2))
+
+
+def _block_bias(xp: Any, mask: Any, rows: slice, tile: tuple[int, int, int], causal: bool, q: Any, k: Any,
+                made: dict) -> tuple[Any, int]:  # fmt: skip
+    """(bias, at): what to add to a block's scores from key ``at`` on (``attention_bias``'s, a
+    boolean mask's and the causal mask's; a float mask is added on its own). In a causal tile of
+    queries qa:qb every query sees the keys before qa, so only the square of keys qa:qb gets a
+    bias: one triangle. Biases that are the same for every block are made once a call (``made``)."""
+    qa, qb, kb = tile
+    L, S = q.shape[-2], k.shape[-2]
+    if (qa, qb, kb) != (0, L, S):  # a tile (causal self-attention, no other mask)
+        n = qb - qa
+        if n not in made:
+            made[n] = attention_bias(xp, None, True, (n, n), q.dtype)
+        return made[n], qa
+    part = _part(mask, rows, q.ndim)
+    if part is not mask:  # the mask's own rows: a bias of their own
+        return attention_bias(xp, part, causal, (L, S), q.dtype), 0
+    if "whole" not in made:
+        made["whole"] = attention_bias(xp, mask, causal, (L, S), q.dtype)
+    return made["whole"], 0
+
+
+def _scores(xp: Any, qs: Any, kt: Any, bias: tuple[Any, int], mask: Any, s: Any = None) -> Any:
+    """qs kt + bias (+ a float ``mask``), (..., L, S), into ``s`` if given; qs is q * scale, kt
+    k^T and ``bias`` ``_block_bias``'s pair."""
     if s is None:
-        s = product(q * scale, kt)  # (..., L, S): scores, then probabilities, in this buffer
+        s = product(qs, kt)  # (..., L, S): scores, then probabilities, in this buffer
     else:
-        xp.matmul(q * scale, xp.ascontiguousarray(kt), out=s)
-    bias = attention_bias(xp, mask, causal, s.shape[-2:], s.dtype, offset)
-    if bias is not None:
-        s += bias
+        xp.matmul(qs, kt, out=s)
+    add, at = bias
+    if add is not None:
+        if at:
+            s[..., at:at + add.shape[-1]] += add
+        else:
+            s += add
     if mask is not None and mask.dtype != bool:
         s += mask
     return s
 
 
-def _probabilities(xp: Any, q: Any, k: Any, mask: Any, causal: bool, scale: float, stats: Any, s: Any,
-                   offset: int = 0) -> Any:  # fmt: skip
+def _probabilities(xp: Any, qs: Any, kt: Any, bias: tuple[Any, int], stats: Any, s: Any, mask: Any = None) -> Any:
     """A block's P made again into ``s`` from its rows' (max, 1 / sum) ``stats``, as ``_attend``
     made it: the same operations in the same order, so the same bits."""
-    _scores(xp, q, k, mask, causal, scale, s, offset)
+    _scores(xp, qs, kt, bias, mask, s)
     s -= stats[0]
     xp.exp(s, out=s)
     s *= stats[1]
     return s
 
 
-def _attend(xp: Any, q: Any, k: Any, v: Any, mask: Any, keep: Any, causal: bool, scale: float, dropout_p: float,
-            s: Any = None, out: Any = None, stats: Any = None, offset: int = 0) -> tuple[Any, Any]:  # fmt: skip
+def _attend(xp: Any, qs: Any, kt: Any, v: Any, bias: tuple[Any, int], keep: Any, dropout_p: float, s: Any = None,
+            out: Any = None, stats: Any = None, mask: Any = None) -> tuple[Any, Any]:  # fmt: skip
     """(P, P v), the probabilities computed in place in one buffer (``s`` if given; ``out``
     likewise), with a fully masked row's probabilities 0; each row's max and 1 / sum written
     into ``stats`` if given."""
-    s = _scores(xp, q, k, mask, causal, scale, s, offset)
-    m = s.max(axis=-1, keepdims=True)  # (..., L, 1)
+    s = _scores(xp, qs, kt, bias, mask, s)
+    m = kernels.run(kernels.row_max, s) if kernels.usable(s) else s.max(axis=-1, keepdims=True)  # (..., L, 1)
     m = xp.where(m == -np.inf, s.dtype.type(0), m)  # a fully masked row: shifted by 0, exps 0, not NaN
     s -= m
     xp.exp(s, out=s)
@@ -278,16 +316,17 @@ def _attend(xp: Any, q: Any, k: Any, v: Any, mask: Any, keep: Any, causal: bool,
     return s, out
 
 
-def _backward(q: Any, k: Any, v: Any, p: Any, keep: Any, out: Any, g: Any, scale: float, inv: float,
+def _backward(q: Any, k: Any, v: Any, vt: Any, p: Any, keep: Any, out: Any, g: Any, scale: float, inv: float,
               nq: bool, nk: bool, nv: bool) -> tuple:  # fmt: skip
-    """(gq, gk, gv) of a block on raw arrays (the whole backward's formulas, one block's worth)."""
+    """(gq, gk, gv) of a block on raw arrays (the whole backward's formulas, one block's worth);
+    ``vt``: v^T in rows (``_rows_of_kt``), or None when neither q nor k wants a gradient."""
     gv = None
     if nv:
         d = p if keep is None else p * keep * inv
         gv = d.swapaxes(-1, -2) @ g
     if not (nq or nk):
         return None, None, gv
-    gp = product(g, v.swapaxes(-1, -2))  # (..., L, S): dL/dP
+    gp = g @ vt  # (..., L, S): dL/dP
     if keep is not None:
         gp *= keep
         gp *= inv

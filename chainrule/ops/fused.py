@@ -15,6 +15,7 @@ from typing import Any
 from ..autograd.function import Context, Function, call
 from ..autograd.tensor import Tensor
 from ..backend import array_module
+from . import kernels
 from .broadcast import sum_to
 from .reduce import LogSoftmax, Softmax
 
@@ -157,6 +158,14 @@ def _layer_norm_rows_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, need
     return gh, gw, gb
 
 
+def _rows_loop(x: Any, w: Any, b: Any, axes: tuple[int, ...], g: Any = None) -> bool:
+    """Whether layer norm runs as ``kernels``' compiled loops: over the last axis of NumPy
+    float arrays (a compiled step's traced ones too) with Numba installed, w and b of x's dtype."""
+    return (axes == (x.ndim - 1,) and x.ndim >= 1 and x.size > 0
+            and kernels.usable(*(a for a in (x, w, b, g) if a is not None))
+            and all(a is None or a.dtype == x.dtype for a in (w, b, g)))  # fmt: skip
+
+
 class LayerNorm(Function):
     """(x - mean) / sqrt(var + eps) * w + b over the trailing ``axes`` (w and b optional).
 
@@ -171,9 +180,14 @@ class LayerNorm(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, *, axes: tuple[int, ...], eps: float) -> Any:
+        ctx.axes, ctx.eps = axes, eps
+        if _rows_loop(x, w, b, axes):  # one compiled pass a row each way (``kernels.layer_norm``)
+            n = x.shape[-1]
+            out, mean, rstd = kernels.run(kernels.layer_norm, x.reshape(-1, n), w, b, eps)
+            ctx.save_for_backward(x, w, mean.reshape(x.shape[:-1] + (1,)), rstd.reshape(x.shape[:-1] + (1,)))
+            return out.reshape(x.shape)
         out, mean, _, rstd = _standardized(x, axes, eps)  # out: xhat, to be scaled and shifted in place
         ctx.save_for_backward(x, w, mean, rstd)
-        ctx.axes, ctx.eps = axes, eps
         if w is not None:
             out *= w
         if b is not None:
@@ -187,6 +201,13 @@ class LayerNorm(Function):
         if isinstance(grad_out, Tensor):  # create_graph: xhat and rstd as functions of x
             xhat, rstd = _standardized_gates(x, axes, ctx.eps)
         elif axes == (x.ndim - 1,):
+            if _rows_loop(x, w, None, axes, grad_out):
+                n = x.shape[-1]
+                needs = ctx.needs_input_grad
+                gx, gw, gb = kernels.run(kernels.layer_norm_backward, x.reshape(-1, n), w, mean, rstd,
+                                         grad_out.reshape(-1, n), needs[0])  # fmt: skip
+                return (gx.reshape(x.shape) if needs[0] else None, gw.reshape(w.shape) if w is not None and needs[1]
+                        else None, gb if needs[2] else None)  # fmt: skip
             return _layer_norm_rows_backward(x, w, mean, rstd, grad_out, ctx.needs_input_grad)
         else:
             xhat = (x - mean) * rstd
