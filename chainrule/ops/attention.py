@@ -77,9 +77,10 @@ class ScaledDotProductAttention(Function):
         xp = array_module(q)
         chunks = _chunks(q, k, v)
         stats = None
+        fast = _loops(q, k)
         if chunks is None:
-            bias = attention_bias(xp, mask, causal, (q.shape[-2], k.shape[-2]), q.dtype), 0
-            s, out = _attend(xp, q * scale, k.swapaxes(-1, -2), v, bias, keep, dropout_p, mask=mask)
+            bias = _block_bias(xp, mask, slice(None), (0, q.shape[-2], k.shape[-2]), causal, q, k, {}, fast)
+            s, out = _attend(xp, q * scale, k.swapaxes(-1, -2), v, bias, keep, dropout_p, mask=mask, fast=fast)
         else:  # the same, a few (L, S) matrices at a time in one scratch buffer; P is not kept
             # (FlashAttention's trade): each row's max and 1 / sum are, and the backward makes
             # each block's P again from them, bit for bit, a block at a time
@@ -90,10 +91,10 @@ class ScaledDotProductAttention(Function):
             qs, kt, made = q * scale, _rows_of_kt(xp, k), {}  # once for all the blocks
             for rows, (qa, qb, kb) in _blocks(chunks, q, k, mask, keep, causal):
                 qt, _, vt = _block(q, k, v, rows, qa, qb, kb)
-                bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made)
+                bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made, fast)
                 _attend(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], vt, bias, _tile(_part(keep, rows, q.ndim), qa, qb, kb),
                         dropout_p, _buffer(scratch, qt, kb), out[rows][..., qa:qb, :], stats[:, rows][..., qa:qb, :],
-                        _part(mask, rows, q.ndim))  # fmt: skip
+                        _part(mask, rows, q.ndim), fast)  # fmt: skip
         ctx.save_for_backward(q, k, v, mask, s, keep, out, stats)
         ctx.causal, ctx.scale, ctx.dropout_p = causal, scale, dropout_p
         return out
@@ -109,13 +110,15 @@ class ScaledDotProductAttention(Function):
         inv = 1 / (1 - ctx.dropout_p)
         chunks = None if graph else _chunks(q, k, v)
         xp = array_module(q)
+        fast = _loops(q, k)
         if chunks is not None:  # as the forward made them: the same bits
             qs, kt, made = q * ctx.scale, _rows_of_kt(xp, k), {}
         if p is None and nm:  # the mask's gradient needs the whole P: made again, block by block
             p = xp.empty(q.shape[:-1] + k.shape[-2:-1], q.dtype)
             for rows in chunks:
-                bias = _block_bias(xp, mask, rows, (0, q.shape[-2], k.shape[-2]), ctx.causal, q, k, made)
-                _probabilities(xp, qs[rows], kt[rows], bias, stats[:, rows], p[rows], _part(mask, rows, q.ndim))
+                bias = _block_bias(xp, mask, rows, (0, q.shape[-2], k.shape[-2]), ctx.causal, q, k, made, fast)
+                _exps(xp, qs[rows], kt[rows], bias, stats[0, rows], p[rows], _part(mask, rows, q.ndim), fast)
+                p[rows] *= stats[1, rows]
         if chunks is not None and not nm:  # a few (L, S) matrices at a time, as the forward
             blocks = _blocks(chunks, q, k, mask, keep, ctx.causal)
             gq = xp.empty_like(q) if nq else None
@@ -123,15 +126,17 @@ class ScaledDotProductAttention(Function):
             gv = xp.empty_like(v) if nv else None
             scratch = xp.empty(_most(chunks, q, k), q.dtype)
             vt = _rows_of_kt(xp, v) if nq or nk else None  # v^T in rows, for g v^T
+            # each row's <gP, P> = <g, out> (FlashAttention's rowsum(dO * O)), for all the blocks at once
+            c = (_row_dots(xp, grad_out, out, fast) if nq or nk else None)
             for rows, (qa, qb, kb) in blocks:
                 qt, kr, vr = _block(q, k, v, rows, qa, qb, kb)
-                bias = _block_bias(xp, mask, rows, (qa, qb, kb), ctx.causal, q, k, made)
-                mine = _probabilities(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias,
-                                      stats[:, rows][..., qa:qb, :], _buffer(scratch, qt, kb),
-                                      _part(mask, rows, q.ndim))  # fmt: skip
-                pq, pk, pv = _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], mine,
-                                       _tile(_part(keep, rows, q.ndim), qa, qb, kb), out[rows][..., qa:qb, :],
-                                       grad_out[rows][..., qa:qb, :], ctx.scale, inv, nq, nk, nv)  # fmt: skip
+                bias = _block_bias(xp, mask, rows, (qa, qb, kb), ctx.causal, q, k, made, fast)
+                e = _exps(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias, stats[0, rows][..., qa:qb, :],
+                          _buffer(scratch, qt, kb), _part(mask, rows, q.ndim), fast)  # fmt: skip
+                pq, pk, pv = _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], e,
+                                       stats[1, rows][..., qa:qb, :], _tile(_part(keep, rows, q.ndim), qa, qb, kb),
+                                       None if c is None else c[rows][..., qa:qb, :], grad_out[rows][..., qa:qb, :],
+                                       ctx.scale, inv, (nq, nk, nv), fast)  # fmt: skip
                 if pq is not None:
                     gq[rows][..., qa:qb, :] = pq
                 for whole, part in ((gk, pk), (gv, pv)):
@@ -242,35 +247,45 @@ def _rows_of_kt(xp: Any, k: Any) -> Any:
     return xp.ascontiguousarray(k.swapaxes(-1, -2))
 
 
+def _loops(q: Any, k: Any) -> bool:
+    """Whether a call's softmax passes run as ``kernels``' loops (NumPy float arrays of one dtype,
+    Numba installed): the causal mask then drawn by the loop that shifts the rows, not added."""
+    return q.dtype == k.dtype and kernels.usable(q, k)
+
+
 def _block_bias(xp: Any, mask: Any, rows: slice, tile: tuple[int, int, int], causal: bool, q: Any, k: Any,
-                made: dict) -> tuple[Any, int]:  # fmt: skip
-    """(bias, at): what to add to a block's scores from key ``at`` on (``attention_bias``'s, a
-    boolean mask's and the causal mask's; a float mask is added on its own). In a causal tile of
-    queries qa:qb every query sees the keys before qa, so only the square of keys qa:qb gets a
-    bias: one triangle. Biases that are the same for every block are made once a call (``made``)."""
+                made: dict, fast: bool) -> tuple[Any, int, int | None]:  # fmt: skip
+    """(bias, at, causal): what to add to a block's scores from key ``at`` on (``attention_bias``'s,
+    a boolean mask's and the causal mask's; a float mask is added on its own), and, where the
+    loops draw the causal mask alone instead, the first query's position (else None). In a
+    causal tile of queries qa:qb every query sees the keys before qa, so only the square of keys
+    qa:qb gets a bias: one triangle. Biases that are the same for every block are made once a
+    call (``made``)."""
     qa, qb, kb = tile
     L, S = q.shape[-2], k.shape[-2]
+    if fast and causal and mask is None:
+        return None, 0, qa
     if (qa, qb, kb) != (0, L, S):  # a tile (causal self-attention, no other mask)
         n = qb - qa
         if n not in made:
             made[n] = attention_bias(xp, None, True, (n, n), q.dtype)
-        return made[n], qa
+        return made[n], qa, None
     part = _part(mask, rows, q.ndim)
     if part is not mask:  # the mask's own rows: a bias of their own
-        return attention_bias(xp, part, causal, (L, S), q.dtype), 0
+        return attention_bias(xp, part, causal, (L, S), q.dtype), 0, None
     if "whole" not in made:
         made["whole"] = attention_bias(xp, mask, causal, (L, S), q.dtype)
-    return made["whole"], 0
+    return made["whole"], 0, None
 
 
-def _scores(xp: Any, qs: Any, kt: Any, bias: tuple[Any, int], mask: Any, s: Any = None) -> Any:
+def _scores(xp: Any, qs: Any, kt: Any, bias: tuple, mask: Any, s: Any = None) -> Any:
     """qs kt + bias (+ a float ``mask``), (..., L, S), into ``s`` if given; qs is q * scale, kt
-    k^T and ``bias`` ``_block_bias``'s pair."""
+    k^T and ``bias`` ``_block_bias``'s triple."""
     if s is None:
         s = product(qs, kt)  # (..., L, S): scores, then probabilities, in this buffer
     else:
         xp.matmul(qs, kt, out=s)
-    add, at = bias
+    add, at, _ = bias
     if add is not None:
         if at:
             s[..., at:at + add.shape[-1]] += add
@@ -281,29 +296,52 @@ def _scores(xp: Any, qs: Any, kt: Any, bias: tuple[Any, int], mask: Any, s: Any 
     return s
 
 
-def _probabilities(xp: Any, qs: Any, kt: Any, bias: tuple[Any, int], stats: Any, s: Any, mask: Any = None) -> Any:
-    """A block's P made again into ``s`` from its rows' (max, 1 / sum) ``stats``, as ``_attend``
-    made it: the same operations in the same order, so the same bits."""
-    _scores(xp, qs, kt, bias, mask, s)
-    s -= stats[0]
+def _shift(xp: Any, s: Any, causal: int | None, m: Any, fast: bool) -> tuple[Any, Any]:
+    """(s less each row's max, the maxima), in ``s``'s buffer where it can be (``m``: the shifts
+    to take instead); a fully masked row shifted by 0, so its exps are 0, not NaN."""
+    if fast:
+        return kernels.run(kernels.softmax_shift, s, m, causal, s if type(s) is np.ndarray else None)
+    if m is None:
+        m = s.max(axis=-1, keepdims=True)  # (..., L, 1)
+        m = xp.where(m == -np.inf, s.dtype.type(0), m)
+    s -= m
+    return s, m
+
+
+def _inverse_sums(xp: Any, e: Any, fast: bool) -> Any:
+    """1 / each row's sum of exps, (..., L, 1); 1 for a fully masked row (its probabilities 0)."""
+    if fast:
+        return kernels.run(kernels.inverse_row_sums, e)
+    z = e.sum(axis=-1, keepdims=True)
+    return 1 / xp.where(z == 0, e.dtype.type(1), z)
+
+
+def _row_dots(xp: Any, a: Any, b: Any, fast: bool) -> Any:
+    """(a * b) summed along each row, (..., L, 1)."""
+    if fast and a.dtype == b.dtype:
+        return kernels.run(kernels.row_dots, a, b)
+    return (a * b).sum(axis=-1, keepdims=True)
+
+
+def _exps(xp: Any, qs: Any, kt: Any, bias: tuple, m: Any, s: Any, mask: Any, fast: bool) -> Any:
+    """A block's exps of its scores less the rows' saved maxima ``m``, made again into ``s`` as
+    ``_attend`` made them: the same operations in the same order, so the same bits."""
+    s = _scores(xp, qs, kt, bias, mask, s)
+    s, _ = _shift(xp, s, bias[2], m, fast)
     xp.exp(s, out=s)
-    s *= stats[1]
     return s
 
 
-def _attend(xp: Any, qs: Any, kt: Any, v: Any, bias: tuple[Any, int], keep: Any, dropout_p: float, s: Any = None,
-            out: Any = None, stats: Any = None, mask: Any = None) -> tuple[Any, Any]:  # fmt: skip
-    """(P, P v), the probabilities computed in place in one buffer (``s`` if given; ``out``
-    likewise), with a fully masked row's probabilities 0; each row's max and 1 / sum written
-    into ``stats`` if given."""
+def _attend(xp: Any, qs: Any, kt: Any, v: Any, bias: tuple, keep: Any, dropout_p: float, s: Any = None,
+            out: Any = None, stats: Any = None, mask: Any = None, fast: bool = False) -> tuple[Any, Any]:  # fmt: skip
+    """(P, P v) in one buffer (``s`` if given; ``out`` likewise), a fully masked row's
+    probabilities 0. With ``stats``, each row's max and 1 / sum are written there and P is left
+    unnormalized (its exps: the blocks keep no P): P v is made as (exps v) / sum, a pass over
+    (L, Ev), not (L, S)."""
     s = _scores(xp, qs, kt, bias, mask, s)
-    m = kernels.run(kernels.row_max, s) if kernels.usable(s) else s.max(axis=-1, keepdims=True)  # (..., L, 1)
-    m = xp.where(m == -np.inf, s.dtype.type(0), m)  # a fully masked row: shifted by 0, exps 0, not NaN
-    s -= m
+    s, m = _shift(xp, s, bias[2], None, fast)
     xp.exp(s, out=s)
-    z = s.sum(axis=-1, keepdims=True)
-    iz = 1 / xp.where(z == 0, s.dtype.type(1), z)  # a fully masked row: 0 / 1
-    s *= iz
+    iz = _inverse_sums(xp, s, fast)
     if stats is not None:
         stats[0], stats[1] = m, iz
     d = s
@@ -311,29 +349,41 @@ def _attend(xp: Any, qs: Any, kt: Any, v: Any, bias: tuple[Any, int], keep: Any,
         d = s * keep
         d *= 1 / (1 - dropout_p)
     if out is None:
-        return s, d @ v  # (..., L, Ev)
-    xp.matmul(d, v, out=out)
+        out = d @ v  # (..., L, Ev)
+    else:
+        xp.matmul(d, v, out=out)
+    out *= iz
+    if stats is None:
+        s *= iz  # P, for the backward
     return s, out
 
 
-def _backward(q: Any, k: Any, v: Any, vt: Any, p: Any, keep: Any, out: Any, g: Any, scale: float, inv: float,
-              nq: bool, nk: bool, nv: bool) -> tuple:  # fmt: skip
-    """(gq, gk, gv) of a block on raw arrays (the whole backward's formulas, one block's worth);
-    ``vt``: v^T in rows (``_rows_of_kt``), or None when neither q nor k wants a gradient."""
+def _backward(q: Any, k: Any, v: Any, vt: Any, e: Any, iz: Any, keep: Any, c: Any, g: Any, scale: float, inv: float,
+              needs: tuple[bool, bool, bool], fast: bool) -> tuple:  # fmt: skip
+    """(gq, gk, gv) of a block on raw arrays from its exps ``e`` and rows' 1 / sums ``iz`` (so
+    P = e iz; the whole backward's formulas, one block's worth, the 1 / sum and the scale moved
+    onto the smaller side of each product); ``c``: each row's <g, out>; ``vt``: v^T in rows
+    (``_rows_of_kt``), or None when neither q nor k wants a gradient."""
+    nq, nk, nv = needs
     gv = None
     if nv:
-        d = p if keep is None else p * keep * inv
-        gv = d.swapaxes(-1, -2) @ g
+        d = e if keep is None else e * keep
+        gv = d.swapaxes(-1, -2) @ (g * (iz * inv))
     if not (nq or nk):
         return None, None, gv
     gp = g @ vt  # (..., L, S): dL/dP
     if keep is not None:
         gp *= keep
         gp *= inv
-    gp -= (g * out).sum(axis=-1, keepdims=True)
-    gp *= p  # gS, in gP's buffer
-    gq = (gp @ k) * scale if nq else None
-    gk = (gp.swapaxes(-1, -2) @ q) * scale if nk else None
+    f = iz * scale
+    if fast:  # gS * scale, in gP's buffer
+        gp = kernels.run(kernels.softmax_grad, e, gp, c, f, gp if type(gp) is np.ndarray else None)
+    else:
+        gp -= c
+        gp *= e
+        gp *= f
+    gq = gp @ k if nq else None
+    gk = gp.swapaxes(-1, -2) @ q if nk else None
     return gq, gk, gv
 
 

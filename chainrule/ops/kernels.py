@@ -137,18 +137,74 @@ def pool_gather(x: Any, route: Any, kernel: tuple[int, int], stride: tuple[int, 
     return out
 
 
-def row_max(x: Any) -> Any:
-    """The max of each row (the last axis) of ``x``, keeping that axis as 1; NaN where a row has
-    one, as ``x.max(axis=-1, keepdims=True)``, which it replaces where rows are short (a softmax's):
-    NumPy takes 90 us over (1024, 128) float32 rows, the loop 25.
+def softmax_shift(s: Any, m: Any = None, causal: int | None = None, out: Any = None) -> tuple[Any, Any]:
+    """A softmax's first pass over the rows (the last axis) of scores ``s`` (..., L, S): each row
+    less its max, into ``out`` (``s`` itself when C-contiguous, for in place; else a new array),
+    and those maxima, (..., L, 1): a row of -inf shifted by 0 (its exps 0, not NaN), a row with a
+    NaN by NaN. ``m``: the shifts to take instead (the backward's saved ones, the same bits).
+    ``causal``: None, or the position qa of the first query (a tile's): query qa + i of each (L, S)
+    matrix sees keys 0..qa + i, the rest set to -inf (the causal mask with no bias to build and
+    add). NumPy's max over short rows costs as much as the product that made them (90 us over
+    an attention block's (16, 64, 128)), and each pass broadcasting a column twice a plain one.
 
-    >>> row_max(np.array([[1.0, 3.0, 2.0], [-np.inf, -1.0, np.nan]], np.float32)).tolist()
-    [[3.0], [nan]]
+    >>> x = np.array([[1.0, 3.0, 2.0], [0.0, 1.0, 5.0]], np.float32)
+    >>> shifted, m = softmax_shift(x, causal=0)
+    >>> shifted.tolist(), m.tolist()
+    ([[0.0, -inf, -inf], [-1.0, 0.0, -inf]], [[1.0], [1.0]])
+    """
+    S = s.shape[-1]
+    src = np.ascontiguousarray(s).reshape(-1, S)
+    dst = out.reshape(-1, S) if out is not None and out.flags.c_contiguous else np.empty_like(src)
+    find = m is None
+    shifts = np.empty(src.shape[0], s.dtype) if find else np.ascontiguousarray(m, s.dtype).reshape(-1)
+    L = s.shape[-2] if s.ndim > 1 else 1
+    _run("softmax_shift", src, dst, L, -1 if causal is None else causal, shifts, find)
+    return dst.reshape(s.shape), shifts.reshape(s.shape[:-1] + (1,))
+
+
+def inverse_row_sums(x: Any) -> Any:
+    """1 / the sum of each row (the last axis) of ``x``, (..., 1); 1 where a sum is 0 (a fully
+    masked row of exps: its probabilities 0 / 1). Summed in sixteen lanes (``layer_norm``'s
+    note): 12 us over (16, 64, 128) float32 where NumPy's short rows take 59.
+
+    >>> inverse_row_sums(np.array([[1.0, 3.0], [0.0, 0.0]], np.float32)).tolist()
+    [[0.25], [1.0]]
     """
     n = x.shape[-1]
     out = np.empty(x.shape[:-1] + (1,), x.dtype)
-    _run("row_max", np.ascontiguousarray(x).reshape(-1, n), out.reshape(-1))
+    _run("inverse_row_sums", np.ascontiguousarray(x).reshape(-1, n), out.reshape(-1))
     return out
+
+
+def row_dots(a: Any, b: Any) -> Any:
+    """The dot product of each row of ``a`` with the same row of ``b`` (the last axis), (..., 1):
+    ``(a * b).sum(axis=-1, keepdims=True)`` in one pass, with no product array.
+
+    >>> row_dots(np.array([[1.0, 2.0]], np.float32), np.array([[3.0, 4.0]], np.float32)).tolist()
+    [[11.0]]
+    """
+    n = a.shape[-1]
+    out = np.empty(a.shape[:-1] + (1,), a.dtype)
+    b = np.ascontiguousarray(b, a.dtype)
+    _run("row_dots", np.ascontiguousarray(a).reshape(-1, n), b.reshape(-1, n), out.reshape(-1))
+    return out
+
+
+def softmax_grad(e: Any, gp: Any, c: Any, f: Any, out: Any = None) -> Any:
+    """e * (gp - c) * f over rows: a softmax's backward from its exps ``e`` (..., L, S), with ``c``
+    each row's <gP, P> and ``f`` its 1 / sum (times any factor), both (..., L, 1); into ``out``
+    (``gp`` itself when C-contiguous, for in place; else a new array). One pass for NumPy's three.
+
+    >>> softmax_grad(np.ones((1, 2), np.float32), np.array([[3.0, 1.0]], np.float32),
+    ...              np.array([[1.0]], np.float32), np.array([[0.5]], np.float32)).tolist()
+    [[1.0, 0.0]]
+    """
+    n = e.shape[-1]
+    src = np.ascontiguousarray(gp, e.dtype).reshape(-1, n)
+    dst = out.reshape(-1, n) if out is not None and out.flags.c_contiguous else np.empty_like(src)
+    _run("softmax_grad", np.ascontiguousarray(e).reshape(-1, n), src,
+         np.ascontiguousarray(c, e.dtype).reshape(-1), np.ascontiguousarray(f, e.dtype).reshape(-1), dst)  # fmt: skip
+    return dst.reshape(e.shape)
 
 
 def layer_norm(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any]:
@@ -287,36 +343,74 @@ def _col2im(cols, sh, sw, dh, dw, out):
                             out[b, i * sh + di * dh, j * sw + dj * dw, ch] += cols[b, i, j, di, dj, ch]
 
 
-def _row_max(x, out):
-    # sixteen running maxima a row (a select the compiler vectorizes, where one running max is
-    # a chain of dependent compares), then the largest of them; NaN counted on the side
-    rows, n = x.shape
-    lanes = np.empty(16, x.dtype)
-    whole = n - n % 16
+def _softmax_shift(src, dst, n, qa, m, find):
+    # a row's max in sixteen running maxima (a select the compiler vectorizes, where one running
+    # max is a chain of dependent compares), then the largest of them; NaN counted on the side
+    rows, S = src.shape
+    lanes = np.empty(16, src.dtype)
     for i in range(rows):
-        nans = 0
-        best = x[i, 0]
-        if whole:
-            for c in range(16):
-                lanes[c] = x[i, c]
-            for j in range(16, whole, 16):
+        end = S if qa < 0 else min(S, qa + i % n + 1)  # the keys this query sees
+        if find:
+            whole = end - end % 16
+            nans = 0
+            best = src[i, 0]
+            if whole:
                 for c in range(16):
-                    v = x[i, j + c]
-                    nans += np.isnan(v)
-                    lanes[c] = v if v > lanes[c] else lanes[c]
-            for c in range(16):
-                nans += np.isnan(lanes[c])
-                best = lanes[c] if lanes[c] > best else best
-        for j in range(whole, n):
-            v = x[i, j]
-            nans += np.isnan(v)
-            best = v if v > best else best
-        out[i] = best if nans == 0 and not np.isnan(best) else np.nan
+                    lanes[c] = src[i, c]
+                for j in range(16, whole, 16):
+                    for c in range(16):
+                        v = src[i, j + c]
+                        nans += np.isnan(v)
+                        lanes[c] = v if v > lanes[c] else lanes[c]
+                for c in range(16):
+                    nans += np.isnan(lanes[c])
+                    best = lanes[c] if lanes[c] > best else best
+            for j in range(whole, end):
+                v = src[i, j]
+                nans += np.isnan(v)
+                best = v if v > best else best
+            if nans or np.isnan(best):
+                best = np.nan
+            elif best == -np.inf:
+                best = 0
+            m[i] = best
+        shift = m[i]
+        for j in range(end):
+            dst[i, j] = src[i, j] - shift
+        for j in range(end, S):
+            dst[i, j] = -np.inf
 
 
-# Layer norm's rows: each row's sums are one loop that the compiler vectorizes, as it may
-# reassociate them ("reassoc": sixteen partial sums at once, then those added up; NumPy sums
-# pairwise, so the two differ in the last bits); the rest one pass a row each way.
+# Sums along rows (a softmax's, layer norm's): each row's is one loop that the compiler
+# vectorizes, as it may reassociate it ("reassoc": sixteen partial sums at once, then those added
+# up; NumPy sums pairwise, so the two differ in the last bits); layer norm's rest is one pass a
+# row each way.
+
+
+def _inverse_row_sums(x, out):
+    rows, n = x.shape
+    for i in range(rows):
+        z = x.dtype.type(0)
+        for j in range(n):
+            z += x[i, j]
+        out[i] = 1 / z if z != 0 else 1
+
+
+def _row_dots(a, b, out):
+    rows, n = a.shape
+    for i in range(rows):
+        z = a.dtype.type(0)
+        for j in range(n):
+            z += a[i, j] * b[i, j]
+        out[i] = z
+
+
+def _softmax_grad(e, gp, c, f, dst):
+    rows, n = e.shape
+    for i in range(rows):
+        ci, fi = c[i], f[i]
+        for j in range(n):
+            dst[i, j] = e[i, j] * (gp[i, j] - ci) * fi
 
 
 def _layer_norm(x, w, b, eps, out, mean, rstd):
@@ -365,7 +459,8 @@ def _compiled() -> dict[str, Any]:
 
             # error_model="numpy": a division gives inf or NaN as NumPy's does, with no check per element
             _loops = {fn.__name__[1:]: numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
-                      for fn in (_pool_max, _pool_scatter, _pool_scatter_tiled, _pool_gather, _col2im, _row_max)}  # fmt: skip
+                      for fn in (_pool_max, _pool_scatter, _pool_scatter_tiled, _pool_gather, _col2im, _softmax_shift)}  # fmt: skip
             fast = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
-            _loops.update({fn.__name__[1:]: fast(fn) for fn in (_layer_norm, _layer_norm_backward)})
+            _loops.update({fn.__name__[1:]: fast(fn) for fn in (_layer_norm, _layer_norm_backward, _inverse_row_sums, _row_dots,
+                                                                 _softmax_grad)})
     return _loops
