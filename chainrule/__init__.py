@@ -10,6 +10,7 @@
 """
 
 from . import (
+    allocator,
     autograd,
     backend,
     compiler,
@@ -232,9 +233,11 @@ from .viz.explainer import explain
 
 __version__ = "0.1.0"
 
+allocator.tune()  # glibc's malloc keeps what a step frees for the next step (see chainrule.allocator)
+
 __all__ = [
     "AnomalyError", "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "argmax", "argmin", "as_tensor", "astype",
-    "backend", "clip", "data", "distributed", "detect_anomaly", "models", "ntm", "tasks", "training", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
+    "allocator", "backend", "clip", "data", "distributed", "detect_anomaly", "models", "ntm", "tasks", "training", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",
     "load", "load_checkpoint", "load_metadata", "manual_seed", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numerical_gradient",
     "ops", "optim", "pad", "viz", "permute", "pow", "relu", "reshape", "rng", "save", "save_checkpoint", "sigmoid", "softmax", "softplus", "sqrt",
