@@ -218,3 +218,45 @@ def test_attention_with_the_loops_gives_the_numpy_passes_numbers(case, monkeypat
     for a, b in zip(*runs):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)  # a 0 that is a difference of rounded sums: 3e-6
     assert not np.isnan(runs[0][0]).any()
+
+
+def batch_normed(x: np.ndarray, g: np.ndarray, affine: bool, loops: bool, monkeypatch) -> list[np.ndarray]:
+    """BatchNorm's output, running statistics and the gradients of x, w and b in training."""
+    monkeypatch.setattr(kernels, "_available", loops)
+    bn = cr.nn.BatchNorm2d(x.shape[1], affine=affine, dtype=x.dtype) if x.ndim == 4 else cr.nn.BatchNorm1d(
+        x.shape[1], affine=affine, dtype=x.dtype)
+    if affine:
+        r = np.random.default_rng(1)
+        bn.weight.data[...] = r.standard_normal(x.shape[1])
+        bn.bias.data[...] = r.standard_normal(x.shape[1])
+    t = cr.tensor(x, requires_grad=True)
+    y = bn(t)
+    y.backward(cr.tensor(g))
+    return [y.numpy(), np.asarray(bn.running_mean).copy(), np.asarray(bn.running_var).copy(), t.grad.numpy()] + (
+        [bn.weight.grad.numpy(), bn.bias.grad.numpy()] if affine else [])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["conv output", "grad in rows", "1d", "one row"])
+def test_batch_norm_loops_give_the_numpy_passes_numbers(dtype, case, monkeypatch):
+    """Batch norm over channels-last memory (a convolution's output) as compiled loops, float64
+    sums, against the NumPy passes: outputs, running statistics and gradients; an upstream
+    gradient in the other layout; BatchNorm1d's (N, C); a channel of one value a batch."""
+    r = np.random.default_rng(0)
+    shape = {"conv output": (6, 5, 7, 3), "grad in rows": (4, 3, 5, 5), "1d": (33, 17), "one row": (2, 3, 1, 1)}[case]
+    x = (r.standard_normal(shape) * 3 + 2).astype(dtype)
+    if x.ndim == 4:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # channels-last memory
+        assert kernels.channels_last(x) is not None
+    g = r.standard_normal(x.shape).astype(dtype)
+    if case == "conv output":
+        g = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    for affine in (True, False):
+        ours = batch_normed(x, g, affine, True, monkeypatch)
+        theirs = batch_normed(x, g, affine, False, monkeypatch)
+        tol = 2e-5 if dtype == np.float32 else 1e-12
+        for a, b in zip(ours, theirs):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    if x.ndim == 4:
+        assert kernels.channels_last(batch_normed(x, g, True, True, monkeypatch)[0]) is not None  # the layout kept

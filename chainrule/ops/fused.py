@@ -219,6 +219,23 @@ class LayerNorm(Function):
 
 
 
+def _channel_rows(x: Any, w: Any, b: Any, axes: tuple[int, ...], g: Any = None) -> Any:
+    """x's (rows, C) matrix where batch norm runs as ``kernels``' compiled loops: statistics over
+    every axis but 1, x's memory channels-last (a convolution's output; ``kernels.channels_last``),
+    NumPy float arrays of one dtype (a compiled step's traced ones too), Numba installed; else None."""
+    if x.ndim < 2 or axes != (0, *range(2, x.ndim)) or x.size == 0:
+        return None
+    if not (kernels.usable(*(a for a in (x, w, b, g) if a is not None))
+            and all(a is None or a.dtype == x.dtype for a in (w, b, g))):  # fmt: skip
+        return None
+    return kernels.channels_last(x)
+
+
+def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
+    """The permutation that undoes ``perm``."""
+    return tuple(sorted(range(len(perm)), key=perm.__getitem__))
+
+
 class BatchNorm(Function):
     """Batch norm in training: (x - mean) / sqrt(var + eps) * w + b, the statistics over ``axes``
     (all but the channel axis), and the running statistics updated in place (``stats``: the
@@ -234,13 +251,21 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, *, axes: tuple[int, ...], eps: float,
                 stats: tuple | None = None) -> Any:  # fmt: skip
-        out, mean, var, rstd = _standardized(x, axes, eps)  # var biased, for normalizing
-        ctx.save_for_backward(x, w, mean, rstd)
         ctx.axes, ctx.eps = axes, eps
-        if w is not None:
-            out *= w
-        if b is not None:
-            out += b
+        x2 = _channel_rows(x, w, b, axes)
+        if x2 is not None:  # one compiled pass each (``kernels.batch_norm``), in x's own layout
+            out2, mean, var, rstd = kernels.run(kernels.batch_norm, x2, w, b, eps)
+            kept = (1, -1) + (1,) * (x.ndim - 2)
+            mean, var, rstd = mean.reshape(kept), var.reshape(kept), rstd.reshape(kept)
+            perm = (0, *range(2, x.ndim), 1)
+            out = out2.reshape(tuple(x.shape[i] for i in perm)).transpose(_inverse(perm))
+        else:
+            out, mean, var, rstd = _standardized(x, axes, eps)  # var biased, for normalizing
+            if w is not None:
+                out *= w
+            if b is not None:
+                out += b
+        ctx.save_for_backward(x, w, mean, rstd)
         if stats is not None:  # PyTorch's running statistics: the variance with Bessel's correction
             running_mean, running_var, momentum = stats
             n = x.size // mean.size
@@ -261,6 +286,15 @@ class BatchNorm(Function):
             gw = sum_to(grad_out * xhat, w.shape) if w is not None and needs[1] else None
             gb = grad_out.sum(axis=axes, keepdims=True) if len(needs) > 2 and needs[2] else None
             return gx if needs[0] else None, gw, gb
+        x2 = _channel_rows(x, w, None, axes, grad_out)
+        if x2 is not None:
+            perm = (0, *range(2, x.ndim), 1)
+            g2 = kernels.channels_last(grad_out)
+            g2 = grad_out.transpose(perm).reshape(x2.shape) if g2 is None else g2  # a copy in x's layout
+            gx, gw, gb = kernels.run(kernels.batch_norm_backward, x2, w, mean, rstd, g2, needs[0])
+            gx = gx.reshape(tuple(x.shape[i] for i in perm)).transpose(_inverse(perm)) if needs[0] else None
+            return (gx, gw.reshape(w.shape) if w is not None and needs[1] else None,
+                    gb.reshape(mean.shape).astype(grad_out.dtype, copy=False) if len(needs) > 2 and needs[2] else None)  # fmt: skip
         n = x.size // mean.size  # entries a channel
         xhat = x - mean
         xhat *= rstd

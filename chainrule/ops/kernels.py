@@ -245,6 +245,58 @@ def layer_norm_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, need_x: bo
     return gx, gw, gb
 
 
+def channels_last(x: Any) -> Any:
+    """(N, C, *spatial) ``x`` as the (rows, C) matrix its memory holds when that is channels-last
+    (a convolution's output is), else None: batch norm's statistics are then column sums.
+
+    >>> channels_last(np.zeros((2, 4, 4, 3)).transpose(0, 3, 1, 2)).shape, channels_last(np.zeros((2, 3, 4, 4)))
+    ((32, 3), None)
+    """
+    t = x.transpose((0, *range(2, x.ndim), 1))
+    return t.reshape(-1, x.shape[1]) if t.flags.c_contiguous else None
+
+
+def batch_norm(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any, Any]:
+    """Batch norm in training over the rows of (rows, C) ``x`` (``channels_last``'s), scaled by
+    ``w`` and shifted by ``b`` ((C,) or None): (out, mean, var, rstd), the last three (C,), var
+    biased, rstd = 1 / sqrt(var + eps). The sums run in float64 (NumPy's pairwise float32 sums
+    over 50,000 rows and these agree to its rounding). Each pass reads a row of C channels at a
+    time, which the compiler vectorizes; NumPy's reductions over the rows of so narrow a matrix
+    took 5 of the CNN bench's 25 ms step.
+
+    >>> out, mean, var, rstd = batch_norm(np.array([[1.0], [3.0]], np.float32), None, None, 0.0)
+    >>> out.ravel().tolist(), mean.tolist(), var.tolist(), rstd.tolist()
+    ([-1.0, 1.0], [2.0], [1.0], [1.0])
+    """
+    rows, c = x.shape
+    out = np.empty((rows, c), x.dtype)
+    mean, var, rstd = np.empty(c, x.dtype), np.empty(c, x.dtype), np.empty(c, x.dtype)
+    w = np.ones(c, x.dtype) if w is None else np.ascontiguousarray(w, x.dtype).reshape(c)
+    b = np.zeros(c, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype).reshape(c)
+    _run("batch_norm", x, w, b, eps, out, mean, var, rstd)
+    return out, mean, var, rstd
+
+
+def batch_norm_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, need_x: bool) -> tuple[Any, Any, Any]:
+    """``batch_norm``'s gradients (gx, gw, gb) for (rows, C) ``x`` and ``g`` (gx empty unless
+    ``need_x``): with xhat = (x - mean) rstd, gb = the column sums of g, gw those of g xhat, and
+    gx = w rstd (g - gb / rows - xhat gw / rows).
+
+    >>> x = np.array([[1.0], [3.0]], np.float32)
+    >>> _, mean, _, rstd = batch_norm(x, None, None, 0.0)
+    >>> gx, gw, gb = batch_norm_backward(x, None, mean, rstd, np.array([[1.0], [0.0]], np.float32), True)
+    >>> gx.ravel().tolist(), gw.tolist(), gb.tolist()
+    ([0.0, 0.0], [-1.0], [1.0])
+    """
+    rows, c = x.shape
+    gx = np.empty((rows if need_x else 0, c), x.dtype)
+    gw, gb = np.empty(c, x.dtype), np.empty(c, x.dtype)
+    w = np.ones(c, x.dtype) if w is None else np.ascontiguousarray(w, x.dtype).reshape(c)
+    _run("batch_norm_backward", x, w, np.ascontiguousarray(mean, x.dtype).reshape(c),
+         np.ascontiguousarray(rstd, x.dtype).reshape(c), np.ascontiguousarray(g, x.dtype), gx, gw, gb, need_x)  # fmt: skip
+    return gx, gw, gb
+
+
 def col2im(cols: Any, shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> Any:
     """(N, Ho, Wo, kh, kw, C) -> (N, H, W, C): each window added back where it came from."""
     out = np.zeros(shape, dtype=cols.dtype)
@@ -451,6 +503,50 @@ def _layer_norm_backward(x, w, mean, rstd, g, gx, gw, gb, need_x):
                 gx[i, j] = r * (g[i, j] * w[j] - c1 - xhat * c2)
 
 
+def _batch_norm(x, w, b, eps, out, mean, var, rstd):
+    rows, c = x.shape
+    s = np.zeros(c, np.float64)
+    for r in range(rows):
+        for j in range(c):
+            s[j] += x[r, j]
+    m = np.empty(c, x.dtype)
+    for j in range(c):
+        m[j] = s[j] / rows
+        s[j] = 0.0
+    for r in range(rows):
+        for j in range(c):
+            d = np.float64(x[r, j] - m[j])
+            s[j] += d * d
+    scale = np.empty(c, x.dtype)
+    for j in range(c):
+        v = s[j] / rows
+        mean[j], var[j] = m[j], v
+        rstd[j] = 1 / np.sqrt(v + eps)
+        scale[j] = rstd[j] * w[j]
+    for r in range(rows):
+        for j in range(c):
+            out[r, j] = (x[r, j] - m[j]) * scale[j] + b[j]
+
+
+def _batch_norm_backward(x, w, mean, rstd, g, gx, gw, gb, need_x):
+    rows, c = x.shape
+    sg, sgx = np.zeros(c, np.float64), np.zeros(c, np.float64)
+    for r in range(rows):
+        for j in range(c):
+            xhat = (x[r, j] - mean[j]) * rstd[j]
+            sg[j] += g[r, j]
+            sgx[j] += g[r, j] * xhat
+    k, a, q = np.empty(c, x.dtype), np.empty(c, x.dtype), np.empty(c, x.dtype)
+    for j in range(c):
+        gb[j], gw[j] = sg[j], sgx[j]
+        k[j], a[j], q[j] = w[j] * rstd[j], sg[j] / rows, sgx[j] / rows
+    if need_x:
+        for r in range(rows):
+            for j in range(c):
+                xhat = (x[r, j] - mean[j]) * rstd[j]
+                gx[r, j] = k[j] * (g[r, j] - a[j] - xhat * q[j])
+
+
 def _compiled() -> dict[str, Any]:
     global _loops
     with _compile_lock:  # two threads' first calls compile once
@@ -459,7 +555,8 @@ def _compiled() -> dict[str, Any]:
 
             # error_model="numpy": a division gives inf or NaN as NumPy's does, with no check per element
             _loops = {fn.__name__[1:]: numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
-                      for fn in (_pool_max, _pool_scatter, _pool_scatter_tiled, _pool_gather, _col2im, _softmax_shift)}  # fmt: skip
+                      for fn in (_pool_max, _pool_scatter, _pool_scatter_tiled, _pool_gather, _col2im, _softmax_shift,
+                                _batch_norm, _batch_norm_backward)}  # fmt: skip
             fast = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
             _loops.update({fn.__name__[1:]: fast(fn) for fn in (_layer_norm, _layer_norm_backward, _inverse_row_sums, _row_dots,
                                                                  _softmax_grad)})
