@@ -10,10 +10,11 @@ Numba installed (the ``fast`` extra); otherwise the NumPy code beside each call 
 gives the same numbers (the tests run both). The loops are serial and release
 the GIL, so threads may call them at once: Numba's parallel loops were measured and left
 out, since on two cores their threads fought OpenBLAS's (the step took 97-100 ms with the
-OpenMP layer, 44-70 with the workqueue layer, against 44-51 serial). Loops with
-transcendentals do not pay: an LSTM step's gates as one loop took the step from 37 to 47 ms,
-since Numba calls a scalar exp and tanh where NumPy runs vectorized ones; the LSTM's
-backward step, products only, as one loop saved about 1 ms of 30 (3%) and was left out too.
+OpenMP layer, 44-70 with the workqueue layer, against 44-51 serial). Numba's exp and tanh
+are scalar calls where NumPy's are vectorized: an LSTM step's gates as one loop with them took
+the step from 37 to 47 ms. With tanh as a rational function (Eigen's, and sigmoid through it),
+branch-free so the compiler vectorizes it, the loop runs a step's cells in 34-50 us where
+NumPy's passes take 76-84, and the step's backward in one pass beside it.
 Pooling's backward first added each gradient onto zeros at an offset divided out of its
 route: 1.8 and 1.2 ms for the CNN's two pools; comparing the route with each offset (a
 select the compiler vectorizes) and, for side-by-side windows, writing every entry once
@@ -297,6 +298,47 @@ def batch_norm_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, need_x: bo
     return gx, gw, gb
 
 
+def lstm_cells(a: Any, rec: Any, c_prev: Any, c: Any, tanh_c: Any, h: Any) -> None:
+    """One LSTM step's cells in one pass, float32: with ``a`` (N, 4H) the input side's
+    pre-activations (bias in) and ``rec`` the recurrent product, ``a`` becomes the gates i, f, g,
+    o (sigmoid, sigmoid, tanh, sigmoid; PyTorch's order) in place, and c = f c_prev + i g,
+    tanh_c = tanh(c), h = o tanh_c are written into the (N, H) arrays given. tanh is Eigen's
+    float rational (13/6, clamped at 7.9: within 6 units in the last place; sigmoid(x) =
+    (1 + tanh(x / 2)) / 2, within 3e-7), which vectorizes where Numba's exp and tanh are scalar
+    calls: the char-LSTM's 64 steps of NumPy passes took 13 of its 36 ms.
+
+    >>> a, rec = np.zeros((1, 4), np.float32), np.zeros((1, 4), np.float32)
+    >>> c, t, h = (np.empty((1, 1), np.float32) for _ in range(3))
+    >>> lstm_cells(a, rec, np.ones((1, 1), np.float32), c, t, h)
+    >>> a.tolist(), c.tolist()
+    ([[0.5, 0.5, 0.0, 0.5]], [[0.5]])
+    """
+    _run("lstm_cells", a, rec, c_prev, c, tanh_c, h, _TANH_P, _TANH_Q)
+
+
+def lstm_cells_backward(a: Any, tanh_c: Any, c_prev: Any, dh: Any, g_out: Any, dc: Any, d: Any) -> None:
+    """One LSTM step back in one pass: from the gates ``a`` (i, f, g, o), tanh(c) and c_prev of
+    the step, the gradient reaching h from the step after (``dh``) and from the output
+    (``g_out``), and c's (``dc``, (N, H), updated in place to c_prev's), the gradients of the
+    four pre-activations into ``d`` (N, 4H).
+
+    >>> a = np.array([[0.5, 0.5, 0.0, 0.5]], np.float32)
+    >>> d, dc = np.empty((1, 4), np.float32), np.zeros((1, 1), np.float32)
+    >>> lstm_cells_backward(a, np.zeros((1, 1), np.float32), np.ones((1, 1), np.float32), np.ones((1, 1), np.float32),
+    ...                     np.zeros((1, 1), np.float32), dc, d)
+    >>> d.tolist(), dc.tolist()
+    ([[0.0, 0.125, 0.25, 0.0]], [[0.25]])
+    """
+    _run("lstm_cells_backward", a, tanh_c, c_prev, dh, g_out, dc, d)
+
+
+# Eigen's rational tanh for float32 (generic_fast_tanh_float): odd numerator, even denominator
+_TANH_P = np.array([-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+                    1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03], np.float32)  # fmt: skip
+_TANH_Q = np.array([1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03],
+                   np.float32)  # fmt: skip
+
+
 def col2im(cols: Any, shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> Any:
     """(N, Ho, Wo, kh, kw, C) -> (N, H, W, C): each window added back where it came from."""
     out = np.zeros(shape, dtype=cols.dtype)
@@ -547,6 +589,55 @@ def _batch_norm_backward(x, w, mean, rstd, g, gx, gw, gb, need_x):
                 gx[r, j] = k[j] * (g[r, j] - a[j] - xhat * q[j])
 
 
+def _lstm_cells(a, rec, c_prev, c, tanh_c, h, p, q):
+    # sigmoid(v) = 1/2 + tanh(v / 2) / 2, so each gate and the cell take one tanh (Eigen's
+    # rational); loops without branches, so the compiler vectorizes them
+    n, g4 = a.shape
+    hs = g4 // 4
+    lim, one_at, half = np.float32(7.90531110763549805), np.float32(9.02), np.float32(0.5)  # tanh rounds to 1 from 9.0109
+    p0, p1, p2, p3, p4, p5, p6 = p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+    q0, q1, q2, q3 = q[0], q[1], q[2], q[3]
+
+    def tanh(v):
+        t = min(max(v, -lim), lim)
+        t2 = t * t
+        t = ((((((p0 * t2 + p1) * t2 + p2) * t2 + p3) * t2 + p4) * t2 + p5) * t2 + p6) * t / (((q0 * t2 + q1) * t2 + q2) * t2 + q3)
+        t = np.float32(1) if v >= one_at else t  # the limits exact: a gate fully shut is 0
+        t = np.float32(-1) if v <= -one_at else t
+        return v if np.isnan(v) else t  # NaN stays NaN
+
+    for r in range(n):
+        ar, rr = a[r], rec[r]
+        for k in range(2 * hs):  # i, f
+            ar[k] = half + half * tanh((ar[k] + rr[k]) * half)
+        for k in range(2 * hs, 3 * hs):  # g
+            ar[k] = tanh(ar[k] + rr[k])
+        for k in range(3 * hs, g4):  # o
+            ar[k] = half + half * tanh((ar[k] + rr[k]) * half)
+        cr, cp, tr, hr = c[r], c_prev[r], tanh_c[r], h[r]
+        for j in range(hs):
+            v = ar[hs + j] * cp[j] + ar[j] * ar[2 * hs + j]
+            cr[j] = v
+            t = tanh(v)
+            tr[j] = t
+            hr[j] = ar[3 * hs + j] * t
+
+
+def _lstm_cells_backward(a, tanh_c, c_prev, dh, g_out, dc, d):
+    n, hs = dc.shape
+    for r in range(n):
+        for j in range(hs):
+            i, f, g, o = a[r, j], a[r, hs + j], a[r, 2 * hs + j], a[r, 3 * hs + j]
+            t = tanh_c[r, j]
+            gh = dh[r, j] + g_out[r, j]
+            gc = dc[r, j] + gh * o * (1 - t * t)  # through h = o tanh(c)
+            d[r, j] = gc * g * (i * (1 - i))
+            d[r, hs + j] = gc * c_prev[r, j] * (f * (1 - f))
+            d[r, 2 * hs + j] = gc * i * (1 - g * g)
+            d[r, 3 * hs + j] = gh * t * (o * (1 - o))
+            dc[r, j] = gc * f
+
+
 def _compiled() -> dict[str, Any]:
     global _loops
     with _compile_lock:  # two threads' first calls compile once
@@ -556,8 +647,11 @@ def _compiled() -> dict[str, Any]:
             # error_model="numpy": a division gives inf or NaN as NumPy's does, with no check per element
             _loops = {fn.__name__[1:]: numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
                       for fn in (_pool_max, _pool_scatter, _pool_scatter_tiled, _pool_gather, _col2im, _softmax_shift,
-                                _batch_norm, _batch_norm_backward)}  # fmt: skip
+                                _batch_norm, _batch_norm_backward, _lstm_cells_backward)}  # fmt: skip
             fast = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
             _loops.update({fn.__name__[1:]: fast(fn) for fn in (_layer_norm, _layer_norm_backward, _inverse_row_sums, _row_dots,
                                                                  _softmax_grad)})
+            # multiply-adds fused and nothing else: the tanh's Horner steps stay in their order
+            fma = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+            _loops["lstm_cells"] = fma(_lstm_cells)
     return _loops

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
 from ..backend import array_module, errstate
+from . import kernels
 
 
 def _sigmoid_(a: Any, xp: Any) -> None:
@@ -43,6 +46,17 @@ def _after_bptt(x: Any, w_ih: Any, h_all: Any, d_in: Any, d_rec: Any, need_x: bo
     return flat_in, gx, gw_ih, gw_hh
 
 
+def _cells_loop(*arrays: Any, float64: bool = False) -> bool:
+    """Whether an LSTM step's cells run as ``kernels``' compiled loops: eager NumPy arrays (a
+    compiled step's trace records the NumPy passes, which its compiler fuses) of one dtype,
+    float32 (the forward's tanh is a float32 rational; the backward, products only, takes float64
+    too), Numba installed."""
+    dtypes = {a.dtype for a in arrays}
+    return (all(type(a) is np.ndarray for a in arrays) and len(dtypes) == 1
+            and dtypes <= ({np.dtype(np.float32), np.dtype(np.float64)} if float64 else {np.dtype(np.float32)})
+            and kernels.usable(*arrays))  # fmt: skip
+
+
 class LSTMSequence(Function):
     """(T, N, I) inputs, h0 and c0 (N, H), weights -> (T + 1, N, H): the T outputs h_1..h_T,
     then c_T. Backward: backpropagation through time, one step at a time, with the gate
@@ -63,9 +77,13 @@ class LSTMSequence(Function):
         h_all[0], c_all[0] = h0, c0
         w_hh_t = xp.ascontiguousarray(w_hh.T)  # once: BLAS runs (N, H) x (H, 4H) ~20% faster untransposed
         rec = xp.empty((n, 4 * hs), dtype=gates.dtype)
+        loops = _cells_loop(gates, h_all, c_all)
         for t in range(t_len):
             a = gates[t]  # (N, 4H), becomes the gates' activations in place
             xp.matmul(h_all[t], w_hh_t, out=rec)
+            if loops:  # the cells in one compiled pass (``kernels.lstm_cells``)
+                kernels.lstm_cells(a, rec, c_all[t], c_all[t + 1], tanh_c[t], h_all[t + 1])
+                continue
             a += rec
             _sigmoid_(a[:, : 2 * hs], xp)  # i, f
             xp.tanh(a[:, 2 * hs : 3 * hs], out=a[:, 2 * hs : 3 * hs])  # g
@@ -95,7 +113,12 @@ class LSTMSequence(Function):
         d_gates = xp.empty_like(acts)  # (T, N, 4H): d loss / d pre-activation of every gate
         dh = xp.zeros((n, hs), dtype=x.dtype)  # from the step after (through W_hh)
         dc = grad_out[t_len].astype(x.dtype, copy=True)  # c_T's own gradient
+        loops = _cells_loop(acts, grad_out, dc, float64=True)
         for t in range(t_len - 1, -1, -1):
+            if loops:  # the step's cells in one compiled pass, the passes below in one
+                kernels.lstm_cells_backward(acts[t], tanh_c[t], c_all[t], dh, grad_out[t], dc, d_gates[t])
+                dh = d_gates[t] @ w_hh  # to h_{t-1}
+                continue
             a = acts[t]
             i, f, g, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
             dh += grad_out[t]
