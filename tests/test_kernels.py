@@ -291,9 +291,8 @@ def test_the_rational_tanh_and_sigmoid_of_the_lstm_loop():
     n = x.size
     rec = np.zeros((n, 4), np.float32)
     a = np.stack([x, x, x, x], axis=1)  # i, f, g, o of one cell each row
-    c, tc, h = (np.empty((n, 1), np.float32) for _ in range(3))
     with np.errstate(invalid="ignore"):
-        kernels.lstm_cells(a, rec, np.zeros((n, 1), np.float32), c, tc, h)
+        a, *_ = kernels.lstm_cells(a, rec, np.zeros((n, 1), np.float32))
     x64 = x.astype(np.float64)
     want_tanh, want_sig = np.tanh(x64), 1 / (1 + np.exp(-x64))
     ok = ~np.isnan(x)
@@ -302,3 +301,22 @@ def test_the_rational_tanh_and_sigmoid_of_the_lstm_loop():
     assert np.abs(a[ok, 0] - want_sig[ok]).max() <= 3e-7
     assert np.isnan(a[~ok]).all()
     assert a[-5:-3, 2].tolist() == [1.0, -1.0] and a[-5:-3, 0].tolist() == [1.0, 0.0]
+
+
+def test_lstm_cell_loops_replay_in_a_compiled_step():
+    cr.manual_seed(0)
+    lstm = cr.nn.LSTM(5, 12, batch_first=True)
+    x = np.random.default_rng(0).standard_normal((3, 7, 5)).astype(np.float32)
+
+    def step(x):
+        lstm.zero_grad()
+        out = (lstm(x)[0] ** 2).sum()
+        out.backward()
+        return out
+
+    eager = step(x).item(), lstm.weight_hh_l0.grad.numpy().copy()
+    compiled = cr.compile(step)
+    for _ in range(3):
+        got = compiled(x).item(), lstm.weight_hh_l0.grad.numpy().copy()
+    np.testing.assert_allclose(got[0], eager[0], rtol=1e-6)
+    np.testing.assert_allclose(got[1], eager[1], rtol=1e-5, atol=1e-6)

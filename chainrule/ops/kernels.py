@@ -298,38 +298,48 @@ def batch_norm_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, need_x: bo
     return gx, gw, gb
 
 
-def lstm_cells(a: Any, rec: Any, c_prev: Any, c: Any, tanh_c: Any, h: Any) -> None:
-    """One LSTM step's cells in one pass, float32: with ``a`` (N, 4H) the input side's
-    pre-activations (bias in) and ``rec`` the recurrent product, ``a`` becomes the gates i, f, g,
-    o (sigmoid, sigmoid, tanh, sigmoid; PyTorch's order) in place, and c = f c_prev + i g,
-    tanh_c = tanh(c), h = o tanh_c are written into the (N, H) arrays given. tanh is Eigen's
-    float rational (13/6, clamped at 7.9: within 6 units in the last place; sigmoid(x) =
-    (1 + tanh(x / 2)) / 2, within 3e-7), which vectorizes where Numba's exp and tanh are scalar
-    calls: the char-LSTM's 64 steps of NumPy passes took 13 of its 36 ms.
+def lstm_cells(a: Any, rec: Any, c_prev: Any, out: tuple | None = None) -> tuple[Any, Any, Any, Any]:
+    """One LSTM step's cells in one pass, float32: from ``a`` (N, 4H), the input side's
+    pre-activations (bias in), and ``rec``, the recurrent product, (gates, c, tanh_c, h): the
+    gates i, f, g, o (sigmoid, sigmoid, tanh, sigmoid; PyTorch's order), c = f c_prev + i g and
+    h = o tanh(c). Into ``out``'s four arrays if given (``a`` itself as the first: in place),
+    else new ones (a compiled step's trace). tanh is Eigen's float rational (13/6, clamped at
+    7.9: within 6 units in the last place; sigmoid(x) = (1 + tanh(x / 2)) / 2, within 3e-7),
+    which vectorizes where Numba's exp and tanh are scalar calls.
 
-    >>> a, rec = np.zeros((1, 4), np.float32), np.zeros((1, 4), np.float32)
-    >>> c, t, h = (np.empty((1, 1), np.float32) for _ in range(3))
-    >>> lstm_cells(a, rec, np.ones((1, 1), np.float32), c, t, h)
-    >>> a.tolist(), c.tolist()
-    ([[0.5, 0.5, 0.0, 0.5]], [[0.5]])
+    >>> gates, c, _, h = lstm_cells(np.zeros((1, 4), np.float32), np.zeros((1, 4), np.float32),
+    ...                             np.ones((1, 1), np.float32))
+    >>> gates.tolist(), c.tolist(), h.tolist()
+    ([[0.5, 0.5, 0.0, 0.5]], [[0.5]], [[0.23105858266353607]])
     """
-    _run("lstm_cells", a, rec, c_prev, c, tanh_c, h, _TANH_P, _TANH_Q)
+    if out is None:
+        out = (a.copy(), *(np.empty(c_prev.shape, a.dtype) for _ in range(3)))
+    elif out[0] is not a:
+        out[0][...] = a
+    _run("lstm_cells", out[0], rec, c_prev, *out[1:], _TANH_P, _TANH_Q)
+    return out
 
 
-def lstm_cells_backward(a: Any, tanh_c: Any, c_prev: Any, dh: Any, g_out: Any, dc: Any, d: Any) -> None:
+def lstm_cells_backward(a: Any, tanh_c: Any, c_prev: Any, dh: Any, g_out: Any, dc: Any,
+                        out: tuple | None = None) -> tuple[Any, Any]:  # fmt: skip
     """One LSTM step back in one pass: from the gates ``a`` (i, f, g, o), tanh(c) and c_prev of
     the step, the gradient reaching h from the step after (``dh``) and from the output
-    (``g_out``), and c's (``dc``, (N, H), updated in place to c_prev's), the gradients of the
-    four pre-activations into ``d`` (N, 4H).
+    (``g_out``), and c's (``dc``), (d, dc'): the gradients of the four pre-activations (N, 4H)
+    and c_prev's. Into ``out``'s two arrays if given (``dc`` itself as the second: in place),
+    else new ones.
 
     >>> a = np.array([[0.5, 0.5, 0.0, 0.5]], np.float32)
-    >>> d, dc = np.empty((1, 4), np.float32), np.zeros((1, 1), np.float32)
-    >>> lstm_cells_backward(a, np.zeros((1, 1), np.float32), np.ones((1, 1), np.float32), np.ones((1, 1), np.float32),
-    ...                     np.zeros((1, 1), np.float32), dc, d)
+    >>> one, zero = np.ones((1, 1), np.float32), np.zeros((1, 1), np.float32)
+    >>> d, dc = lstm_cells_backward(a, zero, one, one, zero, zero)
     >>> d.tolist(), dc.tolist()
     ([[0.0, 0.125, 0.25, 0.0]], [[0.25]])
     """
-    _run("lstm_cells_backward", a, tanh_c, c_prev, dh, g_out, dc, d)
+    if out is None:
+        out = (np.empty(a.shape, a.dtype), dc.copy())
+    elif out[1] is not dc:
+        out[1][...] = dc
+    _run("lstm_cells_backward", a, tanh_c, c_prev, dh, g_out, out[1], out[0])
+    return out
 
 
 # Eigen's rational tanh for float32 (generic_fast_tanh_float): odd numerator, even denominator

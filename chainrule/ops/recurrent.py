@@ -47,12 +47,12 @@ def _after_bptt(x: Any, w_ih: Any, h_all: Any, d_in: Any, d_rec: Any, need_x: bo
 
 
 def _cells_loop(*arrays: Any, float64: bool = False) -> bool:
-    """Whether an LSTM step's cells run as ``kernels``' compiled loops: eager NumPy arrays (a
-    compiled step's trace records the NumPy passes, which its compiler fuses) of one dtype,
-    float32 (the forward's tanh is a float32 rational; the backward, products only, takes float64
-    too), Numba installed."""
+    """Whether an LSTM step's cells run as ``kernels``' compiled loops: NumPy arrays (a compiled
+    step's traced ones too: each step's loop one operation of its tape) of one dtype, float32
+    (the forward's tanh is a float32 rational; the backward, products only, takes float64 too),
+    Numba installed."""
     dtypes = {a.dtype for a in arrays}
-    return (all(type(a) is np.ndarray for a in arrays) and len(dtypes) == 1
+    return (len(dtypes) == 1
             and dtypes <= ({np.dtype(np.float32), np.dtype(np.float64)} if float64 else {np.dtype(np.float32)})
             and kernels.usable(*arrays))  # fmt: skip
 
@@ -82,7 +82,10 @@ class LSTMSequence(Function):
             a = gates[t]  # (N, 4H), becomes the gates' activations in place
             xp.matmul(h_all[t], w_hh_t, out=rec)
             if loops:  # the cells in one compiled pass (``kernels.lstm_cells``)
-                kernels.lstm_cells(a, rec, c_all[t], c_all[t + 1], tanh_c[t], h_all[t + 1])
+                if type(a) is np.ndarray:  # in place
+                    kernels.lstm_cells(a, rec, c_all[t], (a, c_all[t + 1], tanh_c[t], h_all[t + 1]))
+                else:  # a compiled step's trace: one operation of the tape, its outputs written in
+                    a[...], c_all[t + 1], tanh_c[t], h_all[t + 1] = kernels.run(kernels.lstm_cells, a, rec, c_all[t])
                 continue
             a += rec
             _sigmoid_(a[:, : 2 * hs], xp)  # i, f
@@ -116,7 +119,11 @@ class LSTMSequence(Function):
         loops = _cells_loop(acts, grad_out, dc, float64=True)
         for t in range(t_len - 1, -1, -1):
             if loops:  # the step's cells in one compiled pass, the passes below in one
-                kernels.lstm_cells_backward(acts[t], tanh_c[t], c_all[t], dh, grad_out[t], dc, d_gates[t])
+                if type(dc) is np.ndarray:  # in place
+                    kernels.lstm_cells_backward(acts[t], tanh_c[t], c_all[t], dh, grad_out[t], dc, (d_gates[t], dc))
+                else:  # a compiled step's trace
+                    d_gates[t], dc = kernels.run(kernels.lstm_cells_backward, acts[t], tanh_c[t], c_all[t], dh,
+                                                 grad_out[t], dc)  # fmt: skip
                 dh = d_gates[t] @ w_hh  # to h_{t-1}
                 continue
             a = acts[t]
