@@ -5,13 +5,14 @@ makes the same again at the next step. glibc's malloc hands such memory back to 
 trims the heap's top once more than its trim threshold lies free there, and serves blocks over
 its mmap threshold with fresh mappings that it unmaps when they are freed. The next step then
 takes every page back with a fault and the kernel zeroes it: 18,700 faults a step (73 MiB) in
-the GPT bench's step, 50 of its 280 ms on the 2-core VM of the guides, and 7,200 in the tiny
-GPT's, where the step took 63 ms instead of 35. PyTorch's steps showed 250-700. glibc raises
-both thresholds itself as it sees large blocks freed, up to an mmap threshold of 32 MiB and a
-trim threshold of 64 MiB, but a step's many blocks of a few MiB never take it there. So
-importing chainrule sets the mmap threshold to that 32 MiB and the trim threshold to 256 MiB
-(``tune``): the same steps then fault 0-1 times and took 191 and 35 ms. Up to 256 MiB of freed
-heap stays with the process (its RSS does not fall back after a step), which is the trade.
+the GPT bench's step, about 50 ms of system time a step on the 2-core VM of the guides, and
+6,800 in the tiny GPT's. PyTorch's steps showed 100-700. glibc raises both thresholds itself as
+it sees large blocks freed, up to an mmap threshold of 32 MiB and a trim threshold of 64 MiB,
+but a step's many blocks of a few MiB never take it there. So importing chainrule sets the
+mmap threshold to that 32 MiB and the trim threshold to 256 MiB (``tune``): the same steps
+then fault 0-1 times, the GPT bench's took 214 ms instead of 294 and the tiny GPT's 36-42
+instead of 51-60 (one process each, one thread). Up to 256 MiB of freed heap stays with the
+process (its RSS does not fall back after a step), which is the trade.
 Nothing is changed on other C libraries (macOS, musl), where the environment sets any of
 glibc's own ``MALLOC_*_`` variables (the user's choice stands), or with
 ``CHAINRULE_MALLOC=default``.
