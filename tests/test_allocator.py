@@ -42,9 +42,18 @@ def test_a_step_that_remakes_its_arrays_takes_no_page_faults():
     assert count < 100, f"{count} page faults a step with the thresholds set"
 
 
+def huge_pages_always() -> bool:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return "[always]" in f.read()
+    except OSError:
+        return False
+
+
 def test_the_users_choice_stands():
-    # glibc's defaults: 80 MiB freed at the heap's top is trimmed, and faulted back in (20,480 pages)
     for env in ({"CHAINRULE_MALLOC": "default"}, {"MALLOC_TOP_PAD_": str(128 * 1024)}):
         tuned, count = faults(**env)
         assert tuned == "False"
-        assert count > 10_000, (env, count)
+        if not huge_pages_always():  # (where the kernel backs such blocks with huge pages, far fewer faults)
+            # glibc's defaults: 80 MiB freed at the heap's top is trimmed, and faulted back in (20,480 pages)
+            assert count > 10_000, (env, count)
