@@ -158,12 +158,16 @@ def _layer_norm_rows_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, need
     return gh, gw, gb
 
 
+def _loopable(x: Any, *others: Any) -> bool:
+    """Whether ``kernels``' compiled loops may take x and ``others`` (None skipped): NumPy float
+    arrays (a compiled step's traced ones too) of x's dtype, Numba installed."""
+    given = [a for a in others if a is not None]
+    return kernels.usable(x, *given) and all(a.dtype == x.dtype for a in given)
+
+
 def _rows_loop(x: Any, w: Any, b: Any, axes: tuple[int, ...], g: Any = None) -> bool:
-    """Whether layer norm runs as ``kernels``' compiled loops: over the last axis of NumPy
-    float arrays (a compiled step's traced ones too) with Numba installed, w and b of x's dtype."""
-    return (axes == (x.ndim - 1,) and x.ndim >= 1 and x.size > 0
-            and kernels.usable(*(a for a in (x, w, b, g) if a is not None))
-            and all(a is None or a.dtype == x.dtype for a in (w, b, g)))  # fmt: skip
+    """Whether layer norm runs as ``kernels``' compiled loops: over the last axis, ``_loopable``."""
+    return axes == (x.ndim - 1,) and x.ndim >= 1 and x.size > 0 and _loopable(x, w, b, g)
 
 
 class LayerNorm(Function):
@@ -225,10 +229,7 @@ def _channel_rows(x: Any, w: Any, b: Any, axes: tuple[int, ...], g: Any = None) 
     NumPy float arrays of one dtype (a compiled step's traced ones too), Numba installed; else None."""
     if x.ndim < 2 or axes != (0, *range(2, x.ndim)) or x.size == 0:
         return None
-    if not (kernels.usable(*(a for a in (x, w, b, g) if a is not None))
-            and all(a is None or a.dtype == x.dtype for a in (w, b, g))):  # fmt: skip
-        return None
-    return kernels.channels_last(x)
+    return kernels.channels_last(x) if _loopable(x, w, b, g) else None
 
 
 def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
