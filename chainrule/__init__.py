@@ -25,6 +25,7 @@ from . import (
     optim,
     rng,
     tasks,
+    threads,
     training,
     viz,
 )
@@ -229,6 +230,7 @@ from .ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from .ops.sort import argsort, kthvalue, median, sort, topk
 from .rng import manual_seed
 from .serialization import load, load_checkpoint, load_metadata, save, save_checkpoint
+from .threads import get_num_threads, set_num_threads
 from .viz.explainer import explain
 
 __version__ = "0.1.0"
@@ -236,6 +238,7 @@ __version__ = "0.1.0"
 allocator.tune()  # glibc's malloc keeps what a step frees for the next step (see chainrule.allocator)
 
 __all__ = [
+    "get_num_threads", "set_num_threads", "threads",
     "AnomalyError", "Context", "Function", "GradcheckError", "GradcheckResult", "Tensor", "abs", "add", "argmax", "argmin", "as_tensor", "astype",
     "allocator", "backend", "clip", "data", "distributed", "detect_anomaly", "models", "ntm", "tasks", "training", "concatenate", "div", "enable_grad", "erf", "explain", "exp", "expand", "flatten",
     "grad", "gradcheck", "is_grad_enabled", "log", "log_softmax", "matmul", "max",

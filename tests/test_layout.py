@@ -134,7 +134,7 @@ def test_the_walk_sees_imports_inside_functions(tmp_path: Path) -> None:
 
 # Lowest first: a module imports only from its own layer or the ones before it.
 LAYERS = [
-    ("backend", "dtypes", "allocator"),
+    ("backend", "dtypes", "allocator", "threads"),
     ("devices", "cuda"),
     ("autograd",),
     ("ops", "factories", "rng"),
