@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import rng, threads
+from .. import rng
 from ._collate import default_collate
 
 try:
@@ -252,7 +252,6 @@ def worker_loop(spec: WorkerSpec, index_queue: Any, conn: Any, done_event: Any) 
     global _worker_info
     try:
         limits = _limit_threads()  # noqa: F841 - held for the worker's life
-        threads.set_own_threads(1)  # and chainrule's own blocks on one thread, as torch sets one
         wid, parent = spec.worker_id, os.getppid()
         _seed(spec.base_seed + wid)
         _worker_info = WorkerInfo(wid, spec.num_workers, spec.base_seed + wid, spec.dataset)

@@ -23,9 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import threads
 from ..autograd.function import Context, Function, call
-from ..autograd.grad_mode import watcher
 from ..autograd.tensor import Tensor
 from ..backend import array_module
 from . import kernels
@@ -89,18 +87,14 @@ class ScaledDotProductAttention(Function):
             s = None
             out = xp.empty(q.shape[:-1] + v.shape[-1:], np.result_type(q.dtype, v.dtype))
             stats = xp.empty((2,) + q.shape[:-1] + (1,), q.dtype)  # (max, 1 / sum) per row
+            scratch = xp.empty(_most(chunks, q, k), q.dtype)
             qs, kt, made = q * scale, _rows_of_kt(xp, k), {}  # once for all the blocks
-
-            def attend(group: list) -> None:  # some chunks of rows on one thread, in scratch of its own
-                scratch = xp.empty(_most(chunks, q, k), q.dtype)
-                for rows, (qa, qb, kb) in _blocks(group, q, k, mask, keep, causal):
-                    qt, _, vt = _block(q, k, v, rows, qa, qb, kb)
-                    bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made, fast)
-                    _attend(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], vt, bias,
-                            _tile(_part(keep, rows, q.ndim), qa, qb, kb), dropout_p, _buffer(scratch, qt, kb),
-                            out[rows][..., qa:qb, :], stats[:, rows][..., qa:qb, :], _part(mask, rows, q.ndim), fast)  # fmt: skip
-
-            threads.split(attend, chunks, _parallel(q))
+            for rows, (qa, qb, kb) in _blocks(chunks, q, k, mask, keep, causal):
+                qt, _, vt = _block(q, k, v, rows, qa, qb, kb)
+                bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made, fast)
+                _attend(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], vt, bias, _tile(_part(keep, rows, q.ndim), qa, qb, kb),
+                        dropout_p, _buffer(scratch, qt, kb), out[rows][..., qa:qb, :], stats[:, rows][..., qa:qb, :],
+                        _part(mask, rows, q.ndim), fast)  # fmt: skip
         ctx.save_for_backward(q, k, v, mask, s, keep, out, stats)
         ctx.causal, ctx.scale, ctx.dropout_p = causal, scale, dropout_p
         return out
@@ -126,35 +120,32 @@ class ScaledDotProductAttention(Function):
                 _exps(xp, qs[rows], kt[rows], bias, stats[0, rows], p[rows], _part(mask, rows, q.ndim), fast)
                 p[rows] *= stats[1, rows]
         if chunks is not None and not nm:  # a few (L, S) matrices at a time, as the forward
+            blocks = _blocks(chunks, q, k, mask, keep, ctx.causal)
             gq = xp.empty_like(q) if nq else None
             gk = xp.empty_like(k) if nk else None
             gv = xp.empty_like(v) if nv else None
+            scratch = xp.empty(_most(chunks, q, k), q.dtype)
             vt = _rows_of_kt(xp, v) if nq or nk else None  # v^T in rows, for g v^T
             # each row's <gP, P> = <g, out> (FlashAttention's rowsum(dO * O)), for all the blocks at once
             c = (_row_dots(xp, grad_out, out, fast) if nq or nk else None)
-
-            def back(group: list) -> None:  # some chunks of rows, every tile of each, on one thread
-                scratch = xp.empty(_most(chunks, q, k), q.dtype)
-                for rows, (qa, qb, kb) in _blocks(group, q, k, mask, keep, ctx.causal):
-                    qt, kr, vr = _block(q, k, v, rows, qa, qb, kb)
-                    bias = _block_bias(xp, mask, rows, (qa, qb, kb), ctx.causal, q, k, made, fast)
-                    e = _exps(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias, stats[0, rows][..., qa:qb, :],
-                              _buffer(scratch, qt, kb), _part(mask, rows, q.ndim), fast)  # fmt: skip
-                    pq, pk, pv = _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], e,
-                                           stats[1, rows][..., qa:qb, :], _tile(_part(keep, rows, q.ndim), qa, qb, kb),
-                                           None if c is None else c[rows][..., qa:qb, :], grad_out[rows][..., qa:qb, :],
-                                           ctx.scale, inv, (nq, nk, nv), fast)  # fmt: skip
-                    if pq is not None:
-                        gq[rows][..., qa:qb, :] = pq
-                    for whole, part in ((gk, pk), (gv, pv)):
-                        if whole is None:
-                            continue
-                        if kb == k.shape[-2]:  # the first tile of these rows sees every key: it writes them
-                            whole[rows] = part
-                        else:  # the others add up into the keys they see
-                            whole[rows][..., :kb, :] += part
-
-            threads.split(back, chunks, _parallel(q))  # chunks of rows apart: each writes its own rows
+            for rows, (qa, qb, kb) in blocks:
+                qt, kr, vr = _block(q, k, v, rows, qa, qb, kb)
+                bias = _block_bias(xp, mask, rows, (qa, qb, kb), ctx.causal, q, k, made, fast)
+                e = _exps(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias, stats[0, rows][..., qa:qb, :],
+                          _buffer(scratch, qt, kb), _part(mask, rows, q.ndim), fast)  # fmt: skip
+                pq, pk, pv = _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], e,
+                                       stats[1, rows][..., qa:qb, :], _tile(_part(keep, rows, q.ndim), qa, qb, kb),
+                                       None if c is None else c[rows][..., qa:qb, :], grad_out[rows][..., qa:qb, :],
+                                       ctx.scale, inv, (nq, nk, nv), fast)  # fmt: skip
+                if pq is not None:
+                    gq[rows][..., qa:qb, :] = pq
+                for whole, part in ((gk, pk), (gv, pv)):
+                    if whole is None:
+                        continue
+                    if kb == k.shape[-2]:  # the first tile of these rows sees every key: it writes them
+                        whole[rows] = part
+                    else:  # the others add up into the keys they see
+                        whole[rows][..., :kb, :] += part
             return gq, gk, gv, None, None
         gv = None
         if nv:
@@ -248,12 +239,6 @@ def _part(a: Any, rows: slice, ndim: int) -> Any:
     if a is None or a.ndim < ndim or a.shape[0] == 1:
         return a
     return a[rows]
-
-
-def _parallel(q: Any) -> bool:
-    """Whether a call's chunks may run on several threads (``threads.split``): NumPy's own arrays,
-    outside a compiled step's trace and anomaly mode (their watcher follows one thread)."""
-    return type(q) is np.ndarray and watcher() is None
 
 
 def _rows_of_kt(xp: Any, k: Any) -> Any:

@@ -30,14 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import threads
 from ..autograd.function import Context, Function, call
 from ..autograd.tensor import Tensor
 from ..backend import array_module
 from . import kernels
 
 _BLOCK = 1 << 16  # elements a pass: 64K float32 are 256 KB, so a block's few buffers stay in the L2 cache
-_SPAN = 1 << 17  # elements a thread's turn (``threads.split``); fewer than two spans run on one thread
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
@@ -240,13 +238,7 @@ def _rational32_compiled(coeffs: tuple, x: Any, times_x: bool) -> tuple:
     flat = np.ascontiguousarray(x).reshape(-1)
     cdf = np.empty_like(flat)
     out = np.empty_like(flat) if times_x else cdf
-    rational = _loop("rational")
-
-    def spans(starts: Any) -> None:  # on one thread
-        for s in starts:
-            rational(flat[s:s + _SPAN], cdf[s:s + _SPAN], out[s:s + _SPAN], *coeffs, times_x)  # fmt: skip
-
-    threads.split(spans, range(0, flat.size, _SPAN), flat.size >= 2 * _SPAN)
+    _loop("rational")(flat, cdf, out, *coeffs, times_x)
     return out.reshape(x.shape), cdf.reshape(x.shape)
 
 
@@ -257,21 +249,16 @@ def _gelu_grad_compiled(x: Any, g: Any) -> Any:
     over 512K floats)."""
     shape = x.shape
     x, g = (np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (x, g))
-    out = np.empty_like(x)
+    out, e, c = np.empty_like(x), np.empty(min(x.size, _BLOCK), np.float32), np.empty(min(x.size, _BLOCK), np.float32)
     rational, exponent, grad = _loop("rational"), _loop("exponent"), _loop("grad")
-
-    def blocks(starts: Any) -> None:  # on one thread, in scratch of its own
-        e, c = np.empty(min(x.size, _BLOCK), np.float32), np.empty(min(x.size, _BLOCK), np.float32)
-        for s in starts:  # a block's values stay in the cache from pass to pass
-            block = slice(s, s + _BLOCK)
-            xb = x[block]
-            eb, cb = e[: len(xb)], c[: len(xb)]
-            rational(xb, cb, cb, *_PHI32, False)
-            exponent(xb, eb)
-            np.exp(eb, out=eb)
-            grad(xb, cb, g[block], eb, out[block], _SCALE32)
-
-    threads.split(blocks, range(0, x.size, _BLOCK), x.size >= 2 * _SPAN)
+    for s in range(0, x.size, _BLOCK):  # a block's values stay in the cache from pass to pass
+        block = slice(s, s + _BLOCK)
+        xb = x[block]
+        eb, cb = e[: len(xb)], c[: len(xb)]
+        rational(xb, cb, cb, *_PHI32, False)
+        exponent(xb, eb)
+        np.exp(eb, out=eb)
+        grad(xb, cb, g[block], eb, out[block], _SCALE32)
     return out.reshape(shape)
 
 
