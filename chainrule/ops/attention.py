@@ -133,19 +133,13 @@ class ScaledDotProductAttention(Function):
                 bias = _block_bias(xp, mask, rows, (qa, qb, kb), ctx.causal, q, k, made, fast)
                 e = _exps(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias, stats[0, rows][..., qa:qb, :],
                           _buffer(scratch, qt, kb), _part(mask, rows, q.ndim), fast)  # fmt: skip
-                pq, pk, pv = _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], e,
-                                       stats[1, rows][..., qa:qb, :], _tile(_part(keep, rows, q.ndim), qa, qb, kb),
-                                       None if c is None else c[rows][..., qa:qb, :], grad_out[rows][..., qa:qb, :],
-                                       ctx.scale, inv, (nq, nk, nv), fast)  # fmt: skip
-                if pq is not None:
-                    gq[rows][..., qa:qb, :] = pq
-                for whole, part in ((gk, pk), (gv, pv)):
-                    if whole is None:
-                        continue
-                    if kb == k.shape[-2]:  # the first tile of these rows sees every key: it writes them
-                        whole[rows] = part
-                    else:  # the others add up into the keys they see
-                        whole[rows][..., :kb, :] += part
+                # the first tile of these rows sees every key: it writes the keys' gradients, the
+                # others add into the keys they see; each tile writes its own queries'
+                into = (None if gq is None else gq[rows][..., qa:qb, :], None if gk is None else gk[rows][..., :kb, :],
+                        None if gv is None else gv[rows][..., :kb, :], kb < k.shape[-2])  # fmt: skip
+                _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], e, stats[1, rows][..., qa:qb, :],
+                          _tile(_part(keep, rows, q.ndim), qa, qb, kb), None if c is None else c[rows][..., qa:qb, :],
+                          grad_out[rows][..., qa:qb, :], ctx.scale, inv, (nq, nk, nv), fast, into)  # fmt: skip
             return gq, gk, gv, None, None
         gv = None
         if nv:
@@ -359,16 +353,18 @@ def _attend(xp: Any, qs: Any, kt: Any, v: Any, bias: tuple, keep: Any, dropout_p
 
 
 def _backward(q: Any, k: Any, v: Any, vt: Any, e: Any, iz: Any, keep: Any, c: Any, g: Any, scale: float, inv: float,
-              needs: tuple[bool, bool, bool], fast: bool) -> tuple:  # fmt: skip
+              needs: tuple[bool, bool, bool], fast: bool, into: tuple | None = None) -> tuple:  # fmt: skip
     """(gq, gk, gv) of a block on raw arrays from its exps ``e`` and rows' 1 / sums ``iz`` (so
     P = e iz; the whole backward's formulas, one block's worth, the 1 / sum and the scale moved
     onto the smaller side of each product); ``c``: each row's <g, out>; ``vt``: v^T in rows
-    (``_rows_of_kt``), or None when neither q nor k wants a gradient."""
+    (``_rows_of_kt``), or None when neither q nor k wants a gradient. With ``into`` (views of
+    the whole gradients for gq, gk, gv, and whether gk's and gv's are added to instead of
+    written), the products go there, BLAS writing them in place, and nothing is returned."""
     nq, nk, nv = needs
     gv = None
     if nv:
         d = e if keep is None else e * keep
-        gv = d.swapaxes(-1, -2) @ (g * (iz * inv))
+        gv = _to(d.swapaxes(-1, -2), g * (iz * inv), into, 2)
     if not (nq or nk):
         return None, None, gv
     gp = g @ vt  # (..., L, S): dL/dP
@@ -382,9 +378,22 @@ def _backward(q: Any, k: Any, v: Any, vt: Any, e: Any, iz: Any, keep: Any, c: An
         gp -= c
         gp *= e
         gp *= f
-    gq = gp @ k if nq else None
-    gk = gp.swapaxes(-1, -2) @ q if nk else None
+    gq = _to(gp, k, into, 0) if nq else None
+    gk = _to(gp.swapaxes(-1, -2), q, into, 1) if nk else None
     return gq, gk, gv
+
+
+def _to(a: Any, b: Any, into: tuple | None, i: int) -> Any:
+    """a @ b, or, with ``into``, written into ``into[i]`` (added to it for gk and gv, i > 0, when
+    ``into[3]``): BLAS's own output, no copy."""
+    if into is None:
+        return a @ b
+    if i and into[3]:
+        whole = into[i]
+        whole += a @ b
+    else:
+        np.matmul(a, b, out=into[i])
+    return None
 
 
 def attention_weights(q: Tensor, k: Tensor, mask: Any = None, *, causal: bool = False, scale: float) -> Tensor:

@@ -17,6 +17,7 @@ from ..autograd.tensor import Tensor
 from ..backend import array_module
 from . import kernels
 from .broadcast import sum_to
+from .linalg import column_sums
 from .reduce import LogSoftmax, Softmax
 
 
@@ -47,7 +48,7 @@ class Linear(Function):
             gx = g @ w
             gx = gx.reshape(x.shape) if flat else gx
         gw = g.T @ (x.reshape(-1, x.shape[-1]) if flat else x) if needs[1] else None
-        gb = g.sum(axis=0) if len(needs) > 2 and needs[2] else None
+        gb = column_sums(g) if len(needs) > 2 and needs[2] else None
         return (gx, gw, gb)[: len(needs)]
 
 

@@ -73,6 +73,21 @@ def product(a: Any, b: Any) -> Any:
     return a @ b
 
 
+def column_sums(g: Any) -> Any:
+    """``g.sum(axis=0)`` of a 2-d array (a bias's gradient: the rows of the upstream gradient
+    summed); on a NumPy float array of many rows as ones @ g, BLAS's matrix-vector product,
+    which took 146 us where NumPy's reduction down the rows took 357 for a GPT layer's four
+    biases (2048 rows).
+
+    >>> import numpy as np
+    >>> column_sums(np.arange(6.0).reshape(3, 2)).tolist()
+    [6.0, 9.0]
+    """
+    if type(g) is array_module(g).ndarray and g.ndim == 2 and g.shape[0] >= 64 and g.dtype.char in "fd":
+        return array_module(g).ones(g.shape[0], g.dtype) @ g
+    return g.sum(axis=0)
+
+
 def _swap_last(x: Any) -> Any:
     """x with its last two axes swapped (x^T for a matrix), on a Tensor or an array."""
     axes = list(range(x.ndim))

@@ -20,6 +20,7 @@ from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
 from ..backend import array_module, errstate
 from . import kernels
+from .linalg import column_sums
 
 
 def _sigmoid_(a: Any, xp: Any) -> None:
@@ -141,7 +142,7 @@ class LSTMSequence(Function):
             dh = d @ w_hh  # to h_{t-1}
         needs = ctx.needs_input_grad
         flat, gx, gw_ih, gw_hh = _after_bptt(x, w_ih, h_all, d_gates, d_gates, needs[0], needs[3], needs[4])
-        gb = flat.sum(axis=0) if len(needs) > 5 and (needs[5] or needs[6]) else None
+        gb = column_sums(flat) if len(needs) > 5 and (needs[5] or needs[6]) else None
         grads = (gx, dh if needs[1] else None, dc if needs[2] else None, gw_ih, gw_hh)
         if len(needs) > 5:
             grads += (gb if needs[5] else None, gb.copy() if needs[6] and gb is not None else None)
@@ -220,5 +221,5 @@ class GRUSequence(Function):
         grads = (gx, dh if needs[1] else None, gw_ih, gw_hh)
         if len(needs) > 4:
             flat_rec = d_rec.reshape(-1, d_rec.shape[-1])
-            grads += (flat_in.sum(axis=0) if needs[4] else None, flat_rec.sum(axis=0) if needs[5] else None)
+            grads += (column_sums(flat_in) if needs[4] else None, column_sums(flat_rec) if needs[5] else None)
         return grads
