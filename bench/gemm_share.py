@@ -27,7 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROWS = ("cnn", "char-lstm", "tiny-gpt", "lstm-layer", "gpt")
 LIBS = ("chainrule", "compiled", "torch")
-STEPS = int(os.environ.get("GEMM_SHARE_STEPS", 60))
+STEPS = int(os.environ.get("GEMM_SHARE_STEPS", "60"))  # steps sampled (fewer for a call-graph run)
 OURS = re.compile(r"^sgemm_|^dgemm_")  # OpenBLAS's kernels and packing copies
 THEIRS = re.compile(r"mkl_blas|sgemm|gemm_driver|brgemm|jit_")  # MKL, and oneDNN's named kernels
 

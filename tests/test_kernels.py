@@ -161,6 +161,43 @@ def test_softmax_shift_is_the_numpy_passes(dtype, width, causal):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 3, 15, 16, 17, 64, 128, 200])
+@pytest.mark.parametrize("causal", [None, 0, 5])
+def test_softmax_exp_is_shift_exp_and_sums(dtype, width, causal):
+    """``softmax_exp`` (the shift, exp and the row sums in one pass) against ``softmax_shift``,
+    NumPy's exp and the row sums: the same shifts; exps within 3 units in the last place in
+    float32 (Cephes' expf: 0 where NumPy's is subnormal), NumPy's own in float64; a masked key's
+    exp 0, a row of -inf all 0 with 1 / sum 1, a NaN row NaN; in place, and again from the saved
+    shifts, the same bits."""
+    L = 6
+    x = np.random.default_rng(width).standard_normal((2, L, width)).astype(dtype) * 20
+    x[0, 1, :] = -np.inf
+    x[0, 2, 0] = np.nan
+    x[1, 0, 0] = 50.0
+    shifted, m = kernels.softmax_shift(x, causal=causal)
+    with np.errstate(invalid="ignore", under="ignore"):
+        want = np.exp(shifted)
+    z = want.sum(axis=-1, keepdims=True)
+    e, shifts, iz = kernels.softmax_exp(x, causal=causal)
+    assert e.dtype == shifts.dtype == iz.dtype == dtype
+    np.testing.assert_array_equal(shifts, m)
+    if dtype == np.float32:
+        normal = want >= np.finfo(np.float32).tiny
+        ulps = np.abs(e.view(np.int32).astype(np.int64) - want.view(np.int32))
+        assert ulps[normal].max(initial=0) <= 3
+        assert (e[~normal & ~np.isnan(want)] == 0).all()
+    else:
+        np.testing.assert_array_equal(e, want)
+    np.testing.assert_array_equal(np.isnan(e), np.isnan(want))  # the NaN row's visible keys
+    assert np.isnan(e[0, 2, 0]) and (e[0, 1] == 0).all() and iz[0, 1, 0] == 1
+    np.testing.assert_allclose(iz, 1 / np.where(z == 0, 1, z), rtol=1e-6 if dtype == np.float32 else 1e-14)  # NaN rows NaN
+    again, same, _ = kernels.softmax_exp(x, m=shifts, causal=causal, out=x)  # in place, the shifts given
+    assert again.base is x or again is x
+    np.testing.assert_array_equal(x, e)
+    np.testing.assert_array_equal(same, m)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("width", [1, 7, 16, 33, 128])
 def test_row_sums_dots_and_the_softmax_gradient_loops_are_numpys(dtype, width):
     g = np.random.default_rng(width)

@@ -290,26 +290,6 @@ def _scores(xp: Any, qs: Any, kt: Any, bias: tuple, mask: Any, s: Any = None) ->
     return s
 
 
-def _shift(xp: Any, s: Any, causal: int | None, m: Any, fast: bool) -> tuple[Any, Any]:
-    """(s less each row's max, the maxima), in ``s``'s buffer where it can be (``m``: the shifts
-    to take instead); a fully masked row shifted by 0, so its exps are 0, not NaN."""
-    if fast:
-        return kernels.run(kernels.softmax_shift, s, m, causal, s if type(s) is np.ndarray else None)
-    if m is None:
-        m = s.max(axis=-1, keepdims=True)  # (..., L, 1)
-        m = xp.where(m == -np.inf, s.dtype.type(0), m)
-    s -= m
-    return s, m
-
-
-def _inverse_sums(xp: Any, e: Any, fast: bool) -> Any:
-    """1 / each row's sum of exps, (..., L, 1); 1 for a fully masked row (its probabilities 0)."""
-    if fast:
-        return kernels.run(kernels.inverse_row_sums, e)
-    z = e.sum(axis=-1, keepdims=True)
-    return 1 / xp.where(z == 0, e.dtype.type(1), z)
-
-
 def _row_dots(xp: Any, a: Any, b: Any, fast: bool) -> Any:
     """(a * b) summed along each row, (..., L, 1)."""
     if fast and a.dtype == b.dtype:
@@ -321,9 +301,22 @@ def _exps(xp: Any, qs: Any, kt: Any, bias: tuple, m: Any, s: Any, mask: Any, fas
     """A block's exps of its scores less the rows' saved maxima ``m``, made again into ``s`` as
     ``_attend`` made them: the same operations in the same order, so the same bits."""
     s = _scores(xp, qs, kt, bias, mask, s)
-    s, _ = _shift(xp, s, bias[2], m, fast)
+    return _softmax_exps(xp, s, bias[2], m, fast)[0]
+
+
+def _softmax_exps(xp: Any, s: Any, causal: int | None, m: Any, fast: bool) -> tuple[Any, Any, Any]:
+    """(exp(s less each row's max), the maxima, 1 / each row's sum of exps), in ``s``'s buffer
+    where it can be (``m``: the shifts to take instead); on the loops one pass a row
+    (``kernels.softmax_exp``)."""
+    if fast:  # the causal mask drawn here (``causal``: the first query's position), not added
+        return kernels.run(kernels.softmax_exp, s, m, causal, s if type(s) is np.ndarray else None)
+    if m is None:
+        m = s.max(axis=-1, keepdims=True)  # (..., L, 1)
+        m = xp.where(m == -np.inf, s.dtype.type(0), m)  # a fully masked row shifted by 0: its exps 0, not NaN
+    s -= m
     xp.exp(s, out=s)
-    return s
+    z = s.sum(axis=-1, keepdims=True)
+    return s, m, 1 / xp.where(z == 0, s.dtype.type(1), z)  # a fully masked row's probabilities 0
 
 
 def _attend(xp: Any, qs: Any, kt: Any, v: Any, bias: tuple, keep: Any, dropout_p: float, s: Any = None,
@@ -333,9 +326,7 @@ def _attend(xp: Any, qs: Any, kt: Any, v: Any, bias: tuple, keep: Any, dropout_p
     unnormalized (its exps: the blocks keep no P): P v is made as (exps v) / sum, a pass over
     (L, Ev), not (L, S)."""
     s = _scores(xp, qs, kt, bias, mask, s)
-    s, m = _shift(xp, s, bias[2], None, fast)
-    xp.exp(s, out=s)
-    iz = _inverse_sums(xp, s, fast)
+    s, m, iz = _softmax_exps(xp, s, bias[2], None, fast)
     if stats is not None:
         stats[0], stats[1] = m, iz
     d = s
