@@ -482,6 +482,23 @@ def _col2im(cols, sh, sw, dh, dw, out):
                             out[b, i * sh + di * dh, j * sw + dj * dw, ch] += cols[b, i, j, di, dj, ch]
 
 
+def _exp32(v):
+    """float32 exp(v) for v <= 0 (Cephes' expf: a degree-7 polynomial on [-ln2/2, ln2/2] times
+    2^k made from its bits), branch-free so a loop of it vectorizes where Numba's exp is a
+    scalar call; within 3 units in the last place of NumPy's, 0 below -87.34 (where NumPy's is
+    subnormal), NaN kept. For Numba loops (compiled inline into them; made by ``_compiled``)."""
+    lo, log2e = np.float32(-87.3365478515625), np.float32(1.44269504088896341)  # exp(lo): the least normal float32
+    c1, c2 = np.float32(0.693359375), np.float32(-2.12194440e-4)  # ln 2 in two parts
+    t = min(max(v, lo), np.float32(0))
+    k = np.floor(t * log2e + np.float32(0.5))
+    r = (t - k * c1) - k * c2
+    y = ((((np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)) * r + np.float32(8.3334519073e-3)) * r
+          + np.float32(4.1665795894e-2)) * r + np.float32(1.6666665459e-1)) * r + np.float32(5.0000001201e-1)  # fmt: skip
+    e = (y * (r * r) + r + np.float32(1)) * _float_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))
+    e = np.float32(0) if v < lo else e
+    return v if np.isnan(v) else e
+
+
 def _softmax_shift(src, dst, n, qa, m, find, same):
     _softmax_rows(src, dst, n, qa, m, find, m, False, same)
 
@@ -497,19 +514,6 @@ def _softmax_rows(src, dst, n, qa, m, find, iz, expo, same):
     # the causal mask, and 1 / the row's sum into iz. The row is then worked on in dst alone
     # (copied there first unless ``same``, src and dst one memory): a loop that reads one array
     # and writes another that may be it runs scalar, the compiler's overlap check failing
-    lo, log2e = np.float32(-87.3365478515625), np.float32(1.44269504088896341)  # exp(lo): the least normal float32
-    c1, c2 = np.float32(0.693359375), np.float32(-2.12194440e-4)  # ln 2 in two parts
-
-    def exp(v):  # float32 exp(v) for v <= 0 (Cephes' expf), branch-free; NaN stays NaN
-        t = min(max(v, lo), np.float32(0))
-        k = np.floor(t * log2e + np.float32(0.5))
-        r = (t - k * c1) - k * c2
-        y = ((((np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)) * r + np.float32(8.3334519073e-3)) * r
-              + np.float32(4.1665795894e-2)) * r + np.float32(1.6666665459e-1)) * r + np.float32(5.0000001201e-1)  # fmt: skip
-        e = (y * (r * r) + r + np.float32(1)) * _float_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))
-        e = np.float32(0) if v < lo else e
-        return v if np.isnan(v) else e
-
     rows, S = src.shape
     lanes = np.empty(16, src.dtype)
     for i in range(rows):
@@ -546,7 +550,7 @@ def _softmax_rows(src, dst, n, qa, m, find, iz, expo, same):
             zero = src.dtype.type(0)
             z = zero
             for j in range(S):
-                e = exp(row[j] - shift)
+                e = _exp32(row[j] - shift)
                 e = e if j < end else zero
                 row[j] = e
                 z += e
@@ -752,8 +756,9 @@ def _compiled() -> dict[str, Any]:
             import numba
 
             # error_model="numpy": a division gives inf or NaN as NumPy's does, with no check per element
-            global _float_from_bits, _softmax_rows
+            global _float_from_bits, _exp32, _softmax_rows
             _float_from_bits = _bits_to_float32(numba)
+            _exp32 = numba.njit(inline="always", error_model="numpy")(_exp32)
             fma = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
             # the rows' exps summed in sixteen partial sums at once ("reassoc"), multiply-adds fused
             _softmax_rows = numba.njit(nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})(_softmax_rows)
