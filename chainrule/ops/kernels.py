@@ -173,8 +173,8 @@ def softmax_exp(s: Any, m: Any = None, causal: int | None = None, out: Any = Non
     pass of its own. Float64: ``softmax_shift``, NumPy's exp, ``inverse_row_sums``.
 
     >>> e, m, iz = softmax_exp(np.array([[0.0, 0.0, 0.0], [1.0, 3.0, 2.0]], np.float32), causal=0)
-    >>> e.round(4).tolist(), m.tolist(), iz.round(4).tolist()
-    ([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], [[0.0], [1.0]], [[1.0], [1.0]])
+    >>> e.astype(float).round(4).tolist(), m.tolist(), iz.astype(float).round(4).tolist()
+    ([[1.0, 0.0, 0.0], [0.1353, 1.0, 0.0]], [[0.0], [3.0]], [[1.0], [0.8808]])
     """
     if s.dtype != np.float32:
         e, m = softmax_shift(s, m, causal, out)
