@@ -159,14 +159,21 @@ def softmax_shift(s: Any, m: Any = None, causal: int | None = None, out: Any = N
     >>> shifted.tolist(), m.tolist()
     ([[0.0, -inf, -inf], [-1.0, 0.0, -inf]], [[1.0], [1.0]])
     """
+    src, dst, shifts, args = _rows(s, m, causal, out)
+    _run("softmax_shift", src, dst, *args, _same(src, dst))
+    return dst.reshape(s.shape), shifts.reshape(s.shape[:-1] + (1,))
+
+
+def _rows(s: Any, m: Any, causal: int | None, out: Any) -> tuple[Any, Any, Any, tuple]:
+    """``softmax_shift``'s and ``softmax_exp``'s rows: (src, dst, the shifts, the loop's
+    arguments from the queries a matrix holds to the shifts and whether to find them)."""
     S = s.shape[-1]
     src = np.ascontiguousarray(s).reshape(-1, S)
     dst = out.reshape(-1, S) if out is not None and out.flags.c_contiguous else np.empty_like(src)
     find = m is None
     shifts = np.empty(src.shape[0], s.dtype) if find else np.ascontiguousarray(m, s.dtype).reshape(-1)
     L = s.shape[-2] if s.ndim > 1 else 1
-    _run("softmax_shift", src, dst, L, -1 if causal is None else causal, shifts, find, _same(src, dst))
-    return dst.reshape(s.shape), shifts.reshape(s.shape[:-1] + (1,))
+    return src, dst, shifts, (L, -1 if causal is None else causal, shifts, find)
 
 
 def softmax_exp(s: Any, m: Any = None, causal: int | None = None, out: Any = None) -> tuple[Any, Any, Any]:
@@ -186,14 +193,9 @@ def softmax_exp(s: Any, m: Any = None, causal: int | None = None, out: Any = Non
         e, m = softmax_shift(s, m, causal, out)
         np.exp(e, out=e)
         return e, m, inverse_row_sums(e)
-    S = s.shape[-1]
-    src = np.ascontiguousarray(s).reshape(-1, S)
-    dst = out.reshape(-1, S) if out is not None and out.flags.c_contiguous else np.empty_like(src)
-    find = m is None
-    shifts = np.empty(src.shape[0], s.dtype) if find else np.ascontiguousarray(m, s.dtype).reshape(-1)
+    src, dst, shifts, args = _rows(s, m, causal, out)
     iz = np.empty(src.shape[0], s.dtype)
-    L = s.shape[-2] if s.ndim > 1 else 1
-    _run("softmax_exp", src, dst, L, -1 if causal is None else causal, shifts, find, iz, _same(src, dst))
+    _run("softmax_exp", src, dst, *args, iz, _same(src, dst))
     rows = s.shape[:-1] + (1,)
     return dst.reshape(s.shape), shifts.reshape(rows), iz.reshape(rows)
 
@@ -761,13 +763,14 @@ def _compiled() -> dict[str, Any]:
         if _loops is None:
             import numba
 
-            # error_model="numpy": a division gives inf or NaN as NumPy's does, with no check per element
             global _float_from_bits, _exp32, _softmax_rows
             _float_from_bits = _bits_to_float32(numba)
             _exp32 = numba.njit(inline="always", error_model="numpy")(_exp32)
-            fma = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
             # the rows' exps summed in sixteen partial sums at once ("reassoc"), multiply-adds fused
             _softmax_rows = numba.njit(nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})(_softmax_rows)
+            # multiply-adds fused and nothing else: the tanh's Horner steps stay in their order
+            fma = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+            # error_model="numpy": a division gives inf or NaN as NumPy's does, with no check per element
             _loops = {fn.__name__[1:]: numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
                       for fn in (_pool_max, _pool_scatter, _pool_scatter_tiled, _pool_gather, _col2im, _softmax_shift,
                                 _batch_norm, _batch_norm_backward, _lstm_cells_backward)}  # fmt: skip
@@ -775,6 +778,5 @@ def _compiled() -> dict[str, Any]:
             _loops.update({fn.__name__[1:]: fast(fn) for fn in (_layer_norm, _layer_norm_backward, _inverse_row_sums, _row_dots,
                                                                  _softmax_grad)})
             _loops["softmax_exp"] = fast(_softmax_exp)
-            # multiply-adds fused and nothing else: the tanh's Horner steps stay in their order
             _loops["lstm_cells"] = fma(_lstm_cells)
     return _loops
