@@ -18,19 +18,34 @@ import threading
 from typing import Any
 
 _lock = threading.Lock()
-_controller: Any = None  # threadpoolctl's view of the loaded BLAS libraries, found once
+_controller: Any = None  # threadpoolctl's view of the loaded BLAS and OpenMP pools, found once
 
 
-def _blas() -> list:
-    """threadpoolctl's controllers of the BLAS libraries this process has loaded (NumPy's)."""
+def controller() -> Any:
+    """threadpoolctl's ``ThreadpoolController`` of this process's loaded thread pools (BLAS's,
+    OpenMP's), found once (it costs some 20 ms) and shared: DataLoader workers limit theirs
+    through it; None without threadpoolctl.
+
+    >>> controller() is controller()
+    True
+    """
     global _controller
     with _lock:
         if _controller is None:
             import numpy  # noqa: F401 - its BLAS is the one to find
-            from threadpoolctl import ThreadpoolController
 
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:  # pragma: no cover - a dependency
+                return None
             _controller = ThreadpoolController()
-        return list(_controller.select(user_api="blas").lib_controllers)
+        return _controller
+
+
+def _blas() -> list:
+    """threadpoolctl's controllers of the BLAS libraries this process has loaded (NumPy's)."""
+    found = controller()
+    return [] if found is None else list(found.select(user_api="blas").lib_controllers)
 
 
 def get_num_threads() -> int:

@@ -23,13 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import rng
+from .. import rng, threads
 from ._collate import default_collate
-
-try:
-    from threadpoolctl import ThreadpoolController
-except ImportError:  # pragma: no cover - a dependency, but the loader works without it
-    ThreadpoolController = None
 
 CHECK_S = 1.0  # how often a waiting worker checks that the main process is still there
 
@@ -217,8 +212,8 @@ def find_thread_pools() -> None:
     """Find the thread pools once, in the main process: a forked worker inherits what was found
     (finding them costs a worker some 20 ms of CPU; limiting them, well under one)."""
     global _thread_pools
-    if _thread_pools is None and ThreadpoolController is not None:
-        _thread_pools = ThreadpoolController()
+    if _thread_pools is None:
+        _thread_pools = threads.controller()  # the process's one (None without threadpoolctl)
 
 
 def _limit_threads() -> Any:
