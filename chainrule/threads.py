@@ -1,24 +1,36 @@
-"""Threads: PyTorch's ``set_num_threads`` and ``get_num_threads``, on BLAS's pool.
+"""Threads: PyTorch's ``set_num_threads`` and ``get_num_threads``, and the one pool that runs
+an operation's parts at once.
 
-chainrule's matrix products run on BLAS's threads (OpenBLAS, under NumPy); NumPy's element-wise
-passes and chainrule's compiled loops run on the calling thread. ``set_num_threads(n)`` sets
-BLAS's count through threadpoolctl, as ``torch.set_num_threads`` sets the count of PyTorch's
-OpenMP and MKL, and ``get_num_threads()`` reads it back; the environment's
-``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` set it before import, as for NumPy. Running our
-own loops' independent blocks (attention's chunks of rows, GELU's spans) on a pool of Python
-threads was built and measured, and left out: alone, attention's layer took 8.9 -> 6.8 ms at
-two threads, but in a training step on two cores the pool's thread competed with OpenBLAS's,
-which spins for a while after each product, and the GPT and tiny-GPT steps got 3-8% slower
-(with OpenBLAS told to spin less, the products got slower by more than the pool gained).
+chainrule decides how many threads an operation may use, as PyTorch's intra-op pool does; the
+count starts at what the environment gives BLAS (``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``,
+else the cores), and ``set_num_threads(n)`` changes it. With more than one thread, the heavy
+gates cut their work into contiguous parts (a matrix product's rows or stacked matrices,
+attention's chunks of rows, GELU's spans, Adam's parameters) and ``parallel`` runs the parts at
+once, one on the calling thread and the others on a few long-lived Python threads: the NumPy
+products and compiled loops in a part release the GIL. BLAS then runs each part on one thread,
+so there is one pool and not two: BLAS's own threads, which spin for a while after each
+product, took the second core from any thread of ours (a step with both got 3-8% slower than
+with BLAS's alone), and two callers of a threaded OpenBLAS at once wait for each other. So once
+chainrule's count is above one, the process's BLAS runs on one thread (a NumPy product of your
+own in it too): ``threads.controller()`` is threadpoolctl's view of it, to raise it again around
+such code. The pool is made on first use and again in a forked child; a part that is itself
+running on the pool, a second caller while the pool is busy, and anything inside a compiled
+step's trace or anomaly mode run serially.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 _lock = threading.Lock()
 _controller: Any = None  # threadpoolctl's view of the loaded BLAS and OpenMP pools, found once
+_count: int | None = None  # chainrule's thread count; None: not decided yet (BLAS's, on first use)
+_blas_handed: int = 0  # the pid whose BLAS was set to one thread for the pool
+_pool: _Pool | None = None
+_inside = threading.local()  # .on in the pool's threads
 
 
 def controller() -> Any:
@@ -29,37 +41,47 @@ def controller() -> Any:
     >>> controller() is controller()
     True
     """
-    global _controller
     with _lock:
-        if _controller is None:
-            import numpy  # noqa: F401 - its BLAS is the one to find
+        return _find_controller()
 
-            try:
-                from threadpoolctl import ThreadpoolController
-            except ImportError:  # pragma: no cover - a dependency
-                return None
-            _controller = ThreadpoolController()
-        return _controller
+
+def _find_controller() -> Any:
+    global _controller
+    if _controller is None:
+        import numpy  # noqa: F401 - its BLAS is the one to find
+
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - a dependency
+            return None
+        _controller = ThreadpoolController()
+    return _controller
 
 
 def _blas() -> list:
     """threadpoolctl's controllers of the BLAS libraries this process has loaded (NumPy's)."""
-    found = controller()
+    found = _find_controller()
     return [] if found is None else list(found.select(user_api="blas").lib_controllers)
 
 
 def get_num_threads() -> int:
-    """The threads a matrix product may use: BLAS's count (PyTorch's name); 1 where no BLAS
-    with a thread pool is loaded.
+    """The threads one operation may use (PyTorch's name): what ``set_num_threads`` set, else
+    the count the environment gave BLAS when chainrule first asked.
 
     >>> get_num_threads() >= 1
     True
     """
-    return max((lib.num_threads for lib in _blas()), default=1)
+    global _count
+    if _count is None:
+        with _lock:
+            if _count is None:
+                _count = max((lib.num_threads for lib in _blas()), default=1)
+    return _count
 
 
 def set_num_threads(n: int) -> None:
-    """Let each matrix product use ``n`` threads (PyTorch's name; process-wide, as PyTorch's).
+    """Let each operation use ``n`` threads (PyTorch's name; process-wide, as PyTorch's). BLAS
+    then runs on one thread: with ``n`` above one, chainrule's pool splits the products itself.
     A count that is not a positive int is refused before anything changes.
 
     >>> before = get_num_threads()
@@ -69,5 +91,136 @@ def set_num_threads(n: int) -> None:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
-    for lib in _blas():
-        lib.set_num_threads(n)
+    global _count, _blas_handed, _controller
+    with _lock:
+        _controller = None  # found again: a library loaded since (torch's BLAS) is set too
+        for lib in _blas():
+            lib.set_num_threads(1)
+        _blas_handed = os.getpid()
+        _count = n
+
+
+def _set_own(n: int) -> None:
+    """Set chainrule's count alone, leaving BLAS as it is (a DataLoader worker takes one: the
+    workers are the parallelism, and it has limited BLAS itself)."""
+    global _count
+    with _lock:
+        _count = n
+
+
+class _Pool:
+    """``size`` long-lived threads, each waiting on its own event for a part to run."""
+
+    def __init__(self, size: int) -> None:
+        self.busy = threading.Lock()  # one caller's parts at a time
+        self.workers = [_Worker() for _ in range(size)]
+
+    def run(self, parts: Sequence[Callable[[], None]]) -> None:
+        for worker, part in zip(self.workers, parts[1:]):
+            worker.give(part)
+        error: BaseException | None = None
+        try:
+            parts[0]()
+        except BaseException as e:  # every part ends before the first error is raised
+            error = e
+        for worker in self.workers[: len(parts) - 1]:
+            failed = worker.wait()
+            error = error or failed
+        if error is not None:
+            raise error
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.go, self.done = threading.Event(), threading.Event()
+        self.part: Callable[[], None] | None = None
+        self.error: BaseException | None = None
+        threading.Thread(target=self._loop, name="chainrule-pool", daemon=True).start()
+
+    def give(self, part: Callable[[], None]) -> None:
+        self.part, self.error = part, None
+        self.done.clear()
+        self.go.set()
+
+    def wait(self) -> BaseException | None:
+        self.done.wait()
+        return self.error
+
+    def _loop(self) -> None:
+        _inside.on = True
+        while True:
+            self.go.wait()
+            self.go.clear()
+            try:
+                self.part()  # type: ignore[misc]
+            except BaseException as e:  # handed to the caller
+                self.error = e
+            self.part = None
+            self.done.set()
+
+
+def _pool_for(n: int) -> _Pool:
+    global _pool, _blas_handed
+    with _lock:
+        pid = os.getpid()
+        if _blas_handed != pid:  # one pool, not two: BLAS runs each part on one thread
+            for lib in _blas():
+                lib.set_num_threads(1)
+            _blas_handed = pid
+        if _pool is None or len(_pool.workers) < n - 1:
+            _pool = _Pool(n - 1)
+        return _pool
+
+
+def _after_fork() -> None:
+    global _lock, _pool
+    _lock = threading.Lock()  # it may have been held by a thread the child does not have
+    _pool = None  # the child's copy has no threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def parts(total: int, least: int) -> int:
+    """How many parts to cut ``total`` units of work into: ``get_num_threads()``, fewer so each
+    holds at least ``least`` units, 1 inside the pool.
+
+    >>> parts(10, 100)
+    1
+    """
+    if getattr(_inside, "on", False):
+        return 1
+    return max(1, min(get_num_threads(), total // max(least, 1)))
+
+
+def parallel(work: Callable[[int, int], None], total: int, n: int) -> None:
+    """``work(start, stop)`` over ``n`` contiguous ranges that cover ``range(total)``, at once on
+    ``n`` threads (the caller's among them); every range done before it returns, the first
+    error raised then. Serial (one call over everything) when ``n`` is 1, inside the pool, or
+    while another caller's parts hold it. ``work`` must write only where its range says.
+
+    >>> out = [0] * 6
+    >>> def square(start, stop):
+    ...     for i in range(start, stop):
+    ...         out[i] = i * i
+    >>> parallel(square, 6, 2); out
+    [0, 1, 4, 9, 16, 25]
+    """
+    n = min(n, total)
+    if n <= 1 or getattr(_inside, "on", False):
+        work(0, total)
+        return
+    pool = _pool_for(n)
+    if not pool.busy.acquire(blocking=False):  # another thread's parts have it
+        work(0, total)
+        return
+    try:
+        bounds = [total * i // n for i in range(n + 1)]
+        pool.run([_bind(work, bounds[i], bounds[i + 1]) for i in range(n)])
+    finally:
+        pool.busy.release()
+
+
+def _bind(work: Callable[[int, int], None], start: int, stop: int) -> Callable[[], None]:
+    return lambda: work(start, stop)

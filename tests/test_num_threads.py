@@ -1,15 +1,19 @@
-"""chainrule.threads: PyTorch's set_num_threads / get_num_threads on BLAS's pool."""
+"""chainrule.threads: PyTorch's set_num_threads / get_num_threads, and the pool that runs an
+operation's parts at once (products cut by rows, columns or stacks; attention's chunks)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import threading
 
+import numpy as np
 import pytest
 
 import chainrule as cr
 from chainrule import threads
+from chainrule.ops.linalg import _cut, product
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -18,21 +22,23 @@ def _blas_counts() -> list[int]:
     return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
 
 
+@pytest.fixture
+def count():
+    """Set chainrule's count for one test, and put it back."""
+    before = cr.get_num_threads()
+    yield cr.set_num_threads
+    cr.set_num_threads(before)
+
+
 def test_the_names_are_pytorchs():
     assert cr.get_num_threads is threads.get_num_threads and cr.set_num_threads is threads.set_num_threads
-    assert cr.get_num_threads() == max(_blas_counts(), default=1)
 
 
-def test_set_num_threads_sets_blas_and_get_reads_it_back():
-    before = cr.get_num_threads()
-    try:
-        cr.set_num_threads(1)
-        assert cr.get_num_threads() == 1 and set(_blas_counts()) <= {1}
-        cr.set_num_threads(2)
-        assert cr.get_num_threads() == 2 and set(_blas_counts()) <= {2}
-    finally:
-        cr.set_num_threads(before)
-    assert cr.get_num_threads() == before
+def test_set_num_threads_is_read_back_and_blas_runs_on_one_thread(count):
+    count(1)
+    assert cr.get_num_threads() == 1 and set(_blas_counts()) == {1}
+    count(3)  # the pool splits the products: BLAS runs each part on one thread
+    assert cr.get_num_threads() == 3 and set(_blas_counts()) == {1}
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2", None])
@@ -44,7 +50,133 @@ def test_a_bad_count_is_refused_before_anything_changes(bad):
 
 
 def test_the_environment_sets_the_count_before_import():
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    n = "1"
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": n, "OMP_NUM_THREADS": n}
     out = subprocess.run([sys.executable, "-c", "import chainrule as cr; print(cr.get_num_threads())"],
                          env=env, capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
-    assert out.stdout.strip() == "1"
+    assert out.stdout.strip() == n
+
+
+def test_parallel_covers_the_range_once_in_contiguous_parts(count):
+    count(3)
+    seen, where = [], set()
+
+    def work(start, stop):
+        seen.append((start, stop))
+        where.add(threading.get_ident())
+
+    threads.parallel(work, 10, 3)
+    assert sorted(seen) == [(0, 3), (3, 6), (6, 10)] and len(where) == 3
+    seen.clear()
+    threads.parallel(work, 2, 3)  # no more parts than units
+    assert sorted(seen) == [(0, 1), (1, 2)]
+
+
+def test_parallel_raises_the_first_error_after_every_part_has_ended(count):
+    count(2)
+    ended = []
+
+    def work(start, stop):
+        if start == 0:
+            raise KeyError("part 0")
+        threading.Event().wait(0.05)
+        ended.append(start)
+
+    with pytest.raises(KeyError, match="part 0"):
+        threads.parallel(work, 2, 2)
+    assert ended == [1]
+    threads.parallel(lambda a, b: ended.append((a, b)), 2, 2)  # the pool still works
+    assert sorted(ended[1:]) == [(0, 1), (1, 2)]
+
+
+def test_a_part_on_the_pool_runs_its_own_work_serially(count):
+    count(2)
+    inner = []
+
+    def work(start, stop):
+        assert threads.parts(10**9, 1) == (1 if start else 2)  # the caller's part may split; the pool's not
+        threads.parallel(lambda a, b: inner.append((start, a, b)), 4, 2 if start == 0 else 1)
+
+    threads.parallel(work, 2, 2)
+    assert (1, 0, 4) in inner  # the pool's part: one call over everything
+
+
+def test_parts_keeps_each_part_big_enough(count):
+    count(4)
+    assert threads.parts(100, 30) == 3 and threads.parts(100, 1) == 4 and threads.parts(10, 30) == 1
+    count(1)
+    assert threads.parts(10**9, 1) == 1
+
+
+@pytest.mark.parametrize("a_shape, b_shape, cut", [
+    ((512, 256), (256, 384), 0),  # rows
+    ((16, 256), (256, 2048), -1),  # few rows: the columns
+    ((8, 128, 64), (8, 64, 128), 0),  # a stack: its first axis
+    ((8, 128, 64), (64, 128), 0),  # a stack times one matrix
+])
+def test_a_product_cut_for_the_pool_gives_the_same_numbers(count, a_shape, b_shape, cut):
+    g = np.random.default_rng(0)
+    a, b = g.standard_normal(a_shape).astype(np.float32), g.standard_normal(b_shape).astype(np.float32)
+    count(1)
+    assert _cut(a, b) is None
+    whole = product(a, b)
+    count(2)
+    assert _cut(a, b) == (cut, 2)
+    np.testing.assert_allclose(product(a, b), whole, rtol=1e-5, atol=1e-5)
+    out = np.full(whole.shape, np.nan, np.float32)
+    assert product(a, b, out=out) is out
+    np.testing.assert_allclose(out, whole, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("a, b", [
+    (np.ones((64, 64), np.float32), np.ones((64, 64), np.float32)),  # too small to cut
+    (np.ones((512, 256), np.float32), np.ones((256, 384), np.float64)),  # mixed dtypes
+    (np.ones((512, 256), np.int64), np.ones((256, 384), np.int64)),  # not BLAS's
+    (np.ones((4, 128, 64), np.float32), np.ones((1, 64, 128), np.float32)),  # broadcast stacks
+])
+def test_what_is_not_cut(count, a, b):
+    count(2)
+    assert _cut(a, b) is None
+    np.testing.assert_array_equal(product(a, b), a @ b)
+
+
+def test_a_transposed_view_is_cut_without_a_copy(count):
+    g = np.random.default_rng(1).standard_normal((2048, 384)).astype(np.float32)  # a bias gradient's rows
+    x = np.random.default_rng(2).standard_normal((2048, 128)).astype(np.float32)
+    count(1)
+    whole = product(g.T, x)  # a weight's gradient, g^T x
+    count(2)
+    assert _cut(g.T, x) == (0, 2)
+    np.testing.assert_allclose(product(g.T, x), whole, rtol=1e-5, atol=1e-4)
+
+
+def test_a_gpt_step_on_two_threads_matches_one(count):
+    from chainrule.models import GPT, GPTConfig
+    from chainrule.tasks.language import lm_loss
+
+    x = np.random.default_rng(0).integers(0, 11, (8, 33))
+    grads = []
+    for n in (1, 2):
+        count(n)
+        cr.manual_seed(0)
+        model = GPT(GPTConfig(block_size=32, vocab_size=11, n_layer=2, n_head=2, n_embd=64))
+        loss = lm_loss(model(cr.tensor(x[:, :-1])), cr.tensor(x[:, 1:]))
+        loss.backward()
+        grads.append([loss.item()] + [p.grad.numpy() for p in model.parameters()])
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-6)
+    for one, two in zip(grads[0][1:], grads[1][1:]):
+        np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-6)
+
+
+def test_a_forked_child_makes_its_own_pool(count):
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    count(2)
+    threads.parallel(lambda a, b: None, 2, 2)  # the parent's pool exists
+    code = ("import os, chainrule as cr\nfrom chainrule import threads\ncr.set_num_threads(2)\n"
+            "threads.parallel(lambda a, b: None, 2, 2)\npid = os.fork()\n"
+            "if pid == 0:\n    seen = []\n    threads.parallel(lambda a, b: seen.append(a), 2, 2)\n"
+            "    os._exit(0 if sorted(seen) == [0, 1] else 1)\n"
+            "print(os.waitpid(pid, 0)[1])\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "0"

@@ -247,6 +247,7 @@ def worker_loop(spec: WorkerSpec, index_queue: Any, conn: Any, done_event: Any) 
     global _worker_info
     try:
         limits = _limit_threads()  # noqa: F841 - held for the worker's life
+        threads._set_own(1)  # chainrule's ops in a worker run on its one thread, as torch's do
         wid, parent = spec.worker_id, os.getppid()
         _seed(spec.base_seed + wid)
         _worker_info = WorkerInfo(wid, spec.num_workers, spec.base_seed + wid, spec.dataset)

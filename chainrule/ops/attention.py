@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import threads
 from ..autograd.function import Context, Function, call
+from ..autograd.grad_mode import watcher
 from ..autograd.tensor import Tensor
 from ..backend import array_module
 from . import kernels
@@ -87,14 +89,18 @@ class ScaledDotProductAttention(Function):
             s = None
             out = xp.empty(q.shape[:-1] + v.shape[-1:], np.result_type(q.dtype, v.dtype))
             stats = xp.empty((2,) + q.shape[:-1] + (1,), q.dtype)  # (max, 1 / sum) per row
-            scratch = xp.empty(_most(chunks, q, k), q.dtype)
             qs, kt, made = q * scale, _rows_of_kt(xp, k), {}  # once for all the blocks
-            for rows, (qa, qb, kb) in _blocks(chunks, q, k, mask, keep, causal):
-                qt, _, vt = _block(q, k, v, rows, qa, qb, kb)
-                bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made, fast)
-                _attend(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], vt, bias, _tile(_part(keep, rows, q.ndim), qa, qb, kb),
-                        dropout_p, _buffer(scratch, qt, kb), out[rows][..., qa:qb, :], stats[:, rows][..., qa:qb, :],
-                        _part(mask, rows, q.ndim), fast)  # fmt: skip
+
+            def attend(start: int, stop: int) -> None:  # some chunks of rows, in scratch of their own
+                scratch = xp.empty(_most(chunks, q, k), q.dtype)
+                for rows, (qa, qb, kb) in _blocks(chunks[start:stop], q, k, mask, keep, causal):
+                    qt, _, vt = _block(q, k, v, rows, qa, qb, kb)
+                    bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made, fast)
+                    _attend(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], vt, bias,
+                            _tile(_part(keep, rows, q.ndim), qa, qb, kb), dropout_p, _buffer(scratch, qt, kb),
+                            out[rows][..., qa:qb, :], stats[:, rows][..., qa:qb, :], _part(mask, rows, q.ndim), fast)  # fmt: skip
+
+            threads.parallel(attend, len(chunks), _threads(q, chunks))  # each chunk writes its own rows
         ctx.save_for_backward(q, k, v, mask, s, keep, out, stats)
         ctx.causal, ctx.scale, ctx.dropout_p = causal, scale, dropout_p
         return out
@@ -120,31 +126,34 @@ class ScaledDotProductAttention(Function):
                 _exps(xp, qs[rows], kt[rows], bias, stats[0, rows], p[rows], _part(mask, rows, q.ndim), fast)
                 p[rows] *= stats[1, rows]
         if chunks is not None and not nm:  # a few (L, S) matrices at a time, as the forward
-            blocks = _blocks(chunks, q, k, mask, keep, ctx.causal)
             gq = xp.empty_like(q) if nq else None
             gk = xp.empty_like(k) if nk else None
             gv = xp.empty_like(v) if nv else None
-            scratch = xp.empty(_most(chunks, q, k), q.dtype)
             vt = _rows_of_kt(xp, v) if nq or nk else None  # v^T in rows, for g v^T
             # each row's <gP, P> = <g, out> (FlashAttention's rowsum(dO * O)), for all the blocks at once
             c = (_row_dots(xp, grad_out, out, fast) if nq or nk else None)
-            for rows, (qa, qb, kb) in blocks:
-                qt, kr, vr = _block(q, k, v, rows, qa, qb, kb)
-                bias = _block_bias(xp, mask, rows, (qa, qb, kb), ctx.causal, q, k, made, fast)
-                e = _exps(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias, stats[0, rows][..., qa:qb, :],
-                          _buffer(scratch, qt, kb), _part(mask, rows, q.ndim), fast)  # fmt: skip
-                # the first tile of these rows sees every key: it writes the keys' gradients, the
-                # others add into the keys they see; each tile writes its own queries'
-                into = (None if gq is None else gq[rows][..., qa:qb, :], None if gk is None else gk[rows][..., :kb, :],
-                        None if gv is None else gv[rows][..., :kb, :], kb < k.shape[-2])  # fmt: skip
-                _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], e, stats[1, rows][..., qa:qb, :],
-                          _tile(_part(keep, rows, q.ndim), qa, qb, kb), None if c is None else c[rows][..., qa:qb, :],
-                          grad_out[rows][..., qa:qb, :], ctx.scale, inv, (nq, nk, nv), fast, into)  # fmt: skip
+
+            def back(start: int, stop: int) -> None:  # some chunks of rows, every tile of each, in scratch of their own
+                scratch = xp.empty(_most(chunks, q, k), q.dtype)
+                for rows, (qa, qb, kb) in _blocks(chunks[start:stop], q, k, mask, keep, ctx.causal):
+                    qt, kr, vr = _block(q, k, v, rows, qa, qb, kb)
+                    bias = _block_bias(xp, mask, rows, (qa, qb, kb), ctx.causal, q, k, made, fast)
+                    e = _exps(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias, stats[0, rows][..., qa:qb, :],
+                              _buffer(scratch, qt, kb), _part(mask, rows, q.ndim), fast)  # fmt: skip
+                    # the first tile of these rows sees every key: it writes the keys' gradients, the
+                    # others add into the keys they see; each tile writes its own queries'
+                    into = (None if gq is None else gq[rows][..., qa:qb, :], None if gk is None else gk[rows][..., :kb, :],
+                            None if gv is None else gv[rows][..., :kb, :], kb < k.shape[-2])  # fmt: skip
+                    _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], e, stats[1, rows][..., qa:qb, :],
+                              _tile(_part(keep, rows, q.ndim), qa, qb, kb), None if c is None else c[rows][..., qa:qb, :],
+                              grad_out[rows][..., qa:qb, :], ctx.scale, inv, (nq, nk, nv), fast, into)  # fmt: skip
+
+            threads.parallel(back, len(chunks), _threads(q, chunks))  # chunks of rows apart: each writes its own
             return gq, gk, gv, None, None
         gv = None
         if nv:
             d = p if keep is None else p * keep * inv  # the dropped probabilities
-            gv = sum_to(_swap_last(d) @ grad_out, v.shape)
+            gv = sum_to(product(_swap_last(d), grad_out), v.shape)
         if not (nq or nk or nm):
             return None, None, gv, None, None
         gp = product(grad_out, _swap_last(v))  # (..., L, S): dL/dP
@@ -159,8 +168,8 @@ class ScaledDotProductAttention(Function):
             gp -= (grad_out * out).sum(axis=-1, keepdims=True)
             gp *= p
             gs = gp
-        gq = sum_to((gs @ k) * ctx.scale, q.shape) if nq else None
-        gk = sum_to((_swap_last(gs) @ q) * ctx.scale, k.shape) if nk else None
+        gq = sum_to(product(gs, k) * ctx.scale, q.shape) if nq else None
+        gk = sum_to(product(_swap_last(gs), q) * ctx.scale, k.shape) if nk else None
         gm = sum_to(gs, mask.shape) if nm else None
         return gq, gk, gv, gm, None
 
@@ -235,6 +244,12 @@ def _part(a: Any, rows: slice, ndim: int) -> Any:
     return a[rows]
 
 
+def _threads(q: Any, chunks: list) -> int:
+    """How many threads a call's chunks run on (``threads.parallel``): one for other arrays than
+    NumPy's and in anomaly mode (its watcher follows one thread)."""
+    return threads.parts(len(chunks), 1) if type(q) is np.ndarray and watcher() is None else 1
+
+
 def _rows_of_kt(xp: Any, k: Any) -> Any:
     """k^T, (..., E, S), laid out in rows: NumPy hands a stack's products to BLAS only so (see
     ``product``); made once a call, not once a block."""
@@ -278,7 +293,7 @@ def _scores(xp: Any, qs: Any, kt: Any, bias: tuple, mask: Any, s: Any = None) ->
     if s is None:
         s = product(qs, kt)  # (..., L, S): scores, then probabilities, in this buffer
     else:
-        xp.matmul(qs, kt, out=s)
+        product(qs, kt, out=s)
     add, at, _ = bias
     if add is not None:
         if at:
@@ -334,9 +349,9 @@ def _attend(xp: Any, qs: Any, kt: Any, v: Any, bias: tuple, keep: Any, dropout_p
         d = s * keep
         d *= 1 / (1 - dropout_p)
     if out is None:
-        out = d @ v  # (..., L, Ev)
+        out = product(d, v)  # (..., L, Ev)
     else:
-        xp.matmul(d, v, out=out)
+        product(d, v, out=out)
     out *= iz
     if stats is None:
         s *= iz  # P, for the backward
@@ -358,7 +373,7 @@ def _backward(q: Any, k: Any, v: Any, vt: Any, e: Any, iz: Any, keep: Any, c: An
         gv = _to(d.swapaxes(-1, -2), g * (iz * inv), into, 2)
     if not (nq or nk):
         return None, None, gv
-    gp = g @ vt  # (..., L, S): dL/dP
+    gp = product(g, vt)  # (..., L, S): dL/dP
     if keep is not None:
         gp *= keep
         gp *= inv
@@ -378,12 +393,12 @@ def _to(a: Any, b: Any, into: tuple | None, i: int) -> Any:
     """a @ b, or, with ``into``, written into ``into[i]`` (added to it for gk and gv, i > 0, when
     ``into[3]``): BLAS's own output, no copy."""
     if into is None:
-        return a @ b
+        return product(a, b)
     if i and into[3]:
         whole = into[i]
-        whole += a @ b
+        whole += product(a, b)
     else:
-        np.matmul(a, b, out=into[i])
+        product(a, b, out=into[i])
     return None
 
 
@@ -398,7 +413,7 @@ def attention_weights(q: Tensor, k: Tensor, mask: Any = None, *, causal: bool = 
     array([[1.   , 0.   ],
            [0.269, 0.731]], dtype=float32)
     """
-    s = (q * scale) @ _swap_last(k)  # (..., L, S)
+    s = product(q * scale, _swap_last(k))  # (..., L, S)
     xp = array_module(s.data)
     m = mask.data if isinstance(mask, Tensor) else mask
     bias = attention_bias(xp, m, causal, s.shape[-2:], s.dtype)

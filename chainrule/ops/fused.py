@@ -17,7 +17,7 @@ from ..autograd.tensor import Tensor
 from ..backend import array_module
 from . import kernels
 from .broadcast import sum_to
-from .linalg import column_sums
+from .linalg import column_sums, product
 from .reduce import LogSoftmax, Softmax
 
 
@@ -29,7 +29,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any = None) -> Any:
         ctx.save_for_backward(x, w)
-        out = (x if x.ndim == 2 else x.reshape(-1, x.shape[-1])) @ w.T
+        out = product(x if x.ndim == 2 else x.reshape(-1, x.shape[-1]), w.T)
         if b is not None:
             if b.dtype == out.dtype:
                 out += b  # the product is a fresh array: add in place
@@ -45,9 +45,9 @@ class Linear(Function):
         g = grad_out.reshape(-1, w.shape[0]) if flat else grad_out
         gx = None
         if needs[0]:
-            gx = g @ w
+            gx = product(g, w)
             gx = gx.reshape(x.shape) if flat else gx
-        gw = g.T @ (x.reshape(-1, x.shape[-1]) if flat else x) if needs[1] else None
+        gw = product(g.T, x.reshape(-1, x.shape[-1]) if flat else x) if needs[1] else None
         gb = column_sums(g) if len(needs) > 2 and needs[2] else None
         return (gx, gw, gb)[: len(needs)]
 

@@ -13,6 +13,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from .. import threads
 from ..autograd.function import Context, Function, call
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
@@ -52,15 +55,18 @@ class MatMul(Function):
         if b.ndim == 1:  # and the m = 1 axis
             g2 = g2.reshape(g2.shape + (1,))  # (.., n, m)
         ga = sum_to(product(g2, _swap_last(b2)), a2.shape).reshape(a.shape) if na else None
-        gb = sum_to(_swap_last(a2) @ g2, b2.shape).reshape(b.shape) if nb else None
+        gb = sum_to(product(_swap_last(a2), g2), b2.shape).reshape(b.shape) if nb else None
         return ga, gb
 
 
-def product(a: Any, b: Any) -> Any:
-    """``a @ b``; on raw arrays, a stack of transposed matrices on the right is copied into rows
-    first. NumPy hands each matrix of a stack to BLAS only when the right one is laid out in
-    rows: ``q @ k^T`` on (16, 4, 128, 32) stacks took 1.3 ms through a transposed view and 0.7 ms
-    with the 0.2 ms copy (a left transposed operand costs nothing; 2-D products never do).
+def product(a: Any, b: Any, out: Any = None) -> Any:
+    """``a @ b`` (into ``out`` if given); on raw arrays, a stack of transposed matrices on the
+    right is copied into rows first. NumPy hands each matrix of a stack to BLAS only when the
+    right one is laid out in rows: ``q @ k^T`` on (16, 4, 128, 32) stacks took 1.3 ms through a
+    transposed view and 0.7 ms with the 0.2 ms copy (a left transposed operand costs nothing; 2-D
+    products never do). With more than one thread (``threads``), NumPy's float products of
+    some size are cut into parts, each run by BLAS on one thread of chainrule's pool: the rows
+    of a matrix (or its columns, for a few rows) or the first axis of a stack.
 
     >>> import numpy as np
     >>> a = np.ones((2, 3, 4), np.float32)
@@ -70,7 +76,39 @@ def product(a: Any, b: Any) -> Any:
     if (getattr(b, "ndim", 0) > 2 and not isinstance(b, Tensor) and b.strides[-2] < b.strides[-1]
             and b.shape[-1] > 1 and b.shape[-2] > 1):  # fmt: skip
         b = array_module(b).ascontiguousarray(b)
-    return a @ b
+    cut = _cut(a, b)
+    if cut is None:
+        return a @ b if out is None else array_module(a).matmul(a, b, out=out)
+    axis, n = cut
+    if out is None:
+        out = np.empty(a.shape[:-1] + b.shape[-1:], a.dtype)
+    if axis == -1:  # columns of b and out
+        threads.parallel(lambda i, j: np.matmul(a, b[:, i:j], out=out[:, i:j]), b.shape[1], n)
+    elif b.ndim == 2:  # rows of a matrix, or the first axis of a stack times one matrix
+        threads.parallel(lambda i, j: np.matmul(a[i:j], b, out=out[i:j]), a.shape[0], n)
+    else:  # the first axis of two stacks
+        threads.parallel(lambda i, j: np.matmul(a[i:j], b[i:j], out=out[i:j]), a.shape[0], n)
+    return out
+
+
+_PART = 1 << 21  # multiply-adds a part holds at least (some 50 us of a core)
+
+
+def _cut(a: Any, b: Any) -> tuple[int, int] | None:
+    """How ``product`` cuts ``a @ b`` for the pool: (0, n) along a's first axis, (-1, n) along
+    b's columns, None: in one go (one thread, small, not NumPy's floats, broadcast stacks)."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.dtype != b.dtype or a.dtype.char not in "fdFD":
+        return None
+    if a.ndim < 2 or b.ndim < 2 or (b.ndim > 2 and b.shape[:-2] != a.shape[:-2]):
+        return None
+    n = threads.parts(a.size * b.shape[-1], _PART)  # multiply-adds
+    if n <= 1:
+        return None
+    if a.ndim > 2:
+        return (0, n) if a.shape[0] >= n else None
+    if a.shape[0] >= 32 * n:
+        return 0, n
+    return (-1, n) if b.shape[1] >= 32 * n else None
 
 
 def column_sums(g: Any) -> Any:

@@ -20,7 +20,7 @@ from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
 from ..backend import array_module, errstate
 from . import kernels
-from .linalg import column_sums
+from .linalg import column_sums, product
 
 
 def _sigmoid_(a: Any, xp: Any) -> None:
@@ -41,9 +41,9 @@ def _after_bptt(x: Any, w_ih: Any, h_all: Any, d_in: Any, d_rec: Any, need_x: bo
     t_len, n = x.shape[:2]
     flat_in = d_in.reshape(t_len * n, -1)
     flat_rec = flat_in if d_rec is d_in else d_rec.reshape(t_len * n, -1)
-    gx = (flat_in @ w_ih).reshape(x.shape) if need_x else None
-    gw_ih = flat_in.T @ x.reshape(t_len * n, -1) if need_ih else None
-    gw_hh = flat_rec.T @ h_all[:t_len].reshape(t_len * n, -1) if need_hh else None  # h_0..h_{T-1}
+    gx = product(flat_in, w_ih).reshape(x.shape) if need_x else None
+    gw_ih = product(flat_in.T, x.reshape(t_len * n, -1)) if need_ih else None
+    gw_hh = product(flat_rec.T, h_all[:t_len].reshape(t_len * n, -1)) if need_hh else None  # h_0..h_{T-1}
     return flat_in, gx, gw_ih, gw_hh
 
 
@@ -69,7 +69,7 @@ class LSTMSequence(Function):
         xp = array_module(x)
         t_len, n, _ = x.shape
         hs = w_hh.shape[1]
-        gates = (x.reshape(t_len * n, -1) @ w_ih.T).reshape(t_len, n, 4 * hs)  # every step's input projection
+        gates = product(x.reshape(t_len * n, -1), w_ih.T).reshape(t_len, n, 4 * hs)  # every step's input projection
         if b_ih is not None:
             gates += b_ih + b_hh
         h_all = xp.empty((t_len + 1, n, hs), dtype=x.dtype)  # h_0..h_T
@@ -81,7 +81,7 @@ class LSTMSequence(Function):
         loops = _cells_loop(gates, h_all, c_all)
         for t in range(t_len):
             a = gates[t]  # (N, 4H), becomes the gates' activations in place
-            xp.matmul(h_all[t], w_hh_t, out=rec)
+            product(h_all[t], w_hh_t, out=rec)
             if loops:  # the cells in one compiled pass (``kernels.lstm_cells``)
                 if type(a) is np.ndarray:  # in place
                     kernels.lstm_cells(a, rec, c_all[t], (a, c_all[t + 1], tanh_c[t], h_all[t + 1]))
@@ -125,7 +125,7 @@ class LSTMSequence(Function):
                 else:  # a compiled step's trace
                     d_gates[t], dc = kernels.run(kernels.lstm_cells_backward, acts[t], tanh_c[t], c_all[t], dh,
                                                  grad_out[t], dc)  # fmt: skip
-                dh = d_gates[t] @ w_hh  # to h_{t-1}
+                dh = product(d_gates[t], w_hh)  # to h_{t-1}
                 continue
             a = acts[t]
             i, f, g, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
@@ -139,7 +139,7 @@ class LSTMSequence(Function):
             xp.multiply(dc * i, 1 - g * g, out=d[:, 2 * hs : 3 * hs])  # dg
             xp.multiply(dh * tc, o * (1 - o), out=d[:, 3 * hs :])  # do
             dc *= f  # to c_{t-1}
-            dh = d @ w_hh  # to h_{t-1}
+            dh = product(d, w_hh)  # to h_{t-1}
         needs = ctx.needs_input_grad
         flat, gx, gw_ih, gw_hh = _after_bptt(x, w_ih, h_all, d_gates, d_gates, needs[0], needs[3], needs[4])
         gb = column_sums(flat) if len(needs) > 5 and (needs[5] or needs[6]) else None
@@ -164,7 +164,7 @@ class GRUSequence(Function):
         xp = array_module(x)
         t_len, n, _ = x.shape
         hs = w_hh.shape[1]
-        acts = (x.reshape(t_len * n, -1) @ w_ih.T).reshape(t_len, n, 3 * hs)  # becomes r, z, n in place
+        acts = product(x.reshape(t_len * n, -1), w_ih.T).reshape(t_len, n, 3 * hs)  # becomes r, z, n in place
         if b_ih is not None:
             acts += b_ih
         h_all = xp.empty((t_len + 1, n, hs), dtype=x.dtype)  # h_0..h_T
@@ -174,7 +174,7 @@ class GRUSequence(Function):
         gh = xp.empty((n, 3 * hs), dtype=acts.dtype)
         for t in range(t_len):
             a = acts[t]
-            xp.matmul(h_all[t], w_hh_t, out=gh)
+            product(h_all[t], w_hh_t, out=gh)
             if b_hh is not None:
                 gh += b_hh
             rz = a[:, : 2 * hs]
@@ -215,7 +215,7 @@ class GRUSequence(Function):
             xp.multiply(di[:, 2 * hs :] * gh_n[t], r * (1 - r), out=di[:, :hs])  # dr
             dr_[:, : 2 * hs] = di[:, : 2 * hs]
             xp.multiply(di[:, 2 * hs :], r, out=dr_[:, 2 * hs :])
-            dh = dh * z + dr_ @ w_hh  # to h_{t-1}: directly through z, and through W_hh
+            dh = dh * z + product(dr_, w_hh)  # to h_{t-1}: directly through z, and through W_hh
         needs = ctx.needs_input_grad
         flat_in, gx, gw_ih, gw_hh = _after_bptt(x, w_ih, h_all, d_in, d_rec, needs[0], needs[2], needs[3])
         grads = (gx, dh if needs[1] else None, gw_ih, gw_hh)

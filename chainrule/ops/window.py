@@ -29,7 +29,7 @@ from ..autograd.function import Context, Function, call
 from ..autograd.tensor import Tensor
 from ..backend import array_module
 from . import kernels
-from .linalg import MatMul
+from .linalg import MatMul, product
 from .shape import Pad, Permute
 
 
@@ -382,12 +382,12 @@ def _correlate(x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, int]
             cols = _columns(padded[part], (kh, kw), stride, *spaced)  # (n', Ho, Wo, kh, kw, C)
             # the product written straight into its rows of the output (a view: the slice is
             # contiguous), not made apart and copied in
-            xp.matmul(cols.reshape(-1, k), rows, out=out[part].reshape(-1, o))
+            product(cols.reshape(-1, k), rows, out=out[part].reshape(-1, o))
         return out
     rows = _filter_rows(w, groups).transpose(0, 2, 1)  # (G, kh*kw*C/G, O/G)
     for part in _batch_parts(n, ho * wo * k, _chunk(x)):
         cols = _grouped_windows(_columns(padded[part], (kh, kw), stride, *spaced), groups)  # (G, n'*Ho*Wo, kh*kw*C/G)
-        out[part].reshape(-1, groups, o // groups)[...] = (cols @ rows).transpose(1, 0, 2)
+        out[part].reshape(-1, groups, o // groups)[...] = product(cols, rows).transpose(1, 0, 2)
     return out
 
 
@@ -407,7 +407,7 @@ def _spread(g: Any, w: Any, size: tuple[int, int], stride: tuple[int, int], padd
         if groups == 1:
             dcols = _product(gp, rows)  # (n'*Ho*Wo, kh*kw*C)
         else:
-            dcols = _ungrouped_windows(_grouped_rows(gp, groups) @ rows, (kh, kw))
+            dcols = _ungrouped_windows(product(_grouped_rows(gp, groups), rows), (kh, kw))
         dcols = dcols.reshape(-1, ho, wo, kh, kw, c)
         shape = (dcols.shape[0], h + 2 * ph, wd + 2 * pw, c)
         parts.append(call(Fold, dcols, shape=shape, stride=stride, dilation=dilation))
@@ -436,9 +436,9 @@ def _filter_grad(x: Any, grad_out: Any, w_shape: tuple[int, ...], stride: tuple[
         cols = _columns(padded[part], (kh, kw), stride, *spaced)  # (n', Ho, Wo, kh, kw, C)
         gp = g[part].reshape(-1, o)  # this slice's rows of the output gradient
         if groups == 1:
-            gw_part = gp.T @ cols.reshape(-1, k)  # (O, kh*kw*C)
+            gw_part = product(gp.T, cols.reshape(-1, k))  # (O, kh*kw*C)
         else:
-            gw_part = call(Permute, _grouped_rows(gp, groups), axes=(0, 2, 1)) @ _grouped_windows(cols, groups)
+            gw_part = product(call(Permute, _grouped_rows(gp, groups), axes=(0, 2, 1)), _grouped_windows(cols, groups))
         gw = gw_part if gw is None else gw + gw_part
     return call(Permute, gw.reshape(o, kh, kw, cg), axes=(0, 3, 1, 2))
 
@@ -502,7 +502,7 @@ def _product(a: Any, b: Any) -> Any:
     the backward takes its product with the copy before it makes this one)."""
     if type(a) is not np.ndarray or type(b) is not np.ndarray:
         return a @ b
-    return np.matmul(a, b, out=_scratch_array((a.shape[0], b.shape[1]), np.result_type(a, b)))
+    return product(a, b, out=_scratch_array((a.shape[0], b.shape[1]), np.result_type(a, b)))
 
 
 def _scratch_array(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
