@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 _lock = threading.Lock()
@@ -109,21 +109,29 @@ def _set_own(n: int) -> None:
 
 
 class _Pool:
-    """``size`` long-lived threads, each waiting on its own event for a part to run."""
+    """``size`` long-lived threads, each waiting on a lock of its own for its turn."""
 
     def __init__(self, size: int) -> None:
         self.busy = threading.Lock()  # one caller's parts at a time
         self.workers = [_Worker() for _ in range(size)]
 
-    def run(self, parts: Sequence[Callable[[], None]]) -> None:
-        for worker, part in zip(self.workers, parts[1:]):
-            worker.give(part)
+    def run(self, count: int, piece: Callable[[int], None], helpers: int) -> None:
+        """``piece(i)`` for i in range(count), taken in turn by the caller and ``helpers`` of
+        the workers: a thread that woke late (an idle core can take a millisecond) takes fewer."""
+        turns = iter(range(count))  # next() on it is atomic: each piece is taken once
+
+        def take() -> None:
+            for i in turns:
+                piece(i)
+
+        for worker in self.workers[:helpers]:
+            worker.give(take)
         error: BaseException | None = None
         try:
-            parts[0]()
-        except BaseException as e:  # every part ends before the first error is raised
+            take()
+        except BaseException as e:  # the others take the rest; the first error is raised once all end
             error = e
-        for worker in self.workers[: len(parts) - 1]:
+        for worker in self.workers[:helpers]:
             failed = worker.wait()
             error = error or failed
         if error is not None:
@@ -132,31 +140,32 @@ class _Pool:
 
 class _Worker:
     def __init__(self) -> None:
-        self.go, self.done = threading.Event(), threading.Event()
+        # two raw locks as binary semaphores: some 10 us a turn quicker than Events
+        self.go, self.done = threading.Lock(), threading.Lock()
+        self.go.acquire()
+        self.done.acquire()
         self.part: Callable[[], None] | None = None
         self.error: BaseException | None = None
         threading.Thread(target=self._loop, name="chainrule-pool", daemon=True).start()
 
     def give(self, part: Callable[[], None]) -> None:
         self.part, self.error = part, None
-        self.done.clear()
-        self.go.set()
+        self.go.release()
 
     def wait(self) -> BaseException | None:
-        self.done.wait()
+        self.done.acquire()
         return self.error
 
     def _loop(self) -> None:
         _inside.on = True
         while True:
-            self.go.wait()
-            self.go.clear()
+            self.go.acquire()
             try:
                 self.part()  # type: ignore[misc]
             except BaseException as e:  # handed to the caller
                 self.error = e
             self.part = None
-            self.done.set()
+            self.done.release()
 
 
 def _pool_for(n: int) -> _Pool:
@@ -182,23 +191,38 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
+_PIECES = 1  # pieces a thread's share is cut into: more cost the products more than late threads lose
+
+
 def parts(total: int, least: int) -> int:
-    """How many parts to cut ``total`` units of work into: ``get_num_threads()``, fewer so each
-    holds at least ``least`` units, 1 inside the pool.
+    """How many pieces to cut ``total`` units of work into: ``4 * get_num_threads()``, fewer so
+    each holds at least ``least`` units; 1 on one thread and inside the pool.
 
     >>> parts(10, 100)
     1
     """
-    if getattr(_inside, "on", False):
+    count = get_num_threads()
+    if count <= 1 or getattr(_inside, "on", False):
         return 1
-    return max(1, min(get_num_threads(), total // max(least, 1)))
+    return max(1, min(_PIECES * count, total // max(least, 1)))
+
+
+def bounds(total: int, n: int) -> list[int]:
+    """Where ``parallel``'s ``n`` pieces of ``range(total)`` start, and the end.
+
+    >>> bounds(10, 3)
+    [0, 3, 6, 10]
+    """
+    n = max(1, min(n, total))
+    return [total * i // n for i in range(n + 1)]
 
 
 def parallel(work: Callable[[int, int], None], total: int, n: int) -> None:
-    """``work(start, stop)`` over ``n`` contiguous ranges that cover ``range(total)``, at once on
-    ``n`` threads (the caller's among them); every range done before it returns, the first
-    error raised then. Serial (one call over everything) when ``n`` is 1, inside the pool, or
-    while another caller's parts hold it. ``work`` must write only where its range says.
+    """``work(start, stop)`` over ``n`` contiguous pieces that cover ``range(total)`` (at
+    ``bounds(total, n)``), on up to ``get_num_threads()`` threads at once (the caller's among
+    them), each taking the next piece when it is free; every piece done before it returns, the
+    first error raised then. One call over everything when ``n`` is 1, inside the pool, or
+    while another caller's pieces hold it. ``work`` must write only where its range says.
 
     >>> out = [0] * 6
     >>> def square(start, stop):
@@ -208,19 +232,16 @@ def parallel(work: Callable[[int, int], None], total: int, n: int) -> None:
     [0, 1, 4, 9, 16, 25]
     """
     n = min(n, total)
-    if n <= 1 or getattr(_inside, "on", False):
+    helpers = min(n, get_num_threads()) - 1
+    if n <= 1 or helpers < 1 or getattr(_inside, "on", False):
         work(0, total)
         return
-    pool = _pool_for(n)
-    if not pool.busy.acquire(blocking=False):  # another thread's parts have it
+    pool = _pool_for(helpers + 1)
+    if not pool.busy.acquire(blocking=False):  # another thread's pieces have it
         work(0, total)
         return
     try:
-        bounds = [total * i // n for i in range(n + 1)]
-        pool.run([_bind(work, bounds[i], bounds[i + 1]) for i in range(n)])
+        edges = bounds(total, n)
+        pool.run(n, lambda i: work(edges[i], edges[i + 1]), helpers)
     finally:
         pool.busy.release()
-
-
-def _bind(work: Callable[[int, int], None], start: int, stop: int) -> Callable[[], None]:
-    return lambda: work(start, stop)

@@ -57,48 +57,61 @@ def test_the_environment_sets_the_count_before_import():
     assert out.stdout.strip() == n
 
 
-def test_parallel_covers_the_range_once_in_contiguous_parts(count):
+def test_parallel_covers_the_range_once_in_contiguous_pieces(count):
     count(3)
-    seen, where = [], set()
+    seen = []
+    threads.parallel(lambda start, stop: seen.append((start, stop)), 10, 3)
+    assert sorted(seen) == [(0, 3), (3, 6), (6, 10)] == list(zip(threads.bounds(10, 3), threads.bounds(10, 3)[1:]))
+    seen.clear()
+    threads.parallel(lambda start, stop: seen.append((start, stop)), 2, 3)  # no more pieces than units
+    assert sorted(seen) == [(0, 1), (1, 2)]
+    seen.clear()
+    threads.parallel(lambda start, stop: seen.append((start, stop)), 12, 6)  # more pieces than threads
+    assert sorted(seen) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 12)]
+
+
+def test_pieces_run_at_once_on_the_caller_and_the_pool(count):
+    count(2)
+    both = threading.Barrier(2, timeout=30)  # broken (an error) unless the two pieces run at the same time
+    where = []
 
     def work(start, stop):
-        seen.append((start, stop))
-        where.add(threading.get_ident())
+        both.wait()
+        where.append(threading.current_thread().name)
 
-    threads.parallel(work, 10, 3)
-    assert sorted(seen) == [(0, 3), (3, 6), (6, 10)] and len(where) == 3
-    seen.clear()
-    threads.parallel(work, 2, 3)  # no more parts than units
-    assert sorted(seen) == [(0, 1), (1, 2)]
+    threads.parallel(work, 2, 2)
+    assert sorted(where) == ["MainThread", "chainrule-pool"]
 
 
-def test_parallel_raises_the_first_error_after_every_part_has_ended(count):
+def test_parallel_raises_the_first_error_after_every_piece_has_ended(count):
     count(2)
     ended = []
 
     def work(start, stop):
         if start == 0:
-            raise KeyError("part 0")
+            raise KeyError("piece 0")
         threading.Event().wait(0.05)
         ended.append(start)
 
-    with pytest.raises(KeyError, match="part 0"):
+    with pytest.raises(KeyError, match="piece 0"):
         threads.parallel(work, 2, 2)
     assert ended == [1]
     threads.parallel(lambda a, b: ended.append((a, b)), 2, 2)  # the pool still works
     assert sorted(ended[1:]) == [(0, 1), (1, 2)]
 
 
-def test_a_part_on_the_pool_runs_its_own_work_serially(count):
+def test_a_piece_runs_its_own_work_serially(count):
     count(2)
-    inner = []
+    both, inner = threading.Barrier(2, timeout=30), []
 
     def work(start, stop):
-        assert threads.parts(10**9, 1) == (1 if start else 2)  # the caller's part may split; the pool's not
-        threads.parallel(lambda a, b: inner.append((start, a, b)), 4, 2 if start == 0 else 1)
+        both.wait()  # one piece on the caller, one on the pool
+        on_pool = threading.current_thread().name == "chainrule-pool"
+        assert threads.parts(10**9, 1) == (1 if on_pool else 2)  # the caller's may be cut; the pool's not
+        threads.parallel(lambda a, b: inner.append((on_pool, a, b)), 4, 2)  # the pool is busy: one call
 
     threads.parallel(work, 2, 2)
-    assert (1, 0, 4) in inner  # the pool's part: one call over everything
+    assert sorted(inner) == [(False, 0, 4), (True, 0, 4)]
 
 
 def test_parts_keeps_each_part_big_enough(count):
@@ -166,6 +179,59 @@ def test_a_gpt_step_on_two_threads_matches_one(count):
     assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-6)
     for one, two in zip(grads[0][1:], grads[1][1:]):
         np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-6)
+
+
+def test_layer_norm_and_gelu_on_two_threads_match_one(count):
+    from chainrule.ops import kernels, special
+
+    if not kernels.available():
+        pytest.skip("Numba is not installed: the compiled loops are what the pool splits")
+    g = np.random.default_rng(3)
+    x, up = (g.standard_normal((1024, 128)).astype(np.float32) for _ in range(2))
+    w, b = g.standard_normal(128).astype(np.float32), g.standard_normal(128).astype(np.float32)
+    big = g.standard_normal(1 << 19).astype(np.float32)  # 512K: four GELU spans
+    results = []
+    for n in (1, 2):
+        count(n)
+        out, mean, rstd = kernels.layer_norm(x, w, b, 1e-5)
+        grads = kernels.layer_norm_backward(x, w, mean, rstd, up, True)
+        results.append((out, mean, rstd, *grads, *special._rational32_compiled(special._PHI32, big, True),
+                        special._gelu_grad_compiled(big, big)))  # fmt: skip
+    assert threads.parts(1024, -(-kernels._ROWS_PART // 128)) == 2  # the rows were cut
+    for one, two in zip(*results):  # float32 column sums of 1024 rows: a few units in the last place
+        np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-4)
+    for i in (0, 1, 2, 3, 6, 7, 8):  # rows and elements apart: the same bits; gw, gb: sums in another order
+        np.testing.assert_array_equal(results[1][i], results[0][i])
+
+
+def test_a_compiled_gpt_step_on_two_threads_matches_eager_on_one(count):
+    from chainrule.models import GPT, GPTConfig
+    from chainrule.tasks.language import lm_loss
+
+    x = np.random.default_rng(0).integers(0, 11, (8, 129))  # 8 x 4 heads of (128, 128) scores: two chunks
+    runs = []
+    for n, compiled in ((1, False), (2, True)):
+        count(n)
+        cr.manual_seed(0)
+        model = GPT(GPTConfig(block_size=128, vocab_size=11, n_layer=2, n_head=4, n_embd=64))
+        opt = cr.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(a, b, model=model, opt=opt):
+            loss = lm_loss(model(a), b)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = cr.compile(step) if compiled else step
+        losses = [float(run(x[:, :-1], x[:, 1:])) for _ in range(3)]
+        runs.append((losses, [p.detach().numpy().copy() for p in model.parameters()], run))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-5)
+    for one, two in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
+    source = runs[1][2].source()
+    assert "chunked_forward(" in source and "chunked_backward(" in source  # attention: one call each
+    assert "product(" in source  # the products, cut at each replay
 
 
 def test_a_forked_child_makes_its_own_pool(count):

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import anomaly
+from ..autograd.grad_mode import _watch
 
 
 class TraceError(RuntimeError):
@@ -230,6 +231,18 @@ def recorded_call(fn: Any, *args: Any) -> Any:
     return tape.record("call", fn, args, {})
 
 
+def _unwatched(fn: Any, args: tuple, kwargs: dict) -> Any:
+    """``fn(*args, **kwargs)`` on raw arrays with no trace and no watcher: a recorded call is one
+    operation of the tape, so what it does inside (a product, a compiled loop that ``replayed``
+    would record) is not recorded again; each replay runs all of it."""
+    watch, tape = _watch.set(None), _active.set(None)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _active.reset(tape)
+        _watch.reset(watch)
+
+
 def _tape_of(obj: Any) -> Tape:
     """The tape of the traced arrays inside ``obj`` (nested tuples, lists, dicts)."""
     stack = [obj]
@@ -367,8 +380,8 @@ class Tape:
         elif kind == "check":
             what(*raw_args)
             result = None
-        else:  # "call": a creation function with no array operand (zeros, arange, ...)
-            result = what(*raw_args, **raw_kwargs)
+        else:  # "call": a creation function (zeros, arange, ...) or a function ``replayed`` records
+            result = _unwatched(what, raw_args, raw_kwargs)
         index = len(self.ops)
         op = Op(kind, what, sym_args, sym_kwargs, (), tuple(writes), method, self.group)
         self.ops.append(op)

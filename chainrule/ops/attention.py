@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import threads
 from ..autograd.function import Context, Function, call
-from ..autograd.grad_mode import watcher
+from ..autograd.grad_mode import replayed, watcher
 from ..autograd.tensor import Tensor
 from ..backend import array_module
 from . import kernels
@@ -87,20 +87,7 @@ class ScaledDotProductAttention(Function):
             # (FlashAttention's trade): each row's max and 1 / sum are, and the backward makes
             # each block's P again from them, bit for bit, a block at a time
             s = None
-            out = xp.empty(q.shape[:-1] + v.shape[-1:], np.result_type(q.dtype, v.dtype))
-            stats = xp.empty((2,) + q.shape[:-1] + (1,), q.dtype)  # (max, 1 / sum) per row
-            qs, kt, made = q * scale, _rows_of_kt(xp, k), {}  # once for all the blocks
-
-            def attend(start: int, stop: int) -> None:  # some chunks of rows, in scratch of their own
-                scratch = xp.empty(_most(chunks, q, k), q.dtype)
-                for rows, (qa, qb, kb) in _blocks(chunks[start:stop], q, k, mask, keep, causal):
-                    qt, _, vt = _block(q, k, v, rows, qa, qb, kb)
-                    bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made, fast)
-                    _attend(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], vt, bias,
-                            _tile(_part(keep, rows, q.ndim), qa, qb, kb), dropout_p, _buffer(scratch, qt, kb),
-                            out[rows][..., qa:qb, :], stats[:, rows][..., qa:qb, :], _part(mask, rows, q.ndim), fast)  # fmt: skip
-
-            threads.parallel(attend, len(chunks), _threads(q, chunks))  # each chunk writes its own rows
+            out, stats = replayed(_chunked_forward, q, k, v, mask, keep, causal, scale, dropout_p)
         ctx.save_for_backward(q, k, v, mask, s, keep, out, stats)
         ctx.causal, ctx.scale, ctx.dropout_p = causal, scale, dropout_p
         return out
@@ -117,39 +104,17 @@ class ScaledDotProductAttention(Function):
         chunks = None if graph else _chunks(q, k, v)
         xp = array_module(q)
         fast = _loops(q, k)
-        if chunks is not None:  # as the forward made them: the same bits
-            qs, kt, made = q * ctx.scale, _rows_of_kt(xp, k), {}
-        if p is None and nm:  # the mask's gradient needs the whole P: made again, block by block
+        if p is None and nm:  # the mask's gradient needs the whole P: made again, block by block, as
+            qs, kt, made = q * ctx.scale, _rows_of_kt(xp, k), {}  # the forward made it: the same bits
             p = xp.empty(q.shape[:-1] + k.shape[-2:-1], q.dtype)
             for rows in chunks:
                 bias = _block_bias(xp, mask, rows, (0, q.shape[-2], k.shape[-2]), ctx.causal, q, k, made, fast)
                 _exps(xp, qs[rows], kt[rows], bias, stats[0, rows], p[rows], _part(mask, rows, q.ndim), fast)
                 p[rows] *= stats[1, rows]
         if chunks is not None and not nm:  # a few (L, S) matrices at a time, as the forward
-            gq = xp.empty_like(q) if nq else None
-            gk = xp.empty_like(k) if nk else None
-            gv = xp.empty_like(v) if nv else None
-            vt = _rows_of_kt(xp, v) if nq or nk else None  # v^T in rows, for g v^T
-            # each row's <gP, P> = <g, out> (FlashAttention's rowsum(dO * O)), for all the blocks at once
-            c = (_row_dots(xp, grad_out, out, fast) if nq or nk else None)
-
-            def back(start: int, stop: int) -> None:  # some chunks of rows, every tile of each, in scratch of their own
-                scratch = xp.empty(_most(chunks, q, k), q.dtype)
-                for rows, (qa, qb, kb) in _blocks(chunks[start:stop], q, k, mask, keep, ctx.causal):
-                    qt, kr, vr = _block(q, k, v, rows, qa, qb, kb)
-                    bias = _block_bias(xp, mask, rows, (qa, qb, kb), ctx.causal, q, k, made, fast)
-                    e = _exps(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias, stats[0, rows][..., qa:qb, :],
-                              _buffer(scratch, qt, kb), _part(mask, rows, q.ndim), fast)  # fmt: skip
-                    # the first tile of these rows sees every key: it writes the keys' gradients, the
-                    # others add into the keys they see; each tile writes its own queries'
-                    into = (None if gq is None else gq[rows][..., qa:qb, :], None if gk is None else gk[rows][..., :kb, :],
-                            None if gv is None else gv[rows][..., :kb, :], kb < k.shape[-2])  # fmt: skip
-                    _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], e, stats[1, rows][..., qa:qb, :],
-                              _tile(_part(keep, rows, q.ndim), qa, qb, kb), None if c is None else c[rows][..., qa:qb, :],
-                              grad_out[rows][..., qa:qb, :], ctx.scale, inv, (nq, nk, nv), fast, into)  # fmt: skip
-
-            threads.parallel(back, len(chunks), _threads(q, chunks))  # chunks of rows apart: each writes its own
-            return gq, gk, gv, None, None
+            grads = iter(replayed(_chunked_backward, q, k, v, mask, keep, out, stats, grad_out, ctx.causal, ctx.scale,
+                                  ctx.dropout_p, (nq, nk, nv)))  # fmt: skip
+            return tuple(next(grads) if need else None for need in (nq, nk, nv)) + (None, None)
         gv = None
         if nv:
             d = p if keep is None else p * keep * inv  # the dropped probabilities
@@ -200,9 +165,10 @@ def _blocks(chunks: list, q: Any, k: Any, mask: Any, keep: Any, causal: bool) ->
     cuts the queries into tiles that skip the keys every query of the tile masks (queries
     0..63 of 128 need keys 0..63 alone): 3/4 of the work in two tiles, 5/8 in four. The last
     queries come first: their tile sees every key (the backward writes the keys' gradients
-    there, and adds the other tiles' parts). Not in a compiled step's trace: there the tiles
-    made the GPT bench's generated step a third longer, and its process 6 MiB bigger, for 4%
-    of its time."""
+    there, and adds the other tiles' parts). A compiled step records the chunked forward and
+    backward as one operation each (``replayed``), so its replays tile too; the trace's arrays
+    themselves are not tiled (there the tiles made the GPT bench's generated step a third
+    longer, and its process 6 MiB bigger, for 4% of its time)."""
     L, S = q.shape[-2], k.shape[-2]
     tiles = [(0, L, S)]
     if (causal and mask is None and L == S and L >= 64 and (keep is None or keep.shape[-2:] == (L, S))
@@ -244,10 +210,71 @@ def _part(a: Any, rows: slice, ndim: int) -> Any:
     return a[rows]
 
 
+def _chunked_forward(q: Any, k: Any, v: Any, mask: Any, keep: Any, causal: bool, scale: float,
+                     dropout_p: float) -> tuple[Any, Any]:  # fmt: skip
+    """The forward's (out, stats) a few (L, S) matrices at a time (``ScaledDotProductAttention``),
+    its chunks of rows on ``threads``' pool; in a compiled step one operation of the tape, so
+    each replay runs the chunks on the pool too."""
+    xp, chunks, fast = array_module(q), _chunks(q, k, v), _loops(q, k)
+    out = xp.empty(q.shape[:-1] + v.shape[-1:], np.result_type(q.dtype, v.dtype))
+    stats = xp.empty((2,) + q.shape[:-1] + (1,), q.dtype)  # (max, 1 / sum) per row
+    qs, kt, made = q * scale, _rows_of_kt(xp, k), {}  # once for all the blocks
+
+    def attend(start: int, stop: int) -> None:  # some chunks of rows, in scratch of their own
+        scratch = xp.empty(_most(chunks, q, k), q.dtype)
+        for rows, (qa, qb, kb) in _blocks(chunks[start:stop], q, k, mask, keep, causal):
+            qt, _, vt = _block(q, k, v, rows, qa, qb, kb)
+            bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made, fast)
+            _attend(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], vt, bias,
+                    _tile(_part(keep, rows, q.ndim), qa, qb, kb), dropout_p, _buffer(scratch, qt, kb),
+                    out[rows][..., qa:qb, :], stats[:, rows][..., qa:qb, :], _part(mask, rows, q.ndim), fast)  # fmt: skip
+
+    threads.parallel(attend, len(chunks), _threads(q, chunks))  # each chunk writes its own rows
+    return out, stats
+
+
+def _chunked_backward(q: Any, k: Any, v: Any, mask: Any, keep: Any, out: Any, stats: Any, grad_out: Any, causal: bool,
+                      scale: float, dropout_p: float, needs: tuple) -> tuple:  # fmt: skip
+    """The backward's needed gradients of (q, k, v), in that order, a few (L, S) matrices at a
+    time as ``_chunked_forward`` made them (the same bits), its chunks of rows on the pool."""
+    xp, chunks, fast = array_module(q), _chunks(q, k, v), _loops(q, k)
+    nq, nk, nv = needs
+    inv = 1 / (1 - dropout_p)
+    qs, kt, made = q * scale, _rows_of_kt(xp, k), {}
+    gq = xp.empty_like(q) if nq else None
+    gk = xp.empty_like(k) if nk else None
+    gv = xp.empty_like(v) if nv else None
+    vt = _rows_of_kt(xp, v) if nq or nk else None  # v^T in rows, for g v^T
+    # each row's <gP, P> = <g, out> (FlashAttention's rowsum(dO * O)), for all the blocks at once
+    c = (_row_dots(xp, grad_out, out, fast) if nq or nk else None)
+
+    def back(start: int, stop: int) -> None:  # some chunks of rows, every tile of each, in scratch of their own
+        scratch = xp.empty(_most(chunks, q, k), q.dtype)
+        for rows, (qa, qb, kb) in _blocks(chunks[start:stop], q, k, mask, keep, causal):
+            qt, kr, vr = _block(q, k, v, rows, qa, qb, kb)
+            bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made, fast)
+            e = _exps(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias, stats[0, rows][..., qa:qb, :],
+                      _buffer(scratch, qt, kb), _part(mask, rows, q.ndim), fast)  # fmt: skip
+            # the first tile of these rows sees every key: it writes the keys' gradients, the
+            # others add into the keys they see; each tile writes its own queries'
+            into = (None if gq is None else gq[rows][..., qa:qb, :], None if gk is None else gk[rows][..., :kb, :],
+                    None if gv is None else gv[rows][..., :kb, :], kb < k.shape[-2])  # fmt: skip
+            _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], e, stats[1, rows][..., qa:qb, :],
+                      _tile(_part(keep, rows, q.ndim), qa, qb, kb), None if c is None else c[rows][..., qa:qb, :],
+                      grad_out[rows][..., qa:qb, :], scale, inv, (nq, nk, nv), fast, into)  # fmt: skip
+
+    threads.parallel(back, len(chunks), _threads(q, chunks))  # chunks of rows apart: each writes its own
+    return tuple(g for g in (gq, gk, gv) if g is not None)
+
+
 def _threads(q: Any, chunks: list) -> int:
-    """How many threads a call's chunks run on (``threads.parallel``): one for other arrays than
-    NumPy's and in anomaly mode (its watcher follows one thread)."""
-    return threads.parts(len(chunks), 1) if type(q) is np.ndarray and watcher() is None else 1
+    """How many pieces a call's chunks are cut into (``threads.parallel``): with more than one
+    thread, every chunk a piece of its own, taken by whichever thread is free (a thread that woke
+    late takes fewer); one for other arrays than NumPy's and in anomaly mode (its watcher follows
+    one thread)."""
+    if type(q) is not np.ndarray or watcher() is not None:
+        return 1
+    return len(chunks) if threads.parts(len(chunks), 1) > 1 else 1
 
 
 def _rows_of_kt(xp: Any, k: Any) -> Any:

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import threads
 from ..autograd.grad_mode import replayed
 
 # off while a compiled step for a GPU is traced (its replay runs on the GPU, which has no use for
@@ -65,6 +66,7 @@ def run(loop: Any, *args: Any) -> Any:
 
 
 _available: bool | None = None
+_ROWS_PART = 1 << 15  # elements a thread's rows hold at least (``threads.parallel``)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # float16: the NumPy passes (Numba's support is partial)
 
 
@@ -264,7 +266,12 @@ def layer_norm(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any]:
     mean, rstd = np.empty((rows, 1), x.dtype), np.empty((rows, 1), x.dtype)
     w = np.ones(n, x.dtype) if w is None else np.ascontiguousarray(w, x.dtype)
     b = np.zeros(n, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
-    _run("layer_norm", np.ascontiguousarray(x), w, b, x.dtype.type(eps), out, mean, rstd)
+    x, eps, loop = np.ascontiguousarray(x), x.dtype.type(eps), _compiled()["layer_norm"]
+
+    def part(start: int, stop: int) -> None:  # a piece of the rows
+        loop(x[start:stop], w, b, eps, out[start:stop], mean[start:stop], rstd[start:stop])
+
+    threads.parallel(part, rows, threads.parts(rows, -(-_ROWS_PART // max(n, 1))))
     return out, mean, rstd
 
 
@@ -284,8 +291,21 @@ def layer_norm_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, need_x: bo
     gx = np.empty((rows if need_x else 0, n), x.dtype)
     gw, gb = np.zeros(n, x.dtype), np.zeros(n, x.dtype)
     w = np.ones(n, x.dtype) if w is None else np.ascontiguousarray(w, x.dtype)
-    _run("layer_norm_backward", np.ascontiguousarray(x), w, mean.reshape(rows), rstd.reshape(rows),
-         np.ascontiguousarray(g, x.dtype), gx, gw, gb, need_x)  # fmt: skip
+    x, g, loop = np.ascontiguousarray(x), np.ascontiguousarray(g, x.dtype), _compiled()["layer_norm_backward"]
+    mean, rstd = mean.reshape(rows), rstd.reshape(rows)
+    count = threads.parts(rows, -(-_ROWS_PART // max(n, 1)))
+    sums = {start: (np.zeros(n, x.dtype), np.zeros(n, x.dtype)) for start in threads.bounds(rows, count)[1:-1]}
+    sums[0] = gw, gb  # run serially, piece 0 has all the rows
+
+    def part(start: int, stop: int) -> None:  # a piece of the rows, into column sums of its own
+        pw, pb = sums[start]
+        loop(x[start:stop], w, mean[start:stop], rstd[start:stop], g[start:stop], gx[start:stop] if need_x else gx,
+             pw, pb, need_x)  # fmt: skip
+
+    threads.parallel(part, rows, count)
+    for start in sorted(sums)[1:]:  # the other pieces' column sums, in order
+        gw += sums[start][0]
+        gb += sums[start][1]
     return gx, gw, gb
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import threads
 from ..autograd.function import Context, Function, call
+from ..autograd.grad_mode import replayed, watcher
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
 from .axes import DimError
@@ -78,6 +79,8 @@ def product(a: Any, b: Any, out: Any = None) -> Any:
         b = array_module(b).ascontiguousarray(b)
     cut = _cut(a, b)
     if cut is None:
+        if out is None and watcher() is not None and _traced_floats(a, b):
+            return replayed(product, a, b)  # one operation of a compiled step, cut at each replay
         return a @ b if out is None else array_module(a).matmul(a, b, out=out)
     axis, n = cut
     if out is None:
@@ -92,6 +95,14 @@ def product(a: Any, b: Any, out: Any = None) -> Any:
 
 
 _PART = 1 << 21  # multiply-adds a part holds at least (some 50 us of a core)
+
+
+def _traced_floats(a: Any, b: Any) -> bool:
+    """Operands of one float dtype, NumPy arrays of another type among them (a compiled step's
+    traced arrays): ``product`` records the product as one call that cuts it at each replay."""
+    arrays = isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+    return (arrays and (type(a) is not np.ndarray or type(b) is not np.ndarray) and a.dtype == b.dtype
+            and a.dtype.char in "fdFD" and a.ndim >= 2 and b.ndim >= 2)  # fmt: skip
 
 
 def _cut(a: Any, b: Any) -> tuple[int, int] | None:

@@ -30,12 +30,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import threads
 from ..autograd.function import Context, Function, call
 from ..autograd.tensor import Tensor
 from ..backend import array_module
 from . import kernels
 
 _BLOCK = 1 << 16  # elements a pass: 64K float32 are 256 KB, so a block's few buffers stay in the L2 cache
+_SPAN = 1 << 17  # elements a thread's part holds at least (``threads.parallel``): fewer run on one thread
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
@@ -243,7 +245,12 @@ def _rational32_compiled(coeffs: tuple, x: Any, times_x: bool) -> tuple:
     flat = np.ascontiguousarray(x).reshape(-1)
     cdf = np.empty_like(flat)
     out = np.empty_like(flat) if times_x else cdf
-    _loop("rational")(flat, cdf, out, *coeffs, times_x)
+    rational = _loop("rational")
+
+    def span(start: int, stop: int) -> None:  # one thread's elements
+        rational(flat[start:stop], cdf[start:stop], out[start:stop], *coeffs, times_x)
+
+    threads.parallel(span, flat.size, threads.parts(flat.size, _SPAN))
     return out.reshape(x.shape), cdf.reshape(x.shape)
 
 
@@ -255,7 +262,12 @@ def _gelu_grad_compiled(x: Any, g: Any) -> Any:
     shape = x.shape
     x, g = (np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (x, g))
     out = np.empty_like(x)
-    _loop("grad")(x, g, out, *_PHI32, _SCALE32)
+    grad = _loop("grad")
+
+    def span(start: int, stop: int) -> None:  # one thread's elements
+        grad(x[start:stop], g[start:stop], out[start:stop], *_PHI32, _SCALE32)
+
+    threads.parallel(span, x.size, threads.parts(x.size, _SPAN))
     return out.reshape(shape)
 
 
