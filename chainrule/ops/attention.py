@@ -218,14 +218,17 @@ def _chunked_forward(q: Any, k: Any, v: Any, mask: Any, keep: Any, causal: bool,
     xp, chunks, fast = array_module(q), _chunks(q, k, v), _loops(q, k)
     out = xp.empty(q.shape[:-1] + v.shape[-1:], np.result_type(q.dtype, v.dtype))
     stats = xp.empty((2,) + q.shape[:-1] + (1,), q.dtype)  # (max, 1 / sum) per row
-    qs, kt, made = q * scale, _rows_of_kt(xp, k), {}  # once for all the blocks
+    made: dict = {}
 
     def attend(start: int, stop: int) -> None:  # some chunks of rows, in scratch of their own
-        scratch = xp.empty(_most(chunks, q, k), q.dtype)
+        scratch, chunk = xp.empty(_most(chunks, q, k), q.dtype), None
         for rows, (qa, qb, kb) in _blocks(chunks[start:stop], q, k, mask, keep, causal):
+            if chunk is None or chunk[0] != rows:  # once for the chunk's tiles, on the thread that has it
+                chunk = rows, q[rows] * scale, _rows_of_kt(xp, k[rows])
+            _, qs, kt = chunk
             qt, _, vt = _block(q, k, v, rows, qa, qb, kb)
             bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made, fast)
-            _attend(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], vt, bias,
+            _attend(xp, qs[..., qa:qb, :], kt[..., :kb], vt, bias,
                     _tile(_part(keep, rows, q.ndim), qa, qb, kb), dropout_p, _buffer(scratch, qt, kb),
                     out[rows][..., qa:qb, :], stats[:, rows][..., qa:qb, :], _part(mask, rows, q.ndim), fast)  # fmt: skip
 
@@ -240,27 +243,30 @@ def _chunked_backward(q: Any, k: Any, v: Any, mask: Any, keep: Any, out: Any, st
     xp, chunks, fast = array_module(q), _chunks(q, k, v), _loops(q, k)
     nq, nk, nv = needs
     inv = 1 / (1 - dropout_p)
-    qs, kt, made = q * scale, _rows_of_kt(xp, k), {}
+    made: dict = {}
     gq = xp.empty_like(q) if nq else None
     gk = xp.empty_like(k) if nk else None
     gv = xp.empty_like(v) if nv else None
-    vt = _rows_of_kt(xp, v) if nq or nk else None  # v^T in rows, for g v^T
-    # each row's <gP, P> = <g, out> (FlashAttention's rowsum(dO * O)), for all the blocks at once
-    c = (_row_dots(xp, grad_out, out, fast) if nq or nk else None)
 
     def back(start: int, stop: int) -> None:  # some chunks of rows, every tile of each, in scratch of their own
-        scratch = xp.empty(_most(chunks, q, k), q.dtype)
+        scratch, chunk = xp.empty(_most(chunks, q, k), q.dtype), None
         for rows, (qa, qb, kb) in _blocks(chunks[start:stop], q, k, mask, keep, causal):
+            if chunk is None or chunk[0] != rows:  # once for the chunk's tiles, on the thread that has it:
+                # scaled queries, k^T and v^T in rows (for g v^T), and each row's <gP, P> = <g, out>
+                # (FlashAttention's rowsum(dO * O))
+                chunk = (rows, q[rows] * scale, _rows_of_kt(xp, k[rows]), _rows_of_kt(xp, v[rows]) if nq or nk else None,
+                         _row_dots(xp, grad_out[rows], out[rows], fast) if nq or nk else None)  # fmt: skip
+            _, qs, kt, vt, c = chunk
             qt, kr, vr = _block(q, k, v, rows, qa, qb, kb)
             bias = _block_bias(xp, mask, rows, (qa, qb, kb), causal, q, k, made, fast)
-            e = _exps(xp, qs[rows][..., qa:qb, :], kt[rows][..., :kb], bias, stats[0, rows][..., qa:qb, :],
+            e = _exps(xp, qs[..., qa:qb, :], kt[..., :kb], bias, stats[0, rows][..., qa:qb, :],
                       _buffer(scratch, qt, kb), _part(mask, rows, q.ndim), fast)  # fmt: skip
             # the first tile of these rows sees every key: it writes the keys' gradients, the
             # others add into the keys they see; each tile writes its own queries'
             into = (None if gq is None else gq[rows][..., qa:qb, :], None if gk is None else gk[rows][..., :kb, :],
                     None if gv is None else gv[rows][..., :kb, :], kb < k.shape[-2])  # fmt: skip
-            _backward(qt, kr, vr, None if vt is None else vt[rows][..., :kb], e, stats[1, rows][..., qa:qb, :],
-                      _tile(_part(keep, rows, q.ndim), qa, qb, kb), None if c is None else c[rows][..., qa:qb, :],
+            _backward(qt, kr, vr, None if vt is None else vt[..., :kb], e, stats[1, rows][..., qa:qb, :],
+                      _tile(_part(keep, rows, q.ndim), qa, qb, kb), None if c is None else c[..., qa:qb, :],
                       grad_out[rows][..., qa:qb, :], scale, inv, (nq, nk, nv), fast, into)  # fmt: skip
 
     threads.parallel(back, len(chunks), _threads(q, chunks))  # chunks of rows apart: each writes its own

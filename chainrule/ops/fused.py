@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..autograd.function import Context, Function, call
 from ..autograd.tensor import Tensor
 from ..backend import array_module
@@ -29,12 +31,11 @@ class Linear(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any = None) -> Any:
         ctx.save_for_backward(x, w)
-        out = product(x if x.ndim == 2 else x.reshape(-1, x.shape[-1]), w.T)
-        if b is not None:
-            if b.dtype == out.dtype:
-                out += b  # the product is a fresh array: add in place
-            else:
-                out = out + b
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        add = b is not None and b.dtype == np.result_type(x2.dtype, w.dtype)  # into the fresh product, in place
+        out = product(x2, w.T, add=b if add else None)
+        if b is not None and not add:
+            out = out + b
         return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (w.shape[0],))
 
     @staticmethod

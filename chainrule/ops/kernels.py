@@ -267,11 +267,15 @@ def layer_norm(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any]:
     w = np.ones(n, x.dtype) if w is None else np.ascontiguousarray(w, x.dtype)
     b = np.zeros(n, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     x, eps, loop = np.ascontiguousarray(x), x.dtype.type(eps), _compiled()["layer_norm"]
+    count = threads.parts(rows, -(-_ROWS_PART // max(n, 1))) if rows * n >= 2 * _ROWS_PART else 1
+    if count == 1:  # a sampling step's one row: no more than the loop
+        loop(x, w, b, eps, out, mean, rstd)
+        return out, mean, rstd
 
     def part(start: int, stop: int) -> None:  # a piece of the rows
         loop(x[start:stop], w, b, eps, out[start:stop], mean[start:stop], rstd[start:stop])
 
-    threads.parallel(part, rows, threads.parts(rows, -(-_ROWS_PART // max(n, 1))))
+    threads.parallel(part, rows, count)
     return out, mean, rstd
 
 
@@ -293,7 +297,7 @@ def layer_norm_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, need_x: bo
     w = np.ones(n, x.dtype) if w is None else np.ascontiguousarray(w, x.dtype)
     x, g, loop = np.ascontiguousarray(x), np.ascontiguousarray(g, x.dtype), _compiled()["layer_norm_backward"]
     mean, rstd = mean.reshape(rows), rstd.reshape(rows)
-    count = threads.parts(rows, -(-_ROWS_PART // max(n, 1)))
+    count = threads.parts(rows, -(-_ROWS_PART // max(n, 1))) if rows * n >= 2 * _ROWS_PART else 1
     sums = {start: (np.zeros(n, x.dtype), np.zeros(n, x.dtype)) for start in threads.bounds(rows, count)[1:-1]}
     sums[0] = gw, gb  # run serially, piece 0 has all the rows
 

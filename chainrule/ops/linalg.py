@@ -60,8 +60,9 @@ class MatMul(Function):
         return ga, gb
 
 
-def product(a: Any, b: Any, out: Any = None) -> Any:
-    """``a @ b`` (into ``out`` if given); on raw arrays, a stack of transposed matrices on the
+def product(a: Any, b: Any, out: Any = None, add: Any = None) -> Any:
+    """``a @ b`` (into ``out`` if given), plus ``add`` if given (a linear layer's bias, of the
+    product's dtype, broadcast over its rows: added to each part while it is in the cache); on raw arrays, a stack of transposed matrices on the
     right is copied into rows first. NumPy hands each matrix of a stack to BLAS only when the
     right one is laid out in rows: ``q @ k^T`` on (16, 4, 128, 32) stacks took 1.3 ms through a
     transposed view and 0.7 ms with the 0.2 ms copy (a left transposed operand costs nothing; 2-D
@@ -80,17 +81,26 @@ def product(a: Any, b: Any, out: Any = None) -> Any:
     cut = _cut(a, b)
     if cut is None:
         if out is None and watcher() is not None and _traced_floats(a, b):
-            return replayed(product, a, b)  # one operation of a compiled step, cut at each replay
-        return a @ b if out is None else array_module(a).matmul(a, b, out=out)
+            return replayed(product, a, b, None, add)  # one operation of a compiled step, cut at each replay
+        out = a @ b if out is None else array_module(a).matmul(a, b, out=out)
+        if add is not None:
+            out += add
+        return out
     axis, n = cut
     if out is None:
         out = np.empty(a.shape[:-1] + b.shape[-1:], a.dtype)
     if axis == -1:  # columns of b and out
-        threads.parallel(lambda i, j: np.matmul(a, b[:, i:j], out=out[:, i:j]), b.shape[1], n)
-    elif b.ndim == 2:  # rows of a matrix, or the first axis of a stack times one matrix
-        threads.parallel(lambda i, j: np.matmul(a[i:j], b, out=out[i:j]), a.shape[0], n)
-    else:  # the first axis of two stacks
-        threads.parallel(lambda i, j: np.matmul(a[i:j], b[i:j], out=out[i:j]), a.shape[0], n)
+        def part(i: int, j: int) -> None:
+            np.matmul(a, b[:, i:j], out=out[:, i:j])
+            if add is not None:
+                out[:, i:j] += add[..., i:j]
+    else:  # rows of a matrix, the first axis of a stack times one matrix, or of two stacks
+        def part(i: int, j: int) -> None:
+            np.matmul(a[i:j], b if b.ndim == 2 else b[i:j], out=out[i:j])
+            if add is not None:
+                out[i:j] += add
+
+    threads.parallel(part, a.shape[0] if axis == 0 else b.shape[1], n)
     return out
 
 
@@ -99,10 +109,12 @@ _PART = 1 << 21  # multiply-adds a part holds at least (some 50 us of a core)
 
 def _traced_floats(a: Any, b: Any) -> bool:
     """Operands of one float dtype, NumPy arrays of another type among them (a compiled step's
-    traced arrays): ``product`` records the product as one call that cuts it at each replay."""
+    traced arrays), big enough to cut on two threads: ``product`` records the product as one
+    call that cuts it at each replay (a small one stays ``a @ b``: a sampling step's products
+    are 5,000 a second, and the call's few microseconds would cost it a tenth)."""
     arrays = isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
     return (arrays and (type(a) is not np.ndarray or type(b) is not np.ndarray) and a.dtype == b.dtype
-            and a.dtype.char in "fdFD" and a.ndim >= 2 and b.ndim >= 2)  # fmt: skip
+            and a.dtype.char in "fdFD" and a.ndim >= 2 and b.ndim >= 2 and a.size * b.shape[-1] >= 2 * _PART)  # fmt: skip
 
 
 def _cut(a: Any, b: Any) -> tuple[int, int] | None:

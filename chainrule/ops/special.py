@@ -246,6 +246,9 @@ def _rational32_compiled(coeffs: tuple, x: Any, times_x: bool) -> tuple:
     cdf = np.empty_like(flat)
     out = np.empty_like(flat) if times_x else cdf
     rational = _loop("rational")
+    if flat.size < 2 * _SPAN:  # one thread's work
+        rational(flat, cdf, out, *coeffs, times_x)
+        return out.reshape(x.shape), cdf.reshape(x.shape)
 
     def span(start: int, stop: int) -> None:  # one thread's elements
         rational(flat[start:stop], cdf[start:stop], out[start:stop], *coeffs, times_x)
@@ -263,6 +266,9 @@ def _gelu_grad_compiled(x: Any, g: Any) -> Any:
     x, g = (np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (x, g))
     out = np.empty_like(x)
     grad = _loop("grad")
+    if x.size < 2 * _SPAN:  # one thread's work
+        grad(x, g, out, *_PHI32, _SCALE32)
+        return out.reshape(shape)
 
     def span(start: int, stop: int) -> None:  # one thread's elements
         grad(x[start:stop], g[start:stop], out[start:stop], *_PHI32, _SCALE32)
