@@ -4,18 +4,21 @@ an operation's parts at once.
 chainrule decides how many threads an operation may use, as PyTorch's intra-op pool does; the
 count starts at what the environment gives BLAS (``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``,
 else the cores), and ``set_num_threads(n)`` changes it. With more than one thread, the heavy
-gates cut their work into contiguous parts (a matrix product's rows or stacked matrices,
-attention's chunks of rows, GELU's spans, Adam's parameters) and ``parallel`` runs the parts at
-once, one on the calling thread and the others on a few long-lived Python threads: the NumPy
-products and compiled loops in a part release the GIL. BLAS then runs each part on one thread,
+gates cut their work into contiguous pieces (a matrix product's rows, columns or stacked
+matrices, attention's chunks of rows, GELU's spans, layer norm's rows) and ``parallel`` runs
+them at once on the calling thread and a few long-lived Python threads, a free thread taking
+the next piece: the NumPy products and compiled loops in a piece release the GIL. A thread
+wakes some 20-40 us after its turn is given (after a few idle milliseconds on this VM: up to
+one), so work under about 100 us stays on the caller. BLAS then runs each piece on one thread,
 so there is one pool and not two: BLAS's own threads, which spin for a while after each
 product, took the second core from any thread of ours (a step with both got 3-8% slower than
 with BLAS's alone), and two callers of a threaded OpenBLAS at once wait for each other. So once
 chainrule's count is above one, the process's BLAS runs on one thread (a NumPy product of your
 own in it too): ``threads.controller()`` is threadpoolctl's view of it, to raise it again around
-such code. The pool is made on first use and again in a forked child; a part that is itself
+such code. The pool is made on first use and again in a forked child; a piece that is itself
 running on the pool, a second caller while the pool is busy, and anything inside a compiled
-step's trace or anomaly mode run serially.
+step's trace or anomaly mode run serially (a compiled step's replays use the pool: it records
+a cut product, or attention's chunks, as one call).
 """
 
 from __future__ import annotations
