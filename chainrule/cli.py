@@ -122,8 +122,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="train on every rank of the MPI job (mpiexec -n N chainrule train --distributed ...): "
                         "--batch-size is the global batch, split over the ranks; rank 0 prints and writes")
     t.add_argument("--threads", type=_positive(int), default=1,
-                   help="sequence tasks: BLAS threads for this run (one per process by default, so parallel runs on "
-                        "N cores do not starve each other)")
+                   help="sequence and language tasks: chainrule's threads for this run (set_num_threads; one per "
+                        "process by default, so parallel runs on N cores do not starve each other)")
     t.add_argument("--compile", action="store_true",
                    help="trace the training step once (per input shape) and replay it (chainrule.compile): the same "
                         "numbers, faster")

@@ -23,9 +23,10 @@ a cut product, or attention's chunks, as one call).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _lock = threading.Lock()
@@ -101,6 +102,26 @@ def set_num_threads(n: int) -> None:
             lib.set_num_threads(1)
         _blas_handed = os.getpid()
         _count = n
+
+
+@contextlib.contextmanager
+def limited(n: int) -> Iterator[None]:
+    """``set_num_threads(n)`` for the block, and the count before it back at its end (process-wide,
+    as the count is: a run's ``threads`` setting).
+
+    >>> before = get_num_threads()
+    >>> with limited(1):
+    ...     get_num_threads()
+    1
+    >>> get_num_threads() == before
+    True
+    """
+    before = get_num_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(before)
 
 
 def _set_own(n: int) -> None:

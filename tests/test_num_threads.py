@@ -246,3 +246,12 @@ def test_a_forked_child_makes_its_own_pool(count):
             "print(os.waitpid(pid, 0)[1])\n")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "0"
+
+
+def test_limited_sets_the_count_for_a_block_and_puts_it_back_after_an_error(count):
+    count(2)
+    with pytest.raises(KeyError):
+        with threads.limited(1):
+            assert cr.get_num_threads() == 1 and threads.parts(10**9, 1) == 1
+            raise KeyError("inside")
+    assert cr.get_num_threads() == 2

@@ -34,6 +34,7 @@ from ..tasks.language import (
     windows,
 )
 from ..tasks.sequence import SequenceStream, bit_error, build, task_of
+from ..threads import limited
 from . import plots
 from .loop import Callback, FitState, History, evaluate, fit
 
@@ -210,12 +211,10 @@ def train_sequence(model_name: str = "ntm", task: str = "copy", minutes: float =
     ``max_length`` is the largest training size of any task (its paper value when left at 20
     for a task other than copy). ``anneal``: once the moving-average bit error first drops
     below ``anneal_below`` bits per sequence, the learning rate is multiplied by this (once;
-    None keeps it constant). ``threads``: BLAS threads for this run (threadpoolctl); one by
-    default, since these small products gain little from more and parallel runs would starve
-    each other (None leaves BLAS as it is). ``compile`` keeps one trace per sequence size.
+    None keeps it constant). ``threads``: chainrule's threads for this run (``threads.limited``);
+    one by default, since these small products gain little from more and parallel runs would
+    starve each other (None leaves the count as it is). ``compile`` keeps one trace per sequence size.
     """
-    from threadpoolctl import threadpool_limits
-
     t = task_of(task)
     limit = max_length if task == "copy" or max_length != 20 else t.limit
     model = build(model_name, seed=seed, task=t.name)
@@ -226,7 +225,7 @@ def train_sequence(model_name: str = "ntm", task: str = "copy", minutes: float =
     callbacks: list[Callback] = [AnnealOnce("bit_error", anneal_below, anneal)] if anneal else []
     settings = {"task": t.name, "model": model_name, "batch": batch, "lr": lr, "max_length": limit, "seed": seed,
                 "clip": clip, "anneal": anneal, "anneal_below": anneal_below, "steps": steps, "minutes": minutes}  # fmt: skip
-    with threadpool_limits(threads, "blas") if threads else nullcontext():
+    with limited(threads) if threads else nullcontext():
         history = fit(model, SequenceStream(t, batch, limit, seed), loss=t.loss, optimizer=opt, epochs=None,
                       steps_per_epoch=every, max_steps=steps, max_minutes=minutes, max_grad_norm=clip,
                       metrics={"bit_error": t.bit_error}, smoothing=0.98, callbacks=[*callbacks, report], out=out,
@@ -280,8 +279,6 @@ def train_language(model_name: str = "gpt", data_spec: str = "text:pydoc", steps
     pass over held-out windows every ``steps // 8`` steps (an epoch). The weights' header keeps
     the vocabulary and the model's settings, so ``chainrule sample`` rebuilds it.
     """
-    from threadpoolctl import threadpool_limits
-
     lr = lr if lr is not None else {"gpt": 1e-3, "lstm": 3e-3}.get(model_name, 1e-3)
     text = read_text(data_spec)
     splits = split_text(text, val_fraction, seed)
@@ -293,7 +290,7 @@ def train_language(model_name: str = "gpt", data_spec: str = "text:pydoc", steps
                 "hidden": hidden, "val_fraction": val_fraction, "seed": seed, "steps": steps, "minutes": minutes}  # fmt: skip
     report = _LanguageReport(unigram_entropy(splits.train))
     every = max(1, steps // 8)
-    with threadpool_limits(threads, "blas") if threads else nullcontext():
+    with limited(threads) if threads else nullcontext():
         history = fit(model, WindowStream(splits.train, block_size, batch, seed), loss=lm_loss, optimizer=opt,
                       epochs=math.ceil(steps / every), steps_per_epoch=every, max_steps=steps, max_minutes=minutes, max_grad_norm=1.0,
                       val_data=windows(splits.val, block_size), callbacks=[report], out=out, resume=resume,
