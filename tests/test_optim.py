@@ -466,3 +466,33 @@ def test_clip_grad_norm_refuses_a_nonfinite_norm_when_asked():
         cr.nn.utils.clip_grad_norm_([w], 1.0, error_if_nonfinite=True)
     assert w.grad.numpy()[1] == 1.0  # refused before anything was scaled
     assert not np.isfinite(cr.nn.utils.clip_grad_norm_([w], 1.0).item())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", [{}, {"weight_decay": 0.1}, {"weight_decay": 0.1, "decoupled_weight_decay": True},
+                                {"maximize": True}, {"amsgrad": True}])  # fmt: skip
+def test_adams_one_loop_takes_the_passes_steps_bit_for_bit(monkeypatch, dtype, kw):
+    from chainrule.ops import kernels
+    from chainrule.optim import adam
+
+    if not kernels.available():
+        pytest.skip("Numba is not installed: Adam runs its NumPy passes alone")
+    g = np.random.default_rng(0)
+    start = g.standard_normal((64, 33)).astype(dtype)
+    grads = [g.standard_normal((64, 33)).astype(dtype) for _ in range(5)]
+    ran = []
+
+    def walk():
+        w = cr.Tensor(start.copy(), requires_grad=True)
+        opt = optim.Adam([w], lr=0.01, **kw)
+        for grad in grads:
+            w.grad = cr.Tensor(grad)
+            opt.step()
+        return w.numpy()
+
+    loop = kernels.adam
+    monkeypatch.setattr(kernels, "adam", lambda *a, **k: ran.append(1) or loop(*a, **k))
+    one = walk()
+    assert len(ran) == (0 if kw.get("amsgrad") else 5)  # amsgrad: its passes alone
+    monkeypatch.setattr(adam, "_one_pass", lambda *a: False)
+    np.testing.assert_array_equal(one, walk())

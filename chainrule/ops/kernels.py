@@ -221,6 +221,25 @@ def inverse_row_sums(x: Any) -> Any:
     return out
 
 
+def adam(w: Any, g: Any, m: Any, v: Any, lr: float, betas: tuple[float, float], eps: float, c1: float, c2: float,
+         weight_decay: float = 0.0, decoupled: bool = False, maximize: bool = False) -> None:  # fmt: skip
+    """One Adam update of C-contiguous ``w`` with gradient ``g`` and moments ``m``, ``v`` (all of one
+    shape and float dtype), in place, one pass: ``Adam``'s NumPy passes' operations in their order,
+    each scalar cast to the arrays' dtype as NumPy casts a Python float, so the same bits.
+    ``c1``, ``c2``: the bias corrections 1 - b1^t and sqrt(1 - b2^t).
+
+    >>> w, g = np.ones(2, np.float32), np.full(2, 0.5, np.float32)
+    >>> m, v = np.zeros(2, np.float32), np.zeros(2, np.float32)
+    >>> adam(w, g, m, v, 0.1, (0.9, 0.999), 1e-8, 1 - 0.9, (1 - 0.999) ** 0.5); w.astype(float).round(4).tolist()
+    [0.9, 0.9]
+    """
+    f = w.dtype.type
+    b1, b2 = betas
+    decay = 0 if not weight_decay else 1 if decoupled else 2
+    _run("adam", w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), f(lr), f(b1), f(1 - b1), f(b2), f(1 - b2),
+         f(c1), f(c2), f(eps), f(weight_decay), decay, maximize)  # fmt: skip
+
+
 def row_dots(a: Any, b: Any) -> Any:
     """The dot product of each row of ``a`` with the same row of ``b`` (the last axis), (..., 1):
     ``(a * b).sum(axis=-1, keepdims=True)`` in one pass, with no product array.
@@ -747,6 +766,20 @@ def _lstm_cells(a, rec, c_prev, c, tanh_c, h, p, q):
             hr[j] = ar[3 * hs + j] * t
 
 
+def _adam(w, g, m, v, lr, b1, one_b1, b2, one_b2, c1, c2, eps, wd, decay, maximize):
+    for i in range(w.size):
+        gi = -g[i] if maximize else g[i]
+        wi = w[i]
+        if decay == 1:  # AdamW: w *= 1 - lr wd, as w -= lr * (wd * w)
+            wi = wi - lr * (wd * wi)
+        elif decay == 2:  # L2: through the moments
+            gi = gi + wd * wi
+        mi = m[i] * b1 + one_b1 * gi
+        vi = v[i] * b2 + one_b2 * gi * gi
+        m[i], v[i] = mi, vi
+        w[i] = wi - lr * (mi / c1) / (np.sqrt(vi) / c2 + eps)
+
+
 def _lstm_cells_backward(a, tanh_c, c_prev, dh, g_out, dc, d):
     n, hs = dc.shape
     for r in range(n):
@@ -797,7 +830,7 @@ def _compiled() -> dict[str, Any]:
             # error_model="numpy": a division gives inf or NaN as NumPy's does, with no check per element
             _loops = {fn.__name__[1:]: numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
                       for fn in (_pool_max, _pool_scatter, _pool_scatter_tiled, _pool_gather, _col2im, _softmax_shift,
-                                _batch_norm, _batch_norm_backward, _lstm_cells_backward)}  # fmt: skip
+                                _batch_norm, _batch_norm_backward, _lstm_cells_backward, _adam)}  # fmt: skip
             fast = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
             _loops.update({fn.__name__[1:]: fast(fn) for fn in (_layer_norm, _layer_norm_backward, _inverse_row_sums, _row_dots,
                                                                  _softmax_grad)})
