@@ -62,13 +62,14 @@ class MatMul(Function):
 
 def product(a: Any, b: Any, out: Any = None, add: Any = None) -> Any:
     """``a @ b`` (into ``out`` if given), plus ``add`` if given (a linear layer's bias, of the
-    product's dtype, broadcast over its rows: added to each part while it is in the cache); on raw arrays, a stack of transposed matrices on the
-    right is copied into rows first. NumPy hands each matrix of a stack to BLAS only when the
-    right one is laid out in rows: ``q @ k^T`` on (16, 4, 128, 32) stacks took 1.3 ms through a
-    transposed view and 0.7 ms with the 0.2 ms copy (a left transposed operand costs nothing; 2-D
-    products never do). With more than one thread (``threads``), NumPy's float products of
-    some size are cut into parts, each run by BLAS on one thread of chainrule's pool: the rows
-    of a matrix (or its columns, for a few rows) or the first axis of a stack.
+    product's dtype, broadcast over its rows: added to each part while it is in the cache).
+    On raw arrays, a stack of transposed matrices on the right is copied into rows first. NumPy
+    hands each matrix of a stack to BLAS only when the right one is laid out in rows: ``q @ k^T``
+    on (16, 4, 128, 32) stacks took 1.3 ms through a transposed view and 0.7 ms with the 0.2 ms
+    copy (a left transposed operand costs nothing; 2-D products never do). With more than one
+    thread (``threads``), NumPy's float products of some size are cut into parts, each run by
+    BLAS on one thread of chainrule's pool: the rows of a matrix (or its columns, for a few
+    rows) or the first axis of a stack.
 
     >>> import numpy as np
     >>> a = np.ones((2, 3, 4), np.float32)
