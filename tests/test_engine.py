@@ -349,3 +349,35 @@ def test_the_package_ships_its_type_hints():
     import importlib.resources
 
     assert importlib.resources.files("chainrule").joinpath("py.typed").is_file()  # PEP 561
+
+
+def test_slices_gradients_are_written_into_one_sum():
+    """A slice's backward hands the walk a Partial (zero but at its index); the walk writes the
+    parts into one sum, and whatever looks at a gradient sees it whole."""
+    from chainrule.autograd.partial import Partial
+
+    data = np.random.default_rng(0).standard_normal((4, 6))
+    seen = []
+    for parts in ("split", "leaf", "mixed"):
+        x = cr.Tensor(data.copy(), requires_grad=True)
+        h = x * 1.0 if parts != "leaf" else x
+        h.register_hook(lambda g: seen.append(type(g)))
+        a, b, c = h.split(2, dim=1)
+        y = (a * 2).sum() + (b * 3).sum() + (c * 4).sum()
+        if parts == "mixed":
+            y = y + (h * 5).sum()  # a whole gradient joins the slices'
+        y.backward()
+        want = np.repeat([[2.0, 3.0, 4.0]], 4, axis=0).repeat(2, axis=1) + (5.0 if parts == "mixed" else 0.0)
+        np.testing.assert_array_equal(x.grad.numpy(), want)
+    assert seen and all(t is not Partial for t in seen)
+    x = cr.Tensor(data.copy(), requires_grad=True)
+    (g,) = cr.autograd.grad(x[:, :3].sum() * 2, [x])
+    assert type(g) is cr.Tensor and g.numpy()[:, :3].tolist() == [[2.0] * 3] * 4 and not g.numpy()[:, 3:].any()
+
+
+def test_a_slices_gradient_in_another_dtype_is_summed_in_numpys():
+    x = cr.Tensor(np.ones((2, 4), np.float32), requires_grad=True)
+    h = x * 1.0
+    y = h[:, :2].sum() + (h.double() * 3).sum()  # a float32 slice and a float64 whole
+    y.backward()
+    assert x.grad.dtype == cr.float32 and x.grad.numpy().tolist() == [[4.0, 4.0, 3.0, 3.0]] * 2

@@ -4,7 +4,7 @@ Read in this order: ``grad_mode`` (per-thread modes and the watcher), ``tensor``
 data), ``function`` (``Function``, the gate base, and ``Context``, a node of the graph),
 ``engine`` (the backward walk: the chain rule, no op known), then the pieces beside the
 loop, one check each: ``hooks``, ``inplace`` (the version check and write protection) and
-``anomaly``. ``Function`` here is PyTorch's ``torch.autograd.Function`` (``custom_function``: its
+``anomaly``; and ``partial``, a slice's gradient that the walk writes into its sum. ``Function`` here is PyTorch's ``torch.autograd.Function`` (``custom_function``: its
 forward and backward see Tensors), built on the raw-array gate base ``chainrule.Function``.
 ``gradcheck`` compares the walk with finite differences; ``functional`` holds
 ``jacobian``, ``hessian``, ``vjp``, ``jvp``, ``hvp`` and ``vhp``, composed from ``grad`` as

@@ -38,6 +38,7 @@ from .. import backend, devices
 from . import grad_mode, hooks, tensor
 from .function import _RAW, Context, _check_writes
 from .inplace import _clock
+from .partial import Partial, merge, whole
 
 # Bound by assignment, not by ``from ... import``: CPython 3.11 compiles ``name.method()`` on an
 # imported name as an attribute load (it takes the name for a module), which makes a bound-method
@@ -151,7 +152,10 @@ def _run_backward(
                     # of ours, so later ones can go into it in place (a weight used at every
                     # step of a sequence would otherwise make a new array per step)
                     total = grads[key]
-                    if raw and key in summed and total.dtype == ga.dtype:
+                    if type(ga) is Partial or type(total) is Partial:  # a slice's: written at its index
+                        grads[key] = merge(total, ga, key in summed)
+                        summed.add(key)
+                    elif raw and key in summed and total.dtype == ga.dtype:
                         total += ga
                         grads[key] = total  # a 0-d sum is a NumPy scalar: += rebinds it
                     else:
@@ -166,6 +170,7 @@ def _run_backward(
                 if ready is not None and key in ready:
                     ready[key] -= 1
                     if ready[key] == 0:  # no gate left to run adds to this leaf: write it now
+                        grads[key] = whole(grads[key])
                         _store(a, hooks.run(a._hooks, grads[key], raw, a._data.shape), raw, owned, copy=True)
                         early.add(key)
                         hooks.run_post(a._hooks, a)
@@ -173,6 +178,8 @@ def _run_backward(
                 break
             t = pop(pending)[1]
             g = grads.pop(id(t))
+            if type(g) is Partial:  # a gate's backward sees whole arrays
+                g = g.dense()
             ctx = t._ctx
             if ctx._freed:
                 raise RuntimeError(
@@ -202,12 +209,16 @@ def _run_backward(
                 downstream = (downstream,)
             if len(downstream) != len(ctx.inputs):
                 _check_count(ctx, downstream)
+            if watch is not None or on_step is not None:  # they see whole arrays
+                downstream = tuple([whole(d) for d in downstream])
             if watch is not None:
                 watch.backward_end(ctx, downstream)
             arrivals = []
             for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, downstream):
                 if needed and ga is not None:
-                    if (not isinstance(ga, _RAW) if raw else type(ga) is not Tensor) or ga.shape != a._data.shape:
+                    if type(ga) is not Partial and (
+                        (not isinstance(ga, _RAW) if raw else type(ga) is not Tensor) or ga.shape != a._data.shape
+                    ):
                         ga = _check_gradient(ctx, a, ga, raw)
                     arrivals.append((a, ga))
             if on_step is not None:
@@ -223,7 +234,7 @@ def _run_backward(
         for leaf in leaves:
             if early and id(leaf) in early:
                 continue
-            g = grads[id(leaf)]
+            g = whole(grads[id(leaf)])
             leaf_hooks = leaf._hooks
             if leaf_hooks is not None:
                 g = hooks.run(leaf_hooks, g, raw, leaf._data.shape)
@@ -320,7 +331,7 @@ def _call_backward(ctx: Context, g: Any) -> tuple:
     _check_count(ctx, out)
     raw = not _grad_mode.get()
     return tuple(
-        _check_gradient(ctx, a, ga, raw) if needed and ga is not None else None
+        _check_gradient(ctx, a, whole(ga), raw) if needed and ga is not None else None
         for a, needed, ga in zip(ctx.inputs, ctx.needs_input_grad, out)
     )
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import devices
 from ..autograd.function import Context, Function, call
+from ..autograd.partial import Partial
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module, is_array
 from .axes import dims, normalize_axes, one_axis
@@ -107,6 +108,8 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> Any:
+        if type(grad_out) is not Tensor and ctx.in_shape and _is_basic(ctx.index):
+            return Partial(ctx.index, grad_out, ctx.in_shape)  # a slice's: the walk writes it into the sum
         return call(IndexAdd, grad_out, index=ctx.index, shape=ctx.in_shape)
 
 
