@@ -95,12 +95,10 @@ def set_num_threads(n: int) -> None:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
-    global _count, _blas_handed, _controller
+    global _count, _controller
     with _lock:
         _controller = None  # found again: a library loaded since (torch's BLAS) is set too
-        for lib in _blas():
-            lib.set_num_threads(1)
-        _blas_handed = os.getpid()
+        _blas_to_one()
         _count = n
 
 
@@ -192,14 +190,19 @@ class _Worker:
             self.done.release()
 
 
+def _blas_to_one() -> None:
+    """BLAS on one thread in this process (``_lock`` held): one pool, not two."""
+    global _blas_handed
+    for lib in _blas():
+        lib.set_num_threads(1)
+    _blas_handed = os.getpid()
+
+
 def _pool_for(n: int) -> _Pool:
-    global _pool, _blas_handed
+    global _pool
     with _lock:
-        pid = os.getpid()
-        if _blas_handed != pid:  # one pool, not two: BLAS runs each part on one thread
-            for lib in _blas():
-                lib.set_num_threads(1)
-            _blas_handed = pid
+        if _blas_handed != os.getpid():  # a count from the environment, or a forked child
+            _blas_to_one()
         if _pool is None or len(_pool.workers) < n - 1:
             _pool = _Pool(n - 1)
         return _pool
@@ -215,12 +218,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-_PIECES = 1  # pieces a thread's share is cut into: more cost the products more than late threads lose
-
-
 def parts(total: int, least: int) -> int:
-    """How many pieces to cut ``total`` units of work into: ``4 * get_num_threads()``, fewer so
-    each holds at least ``least`` units; 1 on one thread and inside the pool.
+    """How many pieces to cut ``total`` units of work into: one per thread (more pieces cost the
+    products more than a late thread loses), fewer so each holds at least ``least`` units; 1 on
+    one thread and inside the pool.
 
     >>> parts(10, 100)
     1
@@ -228,7 +229,7 @@ def parts(total: int, least: int) -> int:
     count = get_num_threads()
     if count <= 1 or getattr(_inside, "on", False):
         return 1
-    return max(1, min(_PIECES * count, total // max(least, 1)))
+    return max(1, min(count, total // max(least, 1)))
 
 
 def bounds(total: int, n: int) -> list[int]:
@@ -257,7 +258,7 @@ def parallel(work: Callable[[int, int], None], total: int, n: int) -> None:
     """
     n = min(n, total)
     helpers = min(n, get_num_threads()) - 1
-    if n <= 1 or helpers < 1 or getattr(_inside, "on", False):
+    if helpers < 1 or getattr(_inside, "on", False):
         work(0, total)
         return
     pool = _pool_for(helpers + 1)

@@ -285,7 +285,7 @@ def _threads(q: Any, chunks: list) -> int:
 
 def _rows_of_kt(xp: Any, k: Any) -> Any:
     """k^T, (..., E, S), laid out in rows: NumPy hands a stack's products to BLAS only so (see
-    ``product``); made once a call, not once a block."""
+    ``product``); made once a chunk of rows, for all its tiles, not once a block."""
     return xp.ascontiguousarray(k.swapaxes(-1, -2))
 
 

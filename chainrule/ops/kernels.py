@@ -272,6 +272,11 @@ def softmax_grad(e: Any, gp: Any, c: Any, f: Any, out: Any = None) -> Any:
     return dst.reshape(e.shape)
 
 
+def _row_pieces(rows: int, n: int) -> int:
+    """How many pieces the pool cuts ``rows`` rows of ``n`` into: 1 under two pieces' worth."""
+    return threads.parts(rows, -(-_ROWS_PART // max(n, 1))) if rows * n >= 2 * _ROWS_PART else 1
+
+
 def layer_norm(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any]:
     """Layer norm over the last axis of (rows, n) ``x``, scaled by ``w`` and shifted by ``b`` ((n,)
     or None): (out, mean, rstd), the last two (rows, 1), rstd = 1 / sqrt(var + eps).
@@ -286,7 +291,7 @@ def layer_norm(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any]:
     w = np.ones(n, x.dtype) if w is None else np.ascontiguousarray(w, x.dtype)
     b = np.zeros(n, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     x, eps, loop = np.ascontiguousarray(x), x.dtype.type(eps), _compiled()["layer_norm"]
-    count = threads.parts(rows, -(-_ROWS_PART // max(n, 1))) if rows * n >= 2 * _ROWS_PART else 1
+    count = _row_pieces(rows, n)
     if count == 1:  # a sampling step's one row: no more than the loop
         loop(x, w, b, eps, out, mean, rstd)
         return out, mean, rstd
@@ -316,7 +321,7 @@ def layer_norm_backward(x: Any, w: Any, mean: Any, rstd: Any, g: Any, need_x: bo
     w = np.ones(n, x.dtype) if w is None else np.ascontiguousarray(w, x.dtype)
     x, g, loop = np.ascontiguousarray(x), np.ascontiguousarray(g, x.dtype), _compiled()["layer_norm_backward"]
     mean, rstd = mean.reshape(rows), rstd.reshape(rows)
-    count = threads.parts(rows, -(-_ROWS_PART // max(n, 1))) if rows * n >= 2 * _ROWS_PART else 1
+    count = _row_pieces(rows, n)
     sums = {start: (np.zeros(n, x.dtype), np.zeros(n, x.dtype)) for start in threads.bounds(rows, count)[1:-1]}
     sums[0] = gw, gb  # run serially, piece 0 has all the rows
 
