@@ -207,6 +207,39 @@ def test_gradients_that_accumulate_are_read_afresh():
     assert f.traces_made == 2  # no gradient yet, then one to add to
 
 
+def test_slices_and_an_embeddings_rows_replay_as_the_eager_walk_sums_them():
+    """The compiled walk sums a split's gradients as eager's does (each slice's written into one
+    sum: one zero fill for the three, not three and two full sums) and an embedding's repeated
+    rows in one sorted call (not np.add.at); the step equals eager, and the source says where
+    each slice's gradient goes."""
+
+    def run(compiled: bool):
+        cr.manual_seed(0)
+        emb, lin = nn.Embedding(10, 12), nn.Linear(12, 36)
+
+        def step(idx):
+            emb.zero_grad()
+            lin.zero_grad()
+            q, k, v = lin(emb(idx)).split(12, dim=-1)
+            loss = (q * q).sum() + (k * k * 3).sum() + (v * v * v).sum()
+            loss.backward()
+            return loss, emb.weight.grad, lin.weight.grad
+
+        f = cr.compile(step) if compiled else step
+        rng = np.random.default_rng(0)
+        outs = [[t.numpy().copy() for t in f(rng.integers(0, 10, (8, 16)))] for _ in range(3)]
+        return outs, f
+
+    eager, _ = run(False)
+    compiled, f = run(True)
+    for e, c in zip(eager, compiled):
+        for a, b in zip(e, c):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    source = f.source()
+    assert source.count("np.zeros((8, 16, 36)") == 1 and "input 0 <- " in source and " at [:, :, 12:24]" in source
+    assert "rows_added(" in source and "np.add.at" not in source, source
+
+
 def test_labels_are_checked_at_every_replay():
     net = make_net("mlp")
 

@@ -375,6 +375,14 @@ def test_slices_gradients_are_written_into_one_sum():
     assert type(g) is cr.Tensor and g.numpy()[:, :3].tolist() == [[2.0] * 3] * 4 and not g.numpy()[:, 3:].any()
 
 
+def test_slices_of_single_entries_are_summed_too():
+    """An index of ints alone picks one entry: its part of the sum is a scalar, not a view, and is
+    written back (a view's part is added in place)."""
+    x = cr.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    (x[1, 2] * 2 + x[1, 2] * 3 + x[0].sum() + x[..., 1].sum()).backward()
+    assert x.grad.numpy().tolist() == [[1.0, 2.0, 1.0], [0.0, 1.0, 5.0]]
+
+
 def test_a_slices_gradient_in_another_dtype_is_summed_in_numpys():
     x = cr.Tensor(np.ones((2, 4), np.float32), requires_grad=True)
     h = x * 1.0

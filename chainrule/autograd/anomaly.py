@@ -83,6 +83,9 @@ class _Watcher:
     """The engine's watcher under ``detect_anomaly`` (``engine.Watcher``'s methods):
     checks each forward output and backward gradient, and notes where each gate was made."""
 
+    sees_partials = False  # it checks whole gradients
+    traces = False
+
     def enter(self, fn: type, args: tuple, datas: list) -> list:
         return datas
 

@@ -209,7 +209,7 @@ def _run_backward(
                 downstream = (downstream,)
             if len(downstream) != len(ctx.inputs):
                 _check_count(ctx, downstream)
-            if watch is not None or on_step is not None:  # they see whole arrays
+            if on_step is not None or (watch is not None and not watch.sees_partials):  # they see whole arrays
                 downstream = tuple([whole(d) for d in downstream])
             if watch is not None:
                 watch.backward_end(ctx, downstream)

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from . import anomaly
 
 # Modes, per thread: a ContextVar is per thread (and per asyncio task), and its get() is
@@ -26,8 +28,13 @@ class Watcher:
 
     The engine calls these around each forward and backward when a watcher is set
     (``_watch``, per thread); with none set, each op pays one ``ContextVar.get``. The
-    base class does nothing: a watcher overrides what it needs.
+    base class does nothing: a watcher overrides what it needs. ``sees_partials``: its
+    ``backward_end`` takes a slice's gradient as the ``Partial`` the walk merges (a trace, which
+    then records the merge as the walk makes it); else it sees whole arrays.
     """
+
+    sees_partials = False
+    traces = False  # a compiled step's trace: the arrays it sees are its traced NumPy arrays
 
     def enter(self, fn: type, args: tuple, datas: list) -> list:
         """Before gate ``fn``'s forward; returns the arrays the forward will see."""
@@ -75,6 +82,20 @@ _watch: contextvars.ContextVar[Watcher | None] = contextvars.ContextVar("chainru
 def watcher() -> Watcher | None:
     """This thread's watcher (None outside anomaly mode and traces)."""
     return _watch.get()
+
+
+def host_array(x: Any) -> bool:
+    """Whether ``x`` is a NumPy array proper: an ``np.ndarray``, or inside a compiled step's trace
+    one of its traced arrays (which stand for NumPy's); not another subclass (the GPU stand-in's).
+
+    >>> import numpy as np
+    >>> host_array(np.zeros(2)), host_array(2.0)
+    (True, False)
+    """
+    if type(x) is np.ndarray:
+        return True
+    watch = _watch.get()
+    return watch is not None and watch.traces and isinstance(x, np.ndarray)
 
 
 def replayed(fn: Callable[..., Any], *args: Any) -> Any:

@@ -58,7 +58,11 @@ def merge(total: Any, ga: Any, ours: bool) -> Any:
     dtype = np.result_type(total.dtype, ga.dtype)
     if not ours or total.dtype != dtype:
         total = total.astype(dtype)  # a copy of our own
-    total[ga.index] += ga.values
+    part = total[ga.index]
+    if getattr(part, "ndim", 0) == 0:  # one entry: a scalar, not a view
+        total[ga.index] = part + ga.values
+    else:  # a basic index's view, added to in place (no write back of it)
+        part += ga.values
     return total
 
 

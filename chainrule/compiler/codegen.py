@@ -66,6 +66,22 @@ def _refs(obj: Any) -> Any:
             yield from _refs(x)
 
 
+def index_text(idx: Any) -> str:
+    """A basic index (ints, slices, None, ...) as the source writes it.
+
+    >>> index_text((Ellipsis, slice(256, 384), None, 0))
+    '[..., 256:384, None, 0]'
+    """
+
+    def part(p: Any) -> str:
+        if isinstance(p, slice):
+            text = ":".join("" if v is None else str(v) for v in (p.start, p.stop))
+            return text + ("" if p.step is None else f":{p.step}")
+        return "..." if p is Ellipsis else str(p)
+
+    return "[" + ", ".join(part(p) for p in (idx if isinstance(idx, tuple) else (idx,))) + "]"
+
+
 def identifier(name: str, taken: set[str]) -> str:
     """``name`` as a fresh Python identifier (``fc1.weight`` -> ``fc1_weight``)."""
     s = re.sub(r"\W", "_", name) or "a"
@@ -270,7 +286,8 @@ class Writer:
 
     def footer(self, g: Group) -> str | None:
         if g.kind == "backward" and g.downstream:
-            parts = ", ".join(f"input {i} <- {self.name(n) if n >= 0 else self.const(-1 - n)}" for i, n in g.downstream)
+            parts = ", ".join(f"input {i} <- {self.name(n) if n >= 0 else self.const(-1 - n)}{at}"
+                              for i, n, at in g.downstream)  # fmt: skip
             return f"# downstream of {g.name}: {parts}" if parts else None
         return None
 
@@ -301,7 +318,7 @@ def render(tape: Tape, keep: list[int], params: list[str], names: dict[int, str]
         here = [i for i in by_group.get(gi, []) if i in fused or i not in inside]
         # a gate whose backward hands the gradient on unchanged (add, a reshape of the same
         # shape) has no line of its own; its comment still says what the chain rule did there
-        passes_on = group.kind == "backward" and any(n in used for _, n in group.downstream)
+        passes_on = group.kind == "backward" and any(n in used for _, n, _ in group.downstream)
         if not here and not passes_on:
             continue
         if body:

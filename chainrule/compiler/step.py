@@ -28,6 +28,7 @@ import numpy as np
 from .. import devices
 from ..autograd import grad_mode
 from ..autograd.grad_mode import Watcher, _watch
+from ..autograd.partial import Partial
 from ..autograd.tensor import Tensor
 from ..backend import _cupy_module, array_module, is_array, to_numpy
 from ..devices import device_of
@@ -44,6 +45,10 @@ class _Watch(Watcher):
 
     def __init__(self, tape: Tape, outer: Watcher | None) -> None:
         self.tape, self.outer = tape, outer
+        # a slice's gradient reaches the trace as the Partial the walk merges (one zero fill for
+        # split's q, k and v, not three and two sums); an outer watcher (anomaly mode) sees it whole
+        self.sees_partials = outer is None
+        self.traces = True
         self.gates = 0
         self.names: dict[int, str] = {}  # id(tensor) -> its name in the source
         self.tensors: dict[int, list] = {}  # id(tensor) -> [tensor, array, view, grad tensor, grad array, grad view]
@@ -89,8 +94,10 @@ class _Watch(Watcher):
 
     def backward_end(self, ctx: Any, downstream: tuple) -> None:
         self.tape.groups[self.tape.group].downstream = [
-            (i, self.tape.slot_or_const(g)) for i, g in enumerate(downstream) if isinstance(g, np.ndarray)
-        ]
+            (i, self.tape.slot_or_const(g), "") if isinstance(g, np.ndarray) else
+            (i, self.tape.slot_or_const(g.values), f" at {codegen.index_text(g.index)}")
+            for i, g in enumerate(downstream) if isinstance(g, (np.ndarray, Partial))
+        ]  # fmt: skip
         self.tape.section("fork")
         if self.outer is not None:
             self.outer.backward_end(ctx, downstream)

@@ -78,7 +78,7 @@ class Group:
     name: str = ""
     gate: int = -1  # the gate's number (forward and backward of one gate share it)
     upstream: int | None = None  # backward: the slot of the gradient that arrived
-    downstream: list = field(default_factory=list)  # backward: (input index, slot)
+    downstream: list = field(default_factory=list)  # backward: (input index, slot, ' at <index>' of a slice's)
     inputs: list = field(default_factory=list)  # forward: operand slots
     output: int | None = None  # forward: the output slot
 

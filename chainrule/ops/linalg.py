@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import threads
 from ..autograd.function import Context, Function, call
-from ..autograd.grad_mode import replayed, watcher
+from ..autograd.grad_mode import host_array, replayed, watcher
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module
 from .axes import DimError
@@ -145,8 +145,9 @@ def column_sums(g: Any) -> Any:
     >>> column_sums(np.arange(6.0).reshape(3, 2)).tolist()
     [6.0, 9.0]
     """
-    if type(g) is array_module(g).ndarray and g.ndim == 2 and g.shape[0] >= 64 and g.dtype.char in "fd":
-        return array_module(g).ones(g.shape[0], g.dtype) @ g
+    xp = array_module(g)  # a compiled step's traced arrays too: the product replays
+    if (host_array(g) or type(g) is xp.ndarray) and g.ndim == 2 and g.shape[0] >= 64 and g.dtype.char in "fd":
+        return xp.ones(g.shape[0], g.dtype) @ g
     return g.sum(axis=0)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import devices
 from ..autograd.function import Context, Function, call
+from ..autograd.grad_mode import host_array, replayed
 from ..autograd.partial import Partial
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module, is_array
@@ -123,12 +124,12 @@ class IndexAdd(Function):
     @staticmethod
     def forward(ctx: Context, g: Any, *, index: Any, shape: tuple[int, ...]) -> Any:
         ctx.index = index
+        if _rows_of(index, shape, g):  # in a compiled step one call, sorted at each replay
+            return replayed(_rows_added, g, index, shape)
         xp = array_module(g)
         out = xp.zeros(shape, dtype=g.dtype)
         if _is_basic(index):
             out[index] = g  # a basic index never repeats an entry: plain assignment
-        elif _rows_of(index, out, g):
-            _add_rows(out, index, g)
         else:
             xp.add.at(out, index, g)
         return out
@@ -138,11 +139,19 @@ class IndexAdd(Function):
         return grad_out[ctx.index]
 
 
-def _rows_of(index: Any, out: Any, g: Any) -> bool:
-    """Whether ``index`` is one NumPy integer array picking rows of ``out`` (an embedding's
-    lookup, a batch's labels), many enough that sorting beats ``np.add.at``."""
-    return (type(index) is np.ndarray and index.dtype.kind in "iu" and index.size >= 64 and type(out) is np.ndarray
-            and type(g) is np.ndarray and out.ndim >= 2)  # fmt: skip
+def _rows_of(index: Any, shape: tuple[int, ...], g: Any) -> bool:
+    """Whether ``index`` is one NumPy integer array picking rows of an array of ``shape`` (an
+    embedding's lookup, a batch's labels), many enough that sorting beats ``np.add.at``
+    (a compiled step's traced arrays too)."""
+    return (host_array(index) and index.dtype.kind in "iu" and index.size >= 64 and host_array(g)
+            and len(shape) >= 2)  # fmt: skip
+
+
+def _rows_added(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    """Zeros of ``shape`` with the rows of ``g`` added at ``index`` (``_add_rows``)."""
+    out = np.zeros(shape, g.dtype)
+    _add_rows(out, index, g)
+    return out
 
 
 def _add_rows(out: Any, index: Any, g: Any) -> None:
