@@ -657,16 +657,18 @@ def _softmax_grad(e, gp, c, f, dst, same):
 
 def _layer_norm(x, w, b, eps, out, mean, rstd):
     rows, n = x.shape
+    one = x.dtype.type(1)
+    inv = one / x.dtype.type(n)  # x's dtype throughout: a Python int's 1 / n would make the rows' math float64
     for i in range(rows):
         s = x.dtype.type(0)
         for j in range(n):
             s += x[i, j]
-        m = s / n
+        m = s * inv
         v = x.dtype.type(0)
         for j in range(n):
             d = x[i, j] - m
             v += d * d
-        r = 1 / np.sqrt(v / n + eps)
+        r = one / np.sqrt(v * inv + eps)
         mean[i, 0], rstd[i, 0] = m, r
         for j in range(n):
             out[i, j] = (x[i, j] - m) * r * w[j] + b[j]
@@ -674,6 +676,7 @@ def _layer_norm(x, w, b, eps, out, mean, rstd):
 
 def _layer_norm_backward(x, w, mean, rstd, g, gx, gw, gb, need_x):
     rows, n = x.shape
+    inv = x.dtype.type(1) / x.dtype.type(n)  # c1 /= n would make c1 and c2 float64 for the whole loop
     for i in range(rows):
         m, r = mean[i], rstd[i]
         c1 = x.dtype.type(0)
@@ -686,8 +689,8 @@ def _layer_norm_backward(x, w, mean, rstd, g, gx, gw, gb, need_x):
             c1 += gh
             c2 += gh * xhat
         if need_x:
-            c1 /= n
-            c2 /= n
+            c1 *= inv
+            c2 *= inv
             for j in range(n):
                 xhat = (x[i, j] - m) * r
                 gx[i, j] = r * (g[i, j] * w[j] - c1 - xhat * c2)
