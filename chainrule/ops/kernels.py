@@ -790,16 +790,17 @@ def _adam(w, g, m, v, lr, b1, one_b1, b2, one_b2, c1, c2, eps, wd, decay, maximi
 
 def _lstm_cells_backward(a, tanh_c, c_prev, dh, g_out, dc, d):
     n, hs = dc.shape
+    one = a.dtype.type(1)  # a Python int's 1 - t * t would be float64 math
     for r in range(n):
         for j in range(hs):
             i, f, g, o = a[r, j], a[r, hs + j], a[r, 2 * hs + j], a[r, 3 * hs + j]
             t = tanh_c[r, j]
             gh = dh[r, j] + g_out[r, j]
-            gc = dc[r, j] + gh * o * (1 - t * t)  # through h = o tanh(c)
-            d[r, j] = gc * g * (i * (1 - i))
-            d[r, hs + j] = gc * c_prev[r, j] * (f * (1 - f))
-            d[r, 2 * hs + j] = gc * i * (1 - g * g)
-            d[r, 3 * hs + j] = gh * t * (o * (1 - o))
+            gc = dc[r, j] + gh * o * (one - t * t)  # through h = o tanh(c)
+            d[r, j] = gc * g * (i * (one - i))
+            d[r, hs + j] = gc * c_prev[r, j] * (f * (one - f))
+            d[r, 2 * hs + j] = gc * i * (one - g * g)
+            d[r, 3 * hs + j] = gh * t * (o * (one - o))
             dc[r, j] = gc * f
 
 
