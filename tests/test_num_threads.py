@@ -13,7 +13,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import threads
-from chainrule.ops.linalg import _cut, product
+from chainrule.ops.linalg import _cut, product, products
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -161,6 +161,35 @@ def test_a_transposed_view_is_cut_without_a_copy(count):
     count(2)
     assert _cut(g.T, x) == (0, 2)
     np.testing.assert_allclose(product(g.T, x), whole, rtol=1e-5, atol=1e-4)
+
+
+def test_products_share_the_threads_one_whole_product_a_thread_on_two(count, monkeypatch):
+    """A linear layer's gx = g W and gW = g^T x in one call of the pool: on two threads each
+    runs whole on a thread of its own (the same bits as on one thread), on four each is cut in
+    two; small or mixed ones are ``product``'s, one after the other."""
+    g = np.random.default_rng(4)
+    up, x = g.standard_normal((2048, 384)).astype(np.float32), g.standard_normal((2048, 128)).astype(np.float32)
+    w = g.standard_normal((384, 128)).astype(np.float32)
+    count(1)
+    whole = [up @ w, up.T @ x]
+    calls, ran = [], []
+    real = threads.parallel
+    monkeypatch.setattr(threads, "parallel", lambda work, total, n: (calls.append((total, n)), real(work, total, n)))
+    monkeypatch.setattr(np, "matmul", lambda a, b, out: (ran.append(a.shape[0]), out.__setitem__(..., a @ b)))
+    count(2)
+    got = products((up, w), (up.T, x))
+    assert calls == [(2, 2)] and sorted(ran) == [384, 2048]  # one call of the pool, each product whole
+    for a, b in zip(got, whole):
+        np.testing.assert_array_equal(a, b)
+    calls.clear()
+    count(4)
+    got = products((up, w), (up.T, x))
+    assert calls == [(4, 4)]  # each product cut in two
+    for a, b in zip(got, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+    calls.clear()
+    small = products((np.ones((4, 3)), np.ones((3, 2))), (up, w))
+    assert calls == [(2048, 4)] and small[0].tolist() == [[3.0, 3.0]] * 4  # each on its own
 
 
 def test_a_gpt_step_on_two_threads_matches_one(count):

@@ -19,7 +19,7 @@ from ..autograd.tensor import Tensor
 from ..backend import array_module
 from . import kernels
 from .broadcast import sum_to
-from .linalg import column_sums, product
+from .linalg import column_sums, product, products
 from .reduce import LogSoftmax, Softmax
 
 
@@ -44,11 +44,14 @@ class Linear(Function):
         needs = ctx.needs_input_grad
         flat = x.ndim != 2
         g = grad_out.reshape(-1, w.shape[0]) if flat else grad_out
-        gx = None
-        if needs[0]:
-            gx = product(g, w)
-            gx = gx.reshape(x.shape) if flat else gx
-        gw = product(g.T, x.reshape(-1, x.shape[-1]) if flat else x) if needs[1] else None
+        x2 = x.reshape(-1, x.shape[-1]) if flat else x
+        if needs[0] and needs[1]:  # on the pool at once
+            gx, gw = products((g, w), (g.T, x2))
+        else:
+            gx = product(g, w) if needs[0] else None
+            gw = product(g.T, x2) if needs[1] else None
+        if gx is not None and flat:
+            gx = gx.reshape(x.shape)
         gb = column_sums(g) if len(needs) > 2 and needs[2] else None
         return (gx, gw, gb)[: len(needs)]
 
