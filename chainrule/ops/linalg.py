@@ -99,13 +99,16 @@ def products(*pairs: tuple[Any, Any]) -> list[Any]:
     that ``product`` would cut share the threads, each cut into its share of them. On two
     threads a linear layer's backward runs gx = g W on one and gW = g^T x on the other, whole
     (the pool woken once, not twice, and each right operand packed once): a GPT layer's
-    backward products and the head's took 25.7 ms instead of 27.0. Otherwise (one thread,
-    small, not NumPy's floats, a trace's arrays) each is ``product``'s.
+    backward products and the head's took 25.7 ms instead of 27.0. A compiled step records
+    them as one call, which shares the threads so at each replay. Otherwise (one thread, small,
+    not NumPy's floats) each is ``product``'s.
 
     >>> import numpy as np
     >>> [p.shape for p in products((np.ones((2, 3)), np.ones((3, 4))), (np.ones((5, 2)), np.ones((2, 1))))]
     [(2, 4), (5, 1)]
     """
+    if len(pairs) > 1 and watcher() is not None and all(a.ndim == b.ndim == 2 and _traced_floats(a, b) for a, b in pairs):
+        return list(replayed(_products, *(m for pair in pairs for m in pair)))  # a compiled step's: one call
     cuts = [_cut(a, b) if a.ndim == b.ndim == 2 else None for a, b in pairs]
     if len(pairs) < 2 or None in cuts:
         return [product(a, b) for a, b in pairs]
@@ -123,6 +126,11 @@ def products(*pairs: tuple[Any, Any]) -> list[Any]:
 
     threads.parallel(work, len(units), len(units))
     return outs
+
+
+def _products(*matrices: Any) -> tuple:
+    """``products`` of the pairs laid out flat (a1, b1, a2, b2, ...), as one recorded call."""
+    return tuple(products(*zip(matrices[::2], matrices[1::2])))
 
 
 def _part(a: Any, b: Any, out: Any, add: Any, axis: int, i: int, j: int) -> None:
