@@ -166,7 +166,8 @@ def test_a_transposed_view_is_cut_without_a_copy(count):
 def test_products_share_the_threads_one_whole_product_a_thread_on_two(count, monkeypatch):
     """A linear layer's gx = g W and gW = g^T x in one call of the pool: on two threads each
     runs whole on a thread of its own (the same bits as on one thread), on four each is cut in
-    two; small or mixed ones are ``product``'s, one after the other."""
+    two; small or mixed ones are ``product``'s, one after the other; the bias's column sums
+    are one more unit of the call."""
     g = np.random.default_rng(4)
     up, x = g.standard_normal((2048, 384)).astype(np.float32), g.standard_normal((2048, 128)).astype(np.float32)
     w = g.standard_normal((384, 128)).astype(np.float32)
@@ -190,6 +191,15 @@ def test_products_share_the_threads_one_whole_product_a_thread_on_two(count, mon
     calls.clear()
     small = products((np.ones((4, 3)), np.ones((3, 2))), (up, w))
     assert calls == [(2048, 4)] and small[0].tolist() == [[3.0, 3.0]] * 4  # each on its own
+    calls.clear()
+    count(2)
+    *got, sums = products((up, w), (up.T, x), sums=up)  # a bias's gradient: a third unit of the call
+    assert calls == [(3, 3)]
+    np.testing.assert_allclose(sums, up.sum(axis=0), rtol=1e-4, atol=1e-3)
+    for a, b in zip(got, whole):
+        np.testing.assert_array_equal(a, b)
+    count(1)
+    assert len(products((up, w), (up.T, x), sums=up)) == 3  # on one thread too
 
 
 def test_a_gpt_step_on_two_threads_matches_one(count):

@@ -94,43 +94,52 @@ def product(a: Any, b: Any, out: Any = None, add: Any = None) -> Any:
     return out
 
 
-def products(*pairs: tuple[Any, Any]) -> list[Any]:
+def products(*pairs: tuple[Any, Any], sums: Any = None) -> list[Any]:
     """``a @ b`` of each pair of matrices, all their parts in one call of the pool: products
     that ``product`` would cut share the threads, each cut into its share of them. On two
     threads a linear layer's backward runs gx = g W on one and gW = g^T x on the other, whole
     (the pool woken once, not twice, and each right operand packed once): a GPT layer's
-    backward products and the head's took 25.7 ms instead of 27.0. A compiled step records
-    them as one call, which shares the threads so at each replay. Otherwise (one thread, small,
-    not NumPy's floats) each is ``product``'s.
+    backward products and the head's took 25.7 ms instead of 27.0. With ``sums`` (a 2-d
+    array: the bias's upstream gradient), its ``column_sums`` come last, made by the thread
+    that is free first, not after the products on one. A compiled step records it all as one
+    call, which shares the threads so at each replay. Otherwise (one thread, small, not
+    NumPy's floats) each is ``product``'s.
 
     >>> import numpy as np
     >>> [p.shape for p in products((np.ones((2, 3)), np.ones((3, 4))), (np.ones((5, 2)), np.ones((2, 1))))]
     [(2, 4), (5, 1)]
     """
     if len(pairs) > 1 and watcher() is not None and all(a.ndim == b.ndim == 2 and _traced_floats(a, b) for a, b in pairs):
-        return list(replayed(_products, *(m for pair in pairs for m in pair)))  # a compiled step's: one call
+        return list(replayed(_products, sums, *(m for pair in pairs for m in pair)))  # a compiled step's: one call
     cuts = [_cut(a, b) if a.ndim == b.ndim == 2 else None for a, b in pairs]
     if len(pairs) < 2 or None in cuts:
-        return [product(a, b) for a, b in pairs]
+        return [product(a, b) for a, b in pairs] + ([] if sums is None else [column_sums(sums)])
     share = max(1, threads.get_num_threads() // len(pairs))
-    outs, units = [], []
+    outs: list[Any] = []
+    units: list[tuple | None] = []
     for (a, b), (axis, n) in zip(pairs, cuts):
         out = np.empty((a.shape[0], b.shape[1]), a.dtype)
         edges = threads.bounds(a.shape[0] if axis == 0 else b.shape[1], min(n, share))
         units += [(a, b, out, axis, i, j) for i, j in zip(edges, edges[1:])]
         outs.append(out)
+    if sums is not None:
+        units.append(None)  # the column sums: the last unit
+        outs.append(None)
 
-    def work(start: int, stop: int) -> None:  # units start:stop, each a part of one product
-        for a, b, out, axis, i, j in units[start:stop]:
-            _part(a, b, out, None, axis, i, j)
+    def work(start: int, stop: int) -> None:  # units start:stop, each a part of one product or the sums
+        for unit in units[start:stop]:
+            if unit is None:
+                outs[-1] = column_sums(sums)
+            else:
+                _part(*unit[:3], None, *unit[3:])
 
     threads.parallel(work, len(units), len(units))
     return outs
 
 
-def _products(*matrices: Any) -> tuple:
-    """``products`` of the pairs laid out flat (a1, b1, a2, b2, ...), as one recorded call."""
-    return tuple(products(*zip(matrices[::2], matrices[1::2])))
+def _products(sums: Any, *matrices: Any) -> tuple:
+    """``products`` of the pairs laid out flat (a1, b1, a2, b2, ...) and ``sums``, as one recorded call."""
+    return tuple(products(*zip(matrices[::2], matrices[1::2]), sums=sums))
 
 
 def _part(a: Any, b: Any, out: Any, add: Any, axis: int, i: int, j: int) -> None:
