@@ -323,7 +323,7 @@ def test_the_rational_tanh_and_sigmoid_of_the_lstm_loop():
     assert a[-5:-3, 2].tolist() == [1.0, -1.0] and a[-5:-3, 0].tolist() == [1.0, 0.0]
 
 
-@pytest.mark.parametrize("layer", ["layer norm", "lstm", "batch norm"])
+@pytest.mark.parametrize("layer", ["layer norm", "lstm", "batch norm", "cross entropy"])
 def test_the_loops_replay_in_a_compiled_step(layer):
     """A compiled step whose trace records the loops (each one operation of its tape) gives the
     eager step's loss and gradients, replay after replay."""
@@ -334,6 +334,10 @@ def test_the_loops_replay_in_a_compiled_step(layer):
     elif layer == "lstm":
         mod, weight = cr.nn.LSTM(16, 12, batch_first=True), "weight_hh_l0"
         call = lambda x: mod(x)[0]  # noqa: E731
+    elif layer == "cross entropy":
+        mod, weight = cr.nn.Linear(16, 7), "weight"
+        labels = cr.tensor(np.arange(20) % 7)
+        call = lambda x: F.cross_entropy(mod(x.reshape(20, 16)), labels)  # noqa: E731
     else:  # after a convolution: channels-last memory
         conv = cr.nn.Conv2d(4, 6, 3, padding=1)
         mod, weight = cr.nn.BatchNorm2d(6), "weight"
@@ -354,6 +358,40 @@ def test_the_loops_replay_in_a_compiled_step(layer):
     np.testing.assert_allclose(got[1], eager[1], rtol=1e-4, atol=1e-5)
 
 
+def cross_entropies(s: np.ndarray, y: np.ndarray, loops: bool, monkeypatch, **kw) -> tuple:
+    monkeypatch.setattr(kernels, "_available", loops)
+    t = cr.Tensor(s, requires_grad=True)
+    loss = F.cross_entropy(t, cr.tensor(y), **kw)
+    loss.backward(cr.tensor(np.linspace(0.5, 2, loss.numel(), dtype=np.float32).reshape(loss.shape)))
+    return loss.numpy(), t.grad.numpy()
+
+
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none"}, {"ignore_index": 3},
+                                {"reduction": "none", "ignore_index": 3}])
+def test_cross_entropy_loops_give_the_passes_numbers(kw, monkeypatch):
+    """The fused cross-entropy as compiled loops (float32: log-sum-exp a row, then exp(s - lse)
+    less one at the label back) against the log-softmax and softmax passes, every reduction and
+    ignored rows; a row with NaN, +inf or only -inf gives NaN in both, the others untouched."""
+    g = np.random.default_rng(5)
+    s = (g.standard_normal((40, 65)) * 4).astype(np.float32)
+    s[1, 7], s[2, 0], s[3] = np.nan, np.inf, -np.inf
+    y = g.integers(0, 65, 40)
+    y[:6] = 3  # ignored with ignore_index=3, NaN rows among them
+    with np.errstate(invalid="ignore"):
+        ours = cross_entropies(s, y, True, monkeypatch, **kw)
+        theirs = cross_entropies(s, y, False, monkeypatch, **kw)
+    for a, b in zip(ours, theirs):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7)  # NaN where the other has NaN
+    if kw.get("reduction") == "none":
+        assert np.isnan(ours[0][1:4]).all() != ("ignore_index" in kw)
+
+
+def test_cross_entropy_loop_refuses_labels_outside_the_classes():
+    with pytest.raises(IndexError, match=r"cross_entropy: 2 label\(s\) outside 0..3 for 4 classes"):
+        kernels.cross_entropy(np.zeros((3, 4), np.float32), np.array([0, 4, -1]))
+
+
 def _float32_loop_calls() -> dict:
     """Each loop that runs float32 arrays, with float32 arguments of a small case."""
     f = np.float32
@@ -367,6 +405,8 @@ def _float32_loop_calls() -> dict:
         "row_dots": (x, g, row.copy()),
         "inverse_row_sums": (x, row.copy()),
         "softmax_grad": (x, g, row, row, np.empty_like(x), False),
+        "cross_entropy": (x, np.zeros(3, np.intp), row.copy(), row.copy()),
+        "cross_entropy_grad": (x, row, np.zeros(3, np.intp), np.empty_like(x)),
         "adam": (col.copy(), col, col.copy(), col.copy(), *[f(0.5)] * 9, 1, False),
         "lstm_cells": (a4.copy(), a4, cells, *(np.empty_like(cells) for _ in range(3)), kernels._TANH_P,
                        kernels._TANH_Q),
@@ -381,6 +421,7 @@ def test_float32_loops_do_their_math_in_float32(name):
     each element twice; layer norm's forward ran 2.3x slower so."""
     import numba
 
+    kernels._compiled()  # the helpers the loops call (``_exp32``) compiled first
     loop = numba.njit(error_model="numpy", fastmath={"reassoc", "contract"})(getattr(kernels, "_" + name))
     loop(*_float32_loop_calls()[name])  # compiled fresh (not from the cache, whose code can't be read)
     ir = loop.inspect_llvm(loop.signatures[0])

@@ -240,6 +240,38 @@ def adam(w: Any, g: Any, m: Any, v: Any, lr: float, betas: tuple[float, float], 
          f(c1), f(c2), f(eps), f(weight_decay), decay, maximize)  # fmt: skip
 
 
+def cross_entropy(s: Any, labels: Any) -> tuple[Any, Any]:
+    """Each row's log-sum-exp of float32 scores ``s`` (N, C) and its label's score, (N,) each,
+    in one pass a row (the max, then Cephes' exp and the sum); the loss of a row is their
+    difference. NaN, or an inf that makes the shift NaN, gives NaN, as the passes do. A label
+    outside 0..C-1 raises IndexError, before anything is returned.
+
+    >>> lse, picked = cross_entropy(np.zeros((1, 4), np.float32), np.array([2]))
+    >>> round(float(lse[0] - picked[0]), 4)  # log 4
+    1.3863
+    """
+    n = s.shape[0]
+    lse, picked = np.empty(n, s.dtype), np.empty(n, s.dtype)
+    bad = _compiled()["cross_entropy"](np.ascontiguousarray(s), np.ascontiguousarray(labels, np.intp), lse, picked)
+    if bad:
+        raise IndexError(f"cross_entropy: {bad} label(s) outside 0..{s.shape[1] - 1} for {s.shape[1]} classes")
+    return lse, picked
+
+
+def cross_entropy_grad(s: Any, lse: Any, labels: Any) -> Any:
+    """softmax(s) less one at each row's label, (N, C), from ``cross_entropy``'s log-sum-exps
+    (exp(s - lse) a row, one pass): the gradient of each row's loss.
+
+    >>> s = np.zeros((1, 2), np.float32)
+    >>> lse, _ = cross_entropy(s, np.array([0]))
+    >>> cross_entropy_grad(s, lse, np.array([0])).tolist()
+    [[-0.5, 0.5]]
+    """
+    d = np.empty(s.shape, s.dtype)
+    _run("cross_entropy_grad", np.ascontiguousarray(s), lse, np.ascontiguousarray(labels, np.intp), d)
+    return d
+
+
 def row_dots(a: Any, b: Any) -> Any:
     """The dot product of each row of ``a`` with the same row of ``b`` (the last axis), (..., 1):
     ``(a * b).sum(axis=-1, keepdims=True)`` in one pass, with no product array.
@@ -642,6 +674,36 @@ def _row_dots(a, b, out):
         out[i] = z
 
 
+def _cross_entropy(s, labels, lse, picked):
+    rows, n = s.shape
+    bad = 0
+    for i in range(rows):
+        best = s[i, 0]
+        for j in range(1, n):
+            v = s[i, j]
+            best = v if v > best else best  # a NaN never wins here, but makes the sum NaN
+        z = s.dtype.type(0)
+        for j in range(n):
+            z += _exp32(s[i, j] - best)
+        lse[i] = best + np.log(z)
+        y = labels[i]
+        if 0 <= y < n:
+            picked[i] = s[i, y]
+        else:
+            bad += 1
+            picked[i] = np.nan
+    return bad
+
+
+def _cross_entropy_grad(s, lse, labels, d):
+    rows, n = s.shape
+    for i in range(rows):
+        c = lse[i]
+        for j in range(n):
+            d[i, j] = _exp32(s[i, j] - c)
+        d[i, labels[i]] -= 1
+
+
 def _softmax_grad(e, gp, c, f, dst, same):
     rows, n = e.shape
     for i in range(rows):
@@ -842,7 +904,7 @@ def _compiled() -> dict[str, Any]:
                                 _batch_norm, _batch_norm_backward, _lstm_cells_backward, _adam)}  # fmt: skip
             fast = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
             _loops.update({fn.__name__[1:]: fast(fn) for fn in (_layer_norm, _layer_norm_backward, _inverse_row_sums, _row_dots,
-                                                                 _softmax_grad)})
+                                                                 _softmax_grad, _cross_entropy, _cross_entropy_grad)})
             _loops["softmax_exp"] = fast(_softmax_exp)
             _loops["lstm_cells"] = fma(_lstm_cells)
     return _loops
