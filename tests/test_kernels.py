@@ -392,6 +392,27 @@ def test_cross_entropy_loop_refuses_labels_outside_the_classes():
         kernels.cross_entropy(np.zeros((3, 4), np.float32), np.array([0, 4, -1]))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_rows_added_by_the_loop_are_the_sorted_sums(dtype, monkeypatch):
+    """An embedding's gradient (``IndexAdd``: rows picked again and again, negative indices,
+    rows of (2, 3)) from the compiled loop and from the sorted sums; an index past the rows
+    raises before anything is added."""
+    from chainrule.ops.shape import _rows_added
+
+    g = np.random.default_rng(6)
+    index = g.integers(-7, 7, (9, 11))
+    rows = g.standard_normal((9, 11, 2, 3)).astype(dtype)
+    ours = _rows_added(rows, index, (7, 2, 3))
+    monkeypatch.setattr(kernels, "_available", False)
+    theirs = _rows_added(rows, index, (7, 2, 3))
+    assert ours.dtype == theirs.dtype == dtype
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5 if dtype == np.float32 else 1e-13, atol=1e-6)
+    out = np.zeros((3, 2), dtype)
+    with pytest.raises(IndexError, match=r"add_rows: an index outside -3..2 for 3 rows"):
+        kernels.add_rows(out, np.array([0, 3]), np.ones((2, 2), dtype))
+    assert not out.any()
+
+
 def _float32_loop_calls() -> dict:
     """Each loop that runs float32 arrays, with float32 arguments of a small case."""
     f = np.float32
@@ -407,6 +428,7 @@ def _float32_loop_calls() -> dict:
         "softmax_grad": (x, g, row, row, np.empty_like(x), False),
         "cross_entropy": (x, np.zeros(3, np.intp), row.copy(), row.copy()),
         "cross_entropy_grad": (x, row, np.zeros(3, np.intp), np.empty_like(x)),
+        "add_rows": (x.copy(), np.zeros(3, np.intp), g),
         "adam": (col.copy(), col, col.copy(), col.copy(), *[f(0.5)] * 9, 1, False),
         "lstm_cells": (a4.copy(), a4, cells, *(np.empty_like(cells) for _ in range(3)), kernels._TANH_P,
                        kernels._TANH_Q),

@@ -272,6 +272,23 @@ def cross_entropy_grad(s: Any, lse: Any, labels: Any) -> Any:
     return d
 
 
+def add_rows(out: Any, index: Any, rows: Any) -> None:
+    """out[index] += rows, in place, a row a time in the index's order, so a row picked twice
+    gets both (an embedding's gradient): ``out`` (R, ...), ``index`` integers (negative from
+    the end), ``rows`` (index.size, ...), one float dtype. An index outside -R..R-1 raises
+    IndexError before any row is added.
+
+    >>> out = np.zeros((3, 2), np.float32)
+    >>> add_rows(out, np.array([2, 0, 2]), np.ones((3, 2), np.float32)); out.tolist()
+    [[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]]
+    """
+    flat = np.ascontiguousarray(index, np.intp).reshape(-1)
+    n = out.shape[0]
+    if flat.size and (flat.min() < -n or flat.max() >= n):
+        raise IndexError(f"add_rows: an index outside -{n}..{n - 1} for {n} rows")
+    _run("add_rows", out.reshape(n, -1), flat, np.ascontiguousarray(rows).reshape(flat.size, -1))
+
+
 def row_dots(a: Any, b: Any) -> Any:
     """The dot product of each row of ``a`` with the same row of ``b`` (the last axis), (..., 1):
     ``(a * b).sum(axis=-1, keepdims=True)`` in one pass, with no product array.
@@ -704,6 +721,13 @@ def _cross_entropy_grad(s, lse, labels, d):
         d[i, labels[i]] -= 1
 
 
+def _add_rows(out, index, rows):
+    n = out.shape[0]
+    for i in range(index.size):
+        r = index[i]
+        out[r + n if r < 0 else r] += rows[i]
+
+
 def _softmax_grad(e, gp, c, f, dst, same):
     rows, n = e.shape
     for i in range(rows):
@@ -904,7 +928,7 @@ def _compiled() -> dict[str, Any]:
                                 _batch_norm, _batch_norm_backward, _lstm_cells_backward, _adam)}  # fmt: skip
             fast = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
             _loops.update({fn.__name__[1:]: fast(fn) for fn in (_layer_norm, _layer_norm_backward, _inverse_row_sums, _row_dots,
-                                                                 _softmax_grad, _cross_entropy, _cross_entropy_grad)})
+                                                                 _softmax_grad, _cross_entropy, _cross_entropy_grad, _add_rows)})
             _loops["softmax_exp"] = fast(_softmax_exp)
             _loops["lstm_cells"] = fma(_lstm_cells)
     return _loops

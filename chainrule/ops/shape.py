@@ -15,6 +15,7 @@ from ..autograd.grad_mode import host_array, replayed
 from ..autograd.partial import Partial
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import array_module, is_array
+from . import kernels
 from .axes import dims, normalize_axes, one_axis
 from .broadcast import sum_to
 
@@ -155,9 +156,14 @@ def _rows_added(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _add_rows(out: Any, index: Any, g: Any) -> None:
-    """out[index] += g, repeated rows summed: the rows sorted by index (stably, so each keeps its
-    order), then each run summed by ``np.add.reduceat``. ``np.add.at`` takes 1.65 ms for a GPT
-    batch's 2048 rows of 128 into 65, this 0.39."""
+    """out[index] += g, repeated rows summed: with Numba, one compiled loop over the rows
+    (``kernels.add_rows``); else the rows sorted by index (stably, so each keeps its order),
+    then each run summed by ``np.add.reduceat``. ``np.add.at`` takes 1.65 ms for a GPT
+    batch's 2048 rows of 128 into 65, the sorted sums 0.39 (0.88 on a slower machine, where
+    the loop takes 0.18)."""
+    if g.dtype == out.dtype and kernels.usable(out, g):
+        kernels.add_rows(out, index, g)
+        return
     flat = index.reshape(-1)
     flat = np.where(flat < 0, flat + out.shape[0], flat)
     rows = g.reshape((flat.size,) + out.shape[1:])
