@@ -46,15 +46,13 @@ class Linear(Function):
         g = grad_out.reshape(-1, w.shape[0]) if flat else grad_out
         x2 = x.reshape(-1, x.shape[-1]) if flat else x
         bias = len(needs) > 2 and needs[2]
-        gb = None
         if needs[0] and needs[1]:  # on the pool at once, the bias's sums by the thread free first
-            gx, gw, *gb_ = products((g, w), (g.T, x2), sums=g if bias else None)
-            gb = gb_[0] if bias else None
+            gx, gw, *sums = products((g, w), (g.T, x2), sums=g if bias else None)
+            gb = sums[0] if bias else None
         else:
             gx = product(g, w) if needs[0] else None
             gw = product(g.T, x2) if needs[1] else None
-        if bias and gb is None:
-            gb = column_sums(g)
+            gb = column_sums(g) if bias else None
         if gx is not None and flat:
             gx = gx.reshape(x.shape)
         return (gx, gw, gb)[: len(needs)]

@@ -88,8 +88,8 @@ def available() -> bool:
     return _available
 
 
-def _run(name: str, *args: Any) -> None:
-    _compiled()[name](*args)
+def _run(name: str, *args: Any) -> Any:
+    return _compiled()[name](*args)
 
 
 def route_dtype(kernel: tuple[int, int]) -> np.dtype:
@@ -257,7 +257,7 @@ def cross_entropy(s: Any, labels: Any) -> tuple[Any, Any]:
     """
     n = s.shape[0]
     lse, picked = np.empty(n, s.dtype), np.empty(n, s.dtype)
-    bad = _compiled()["cross_entropy"](np.ascontiguousarray(s), np.ascontiguousarray(labels, np.intp), lse, picked)
+    bad = _run("cross_entropy", np.ascontiguousarray(s), np.ascontiguousarray(labels, np.intp), lse, picked)
     if bad:
         raise IndexError(f"cross_entropy: {bad} label(s) outside 0..{s.shape[1] - 1} for {s.shape[1]} classes")
     return lse, picked
